@@ -1,0 +1,266 @@
+"""Typed, frozen configuration: built-in defaults, overlaid by one TOML file.
+
+The embedded ``defaults.toml`` is always loaded first; a user's file is deep-merged on
+top of it, so declaring one external provider never removes the default local models,
+policies or storage settings. Validation happens once, at load, and every mistake is
+reported with its TOML path. Secrets are never in the file: fields ending in ``_env``
+name the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from appliance.audit.config import AuditConfig
+from appliance.errors import ConfigError
+from appliance.metering.config import LimitsConfig
+from appliance.pii.config import PiiConfig
+from appliance.policy.config import PolicyConfig
+from appliance.risk.config import RiskConfig
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: PEM certificate and key; both set means HTTPS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: CA bundle for client certificates; set means mutual TLS is required.
+    tls_client_ca: Path | None = None
+    #: Largest accepted request body, in bytes (larger gets HTTP 413).
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    #: Environment variable holding the admin API key; unset variable disables the admin API.
+    admin_key_env: str = "APPLIANCE_ADMIN_KEY"
+    #: Server processes sharing the port (one per core is the usual choice).
+    workers: int = Field(1, ge=1)
+    #: Upper bound on one request's upstream wait, in seconds.
+    request_timeout_s: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be set together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        return self
+
+
+class StorageConfig(_Frozen):
+    #: Where keys, the audit log and built models live; relative paths resolve from the CWD.
+    data_dir: Path = Path("data")
+
+
+class PipelineConfig(_Frozen):
+    """Which compliance stages run. Operators may switch them off; callers never can."""
+
+    redact: bool = True
+    classify: bool = True
+    decide: bool = True
+    screen_output: bool = True
+    record: bool = True
+
+
+class _ProviderBase(_Frozen):
+    #: Recorded in the audit log and visible to policies (data residency), e.g. "eu", "us".
+    region: str = "unknown"
+    timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+    #: First back-off delay; doubles on every retry.
+    retry_backoff_s: float = Field(0.5, ge=0)
+
+
+class OpenAIProviderConfig(_ProviderBase):
+    kind: Literal["openai"]
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str | None = "OPENAI_API_KEY"
+    organization: str | None = None
+
+
+class AzureOpenAIProviderConfig(_ProviderBase):
+    kind: Literal["azure_openai"]
+    #: e.g. https://my-resource.openai.azure.com
+    base_url: str
+    api_key_env: str | None = "AZURE_OPENAI_API_KEY"
+    api_version: str = "2024-10-21"
+
+
+class AnthropicProviderConfig(_ProviderBase):
+    kind: Literal["anthropic"]
+    base_url: str = "https://api.anthropic.com"
+    api_key_env: str | None = "ANTHROPIC_API_KEY"
+    anthropic_version: str = "2023-06-01"
+    #: Anthropic requires max_tokens; used when the caller sets none.
+    default_max_tokens: int = Field(4096, gt=0)
+
+
+class BedrockProviderConfig(_ProviderBase):
+    kind: Literal["bedrock"]
+    aws_region: str = "eu-central-1"
+    #: Defaults to https://bedrock-runtime.{aws_region}.amazonaws.com
+    base_url: str | None = None
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str | None = "AWS_SESSION_TOKEN"
+
+
+class VertexProviderConfig(_ProviderBase):
+    kind: Literal["vertex"]
+    project: str
+    location: str = "europe-west4"
+    #: Defaults to https://{location}-aiplatform.googleapis.com
+    base_url: str | None = None
+    #: Environment variable naming a service-account JSON file (google-auth reads it).
+    credentials_file_env: str | None = "GOOGLE_APPLICATION_CREDENTIALS"
+    #: Alternatively a static bearer token (tests, or tokens minted elsewhere).
+    access_token_env: str | None = None
+
+
+class HFEndpointProviderConfig(_ProviderBase):
+    kind: Literal["hf_endpoint"]
+    #: The endpoint URL; it serves the OpenAI-compatible Messages API under /v1.
+    base_url: str
+    api_key_env: str | None = "HF_TOKEN"
+
+
+class LocalProviderConfig(_ProviderBase):
+    kind: Literal["local"]
+    region: str = "on-premises"
+    #: Directory that holds one sub-directory per model, each with a model.yaml manifest.
+    models_dir: Path = Path("models")
+    #: Execution providers in order of preference; unavailable ones are skipped.
+    execution_providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    #: Concurrent sequences decoded together by the local scheduler.
+    max_batch_size: int = Field(8, ge=1)
+
+
+ProviderConfig = Annotated[
+    OpenAIProviderConfig
+    | AzureOpenAIProviderConfig
+    | AnthropicProviderConfig
+    | BedrockProviderConfig
+    | VertexProviderConfig
+    | HFEndpointProviderConfig
+    | LocalProviderConfig,
+    Field(discriminator="kind"),
+]
+
+
+class ModelConfig(_Frozen):
+    provider: str
+    #: Name sent upstream (deployment name for Azure, model id for Bedrock); defaults to the key.
+    upstream_model: str | None = None
+    #: chat models also serve /v1/completions; embedding models serve /v1/embeddings.
+    task: Literal["chat", "completion", "embedding", "classification"] = "chat"
+    #: Models tried in order when this one fails upstream.
+    fallbacks: tuple[str, ...] = ()
+    #: Largest context the model accepts, in tokens (None: the provider decides).
+    context_length: int | None = Field(None, gt=0)
+    #: Upper bound for max_tokens on this model (None: no cap).
+    max_output_tokens: int | None = Field(None, gt=0)
+    description: str = ""
+
+
+class Config(_Frozen):
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, ModelConfig] = {}
+    pii: PiiConfig = PiiConfig()
+    policy: PolicyConfig = PolicyConfig()
+    risk: RiskConfig = RiskConfig()
+    audit: AuditConfig = AuditConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for name, model in self.models.items():
+            if model.provider not in self.providers:
+                raise ValueError(
+                    f"models.{name}.provider: unknown provider {model.provider!r} "
+                    f"(declared: {', '.join(sorted(self.providers)) or 'none'})"
+                )
+            for fb in model.fallbacks:
+                if fb not in self.models:
+                    raise ValueError(f"models.{name}.fallbacks: unknown model {fb!r}")
+                if fb == name:
+                    raise ValueError(f"models.{name}.fallbacks: a model cannot fall back to itself")
+        return self
+
+    def upstream_name(self, model: str) -> str:
+        return self.models[model].upstream_model or model
+
+    def resolve(self, path: Path) -> Path:
+        """Resolve a data path: absolute stays, relative is under ``storage.data_dir``."""
+        return path if path.is_absolute() else self.storage.data_dir / path
+
+
+def secret(env_name: str | None) -> str | None:
+    """Read a secret from the environment variable the config names."""
+    return os.environ.get(env_name) if env_name else None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def embedded_defaults() -> dict[str, Any]:
+    text = resources.files("appliance").joinpath("defaults.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """Load the embedded defaults, overlay ``path`` and ``overrides``, validate once.
+
+    Raises :class:`ConfigError` with every problem and its TOML path.
+    """
+    raw = embedded_defaults()
+    source = "built-in defaults"
+    if path is not None:
+        try:
+            user = tomllib.loads(Path(path).read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        raw = _deep_merge(raw, user)
+        source = str(path)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    if data_dir is not None:
+        raw = _deep_merge(raw, {"storage": {"data_dir": str(data_dir)}})
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(e, source)) from None

@@ -1,0 +1,52 @@
+"""The provider protocol: one adapter per upstream wire format.
+
+Requests and responses are in the canonical OpenAI shape (dicts, exactly as the OpenAI
+REST API defines them); each adapter translates to and from its provider's wire format.
+``body["model"]`` already holds the upstream model name. Streams yield OpenAI
+``chat.completion.chunk`` (or ``text_completion``) dicts; the last chunk carries
+``usage`` whenever the provider reports it. Adapters raise only ApplianceErrors:
+``UpstreamError(retryable=True)`` for 429/5xx/connection failures, ``UpstreamTimeout``
+for timeouts, ``UnsupportedOperation`` for what the provider cannot do. Retries with
+back-off and fallback to the next model are done by the router, not by adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import aiohttp
+
+Body = dict[str, Any]
+
+
+class Provider(Protocol):
+    name: str
+    kind: str
+    region: str
+
+    async def chat(self, body: Body) -> Body:
+        """POST /chat/completions without streaming: a ``chat.completion`` object."""
+        ...
+
+    def stream_chat(self, body: Body) -> AsyncIterator[Body]:
+        """Streaming chat: ``chat.completion.chunk`` objects, usage on the last."""
+        ...
+
+    async def completions(self, body: Body) -> Body:
+        """Legacy POST /completions: a ``text_completion`` object."""
+        ...
+
+    def stream_completions(self, body: Body) -> AsyncIterator[Body]:
+        ...
+
+    async def embeddings(self, body: Body) -> Body:
+        """POST /embeddings: a ``list`` object of ``embedding`` items, floats."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+class ProviderFactory(Protocol):
+    def __call__(self, name: str, config: Any, http: aiohttp.ClientSession) -> Provider: ...
