@@ -66,6 +66,7 @@ class PipelineConfig(_Frozen):
     redact: bool = True
     classify: bool = True
     decide: bool = True
+    limits: bool = True
     screen_output: bool = True
     record: bool = True
 

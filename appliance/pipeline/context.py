@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Literal
 
 Route = Literal["chat.completions", "completions", "embeddings", "messages", "moderations"]
-
-_EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +33,7 @@ class Verdict:
     stage: str
     outcome: Literal["continue", "deny"] = "continue"
     reasons: tuple[str, ...] = ()
-    facts: Mapping[str, object] = _EMPTY
+    facts: Mapping[str, object] = field(default_factory=dict)
     duration_s: float = 0.0
 
 

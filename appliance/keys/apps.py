@@ -1,0 +1,17 @@
+"""Registering an application: its declared purpose fixes its baseline AI Act class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.keys.store import ControlPlane
+
+
+def register_application(
+    control: ControlPlane, *, tenant: str, name: str, purpose: str, annex_iii: str | None
+) -> dict[str, Any]:
+    """Classify the declared purpose and store the application (idempotent per name)."""
+    from appliance.risk.purpose import baseline_class
+
+    risk_class, areas = baseline_class(purpose, annex_iii)
+    return control.register_app(tenant, name, purpose, annex_iii, risk_class, areas)

@@ -1,0 +1,184 @@
+"""The ordered pipeline. Reading the three lists below tells what happens to a request.
+
+Request stages run in order before the model is called; any of them may deny.
+Response stages screen what comes back, whole or chunk by chunk. The recorder runs
+after every request, whatever happened. Each entry names the ``[pipeline]`` switch that
+turns it off (None: always on) and where its class lives; classes load lazily so a
+switched-off stage costs nothing, not even its imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from appliance.config import Config
+from appliance.errors import ApplianceError, PermissionDenied, StageFailed
+from appliance.pipeline.context import Context, Usage
+from appliance.pipeline.router import Operation, Router
+from appliance.pipeline.stage import Chunk, Recorder, RequestStage, ResponseStage
+
+log = logging.getLogger(__name__)
+
+#: (stage name, [pipeline] switch or None, "module:Class"). Order is the pipeline order.
+REQUEST_STAGES: tuple[tuple[str, str | None, str], ...] = (
+    ("pii_detect", "redact", "appliance.pipeline.pii_detect:PiiDetectStage"),
+    ("classify", "classify", "appliance.pipeline.classify:ClassifyStage"),
+    ("decide", "decide", "appliance.pipeline.decide:DecideStage"),
+    ("limits", "limits", "appliance.pipeline.limits:LimitsStage"),
+    ("redact", "redact", "appliance.pipeline.redact:RedactStage"),
+)
+RESPONSE_STAGES: tuple[tuple[str, str | None, str], ...] = (
+    ("pii_output", "redact", "appliance.pipeline.pii_output:PiiOutputStage"),
+    ("safety_output", "screen_output", "appliance.pipeline.safety_output:SafetyOutputStage"),
+    ("disclosure", "screen_output", "appliance.pipeline.disclosure:DisclosureStage"),
+)
+RECORDER: tuple[str, str | None, str] = (
+    "record",
+    "record",
+    "appliance.pipeline.record:RecordStage",
+)
+
+
+def _enabled(config: Config, switch: str | None) -> bool:
+    return switch is None or bool(getattr(config.pipeline, switch))
+
+
+def _instantiate(spec: str, config: Config) -> Any:
+    module, _, cls = spec.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:  # INTEGRATION: stage not landed yet
+        if e.name != module:
+            raise
+        log.warning("stage %s is not available yet", module)
+        return None
+    return getattr(mod, cls)(config)
+
+
+def build_stages(config: Config) -> tuple[list[Any], list[Any], Any | None]:
+    """Instantiate the switched-on stages (cheap constructors; ``start`` loads them)."""
+    request = [
+        _instantiate(spec, config) for _, sw, spec in REQUEST_STAGES if _enabled(config, sw)
+    ]
+    response = [
+        _instantiate(spec, config) for _, sw, spec in RESPONSE_STAGES if _enabled(config, sw)
+    ]
+    request = [s for s in request if s is not None]
+    response = [s for s in response if s is not None]
+    recorder = _instantiate(RECORDER[2], config) if _enabled(config, RECORDER[1]) else None
+    return request, response, recorder
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    authenticate: RequestStage
+    request_stages: tuple[RequestStage, ...]
+    response_stages: tuple[ResponseStage, ...]
+    recorder: Recorder | None
+    router: Router
+
+    async def authenticate_caller(self, ctx: Context) -> None:
+        """Stage 1, run before the body is even parsed: no key, no further work."""
+        await self._run_stage(self.authenticate, ctx)
+
+    async def prepare(self, ctx: Context, op: Operation) -> None:
+        """Resolve the model and run every request stage; raise on deny."""
+        if ctx.principal is None:
+            await self.authenticate_caller(ctx)
+        self.router.resolve(ctx, ctx.requested_model, op)
+        for stage in self.request_stages:
+            await self._run_stage(stage, ctx)
+        self._obey(ctx, op)
+
+    async def _run_stage(self, stage: RequestStage, ctx: Context) -> None:
+        t0 = time.perf_counter()
+        try:
+            verdict = await stage.run(ctx)
+        except ApplianceError:
+            raise
+        except Exception as e:  # fail closed: a broken control never lets a request through
+            log.error("stage %s failed: %s", stage.name, type(e).__name__)
+            raise StageFailed(
+                f"The {stage.name} stage failed; the request was not forwarded."
+            ) from None
+        verdict = replace(verdict, duration_s=time.perf_counter() - t0)
+        ctx.verdicts.append(verdict)
+        if verdict.outcome == "deny":
+            reasons = verdict.reasons or (f"denied by {stage.name}",)
+            raise PermissionDenied(
+                "Request denied by policy: " + "; ".join(reasons), reasons=tuple(reasons)
+            )
+
+    def _obey(self, ctx: Context, op: Operation) -> None:
+        """Apply routing obligations set by the policy decision."""
+        ob = ctx.obligations
+        forced = ob.get("force_local_model")
+        if forced and forced != ctx.model:
+            self.router.resolve(ctx, str(forced), op)
+        cap = ob.get("max_tokens")
+        if isinstance(cap, int) and op != "embeddings":
+            for field in ("max_tokens", "max_completion_tokens"):
+                if field in ctx.body and isinstance(ctx.body[field], int):
+                    ctx.body[field] = min(ctx.body[field], cap)
+            if "max_tokens" not in ctx.body and "max_completion_tokens" not in ctx.body:
+                ctx.body["max_tokens"] = cap
+        if ctx.stream and ob.get("deny_streaming"):
+            raise PermissionDenied(
+                "Request denied by policy: streaming is not allowed for this request; "
+                "retry with stream=false.",
+                reasons=("streaming denied",),
+            )
+
+    async def complete(self, ctx: Context, op: Operation) -> dict[str, Any]:
+        """A whole response: prepare, call upstream, screen the answer."""
+        await self.prepare(ctx, op)
+        response = await self.router.call(ctx, op)
+        ctx.usage = usage_of(response.get("usage"))
+        for stage in self.response_stages:
+            response = await self._screen(stage, ctx, response)
+        return response
+
+    async def _screen(
+        self, stage: ResponseStage, ctx: Context, response: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            return await stage.screen(ctx, response)
+        except ApplianceError:
+            raise
+        except Exception as e:
+            log.error("stage %s failed: %s", stage.name, type(e).__name__)
+            raise StageFailed(f"The {stage.name} stage failed; the answer was withheld.") from None
+
+    def stream(self, ctx: Context, op: Operation) -> AsyncIterator[Chunk]:
+        """Chunks from upstream through every response stage; call after ``prepare``."""
+        chunks: AsyncIterator[Chunk] = self._metered(ctx, self.router.stream(ctx, op))
+        for stage in self.response_stages:
+            chunks = stage.screen_stream(ctx, chunks)
+        return chunks
+
+    async def _metered(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        async for chunk in chunks:
+            if chunk.get("usage"):
+                ctx.usage = usage_of(chunk["usage"])
+            yield chunk
+
+    async def finish(self, ctx: Context) -> None:
+        """Record the request, whatever happened to it."""
+        ctx.finished_at = time.time()
+        if self.recorder is not None:
+            await self.recorder.record(ctx)
+
+
+def usage_of(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+    )
+

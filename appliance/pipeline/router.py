@@ -1,0 +1,156 @@
+"""Stages 5 and 6: pick the model's provider, call it, retry with back-off, fall back.
+
+Retries happen only on retryable upstream failures (429, 5xx, connection errors,
+timeouts) and, for streams, only before the first chunk reached the caller. When a
+model's retries are spent, the next model in its ``fallbacks`` is tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from appliance.config import Config, ModelConfig
+from appliance.errors import (
+    ApplianceError,
+    InvalidRequest,
+    ModelNotFound,
+    UnsupportedOperation,
+    UpstreamError,
+)
+from appliance.pipeline.context import Context
+from appliance.providers.base import Provider
+
+log = logging.getLogger(__name__)
+
+Operation = Literal["chat", "completions", "embeddings"]
+
+#: Which model tasks can serve which operation.
+_TASKS: dict[Operation, frozenset[str]] = {
+    "chat": frozenset({"chat"}),
+    "completions": frozenset({"chat", "completion"}),
+    "embeddings": frozenset({"embedding"}),
+}
+
+
+class Router:
+    def __init__(self, config: Config, providers: dict[str, Provider]) -> None:
+        self._config = config
+        self._providers = providers
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self._providers
+
+    def resolve(self, ctx: Context, model: str, op: Operation) -> ModelConfig:
+        """Set ctx.model/provider/region for ``model``; 404 if unknown, 400 if wrong task."""
+        spec = self._config.models.get(model)
+        if spec is None or spec.provider not in self._providers:
+            raise ModelNotFound(
+                f"The model '{model}' does not exist or is not served by this appliance.",
+                param="model",
+            )
+        if spec.task not in _TASKS[op]:
+            raise UnsupportedOperation(
+                f"The model '{model}' is a {spec.task} model and cannot serve {op}.",
+                param="model",
+            )
+        provider = self._providers[spec.provider]
+        ctx.model = model
+        ctx.provider = spec.provider
+        ctx.provider_region = provider.region
+        return spec
+
+    def _attempts(self, ctx: Context, op: Operation) -> list[tuple[str, ModelConfig]]:
+        spec = self._config.models[ctx.model]
+        chain = [(ctx.model, spec)]
+        for name in spec.fallbacks:
+            fb = self._config.models[name]
+            if fb.task in _TASKS[op] and fb.provider in self._providers:
+                chain.append((name, fb))
+        return chain
+
+    def _upstream_body(self, ctx: Context, name: str, spec: ModelConfig) -> dict[str, Any]:
+        body = dict(ctx.body)
+        body["model"] = spec.upstream_model or name
+        cap = spec.max_output_tokens
+        if cap is not None:
+            for field in ("max_tokens", "max_completion_tokens"):
+                if isinstance(body.get(field), int) and body[field] > cap:
+                    raise InvalidRequest(
+                        f"{field} is {body[field]}, above this model's limit of {cap}.",
+                        param=field,
+                    )
+        return body
+
+    def _switch(self, ctx: Context, name: str, spec: ModelConfig) -> Provider:
+        provider = self._providers[spec.provider]
+        ctx.model, ctx.provider, ctx.provider_region = name, spec.provider, provider.region
+        return provider
+
+    async def call(self, ctx: Context, op: Operation) -> dict[str, Any]:
+        last: UpstreamError | None = None
+        for name, spec in self._attempts(ctx, op):
+            provider = self._switch(ctx, name, spec)
+            body = self._upstream_body(ctx, name, spec)
+            cfg = self._config.providers[spec.provider]
+            for attempt in range(cfg.max_retries + 1):
+                try:
+                    if op == "chat":
+                        return await provider.chat(body)
+                    if op == "completions":
+                        return await provider.completions(body)
+                    return await provider.embeddings(body)
+                except UpstreamError as e:
+                    if not e.retryable:
+                        raise _client_error(e) from None
+                    last = e
+                    log.warning(
+                        "upstream %s failed (%s), attempt %d", spec.provider, e.code, attempt + 1
+                    )
+                    if attempt < cfg.max_retries:
+                        await asyncio.sleep(cfg.retry_backoff_s * (2**attempt))
+        assert last is not None
+        raise last
+
+    async def stream(self, ctx: Context, op: Operation) -> AsyncIterator[dict[str, Any]]:
+        """Yield canonical chunks; retries and fallbacks only before the first chunk."""
+        last: UpstreamError | None = None
+        for name, spec in self._attempts(ctx, op):
+            provider = self._switch(ctx, name, spec)
+            body = self._upstream_body(ctx, name, spec)
+            body["stream"] = True
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+            cfg = self._config.providers[spec.provider]
+            for attempt in range(cfg.max_retries + 1):
+                started = False
+                try:
+                    source = (
+                        provider.stream_chat(body)
+                        if op == "chat"
+                        else provider.stream_completions(body)
+                    )
+                    async for chunk in source:
+                        started = True
+                        yield chunk
+                    return
+                except UpstreamError as e:
+                    if started or not e.retryable:
+                        raise _client_error(e) from None
+                    last = e
+                    log.warning(
+                        "upstream %s failed (%s), attempt %d", spec.provider, e.code, attempt + 1
+                    )
+                    if attempt < cfg.max_retries:
+                        await asyncio.sleep(cfg.retry_backoff_s * (2**attempt))
+        assert last is not None
+        raise last
+
+
+def _client_error(e: UpstreamError) -> ApplianceError:
+    """An upstream 400/404/413/422 is the caller's mistake: say so with a 4xx."""
+    if not e.retryable and e.upstream_status in (400, 404, 413, 422):
+        return InvalidRequest(f"The upstream provider rejected the request: {e.message}")
+    return e

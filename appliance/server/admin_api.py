@@ -1,0 +1,107 @@
+"""The admin API: keys and applications, guarded by the admin key from the environment."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from appliance.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
+from appliance.keys.apps import register_application
+from appliance.server.exchange import api_key_of, read_body
+from appliance.server.services import SERVICES, Services
+from appliance.server.validate import parse_json
+
+
+def _guard(request: web.Request) -> Services:
+    services = request.app[SERVICES]
+    if not services.admin_key:
+        raise PermissionDenied(
+            f"The admin API is disabled: set {services.config.server.admin_key_env} at start-up."
+        )
+    given = api_key_of(request)
+    if not given or not hmac.compare_digest(given.encode(), services.admin_key.encode()):
+        raise AuthenticationFailed("Invalid admin key.")
+    return services
+
+
+def _str(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"'{name}' must be a non-empty string.", param=name)
+    return value
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    services = _guard(request)
+    keys = services.control.list_keys(request.query.get("tenant"))
+    return web.json_response({"object": "list", "data": [k.public() for k in keys]})
+
+
+async def create_key(request: web.Request) -> web.Response:
+    services = _guard(request)
+    body = parse_json(await read_body(request))
+    roles = body.get("roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise InvalidRequest("'roles' must be an array of strings.", param="roles")
+    limits = body.get("limits") or {}
+    if not isinstance(limits, dict):
+        raise InvalidRequest("'limits' must be an object.", param="limits")
+    try:
+        key, record = services.control.create_key(
+            tenant=_str(body, "tenant") or "",
+            user=_str(body, "user") or "",
+            department=_str(body, "department", required=False),
+            roles=tuple(roles),
+            application=_str(body, "application", required=False),
+            limits=limits,
+        )
+    except ValueError as e:
+        raise InvalidRequest(str(e)) from None
+    return web.json_response({"key": key, **record.public()}, status=201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    services = _guard(request)
+    key_id = request.match_info["key_id"]
+    if not services.control.revoke_key(key_id):
+        raise NotFound(f"No key with id {key_id!r}.")
+    return web.json_response({"id": key_id, "revoked": True})
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    services = _guard(request)
+    apps = services.control.list_apps(request.query.get("tenant"))
+    return web.json_response({"object": "list", "data": apps})
+
+
+async def register_app(request: web.Request) -> web.Response:
+    services = _guard(request)
+    body = parse_json(await read_body(request))
+    try:
+        app = register_application(
+            services.control,
+            tenant=_str(body, "tenant") or "",
+            name=_str(body, "name") or "",
+            purpose=_str(body, "purpose") or "",
+            annex_iii=_str(body, "annex_iii", required=False),
+        )
+    except ValueError as e:
+        raise InvalidRequest(str(e)) from None
+    return web.json_response(app, status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/keys", list_keys)
+    app.router.add_post("/admin/keys", create_key)
+    app.router.add_delete("/admin/keys/{key_id}", revoke_key)
+    app.router.add_get("/admin/apps", list_apps)
+    app.router.add_post("/admin/apps", register_app)

@@ -1,0 +1,25 @@
+"""The app factory: one frozen config in, one aiohttp application out."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance.config import Config
+from appliance.server import admin_api, anthropic_api, health, openai_api, realtime
+from appliance.server.middleware import error_boundary
+from appliance.server.services import services_ctx
+
+#: Route groups in the order they are matched; each module adds its own routes.
+ROUTE_GROUPS = (health, openai_api, anthropic_api, realtime, admin_api)
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[error_boundary],
+        client_max_size=config.server.max_body_bytes,
+        handler_args={"max_field_size": 16384},
+    )
+    app.cleanup_ctx.append(services_ctx(config))
+    for group in ROUTE_GROUPS:
+        group.add_routes(app)
+    return app

@@ -1,0 +1,184 @@
+"""One request/response exchange, shared by the OpenAI, Anthropic and WebSocket routes.
+
+The route parses and validates, then hands a Context here. Whatever happens, the
+request is recorded before the response completes: for a JSON answer before the body is
+sent, for a stream before its final event.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+
+from appliance.errors import ApplianceError, PayloadTooLarge, StageFailed
+from appliance.pipeline.context import Context, Route
+from appliance.pipeline.router import Operation
+from appliance.server.errors import error_response, sse_error_event
+from appliance.server.services import SERVICES, Services
+
+log = logging.getLogger(__name__)
+
+Api = Literal["openai", "anthropic"]
+REQUEST_ID = "appliance.request_id"
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+def api_key_of(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.headers.get("x-api-key") or request.headers.get("api-key")
+
+
+async def read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(
+            f"The request body exceeds the limit of {request.app[SERVICES].config.server.max_body_bytes} bytes."
+        ) from None
+
+
+def new_context(request: web.Request, route: Route, api: Api) -> Context:
+    return Context(
+        request_id=request[REQUEST_ID],
+        route=route,
+        body={},
+        api_key=api_key_of(request),
+        api=api,
+    )
+
+
+def response_headers(ctx: Context) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id, **ctx.headers}
+    decision = ctx.fact("decide", "allow")
+    if decision is not None:
+        headers["x-appliance-decision"] = "allow" if decision else "deny"
+    elif ctx.status >= 400:
+        headers["x-appliance-decision"] = "deny" if ctx.status in (401, 403, 429) else "error"
+    return headers
+
+
+def failed(ctx: Context, err: ApplianceError) -> web.Response:
+    ctx.status = err.status
+    ctx.error = err.code or err.type
+    if err.status == 403 and ctx.fact("decide", "allow") is None:
+        ctx.headers["x-appliance-decision"] = "deny"
+    return error_response(err, ctx.api, response_headers(ctx))
+
+
+SseEncoder = Callable[[Context], Callable[[AsyncIterator[dict[str, Any]]], AsyncIterator[bytes]]]
+
+
+def openai_sse(ctx: Context) -> Callable[[AsyncIterator[dict[str, Any]]], AsyncIterator[bytes]]:
+    include_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
+
+    async def encode(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            if not chunk.get("choices") and chunk.get("usage") and not include_usage:
+                continue
+            if not include_usage and "usage" in chunk and chunk.get("choices"):
+                chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    return encode
+
+
+async def exchange_json(
+    request: web.Request,
+    ctx: Context,
+    parse: Callable[[bytes], Any],
+    op: Operation,
+    render: Callable[[Context, dict[str, Any]], dict[str, Any]] | None = None,
+    encoder: SseEncoder | None = None,
+    done: bytes = b"data: [DONE]\n\n",
+) -> web.StreamResponse:
+    """A non-streaming exchange, or hand over to :func:`exchange_stream`.
+
+    ``parse`` validates the raw body and fills ``ctx`` (body, requested_model, stream).
+    """
+    services = request.app[SERVICES]
+    try:
+        await services.pipeline.authenticate_caller(ctx)
+        parse(await read_body(request))
+        if ctx.stream:
+            return await exchange_stream(request, ctx, op, encoder or openai_sse, done)
+        response = await services.pipeline.complete(ctx, op)
+        if render is not None:
+            response = render(ctx, response)
+        body = orjson.dumps(response)
+    except ApplianceError as e:
+        reply = failed(ctx, e)
+        await _finish(services, ctx)
+        return reply
+    await _finish(services, ctx)
+    return web.Response(body=body, content_type="application/json", headers=response_headers(ctx))
+
+
+async def _finish(services: Services, ctx: Context) -> None:
+    try:
+        await services.pipeline.finish(ctx)
+    except Exception as e:
+        # The record could not be made durable: the request must not be acknowledged.
+        log.error("recording request %s failed: %s", ctx.request_id, type(e).__name__)
+        raise StageFailed("The request could not be recorded; it was not completed.") from None
+
+
+async def exchange_stream(
+    request: web.Request,
+    ctx: Context,
+    op: Operation,
+    encoder: SseEncoder,
+    done: bytes,
+) -> web.StreamResponse:
+    """Server-sent events: request stages first (errors still get a JSON 4xx), then the
+    stream with headers already sent; a later error becomes a final error event."""
+    services = request.app[SERVICES]
+    pipeline = services.pipeline
+    try:
+        await pipeline.prepare(ctx, op)
+    except ApplianceError as e:
+        reply = failed(ctx, e)
+        await _finish(services, ctx)
+        return reply
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **response_headers(ctx),
+        }
+    )
+    await response.prepare(request)
+    tail = done
+    try:
+        async for data in encoder(ctx)(pipeline.stream(ctx, op)):
+            await response.write(data)
+    except ApplianceError as e:
+        ctx.status, ctx.error = e.status, e.code or e.type
+        tail = sse_error_event(e, ctx.api)
+    except (ConnectionResetError, ConnectionError):
+        ctx.status, ctx.error = 499, "client_disconnected"
+        await _finish(services, ctx)
+        return response
+    await _finish(services, ctx)
+    try:
+        if tail:
+            await response.write(tail)
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return response
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

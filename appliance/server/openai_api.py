@@ -1,0 +1,128 @@
+"""The OpenAI-compatible routes: chat, completions, embeddings, models."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+from appliance.errors import ApplianceError, ModelNotFound
+from appliance.pipeline.context import Context
+from appliance.server.errors import error_response
+from appliance.server.exchange import api_key_of, exchange_json, new_context
+from appliance.server.services import SERVICES
+from appliance.server.validate import (
+    parse_json,
+    validate_chat,
+    validate_completion,
+    validate_embeddings,
+)
+
+
+def _parser(ctx: Context, validate: Any) -> Any:
+    def parse(raw: bytes) -> None:
+        body = parse_json(raw)
+        ctx.requested_model = validate(body)
+        ctx.body = body
+        ctx.stream = bool(body.get("stream"))
+
+    return parse
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    ctx = new_context(request, "chat.completions", "openai")
+    return await exchange_json(request, ctx, _parser(ctx, validate_chat), "chat")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    ctx = new_context(request, "completions", "openai")
+    return await exchange_json(request, ctx, _parser(ctx, validate_completion), "completions")
+
+
+def _embeddings_parser(ctx: Context) -> Any:
+    def parse(raw: bytes) -> None:
+        body = parse_json(raw)
+        ctx.requested_model = validate_embeddings(body)
+        # Providers always answer floats; the encoding the caller asked for is applied last.
+        ctx.state["encoding_format"] = body.pop("encoding_format", None) or "float"
+        ctx.body = body
+
+    return parse
+
+
+def _encode_embeddings(ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
+    if ctx.state.get("encoding_format") != "base64":
+        return response
+    data = []
+    for item in response.get("data", []):
+        vector = item.get("embedding")
+        if isinstance(vector, list):
+            raw = np.asarray(vector, dtype="<f4").tobytes()
+            item = {**item, "embedding": base64.b64encode(raw).decode("ascii")}
+        data.append(item)
+    return {**response, "data": data}
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    ctx = new_context(request, "embeddings", "openai")
+    return await exchange_json(
+        request, ctx, _embeddings_parser(ctx), "embeddings", render=_encode_embeddings
+    )
+
+
+def _model_objects(request: web.Request) -> list[dict[str, Any]]:
+    config = request.app[SERVICES].config
+    created = int(request.app[STARTED_AT])
+    out = []
+    for name, spec in config.models.items():
+        provider = config.providers[spec.provider]
+        out.append(
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "local" if provider.kind == "local" else spec.provider,
+            }
+        )
+    return out
+
+
+def _authenticate(request: web.Request) -> None:
+    request.app[SERVICES].authenticator.verify(api_key_of(request))
+
+
+async def list_models(request: web.Request) -> web.Response:
+    try:
+        _authenticate(request)
+    except ApplianceError as e:
+        return error_response(e)
+    body = {"object": "list", "data": _model_objects(request)}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    try:
+        _authenticate(request)
+    except ApplianceError as e:
+        return error_response(e)
+    wanted = request.match_info["model"]
+    for obj in _model_objects(request):
+        if obj["id"] == wanted:
+            return web.Response(body=orjson.dumps(obj), content_type="application/json")
+    return error_response(ModelNotFound(f"The model '{wanted}' does not exist.", param="model"))
+
+
+STARTED_AT = web.AppKey("started_at", float)
+
+
+def add_routes(app: web.Application) -> None:
+    app[STARTED_AT] = time.time()
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model:.+}", get_model)

@@ -1,0 +1,103 @@
+"""Running the server: TLS (and mutual TLS), one or several worker processes.
+
+With ``workers > 1`` every process binds the same port with SO_REUSEPORT and the kernel
+spreads connections; each process owns its resources (and its own audit segment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import ssl
+from typing import Any
+
+from aiohttp import web
+
+from appliance.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def ssl_context(config: Config) -> ssl.SSLContext | None:
+    server = config.server
+    if server.tls_cert is None or server.tls_key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(server.tls_cert), str(server.tls_key))
+    if server.tls_client_ca is not None:
+        ctx.load_verify_locations(cafile=str(server.tls_client_ca))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _prepare_models(config: Config) -> None:
+    """Build or export the default local models if they are missing (offline)."""
+    try:
+        from appliance.models.defaults import ensure_default_models
+    except ModuleNotFoundError:
+        return
+    ensure_default_models(config)
+
+
+def _run_worker(config: Config, sock: socket.socket) -> None:
+    from appliance.server.app import create_app
+
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    scheme = "https" if config.server.tls_cert else "http"
+    host, port = sock.getsockname()[:2]
+    web.run_app(
+        create_app(config),
+        sock=sock,
+        ssl_context=ssl_context(config),
+        print=lambda *_: log.info("listening on %s://%s:%s (pid %d)", scheme, host, port, os.getpid()),
+        access_log=None,
+        handle_signals=True,
+    )
+
+
+def serve(config: Config) -> int:
+    _prepare_models(config)
+    workers = config.server.workers
+    sock = _socket(config.server.host, config.server.port, reuse_port=workers > 1)
+    if workers == 1:
+        _run_worker(config, sock)
+        return 0
+    procs: list[Any] = []
+    mp = multiprocessing.get_context("fork")
+    for _ in range(workers):
+        p = mp.Process(target=_run_worker, args=(config, sock), daemon=False)
+        p.start()
+        procs.append(p)
+
+    def stop(*_: Any) -> None:
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for p in procs:
+        p.join()
+    return 0
