@@ -1,0 +1,292 @@
+"""Segment files: where they live, how they are opened, and how records are appended.
+
+One process writes one segment at a time (DuckDB lets one process write a file). A
+segment file is created lazily with its first record, so an idle writer holds no file.
+Sealing signs a final checkpoint and closes the file; from then on any process may read
+it. Appending assigns ``seq``, ``prev_hash`` and ``leaf_hash`` and extends the Merkle
+frontier; a failed commit rolls the chain state back with the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from appliance.audit.checkpoints import Checkpoint, append_external
+from appliance.audit.keys import SigningKey, load_secret, load_signing_key
+from appliance.audit.merkle import MerkleFrontier, leaf_hash
+from appliance.audit.schema import (
+    ARROW_SCHEMA,
+    COLUMN_NAMES,
+    SCHEMA_VERSION,
+    canonical_bytes,
+    genesis_hash,
+    render_schema_sql,
+)
+from appliance.config import Config
+
+_SEGMENT_RE = re.compile(r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-(?P<start>\d{8}T\d{12})Z$")
+ADMIN_PREFIX = "admin"
+
+
+class SegmentLocked(Exception):
+    """Another process holds the segment open for writing."""
+
+
+@dataclass(frozen=True)
+class AuditPaths:
+    """Every file of the audit log, derived from the config."""
+
+    root: Path
+    data_dir: Path
+    segments: Path
+    checkpoints: Path
+    mirror: Path | None
+    keystore: Path
+    rotate_request: Path
+    public_key: Path
+    signing_key: Path
+    tmp: Path
+
+    @classmethod
+    def from_config(cls, config: Config) -> AuditPaths:
+        root = config.resolve(config.audit.dir)
+        data_dir = config.storage.data_dir
+        mirror = config.audit.checkpoint_mirror_dir
+        return cls(
+            root=root,
+            data_dir=data_dir,
+            segments=root / "segments",
+            checkpoints=root / "checkpoints",
+            mirror=None if mirror is None else config.resolve(mirror),
+            keystore=root / "keystore.json",
+            rotate_request=root / "rotate.request",
+            public_key=root / "signing.pub.pem",
+            signing_key=config.resolve(config.audit.signing_key_file),
+            tmp=root / "tmp",
+        )
+
+    def checkpoint_dirs(self) -> list[Path]:
+        return [self.checkpoints] + ([self.mirror] if self.mirror is not None else [])
+
+    def segment_files(self) -> list[Path]:
+        if not self.segments.is_dir():
+            return []
+        return sorted(self.segments.glob("*.duckdb"))
+
+
+def db_key(config: Config) -> str:
+    return load_secret(config.audit.db_key, config.storage.data_dir, "audit database")
+
+
+def signer(config: Config, paths: AuditPaths) -> SigningKey:
+    return load_signing_key(paths.signing_key, paths.public_key)
+
+
+def host_name() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def new_segment_id(prefix: str, now: float | None = None) -> str:
+    stamp = dt.datetime.fromtimestamp(now or time.time(), dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    return f"{prefix}-{host_name()}-{os.getpid()}-{stamp}Z"
+
+
+def admin_segment_id() -> str:
+    return f"{ADMIN_PREFIX}-{host_name()}"
+
+
+def segment_start(segment_id: str) -> float | None:
+    """Creation time encoded in a writer segment's name (None for the admin segment)."""
+    m = _SEGMENT_RE.match(segment_id)
+    if m is None:
+        return None
+    return dt.datetime.strptime(m["start"], "%Y%m%dT%H%M%S%f").replace(tzinfo=dt.UTC).timestamp()
+
+
+def httpfs_extension_path() -> Path:
+    """The httpfs extension shipped by ``duckdb-extension-httpfs`` (OpenSSL AES-GCM, offline)."""
+    base = resources.files("duckdb_extension_httpfs") / "extensions" / f"v{duckdb.__version__}"
+    return Path(str(base / "httpfs.duckdb_extension"))
+
+
+def connect(tmp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with OpenSSL crypto loaded and encrypted spill files."""
+    conn = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    conn.execute(f"LOAD '{httpfs_extension_path()}'")
+    conn.execute("SET temp_file_encryption = true")
+    if tmp_dir is not None:
+        conn.execute(f"SET temp_directory = '{_quote(str(tmp_dir))}'")
+    return conn
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def attach(conn: duckdb.DuckDBPyConnection, path: Path, alias: str, key: str, *, read_only: bool) -> None:
+    """Attach an encrypted segment; raises :class:`SegmentLocked` if another process writes it."""
+    mode = ", READ_ONLY" if read_only else ""
+    try:
+        conn.execute(f"ATTACH '{_quote(str(path))}' AS {alias} (ENCRYPTION_KEY '{_quote(key)}'{mode})")
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise SegmentLocked(str(path.name)) from None
+        raise
+
+
+def wait_attach(
+    conn: duckdb.DuckDBPyConnection, path: Path, alias: str, key: str, *, read_only: bool, wait_s: float
+) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            attach(conn, path, alias, key, read_only=read_only)
+            return
+        except SegmentLocked:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+class SegmentFile:
+    """One open, writable segment: the chain state plus the DuckDB attachment."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path, segment_id: str) -> None:
+        self.conn = conn
+        self.path = path
+        self.segment_id = segment_id
+        self.frontier = MerkleFrontier()
+        self.prev = genesis_hash(segment_id)
+        self.created_at = time.time()
+        self.last_checkpoint_size = 0
+        self.last_checkpoint_at = time.monotonic()
+
+    @property
+    def size(self) -> int:
+        return self.frontier.size
+
+    @classmethod
+    def create(cls, paths: AuditPaths, key: str, segment_id: str) -> SegmentFile:
+        paths.segments.mkdir(parents=True, exist_ok=True)
+        path = paths.segments / f"{segment_id}.duckdb"
+        if path.exists():
+            raise FileExistsError(path.name)
+        conn = connect(paths.tmp)
+        attach(conn, path, "seg", key, read_only=False)
+        seg = cls(conn, path, segment_id)
+        conn.execute("USE seg")
+        conn.execute(render_schema_sql())
+        conn.execute(
+            "INSERT INTO segment_info VALUES (?, ?, ?, ?, make_timestamp(?), ?)",
+            [segment_id, SCHEMA_VERSION, host_name(), os.getpid(), round(seg.created_at * 1e6), genesis_hash(segment_id)],
+        )
+        conn.execute("CHECKPOINT")
+        return seg
+
+    @classmethod
+    def open_existing(cls, paths: AuditPaths, key: str, path: Path, *, wait_s: float = 0.0) -> SegmentFile:
+        """Open a segment another process left (admin segment, crash recovery)."""
+        conn = connect(paths.tmp)
+        try:
+            wait_attach(conn, path, "seg", key, read_only=False, wait_s=wait_s)
+        except BaseException:
+            conn.close()
+            raise
+        conn.execute("USE seg")
+        row = conn.execute("SELECT segment_id FROM segment_info").fetchone()
+        if row is None:
+            raise ValueError(f"{path.name}: no segment_info")
+        seg = cls(conn, path, str(row[0]))
+        for (h,) in conn.execute("SELECT leaf_hash FROM records ORDER BY seq").fetchall():
+            seg.frontier.append(bytes(h))
+            seg.prev = bytes(h)
+        cp = conn.execute("SELECT max(tree_size) FROM checkpoints").fetchone()
+        seg.last_checkpoint_size = int(cp[0]) if cp and cp[0] is not None else 0
+        return seg
+
+    @classmethod
+    def create_or_open(cls, paths: AuditPaths, key: str, segment_id: str, *, wait_s: float) -> SegmentFile:
+        path = paths.segments / f"{segment_id}.duckdb"
+        if not path.exists():
+            try:
+                return cls.create(paths, key, segment_id)
+            except (FileExistsError, SegmentLocked):
+                pass
+        return cls.open_existing(paths, key, path, wait_s=wait_s)
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Chain and insert ``rows`` in one transaction; durable when this returns."""
+        saved_nodes = list(self.frontier._nodes)
+        saved_size, saved_prev = self.frontier.size, self.prev
+        cols: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
+        try:
+            for row in rows:
+                row["seq"] = self.frontier.size
+                row["prev_hash"] = self.prev
+                h = leaf_hash(canonical_bytes(self.segment_id, row))
+                row["leaf_hash"] = h
+                self.frontier.append(h)
+                self.prev = h
+                for name in COLUMN_NAMES:
+                    cols[name].append(row.get(name))
+            batch = pa.Table.from_pydict(cols, schema=ARROW_SCHEMA)
+            self.conn.execute("BEGIN TRANSACTION")
+            try:
+                self.conn.register("audit_batch", batch)
+                self.conn.execute("INSERT INTO records SELECT * FROM audit_batch")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            finally:
+                self.conn.unregister("audit_batch")
+        except BaseException:
+            self.frontier._nodes, self.frontier.size, self.prev = saved_nodes, saved_size, saved_prev
+            raise
+
+    def checkpoint(self, key: SigningKey, directories: Iterable[Path], *, sealed: bool = False) -> Checkpoint:
+        cp = Checkpoint(
+            segment_id=self.segment_id,
+            tree_size=self.size,
+            root_hash=self.frontier.root().hex(),
+            time_us=round(time.time() * 1e6),
+            sealed=sealed,
+            key_id=key.key_id,
+        ).signed(key)
+        self.conn.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            [cp.tree_size, cp.root_hash, cp.time_us, cp.sealed, cp.key_id, cp.signature],
+        )
+        append_external(directories, cp)
+        self.last_checkpoint_size = self.size
+        self.last_checkpoint_at = time.monotonic()
+        return cp
+
+    def close(self) -> None:
+        try:
+            self.conn.execute("USE memory")
+            self.conn.execute("DETACH seg")
+        finally:
+            self.conn.close()
+
+
+def iter_rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Stream query rows as dicts, in Arrow batches (bounded memory)."""
+    reader = conn.execute(sql, params or []).fetch_record_batch(4096)
+    for batch in reader:
+        yield from batch.to_pylist()

@@ -1,0 +1,261 @@
+"""The group-commit writer: one thread per server process owns that process's segment.
+
+Callers hand over a finished row and a completion callback. The thread takes whatever is
+queued (waiting up to ``commit_max_delay_ms`` for more, at most ``commit_max_records``),
+chains and inserts it in one transaction (DuckDB fsyncs its WAL on commit), and only then
+completes the callbacks: a record is acknowledged once it is on disk. The thread also
+signs checkpoints on schedule and rotates (seals) the segment when it is large, old, or a
+reader asks for it by touching ``rotate.request``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.audit.keys import SigningKey
+from appliance.audit.rows import admin_row
+from appliance.audit.segments import (
+    AuditPaths,
+    SegmentFile,
+    SegmentLocked,
+    db_key,
+    new_segment_id,
+    segment_start,
+    signer,
+)
+from appliance.config import Config
+
+log = logging.getLogger(__name__)
+
+Done = Callable[[BaseException | None], None]
+
+
+@dataclass(slots=True)
+class _Item:
+    row: dict[str, Any]
+    done: Done
+
+
+@dataclass
+class WriterStats:
+    records: int = 0
+    commits: int = 0
+    segments_sealed: int = 0
+    checkpoints: int = 0
+    errors: int = 0
+    last_error: str | None = field(default=None)
+
+
+class WriterClosed(RuntimeError):
+    pass
+
+
+class AuditWriter:
+    def __init__(self, config: Config) -> None:
+        self._cfg = config.audit
+        self._config = config
+        self.paths = AuditPaths.from_config(config)
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._segment: SegmentFile | None = None
+        self._key: str = ""
+        self._signer: SigningKey | None = None
+        self._closed = False
+        self._last_rotate_check = 0.0
+        self._rotate_seen_ns = 0
+        self.stats = WriterStats()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load keys, seal segments left by dead writers, start the writer thread."""
+        self._key = db_key(self._config)
+        self._signer = signer(self._config, self.paths)
+        for d in (self.paths.segments, self.paths.checkpoints, self.paths.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        try:
+            self._rotate_seen_ns = self.paths.rotate_request.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._rotate_seen_ns = 0
+        recover_orphans(self._config, self.paths, self._key, self._signer)
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write everything queued, seal the segment, stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join()
+
+    def submit(self, row: dict[str, Any], done: Done) -> None:
+        if self._closed:
+            raise WriterClosed("the audit writer is closed")
+        self._queue.put(_Item(row, done))
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # -- the thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        max_n = self._cfg.commit_max_records
+        delay = self._cfg.commit_max_delay_ms / 1000.0
+        stopping = False
+        while not stopping:
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                self._housekeeping()
+                continue
+            if first is None:
+                break
+            batch = [first]
+            deadline = time.monotonic() + delay
+            while len(batch) < max_n:
+                try:
+                    timeout = deadline - time.monotonic()
+                    item = self._queue.get_nowait() if timeout <= 0 else self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            self._housekeeping()
+        # drain whatever raced with close()
+        rest: list[_Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                rest.append(item)
+        if rest:
+            self._write(rest)
+        self._seal()
+
+    def _write(self, batch: list[_Item]) -> None:
+        err: BaseException | None = None
+        try:
+            if self._segment is None:
+                self._segment = SegmentFile.create(
+                    self.paths, self._key, new_segment_id(self._cfg.segment_prefix)
+                )
+            self._segment.append([it.row for it in batch])
+            self.stats.records += len(batch)
+            self.stats.commits += 1
+        except Exception as e:  # the callers learn it; the request fails closed
+            err = e
+            self.stats.errors += 1
+            self.stats.last_error = type(e).__name__
+            log.error("audit commit failed: %s", type(e).__name__)
+            self._abandon_segment()
+        for it in batch:
+            try:
+                it.done(err)
+            except Exception:  # a callback must not stop the writer
+                log.exception("audit completion callback failed")
+
+    def _abandon_segment(self) -> None:
+        """After a failed commit, start afresh: the next record opens a new segment."""
+        seg, self._segment = self._segment, None
+        if seg is not None:
+            try:
+                seg.close()
+            except Exception:
+                log.error("closing the failed audit segment failed")
+
+    def _housekeeping(self) -> None:
+        seg = self._segment
+        if seg is None:
+            return
+        assert self._signer is not None
+        now = time.monotonic()
+        rotate = (
+            seg.size >= self._cfg.segment_max_records
+            or time.time() - seg.created_at >= self._cfg.segment_max_age_s
+            or self._rotation_requested(now)
+        )
+        try:
+            if rotate:
+                self._seal()
+            elif seg.size > seg.last_checkpoint_size and (
+                now - seg.last_checkpoint_at >= self._cfg.checkpoint_interval_s
+                or seg.size - seg.last_checkpoint_size >= self._cfg.checkpoint_every_records
+            ):
+                seg.checkpoint(self._signer, self.paths.checkpoint_dirs())
+                self.stats.checkpoints += 1
+        except Exception as e:
+            self.stats.errors += 1
+            self.stats.last_error = type(e).__name__
+            log.error("audit checkpoint failed: %s", type(e).__name__)
+
+    def _rotation_requested(self, now: float) -> bool:
+        if now - self._last_rotate_check < 0.05:
+            return False
+        self._last_rotate_check = now
+        try:
+            mtime = self.paths.rotate_request.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime != self._rotate_seen_ns:
+            self._rotate_seen_ns = mtime
+            seg = self._segment
+            return seg is not None and mtime / 1e9 >= seg.created_at
+        return False
+
+    def _seal(self) -> None:
+        seg, self._segment = self._segment, None
+        if seg is None:
+            return
+        assert self._signer is not None
+        try:
+            seg.checkpoint(self._signer, self.paths.checkpoint_dirs(), sealed=True)
+            self.stats.segments_sealed += 1
+        finally:
+            seg.close()
+
+
+def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKey) -> list[str]:
+    """Seal segments whose writer died (not locked, no sealed checkpoint covering them).
+
+    A ``recover`` record is appended first, so the log itself says that its writer
+    ended without sealing. Returns the ids of the recovered segments.
+    """
+    from appliance.audit.checkpoints import load_external
+
+    sealed = {
+        (cp.segment_id, cp.tree_size) for cp in load_external(paths.checkpoints) if cp.sealed
+    }
+    recovered: list[str] = []
+    for path in paths.segment_files():
+        segment_id = path.stem
+        if segment_start(segment_id) is None:  # the admin segment is never sealed
+            continue
+        if any(s == segment_id for s, _ in sealed):
+            continue
+        try:
+            seg = SegmentFile.open_existing(paths, key, path)
+        except SegmentLocked:
+            continue  # a live writer (or a reader) holds it
+        try:
+            if (seg.segment_id, seg.size) in sealed:
+                continue
+            seg.append([admin_row("recover", "appliance", {"records_found": seg.size})])
+            seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)
+            recovered.append(seg.segment_id)
+            log.warning("audit segment %s recovered and sealed", seg.segment_id)
+        finally:
+            seg.close()
+    return recovered

@@ -1,0 +1,88 @@
+"""The recorder: the last step of every request, allowed, denied or failed.
+
+``record`` returns only once the request's audit row is committed to this process's
+segment (group commit, see :mod:`appliance.audit.writer`). If the row cannot be made
+durable it raises :class:`StageFailed`, so the request is not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from appliance.audit.envelope import TenantKeyStore
+from appliance.audit.keys import key_bytes, load_secret
+from appliance.audit.rows import request_row
+from appliance.audit.writer import AuditWriter
+from appliance.config import Config
+from appliance.errors import StageFailed
+from appliance.pipeline.context import Context
+
+_NO_TENANT = "_none"
+
+
+def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
+    if fut.done():
+        return
+    if err is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(err)
+
+
+class RecordStage:
+    name = "record"
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._writer: AuditWriter | None = None
+        self._keystore: TenantKeyStore | None = None
+
+    async def start(self) -> None:
+        if not self._config.audit.enabled:
+            return
+        writer = AuditWriter(self._config)
+        await asyncio.to_thread(writer.start)
+        self._writer = writer
+
+    async def aclose(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
+
+    def _keys(self) -> TenantKeyStore:
+        if self._keystore is None:
+            assert self._writer is not None
+            secret = load_secret(self._config.audit.master_key, self._config.storage.data_dir, "audit master")
+            self._keystore = TenantKeyStore(self._writer.paths.keystore, key_bytes(secret, "audit master"))
+        return self._keystore
+
+    def _seal_payload(self, row: dict[str, Any], ctx: Context, payload: object) -> None:
+        tenant = ctx.principal.tenant if ctx.principal else _NO_TENANT
+        sealed = self._keys().seal(tenant, ctx.request_id, payload)
+        row["payload_key_id"] = sealed.key_id
+        row["payload_nonce"] = sealed.nonce
+        row["payload_ct"] = sealed.ciphertext
+
+    async def record(self, ctx: Context) -> None:
+        writer = self._writer
+        if writer is None:
+            if not self._config.audit.enabled:
+                return
+            raise StageFailed("The audit log is not running; the request was not recorded.")
+        row = request_row(ctx)
+        payload = ctx.state.get("payload")
+        if payload is not None and ctx.obligations.get("store_payloads"):
+            try:
+                await asyncio.to_thread(self._seal_payload, row, ctx, payload)
+            except Exception:
+                raise StageFailed("The audit payload could not be encrypted.") from None
+        while writer.pending() >= self._config.audit.queue_max_records:
+            await asyncio.sleep(0.001)  # back-pressure: the disk is the limit
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        writer.submit(row, lambda err: loop.call_soon_threadsafe(_settle, fut, err))
+        try:
+            await fut
+        except Exception:
+            raise StageFailed("The request could not be recorded in the audit log.") from None
