@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from appliance.config import Config
@@ -168,10 +169,23 @@ class Pipeline:
             yield chunk
 
     async def finish(self, ctx: Context) -> None:
-        """Record the request, whatever happened to it."""
+        """Settle usage and cost, then record the request, whatever happened to it.
+
+        Stages that account for what a request consumed implement ``settle(ctx)``; it runs
+        before the record is written so that the record carries the cost.
+        """
         ctx.finished_at = time.time()
+        for stage in self.settlers:
+            try:
+                await stage.settle(ctx)
+            except Exception as e:  # accounting must never cost the audit record
+                log.error("settling in %s failed: %s", stage.name, type(e).__name__)
         if self.recorder is not None:
             await self.recorder.record(ctx)
+
+    @cached_property
+    def settlers(self) -> tuple[Any, ...]:
+        return tuple(s for s in self.request_stages if hasattr(s, "settle"))
 
 
 def usage_of(raw: Any) -> Usage:

@@ -24,7 +24,7 @@ from appliance.server.services import SERVICES, Services
 log = logging.getLogger(__name__)
 
 Api = Literal["openai", "anthropic"]
-REQUEST_ID = "appliance.request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def new_request_id() -> str:
