@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: Run the decide stage at all (operators may switch it off; callers never can).
     enabled: bool = True
+    #: Directory with the Rego modules, their ``*_test.rego`` tests and ``data/*.yaml|json``.
+    dir: Path = Path("policies")
+    #: "embedded": evaluate in-process with regopy; "opa": ask an OPA server over REST.
+    engine: Literal["embedded", "opa"] = "embedded"
+    #: Base URL of the OPA server used when ``engine = "opa"``.
+    opa_url: str = "http://127.0.0.1:8181"
+    #: Upper bound on one OPA round trip, in seconds; slower means deny (fail closed).
+    opa_timeout_s: float = Field(1.0, gt=0)
+    #: Environment variable holding a bearer token for the OPA server (unset: none).
+    opa_token_env: str | None = None
+    #: Rego package that holds the decision rule.
+    package: str = "appliance.main"
+    #: Rule in ``package`` that returns ``{allow, reasons, obligations, rules}``.
+    entrypoint: str = "decision"
+    #: How often the embedded engine looks for changed policy or data files, in seconds.
+    reload_interval_s: float = Field(1.0, gt=0)

@@ -1,0 +1,58 @@
+# Who may use which model and provider: data/access.yaml grants models and providers
+# (glob patterns) to departments and roles. A principal without a listed department
+# gets the `default` grant; any of its roles may add more.
+package appliance.main
+
+import rego.v1
+
+department_grant := grant if {
+	grant := data.access.departments[input.principal.department]
+}
+
+department_grant := data.access.default if {
+	not data.access.departments[input.principal.department]
+}
+
+model_allowed if {
+	some pattern in department_grant.models
+	glob.match(pattern, null, input.request.model)
+}
+
+model_allowed if {
+	some role in input.principal.roles
+	some pattern in data.access.roles[role].models
+	glob.match(pattern, null, input.request.model)
+}
+
+provider_allowed if {
+	some pattern in department_grant.providers
+	glob.match(pattern, null, input.request.provider)
+}
+
+provider_allowed if {
+	some role in input.principal.roles
+	some pattern in data.access.roles[role].providers
+	glob.match(pattern, null, input.request.provider)
+}
+
+# METADATA
+# title: Model access by department and role
+# description: A model may be used only when the caller's department or one of its roles is granted it (data/access.yaml).
+# custom:
+#   id: access_model
+#   article: GDPR Art. 32(4) (access on instruction only); AI Act Art. 26(2) (assigned human oversight)
+deny contains {"rule": "access_model", "reason": reason} if {
+	not model_allowed
+	reason := sprintf("model %v is not granted to department %v or roles %v", [input.request.model, input.principal.department, input.principal.roles])
+}
+
+# METADATA
+# title: Provider access by department and role
+# description: A provider may be used only when the caller's department or one of its roles is granted it.
+# custom:
+#   id: access_provider
+#   article: GDPR Art. 28 (processors only as instructed)
+deny contains {"rule": "access_provider", "reason": reason} if {
+	not provider_allowed
+	reason := sprintf("provider %v is not granted to department %v or roles %v", [input.request.provider, input.principal.department, input.principal.roles])
+}

@@ -1,0 +1,34 @@
+# EU AI Act: prohibited practices are never served; high-risk uses only from
+# applications registered as high-risk (data/applications.yaml) for the caller's tenant.
+package appliance.main
+
+import rego.v1
+
+registered_high_risk if {
+	app := data.applications[input.application.id]
+	app.high_risk == true
+	app.tenant == input.principal.tenant
+}
+
+# METADATA
+# title: Prohibited AI practices are always denied
+# description: Requests classified as a practice prohibited by Art. 5 (manipulation, social scoring, emotion recognition at work, ...) are refused whoever asks.
+# custom:
+#   id: ai_act_art5_prohibited
+#   article: AI Act Art. 5(1)
+deny contains {"rule": "ai_act_art5_prohibited", "reason": reason} if {
+	input.risk.class == "prohibited"
+	reason := sprintf("prohibited AI practice (AI Act Art. 5; areas: %v)", [concat(", ", input.risk.areas)])
+}
+
+# METADATA
+# title: High-risk uses only from registered applications
+# description: A request classified high-risk (Annex III) is served only for an application the deployer registered as high-risk, for the same tenant.
+# custom:
+#   id: ai_act_art26_high_risk_unregistered
+#   article: AI Act Art. 6(2), Art. 26, Art. 49
+deny contains {"rule": "ai_act_art26_high_risk_unregistered", "reason": reason} if {
+	input.risk.class == "high"
+	not registered_high_risk
+	reason := sprintf("high-risk use (AI Act Art. 6, Annex III; areas: %v) is allowed only from a registered high-risk application", [concat(", ", input.risk.areas)])
+}
