@@ -1,0 +1,58 @@
+"""Build a directory once, even when several processes race for it.
+
+Model builds take seconds to minutes; pytest-xdist workers and several server processes
+may all ask for the same model at start-up. One takes a file lock and builds into a
+private temporary directory, then renames it into place (atomic on one file system);
+the others wait on the lock and find the finished directory. A crashed build leaves
+only a temporary directory behind, never a half-written model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
+
+log = logging.getLogger(__name__)
+
+
+def build_once(
+    target: Path,
+    build: Callable[[Path], None],
+    *,
+    is_done: Callable[[Path], bool] | None = None,
+    timeout_s: float = 1800.0,
+) -> Path:
+    """Return ``target``, calling ``build(tmp_dir)`` first if it does not exist yet.
+
+    ``build`` fills the empty directory it is given; on success that directory becomes
+    ``target``. ``is_done`` decides whether an existing ``target`` is usable (default:
+    it exists); an unusable one is replaced.
+    """
+    done = is_done or (lambda p: p.is_dir())
+    if done(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(target.parent / f".{target.name}.lock"), timeout=timeout_s)
+    with lock:
+        if done(target):
+            return target
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            build(tmp)
+            if target.exists():
+                # An incomplete leftover (e.g. a manifest without weights): move it aside.
+                stale = target.parent / f".{target.name}.stale-{uuid.uuid4().hex[:8]}"
+                os.rename(target, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
