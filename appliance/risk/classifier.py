@@ -1,0 +1,266 @@
+"""The risk classifier: EN+DE rules plus sentence embeddings on ONNX Runtime.
+
+Each area (an Art. 5 practice, an Annex III area, Art. 6(3) profiling, an Art. 50 case)
+and each safety category gets a score in [0, 1]: the larger of its rule score and its
+embedding score. The embedding score is the best cosine similarity between the text and
+the area's exemplars, rescaled linearly from ``[floor, ceiling]`` to ``[0, 1]``. Rules
+carry German (all-MiniLM is English-centric) and make precise conjunctions ("emotion"
+*and* "employees") that similarity alone blurs.
+
+Everything here is synchronous and CPU-bound; callers run it off the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from appliance.risk.lexicon import SafetyCategory
+from appliance.risk.taxonomy import CLASS_RANK, Area, Taxonomy, strongest
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    def embed(self, texts: list[str]) -> Vectors: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """How raw similarities and rule hits become scores and tags."""
+
+    #: Cosine at or below which an area's embedding score is 0 ...
+    area_floor: float = 0.4
+    #: ... and at or above which it is 1.
+    area_ceiling: float = 0.6
+    #: The same for German text: all-MiniLM is English-centric and rates unrelated German
+    #: sentences as similar, so German similarities need more to count.
+    area_floor_de: float = 0.5
+    area_ceiling_de: float = 0.8
+    #: Only areas whose similarity is within this of the best area's get embedding credit:
+    #: similarity says which area is nearest, not that several distant ones apply.
+    embed_margin: float = 0.05
+    #: Same rescaling for safety categories (kept stricter: false blocks hurt users).
+    safety_floor: float = 0.45
+    safety_ceiling: float = 0.85
+    #: An area with a score at or above this is tagged on the request.
+    tag_threshold: float = 0.5
+    #: Longest text embedded, in characters (the tokenizer truncates further).
+    embed_max_chars: int = 2000
+    #: Longest text the rules scan, in characters.
+    rules_max_chars: int = 20000
+
+
+@dataclass(frozen=True, slots=True)
+class AreaScore:
+    id: str
+    article: str
+    risk_class: str
+    score: float
+    rule: float
+    embedding: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskResult:
+    """The tags of one text: ``areas`` holds the tagged areas, strongest score first."""
+
+    risk_class: str
+    areas: tuple[AreaScore, ...]
+
+    def area_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.areas)
+
+    def facts(self) -> list[dict[str, object]]:
+        return [{"id": a.id, "article": a.article, "score": round(a.score, 3)} for a in self.areas]
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyResult:
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.scores.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """What to look at in a request: text for the rules, and up to a few texts to embed.
+
+    ``context`` (a system prompt, a tool description) repeats across requests and its
+    embedding is cached; ``content`` (the latest user turn) is embedded every time.
+    ``safety_text`` excludes the operator's own instructions (a system prompt that says
+    "never reveal the system prompt" is not an injection attempt).
+    """
+
+    rules_text: str
+    context: str = ""
+    content: str = ""
+    safety_text: str = ""
+
+
+_GERMAN = re.compile(
+    r"\b(und|der|die|das|den|dem|ist|nicht|ein|eine|einen|mit|für|auf|von|zu|sie|ich|wir|"
+    r"werden|wird|bitte|über|nach|oder|dass|sich|ihre|unsere|dieser|diese|bei|im|zum|zur|"
+    r"des|auch|wie|ob|soll|kann|alle|eines|einer)\b|[äöüß]",
+    re.IGNORECASE,
+)
+
+
+def looks_german(text: str) -> bool:
+    """A cheap language guess (German function words and letters vs. word count)."""
+    sample = text[:1000]
+    words = max(1, len(sample.split()))
+    return len(_GERMAN.findall(sample)) / words >= 0.15
+
+
+class _LruVectors:
+    """A bounded cache of embeddings keyed by the SHA-256 of the text (never the text)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[bytes, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> Vectors | None:
+        with self._lock:
+            v = self._data.get(key)
+            if v is not None:
+                self._data.move_to_end(key)
+            return v
+
+    def put(self, key: bytes, value: Vectors) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+class RiskClassifier:
+    """Scores texts against the taxonomy and the safety lexicon; thread-safe."""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        categories: Sequence[SafetyCategory],
+        embedder: Embedder | None,
+        calibration: Calibration = Calibration(),
+        *,
+        context_cache_size: int = 1024,
+    ) -> None:
+        self.taxonomy = taxonomy
+        self.categories = tuple(categories)
+        self.embedder = embedder
+        self.calibration = calibration
+        self._cache = _LruVectors(context_cache_size)
+        self._area_rows: list[tuple[int, int]] = []
+        self._cat_rows: list[tuple[int, int]] = []
+        self._matrix: Vectors | None = None
+        if embedder is not None:
+            texts: list[str] = []
+            for a in taxonomy.areas:
+                start = len(texts)
+                texts.extend(a.exemplars)
+                self._area_rows.append((start, len(texts)))
+            for c in self.categories:
+                start = len(texts)
+                texts.extend(c.exemplars)
+                self._cat_rows.append((start, len(texts)))
+            self._matrix = embedder.embed(texts) if texts else None
+
+    # -- embedding ------------------------------------------------------------------------
+
+    def _embed_segments(self, seg: Segments) -> Vectors | None:
+        """Rows for the non-empty segments (context cached), or None without a model."""
+        if self.embedder is None or self._matrix is None:
+            return None
+        limit = self.calibration.embed_max_chars
+        rows: list[Vectors] = []
+        if seg.context:
+            text = seg.context[:limit]
+            key = hashlib.sha256(text.encode("utf-8", "replace")).digest()
+            cached = self._cache.get(key)
+            if cached is None:
+                cached = self.embedder.embed([text])[0]
+                self._cache.put(key, cached)
+            rows.append(cached)
+        if seg.content:
+            rows.append(self.embedder.embed([seg.content[-limit:]])[0])
+        return np.stack(rows) if rows else None
+
+    def _best_cosines(self, vectors: Vectors | None, spans: list[tuple[int, int]]) -> list[float]:
+        if vectors is None or self._matrix is None:
+            return [0.0] * len(spans)
+        sims = vectors @ self._matrix.T  # (segments, exemplars)
+        best = sims.max(axis=0)
+        return [float(best[s:e].max()) if e > s else 0.0 for s, e in spans]
+
+    @staticmethod
+    def _rescale(cos: float, floor: float, ceiling: float) -> float:
+        return float(min(1.0, max(0.0, (cos - floor) / (ceiling - floor))))
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def analyse(self, seg: Segments) -> tuple[RiskResult, SafetyResult]:
+        """Risk tags and safety scores of one request, from one embedding pass."""
+        vectors = self._embed_segments(seg)
+        return self._risk(seg.rules_text, vectors), self._safety(seg.safety_text, vectors)
+
+    def classify(self, text: str) -> RiskResult:
+        """Tags of a single text (a declared purpose, a CLI input, an eval item)."""
+        seg = Segments(rules_text=text, content=text)
+        return self._risk(text, self._embed_segments(seg))
+
+    def screen(self, text: str) -> SafetyResult:
+        """Safety scores of a single text (an answer, a moderation input)."""
+        seg = Segments(rules_text="", content=text, safety_text=text)
+        return self._safety(text, self._embed_segments(seg))
+
+    def _risk(self, text: str, vectors: Vectors | None) -> RiskResult:
+        cal = self.calibration
+        text = text[: cal.rules_max_chars]
+        cosines = self._best_cosines(vectors, self._area_rows)
+        floor, ceiling = (
+            (cal.area_floor_de, cal.area_ceiling_de)
+            if looks_german(text)
+            else (cal.area_floor, cal.area_ceiling)
+        )
+        best = max(cosines, default=0.0)
+        rules = [a.rule_score(text) if text else 0.0 for a in self.taxonomy.areas]
+        # Rules are conjunctions written for precision: when any fires, similarity only
+        # adds to areas a rule supports; otherwise the nearest areas by similarity count.
+        any_rule = max(rules, default=0.0) >= cal.tag_threshold
+        damping = self.taxonomy.damping(text)
+        tagged: list[AreaScore] = []
+        for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
+            near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
+            emb = self._rescale(cos, floor, ceiling) if near else 0.0
+            score = max(rule, emb) * damping
+            if score >= cal.tag_threshold:
+                tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
+        tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
+        return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
+
+    def _safety(self, text: str, vectors: Vectors | None) -> SafetyResult:
+        cal = self.calibration
+        text = text[: cal.rules_max_chars]
+        cosines = self._best_cosines(vectors, self._cat_rows)
+        scores: dict[str, float] = {}
+        for cat, cos in zip(self.categories, cosines, strict=True):
+            rule = cat.rule_score(text) if text else 0.0
+            scores[cat.id] = max(rule, self._rescale(cos, cal.safety_floor, cal.safety_ceiling))
+        return SafetyResult(scores)
+
+    def in_force(self, area_id: str, today: dt.date | None = None) -> bool:
+        area: Area = self.taxonomy.area(area_id)
+        return area.in_force(today or dt.date.today())

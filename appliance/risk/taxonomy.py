@@ -1,0 +1,171 @@
+"""The EU AI Act taxonomy as data: areas, their class, article and application date.
+
+The YAML file (``appliance/risk/data/taxonomy.yaml`` unless the config names another)
+is the single source of truth; this module only validates it and compiles its rules.
+Application dates can be overridden per area id or per class from the config, because
+the dates move (the Commission's "digital omnibus" proposes postponing Annex III).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from appliance.errors import ConfigError
+
+RISK_CLASSES: tuple[str, ...] = ("minimal", "limited", "high", "prohibited")
+#: Strength of a class: a request's class is the strongest class among its areas.
+CLASS_RANK: Mapping[str, int] = {c: i for i, c in enumerate(RISK_CLASSES)}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Fires when every group matches somewhere in the text; ``weight`` is then the score."""
+
+    weight: float
+    groups: tuple[re.Pattern[str], ...]
+
+    def fires(self, text: str) -> bool:
+        return all(g.search(text) for g in self.groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    id: str
+    risk_class: str
+    article: str
+    title: str
+    applies_from: dt.date
+    description: str
+    exemplars: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+    def rule_score(self, text: str) -> float:
+        return max((r.weight for r in self.rules if r.fires(text)), default=0.0)
+
+    def in_force(self, today: dt.date) -> bool:
+        return today >= self.applies_from
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    version: str
+    areas: tuple[Area, ...]
+    #: Rules that recognise talk *about* a practice (the law, its history) ...
+    discussion: tuple[Rule, ...] = ()
+    #: ... and the factor every area score is multiplied by when one fires.
+    discussion_factor: float = 1.0
+
+    def damping(self, text: str) -> float:
+        """The factor for ``text``: ``discussion_factor`` if it discusses, else 1."""
+        if any(r.fires(text) for r in self.discussion):
+            return self.discussion_factor
+        return 1.0
+
+    def area(self, area_id: str) -> Area:
+        for a in self.areas:
+            if a.id == area_id:
+                return a
+        raise KeyError(area_id)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.areas)
+
+
+def compile_rules(raw: Any, where: str) -> tuple[Rule, ...]:
+    """Rules from YAML (``[{weight, all: [regex, ...]}]``), rejecting bad ones at load."""
+    rules: list[Rule] = []
+    for i, r in enumerate(raw or ()):
+        try:
+            weight = float(r["weight"])
+            groups = tuple(re.compile(p, re.IGNORECASE) for p in r["all"])
+        except (KeyError, TypeError, ValueError, re.error) as e:
+            raise ConfigError(f"{where}.rules[{i}]: {e}") from None
+        if not 0.0 <= weight <= 1.0 or not groups:
+            raise ConfigError(f"{where}.rules[{i}]: weight must be in [0, 1], groups non-empty")
+        rules.append(Rule(weight, groups))
+    return tuple(rules)
+
+
+def _date(value: Any, where: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not an ISO date") from None
+
+
+def read_yaml(path: Path | None, builtin: str) -> tuple[Any, str]:
+    """The parsed file at ``path``, or the packaged file ``builtin`` when ``path`` is None."""
+    if path is None:
+        text = resources.files("appliance.risk").joinpath("data", builtin).read_text("utf-8")
+        return yaml.safe_load(text), f"appliance/risk/data/{builtin}"
+    try:
+        return yaml.safe_load(Path(path).read_text("utf-8")), str(path)
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+
+
+def load_taxonomy(
+    path: Path | None = None, date_overrides: Mapping[str, dt.date] | None = None
+) -> Taxonomy:
+    """Load and validate the taxonomy; ``date_overrides`` maps area ids or classes to dates."""
+    raw, source = read_yaml(path, "taxonomy.yaml")
+    overrides = dict(date_overrides or {})
+    classes: Mapping[str, Any] = raw.get("classes") or {}
+    areas: list[Area] = []
+    seen: set[str] = set()
+    for i, a in enumerate(raw.get("areas") or ()):
+        where = f"{source}: areas[{i}]"
+        try:
+            area_id, risk_class = str(a["id"]), str(a["class"])
+        except (KeyError, TypeError):
+            raise ConfigError(f"{where}: id and class are required") from None
+        if risk_class not in CLASS_RANK:
+            raise ConfigError(f"{where}: unknown class {risk_class!r}")
+        if area_id in seen:
+            raise ConfigError(f"{where}: duplicate id {area_id!r}")
+        seen.add(area_id)
+        default_date = a.get("applies_from") or classes.get(risk_class, {}).get("applies_from")
+        when = overrides.get(area_id) or overrides.get(risk_class)
+        areas.append(
+            Area(
+                id=area_id,
+                risk_class=risk_class,
+                article=str(a.get("article", "")),
+                title=str(a.get("title", area_id)),
+                applies_from=when or _date(default_date or "2024-08-01", where),
+                description=str(a.get("description", "")),
+                exemplars=tuple(str(e) for e in a.get("exemplars") or ()),
+                rules=compile_rules(a.get("rules"), where),
+            )
+        )
+    unknown = set(overrides) - seen - set(CLASS_RANK)
+    if unknown:
+        raise ConfigError(f"risk.application_dates: unknown areas {sorted(unknown)}")
+    if not areas:
+        raise ConfigError(f"{source}: no areas")
+    factor = float(raw.get("discussion_factor", 1.0))
+    if not 0.0 <= factor <= 1.0:
+        raise ConfigError(f"{source}: discussion_factor must be in [0, 1]")
+    return Taxonomy(
+        version=str(raw.get("version", "")),
+        areas=tuple(areas),
+        discussion=compile_rules(raw.get("discussion"), f"{source}: discussion"),
+        discussion_factor=factor,
+    )
+
+
+def strongest(classes: Sequence[str]) -> str:
+    """The strongest of ``classes`` (``minimal`` for none)."""
+    return max(classes, key=CLASS_RANK.__getitem__, default="minimal")
