@@ -14,7 +14,13 @@ from aiohttp.test_utils import TestServer
 from appliance.config import Config, load_config
 from appliance.server.app import create_app
 from appliance.testing.fakes import FakeAnthropic, FakeOpenAI
-from appliance.testing.harness import UPSTREAM_KEY_ENV, create_key, merge, openai_upstream
+from appliance.testing.harness import (
+    PASS_THROUGH,
+    UPSTREAM_KEY_ENV,
+    create_key,
+    merge,
+    openai_upstream,
+)
 
 FAKE_KEY = "sk-upstream-test"
 
@@ -75,7 +81,8 @@ async def start_appliance(
 
 @pytest.fixture
 def openai_models(fake_openai: FakeOpenAI) -> dict[str, Any]:
-    """Config: models gpt-4o and text-embedding-3-small served by the fake OpenAI."""
+    """Config: models gpt-4o and text-embedding-3-small served by the fake OpenAI, with
+    the compliance stages off (the wire protocol is under test; tests/e2e runs them all)."""
     return merge(
         openai_upstream(
             "openai",
@@ -84,4 +91,5 @@ def openai_models(fake_openai: FakeOpenAI) -> dict[str, Any]:
             region="us",
         ),
         {"models": {"text-embedding-3-small": {"task": "embedding"}}},
+        PASS_THROUGH,
     )
