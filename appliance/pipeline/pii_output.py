@@ -1,0 +1,232 @@
+"""pii_output: restore placeholders in the answer and screen PII the model produced itself.
+
+Where the policy allows (``restore_pii``, default ``pii.restore``), placeholders of this
+request's vault are put back, in whole responses and in streams (chunk by chunk, with a
+hold-back no longer than the longest placeholder), including inside tool-call argument
+fragments (JSON-escaped there). PII the model wrote on its own is screened when restoring
+is not allowed (then masked per policy) or for types the policy set to block, redact or
+hash (those are removed from the answer whatever restore says).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from appliance.config import Config
+from appliance.pii.actions import ActionTable, Outcome, apply_actions
+from appliance.pii.config import Action
+from appliance.pii.engine import Finding
+from appliance.pii.language import detect_language
+from appliance.pii.pool import AnalyzerPool
+from appliance.pii.slots import response_slots
+from appliance.pii.stream import PlaceholderRestorer, StreamScreener
+from appliance.pii.vault import PLACEHOLDER, Vault
+from appliance.pipeline.context import Context
+from appliance.pipeline.redact import RedactState
+from appliance.pipeline.stage import Chunk
+
+
+class _Plan:
+    """What the output side does for one request."""
+
+    def __init__(self, ctx: Context, config: Config) -> None:
+        pii = config.pii
+        state = ctx.state.get("redact")
+        if isinstance(state, RedactState):
+            self.vault, actions, self.salt = state.vault, state.actions, state.salt
+        else:
+            self.vault, self.salt = Vault(), os.urandom(16)
+            actions = ActionTable.resolve(pii, ctx.obligations.get("pii_actions"))
+        restore = ctx.obligations.get("restore_pii", pii.restore)
+        self.restore = bool(restore) and len(self.vault) > 0
+        allowed_to_see = bool(restore)
+
+        def on_output(action: Action) -> Action:
+            if action == "block":
+                return "redact"
+            if action == "mask" and allowed_to_see:
+                return "allow"
+            return action
+
+        self.actions = ActionTable(
+            {t: on_output(a) for t, a in actions.by_type.items()}, on_output(actions.default)
+        )
+        acting = set(self.actions.by_type.values()) | {self.actions.default}
+        self.screen = pii.enabled and pii.screen_output and acting != {"allow"}
+        self.outcome = Outcome()
+
+    def transform(self, text: str, findings: Sequence[Finding], in_json: bool = False) -> str:
+        placeholders = [m.span() for m in PLACEHOLDER.finditer(text)]
+        keep = [
+            f for f in findings
+            if all(f.end <= s or f.start >= e for s, e in placeholders)
+            and not (in_json and any(c in text[f.start:f.end] for c in '"\\'))
+        ]
+        return apply_actions(text, keep, self.actions, self.vault, self.salt, self.outcome)
+
+
+class PiiOutput:
+    """Response stage. ``PiiOutput(config, analyzer=None)``.
+
+    Pass the pii_detect stage's ``pool`` as ``analyzer`` to share its warm workers; without
+    one the stage starts (and owns) its own pool in :meth:`start`.
+    """
+
+    name = "pii_output"
+
+    def __init__(self, config: Config, analyzer: AnalyzerPool | None = None) -> None:
+        self._config = config
+        self._owns_pool = analyzer is None
+        self.pool = analyzer if analyzer is not None else AnalyzerPool(config.pii)
+
+    async def start(self) -> None:
+        if self._owns_pool and self._config.pii.enabled and self._config.pii.screen_output:
+            await self.pool.start()
+
+    async def aclose(self) -> None:
+        if self._owns_pool:
+            await self.pool.aclose()
+
+    def _lang(self, text: str) -> str:
+        langs = self._config.pii.languages
+        lang = detect_language(text, default=langs[0])
+        return lang if lang in langs else langs[0]
+
+    async def _analyze_one(self, text: str) -> list[Finding]:
+        return (await self.pool.analyze([text], [self._lang(text)]))[0]
+
+    def _record(self, ctx: Context, plan: _Plan) -> None:
+        ctx.state[self.name] = {
+            "screened": dict(plan.outcome.types),
+            "restored": plan.restore,
+        }
+
+    async def screen(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
+        plan = _Plan(ctx, self._config)
+        if not (plan.screen or plan.restore):
+            return response
+        slots = response_slots(response)
+        texts = slots.texts
+        if plan.screen:
+            findings = await self.pool.analyze(texts, [self._lang(t) for t in texts])
+        else:
+            findings = [[] for _ in texts]
+        for slot, found in zip(slots.slots, findings, strict=True):
+            text = plan.transform(slot.text, found) if found else slot.text
+            if plan.restore:
+                text = plan.vault.restore(text)
+            if text != slot.text:
+                slot.write(text)
+        slots.commit()
+        self._record(ctx, plan)
+        return response
+
+    async def screen_stream(
+        self, ctx: Context, chunks: AsyncIterator[Chunk]
+    ) -> AsyncIterator[Chunk]:
+        plan = _Plan(ctx, self._config)
+        if not (plan.screen or plan.restore):
+            async for chunk in chunks:
+                yield chunk
+            return
+        channels: dict[tuple[int, str, int], _Channel] = {}
+
+        def channel(key: tuple[int, str, int]) -> _Channel:
+            if key not in channels:
+                channels[key] = _Channel(self, plan, in_json=key[1] == "args")
+            return channels[key]
+
+        last: Chunk | None = None
+        async for chunk in chunks:
+            last = chunk
+            for choice in chunk.get("choices") or ():
+                idx = int(choice.get("index", 0))
+                if isinstance(choice.get("text"), str):
+                    choice["text"] = await channel((idx, "text", 0)).feed(choice["text"])
+                delta = choice.get("delta")
+                if isinstance(delta, dict):
+                    if isinstance(delta.get("content"), str):
+                        delta["content"] = await channel((idx, "content", 0)).feed(delta["content"])
+                    for call in delta.get("tool_calls") or ():
+                        fn = call.get("function") if isinstance(call, dict) else None
+                        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                            key = (idx, "args", int(call.get("index", 0)))
+                            fn["arguments"] = await channel(key).feed(fn["arguments"])
+                if choice.get("finish_reason") is not None:
+                    await _flush_into(choice, idx, channels)
+            yield chunk
+        leftovers = {k: c for k, c in channels.items() if c.has_pending}
+        if leftovers:
+            for idx in sorted({k[0] for k in leftovers}):
+                choice: dict[str, Any] = {"index": idx, "delta": {}, "finish_reason": None}
+                await _flush_into(choice, idx, channels)
+                yield {
+                    "id": (last or {}).get("id", ""),
+                    "object": "chat.completion.chunk",
+                    "created": (last or {}).get("created", 0),
+                    "model": (last or {}).get("model", ""),
+                    "choices": [choice],
+                }
+        self._record(ctx, plan)
+
+
+class _Channel:
+    """One text stream inside the answer: a choice's content or one tool call's arguments."""
+
+    def __init__(self, stage: PiiOutput, plan: _Plan, in_json: bool) -> None:
+        pii = stage._config.pii
+        self._plan = plan
+        self._restorer = PlaceholderRestorer(plan.vault, escape_json=in_json) if plan.restore else None
+        self._screener = (
+            StreamScreener(
+                stage._analyze_one,
+                lambda text, found: plan.transform(text, found, in_json),
+                hold=pii.stream_entity_chars,
+                step=max(8, pii.stream_entity_chars // 2),
+            )
+            if plan.screen
+            else None
+        )
+        self.has_pending = False
+
+    async def feed(self, fragment: str) -> str:
+        self.has_pending = True
+        text = await self._screener.feed(fragment) if self._screener else fragment
+        return self._restorer.feed(text) if self._restorer else text
+
+    async def flush(self) -> str:
+        self.has_pending = False
+        text = await self._screener.flush() if self._screener else ""
+        if self._restorer:
+            return self._restorer.feed(text) + self._restorer.flush()
+        return text
+
+
+async def _flush_into(
+    choice: dict[str, Any], idx: int, channels: dict[tuple[int, str, int], _Channel]
+) -> None:
+    for (c_idx, kind, sub), ch in sorted(channels.items()):
+        if c_idx != idx or not ch.has_pending:
+            continue
+        rest = await ch.flush()
+        if not rest:
+            continue
+        if kind == "text":
+            choice["text"] = (choice.get("text") or "") + rest
+            continue
+        delta = choice.setdefault("delta", {})
+        if kind == "content":
+            delta["content"] = (delta.get("content") or "") + rest
+        else:
+            calls = delta.setdefault("tool_calls", [])
+            for call in calls:
+                if int(call.get("index", 0)) == sub:
+                    fn = call.setdefault("function", {})
+                    fn["arguments"] = (fn.get("arguments") or "") + rest
+                    break
+            else:
+                calls.append({"index": sub, "function": {"arguments": rest}})
+
+
