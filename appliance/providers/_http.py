@@ -1,0 +1,198 @@
+"""Shared HTTP plumbing for the external provider adapters.
+
+Every adapter talks to its upstream through these few helpers so that timeouts, error
+mapping and SSE parsing behave the same everywhere: one place where aiohttp's exceptions
+become :class:`UpstreamError` / :class:`UpstreamTimeout`, and where an upstream's error
+body is reduced to a short message that never carries our credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from appliance.errors import ApplianceError, UpstreamError, UpstreamTimeout
+
+#: Longest upstream error message passed on to the client.
+MAX_MESSAGE_CHARS = 500
+
+JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What every adapter needs to reach its provider: who it is and how long to wait."""
+
+    provider: str
+    timeout_s: float
+    connect_timeout_s: float
+    #: Secret values scrubbed from any message we pass on (API keys, tokens).
+    secrets: tuple[str, ...] = ()
+
+    def timeout(self, *, stream: bool = False) -> aiohttp.ClientTimeout:
+        """Whole-request bound for plain calls; for streams, a bound on each silence.
+
+        A stream may legitimately run longer than ``timeout_s`` in total, but an upstream
+        that goes quiet for ``timeout_s`` is considered dead.
+        """
+        if stream:
+            return aiohttp.ClientTimeout(
+                total=None, connect=self.connect_timeout_s, sock_read=self.timeout_s
+            )
+        return aiohttp.ClientTimeout(total=self.timeout_s, connect=self.connect_timeout_s)
+
+    def scrub(self, text: str) -> str:
+        for s in self.secrets:
+            if s:
+                text = text.replace(s, "***")
+        return text[:MAX_MESSAGE_CHARS]
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def upstream_message(body: bytes) -> str:
+    """Pull the human message out of any provider's error body (OpenAI, Anthropic, AWS, Google)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace").strip()
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        for key in ("message", "Message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str):
+                return value
+    return body.decode("utf-8", "replace").strip()
+
+
+def status_error(up: Upstream, status: int, body: bytes) -> UpstreamError:
+    """Map an upstream HTTP error status: 408/409/429/5xx are worth retrying, other 4xx not."""
+    message = up.scrub(upstream_message(body)) or f"HTTP {status}"
+    retryable = status in (408, 409, 429) or status >= 500
+    return UpstreamError(
+        f"{up.provider} upstream returned HTTP {status}: {message}",
+        upstream_status=status,
+        retryable=retryable,
+    )
+
+
+def transport_error(up: Upstream, exc: BaseException) -> UpstreamError:
+    """Translate aiohttp / asyncio failures into the appliance's error tree."""
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeout(f"{up.provider} upstream timed out")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamError(f"{up.provider} upstream broke off the response", retryable=True)
+    return UpstreamError(
+        f"{up.provider} upstream unreachable: {type(exc).__name__}", retryable=True
+    )
+
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def as_url(url: str, *, encoded: bool = False) -> URL:
+    return URL(url, encoded=encoded)
+
+
+async def post_json(
+    http: aiohttp.ClientSession,
+    up: Upstream,
+    url: str | URL,
+    payload: bytes,
+    headers: Mapping[str, str],
+) -> Any:
+    """POST a JSON body, return the decoded JSON answer, or raise a mapped error."""
+    try:
+        async with http.post(url, data=payload, headers=headers, timeout=up.timeout()) as resp:
+            body = await resp.read()
+            if resp.status >= 400:
+                raise status_error(up, resp.status, body)
+    except ApplianceError:
+        raise
+    except _TRANSPORT_ERRORS as e:
+        raise transport_error(up, e) from None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"{up.provider} upstream sent a body that is not JSON") from None
+
+
+@asynccontextmanager
+async def open_stream(
+    http: aiohttp.ClientSession,
+    up: Upstream,
+    url: str | URL,
+    payload: bytes,
+    headers: Mapping[str, str],
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST and hand over the open response once its status is known good."""
+    try:
+        async with http.post(
+            url, data=payload, headers=headers, timeout=up.timeout(stream=True)
+        ) as resp:
+            if resp.status >= 400:
+                raise status_error(up, resp.status, await resp.read())
+            yield resp
+    except ApplianceError:
+        raise
+    except _TRANSPORT_ERRORS as e:
+        raise transport_error(up, e) from None
+
+
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, str]]:
+    """Yield ``(event, data)`` for each Server-Sent Event as soon as its blank line arrives.
+
+    Follows the SSE framing rules: ``data:`` lines of one event are joined with newlines,
+    comment lines (``:``) are skipped, a single space after the colon is dropped, and CRLF
+    and LF line ends are both accepted.
+    """
+    event: str | None = None
+    data: list[str] = []
+    async for raw in resp.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield event, "\n".join(data)
+
+
+async def guarded(up: Upstream, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Re-raise transport failures that happen mid-stream as appliance errors."""
+    try:
+        async for item in events:
+            yield item
+    except ApplianceError:
+        raise
+    except _TRANSPORT_ERRORS as e:
+        raise transport_error(up, e) from None
+
+
+def loads_event(up: Upstream, data: str | bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"{up.provider} upstream sent a malformed stream event") from None

@@ -1,0 +1,127 @@
+"""OpenAI adapter: the canonical shape is OpenAI's own, so requests pass through as they are.
+
+The one change made to a request: streams always ask for ``stream_options.include_usage``
+so metering gets token counts; the last chunk is then OpenAI's usage chunk (no choices).
+Azure OpenAI and Hugging Face endpoints speak the same wire format and reuse this class,
+overriding only how URLs and auth headers are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from appliance.config import OpenAIProviderConfig, secret
+from appliance.errors import UpstreamError
+from appliance.providers._http import (
+    Upstream,
+    dumps,
+    guarded,
+    iter_sse,
+    loads_event,
+    open_stream,
+    post_json,
+)
+from appliance.providers.base import Body
+
+
+class OpenAICompatibleProvider:
+    """Forwards canonical requests to any server that speaks the OpenAI REST API."""
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        region: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        upstream: Upstream,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self.name = name
+        self.region = region
+        self._base = base_url.rstrip("/")
+        self._headers = {"Content-Type": "application/json", **headers}
+        self._up = upstream
+        self._http = http
+
+    def url(self, path: str, body: Body) -> str | URL:
+        """Where ``path`` (e.g. ``/chat/completions``) lives for this upstream."""
+        return self._base + path
+
+    async def _call(self, path: str, body: Body) -> Body:
+        result: Body = await post_json(
+            self._http, self._up, self.url(path, body), dumps(body), self._headers
+        )
+        return result
+
+    async def _stream(self, path: str, body: Body) -> AsyncIterator[Body]:
+        payload = {**body, "stream": True}
+        payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        async with open_stream(
+            self._http, self._up, self.url(path, body), dumps(payload), self._headers
+        ) as resp:
+            async for _event, data in guarded(self._up, iter_sse(resp)):
+                if data == "[DONE]":
+                    return
+                chunk = loads_event(self._up, data)
+                if isinstance(chunk, dict) and "error" in chunk:
+                    raise _stream_error(self._up, chunk)
+                if self.keep_chunk(chunk):
+                    yield chunk
+
+    def keep_chunk(self, chunk: Body) -> bool:
+        return True
+
+    async def chat(self, body: Body) -> Body:
+        return await self._call("/chat/completions", body)
+
+    def stream_chat(self, body: Body) -> AsyncIterator[Body]:
+        return self._stream("/chat/completions", body)
+
+    async def completions(self, body: Body) -> Body:
+        return await self._call("/completions", body)
+
+    def stream_completions(self, body: Body) -> AsyncIterator[Body]:
+        return self._stream("/completions", body)
+
+    async def embeddings(self, body: Body) -> Body:
+        """Always asks for floats: the canonical shape; the server re-encodes if asked."""
+        return await self._call("/embeddings", {**body, "encoding_format": "float"})
+
+    async def aclose(self) -> None:
+        """The HTTP session belongs to the app; nothing of our own to close."""
+
+
+def _stream_error(up: Upstream, chunk: Mapping[str, Any]) -> UpstreamError:
+    err = chunk.get("error")
+    message = err.get("message") if isinstance(err, dict) else str(err)
+    return UpstreamError(
+        f"{up.provider} upstream failed mid-stream: {up.scrub(str(message))}", retryable=True
+    )
+
+
+def create(
+    name: str, config: OpenAIProviderConfig, http: aiohttp.ClientSession
+) -> OpenAICompatibleProvider:
+    key = secret(config.api_key_env)
+    headers: dict[str, str] = {}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if config.organization:
+        headers["OpenAI-Organization"] = config.organization
+    return OpenAICompatibleProvider(
+        name,
+        region=config.region,
+        base_url=config.base_url,
+        headers=headers,
+        upstream=Upstream(
+            name, config.timeout_s, config.connect_timeout_s, secrets=(key,) if key else ()
+        ),
+        http=http,
+    )

@@ -1,0 +1,244 @@
+"""The official SDKs against the fakes: proof that the fakes speak the exact wire formats.
+
+Also drives the inbound Anthropic translation (what the appliance's ``/v1/messages``
+route uses) with the real ``anthropic`` SDK, through a small bridge app: Anthropic request
+-> canonical -> OpenAI adapter -> fake OpenAI -> canonical -> Anthropic response/events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import anthropic
+import openai
+import orjson
+import pytest
+from aiohttp import web
+
+from appliance.config import OpenAIProviderConfig
+from appliance.providers import openai as openai_provider
+from appliance.providers.anthropic_format import (
+    anthropic_request_to_openai,
+    openai_response_to_anthropic,
+    openai_stream_to_anthropic_events,
+)
+from appliance.testing.fakes import FakeAnthropic, FakeOpenAI
+
+OPENAI_TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+ANTHROPIC_TOOLS: list[Any] = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+]
+
+
+async def test_openai_sdk_against_fake_openai() -> None:
+    async with FakeOpenAI() as fake:
+        client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
+        async with client:
+            out = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hello there"}]
+            )
+            assert out.choices[0].message.content == "echo: hello there"
+            assert out.usage is not None and out.usage.total_tokens == 5
+
+            stream = await client.chat.completions.create(
+                model="m",
+                messages=[{"role": "user", "content": "hello there"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            chunks = [c async for c in stream]
+            assert (
+                "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                == "echo: hello there"
+            )
+            assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+
+            tool = await client.chat.completions.create(
+                model="m",
+                messages=[{"role": "user", "content": "Berlin"}],
+                tools=OPENAI_TOOLS,
+                tool_choice="required",
+            )
+            calls = tool.choices[0].message.tool_calls
+            assert calls is not None and calls[0].function.name == "get_weather"  # type: ignore[union-attr]
+
+            emb = await client.embeddings.create(model="e", input=["a", "b"])
+            assert len(emb.data) == 2 and len(emb.data[0].embedding) == 8
+
+            comp = await client.completions.create(model="m", prompt="say this")
+            assert comp.choices[0].text == "echo: say this"
+
+            models = await client.models.list()
+            assert [m.id for m in models.data] == ["fake-model"]
+
+            with pytest.raises(openai.AuthenticationError):
+                bad = openai.AsyncOpenAI(base_url=fake.base_url, api_key="wrong", max_retries=0)
+                async with bad:
+                    await bad.chat.completions.create(
+                        model="m", messages=[{"role": "user", "content": "x"}]
+                    )
+
+
+async def test_anthropic_sdk_against_fake_anthropic() -> None:
+    async with FakeAnthropic() as fake:
+        client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="test-key", max_retries=0)
+        async with client:
+            msg = await client.messages.create(
+                model="claude-test",
+                max_tokens=100,
+                system="be brief",
+                messages=[{"role": "user", "content": "hello there"}],
+            )
+            assert msg.content[0].type == "text" and msg.content[0].text == "echo: hello there"
+            assert msg.stop_reason == "end_turn" and msg.usage.output_tokens == 3
+
+            async with client.messages.stream(
+                model="claude-test",
+                max_tokens=100,
+                messages=[{"role": "user", "content": "use a tool: Paris"}],
+                tools=ANTHROPIC_TOOLS,
+            ) as stream:
+                final = await stream.get_final_message()
+            tool_use = next(b for b in final.content if b.type == "tool_use")
+            assert tool_use.name == "get_weather" and tool_use.input == {
+                "city": "use a tool: Paris"
+            }
+            assert final.stop_reason == "tool_use"
+
+            async with client.messages.stream(
+                model="claude-test",
+                max_tokens=100,
+                messages=[{"role": "user", "content": "streamed words here"}],
+            ) as stream:
+                text = "".join([t async for t in stream.text_stream])
+            assert text == "echo: streamed words here"
+
+            fake.fail_next(529, message="overloaded")
+            with pytest.raises(anthropic.InternalServerError):
+                await client.messages.create(
+                    model="claude-test", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                )
+
+
+def bridge_app(provider: Any) -> web.Application:
+    """What the appliance's /v1/messages route does, reduced to the translation."""
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        raw = await request.json()
+        body = anthropic_request_to_openai(raw)
+        if not body.get("stream"):
+            return web.json_response(
+                openai_response_to_anthropic(await provider.chat(body), raw["model"])
+            )
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        async for event, data in openai_stream_to_anthropic_events(
+            provider.stream_chat(body), raw["model"]
+        ):
+            await resp.write(f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n")
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.add_routes([web.post("/v1/messages", messages)])
+    return app
+
+
+@pytest.fixture
+async def bridge(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[str, FakeOpenAI]]:
+    monkeypatch.setenv("BRIDGE_KEY", "test-key")
+    async with FakeOpenAI() as fake, aiohttp.ClientSession() as http:
+        config = OpenAIProviderConfig(
+            kind="openai", base_url=fake.base_url, api_key_env="BRIDGE_KEY"
+        )
+        runner = web.AppRunner(bridge_app(openai_provider.create("o", config, http)))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{port}", fake
+        await runner.cleanup()
+
+
+async def test_anthropic_sdk_through_inbound_translation(bridge: tuple[str, FakeOpenAI]) -> None:
+    url, fake = bridge
+    client = anthropic.AsyncAnthropic(base_url=url, api_key="any", max_retries=0)
+    async with client:
+        msg = await client.messages.create(
+            model="m", max_tokens=50, system="sys", messages=[{"role": "user", "content": "hi you"}]
+        )
+        assert msg.content[0].type == "text" and msg.content[0].text == "echo: hi you"
+        assert msg.usage.input_tokens == 3 and msg.usage.output_tokens == 3
+        assert fake.requests[-1].json()["messages"][0] == {"role": "system", "content": "sys"}
+
+        async with client.messages.stream(
+            model="m", max_tokens=50, messages=[{"role": "user", "content": "a b c"}]
+        ) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            final = await stream.get_final_message()
+        assert text == "echo: a b c"
+        assert final.stop_reason == "end_turn" and final.usage.output_tokens == 4
+
+        async with client.messages.stream(
+            model="m",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "Rome"}],
+            tools=ANTHROPIC_TOOLS,
+            tool_choice={"type": "any"},
+        ) as stream:
+            final = await stream.get_final_message()
+        tool_use = next(b for b in final.content if b.type == "tool_use")
+        assert tool_use.input == {"city": "Rome"} and final.stop_reason == "tool_use"
+
+        result = await client.messages.create(
+            model="m",
+            max_tokens=50,
+            tools=ANTHROPIC_TOOLS,
+            messages=[
+                {"role": "user", "content": "Rome"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": tool_use.id,
+                            "name": tool_use.name,
+                            "input": tool_use.input,
+                        }
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": tool_use.id, "content": "sunny"}
+                    ],
+                },
+            ],
+        )
+        assert result.content[0].type == "text" and result.content[0].text == "echo: sunny"
+        sent = fake.requests[-1].json()["messages"]
+        assert sent[1]["tool_calls"][0]["id"] == tool_use.id
+        assert sent[2] == {"role": "tool", "tool_call_id": tool_use.id, "content": "sunny"}
