@@ -23,8 +23,15 @@ deny contains {"rule": "tenant_prompt_cap", "reason": reason} if {
 	reason := sprintf("prompt of about %v tokens exceeds the tenant cap of %v", [input.request.token_estimate, tenant_limits.max_prompt_tokens])
 }
 
-output_cap := min([tenant_limits.max_output_tokens, input.request.max_tokens]) if {
+# (No min(): rego-cpp 1.5.2 returns the largest element from it.)
+output_cap := input.request.max_tokens if {
 	is_number(input.request.max_tokens)
+	input.request.max_tokens <= tenant_limits.max_output_tokens
+}
+
+output_cap := tenant_limits.max_output_tokens if {
+	is_number(input.request.max_tokens)
+	input.request.max_tokens > tenant_limits.max_output_tokens
 }
 
 output_cap := tenant_limits.max_output_tokens if {

@@ -40,6 +40,8 @@ class RuleDef:
     is_default: bool
     is_function: bool
     has_else: bool
+    #: The whole statement as written (head and body).
+    text: str = ""
     annotations: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -267,6 +269,7 @@ def _parse_rule(file: str, line: int, package: str, stmt: str, ann: dict[str, An
         is_default=is_default,
         is_function=is_function,
         has_else=else_pos >= 0,
+        text=stmt,
         annotations=ann,
     )
 

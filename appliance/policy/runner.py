@@ -1,0 +1,240 @@
+"""``policy test``: run the Rego unit tests and measure which rules they exercise.
+
+No ``opa`` binary exists here, and rego-cpp's ``with`` keyword breaks as soon as a
+policy rule refers to another rule, so the runner applies ``with`` itself. Tests are
+ordinary OPA tests (they pass unchanged under ``opa test``) in one common form:
+
+    test_x if {
+        inp := object.union(fixture, {...})       # build the input (no `with` yet)
+        d := main.decision with input as inp      # evaluate under it
+        not d.allow                               # check
+    }
+
+Every ``with`` in one test must name the same ``input`` term (and the same ``data``
+overrides). The runner evaluates that term, then evaluates the test body, ``with``
+clauses removed, with the term's value as the input (and the data overrides applied to
+a fresh interpreter).
+
+Rule coverage: every rule definition outside the test files (one per body; functions are
+not measured) is copied into a probe ``__cov contains "<id>" if { <its body> }`` in its
+package. Under each test's input the probe says which bodies succeed: a rule is
+*exercised* when its body holds for at least one test input; a ``default`` rule when,
+for some test input, no other definition of its name holds (the default value decided);
+a rule without a body when its value is defined. rego-cpp gives no trace, so there is
+no line coverage.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from regopy import RegoError
+
+from appliance.policy.rego import UNDEFINED, RegoEvalError, RegoSession, error_text
+from appliance.policy.rego_source import Expr, Module, RuleDef, parse_module, split_expressions
+from appliance.policy.source import PolicySource, load_source
+
+
+@dataclass(frozen=True)
+class TestCase:
+    file: str
+    package: str
+    name: str
+    input_term: str | None
+    data_overrides: tuple[tuple[str, str], ...]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    case: TestCase
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class Report:
+    results: list[TestResult] = field(default_factory=list)
+    measured: list[RuleDef] = field(default_factory=list)
+    covered: set[str] = field(default_factory=set)
+    unmeasured: list[RuleDef] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+    @property
+    def coverage_pct(self) -> float:
+        return 100.0 * len(self.covered) / len(self.measured) if self.measured else 100.0
+
+    @property
+    def uncovered(self) -> list[RuleDef]:
+        return [r for r in self.measured if r.rule_id not in self.covered]
+
+
+def _test_case(module: Module, rule: RuleDef) -> tuple[TestCase, str]:
+    """The case and the generated Rego (input/data term rules and the stripped body)."""
+    exprs = split_expressions(rule.body or "")
+    input_terms = {t for e in exprs for tgt, t in e.withs if tgt == "input"}
+    data_over = sorted({(tgt, t) for e in exprs for tgt, t in e.withs if tgt.startswith("data.")})
+    other = sorted({tgt for e in exprs for tgt, _ in e.withs if tgt != "input" and not tgt.startswith("data.")})
+    name = rule.name
+    error = None
+    if len(input_terms) > 1:
+        error = "uses more than one `with input as` term (split it into several tests)"
+    elif other:
+        error = f"`with {other[0]}` is not supported by this runner"
+    first = next((i for i, e in enumerate(exprs) if e.withs), len(exprs))
+    pre = "\n\t".join(e.text for e in exprs[:first])
+    gen: list[str] = []
+    input_term = next(iter(input_terms)) if input_terms else None
+    if input_term is not None:
+        gen.append(f"__input_{name} := {input_term} if {{\n\t{pre or 'true'}\n}}")
+    for i, (_, term) in enumerate(data_over):
+        gen.append(f"__data_{i}_{name} := {term} if {{\n\t{pre or 'true'}\n}}")
+    body = "\n\t".join(e.text for e in exprs) or "true"
+    gen.append(f"__body_{name} if {{\n\t{body}\n}}")
+    case = TestCase(rule.file, module.package, name, input_term, tuple(data_over), error)
+    return case, "\n\n".join(gen)
+
+
+def _module_header(module: Module) -> str:
+    return "\n".join([f"package {module.package}", *module.imports]) + "\n\n"
+
+
+def _probe(module: Module) -> tuple[str, list[RuleDef], list[RuleDef]]:
+    """Coverage probe module for one policy module: (text, measured rules, unmeasured)."""
+    lines: list[str] = []
+    measured: list[RuleDef] = []
+    unmeasured: list[RuleDef] = []
+    for rule in module.rules:
+        if rule.is_function:
+            unmeasured.append(rule)
+            continue
+        measured.append(rule)
+        if rule.is_default:
+            continue
+        if rule.body is not None:
+            lines.append(f'__cov contains "{rule.rule_id}" if {{\n{rule.body}\n}}')
+        else:
+            var = "__cov_value"
+            lines.append(f'__cov contains "{rule.rule_id}" if {{\n\t{var} := {rule.name}\n}}')
+    return _module_header(module) + "\n\n".join(lines) + "\n", measured, unmeasured
+
+
+def _patched(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    keys = path.split(".")[1:]
+    node = out
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+    return out
+
+
+def run_tests(source: PolicySource) -> Report:
+    """Run every ``test_*`` rule of ``source.tests``; measure rule coverage of ``source.modules``."""
+    report = Report()
+    policy_modules = [parse_module(f, t) for f, t in source.modules.items()]
+    gen_modules: dict[str, str] = dict(source.modules)
+    cases: list[TestCase] = []
+    for file, text in source.tests.items():
+        mod = parse_module(file, text)
+        keep = [r.text for r in mod.rules if not r.is_test]
+        generated: list[str] = []
+        for rule in mod.rules:
+            if rule.is_test:
+                case, gen = _test_case(mod, rule)
+                cases.append(case)
+                if case.error is None:
+                    generated.append(gen)
+        gen_modules[file] = _module_header(mod) + "\n\n".join(keep + generated) + "\n"
+    probe_packages: set[str] = set()
+    for mod in policy_modules:
+        text, measured, unmeasured = _probe(mod)
+        gen_modules[f"__coverage__/{mod.file}"] = text
+        report.measured.extend(measured)
+        report.unmeasured.extend(unmeasured)
+        probe_packages.add(mod.package)
+    try:
+        base = RegoSession(gen_modules, source.data)
+    except RegoError as e:
+        raise RegoEvalError(f"tests do not compile: {error_text(e)}") from None
+    runs: list[set[str]] = []
+    sessions: dict[tuple[tuple[str, str], ...], RegoSession] = {(): base}
+    for case in cases:
+        if case.error is not None:
+            report.results.append(TestResult(case, False, case.error))
+            continue
+        ref = f"data.{case.package}"
+        try:
+            input_doc: Any = {}
+            if case.input_term is not None:
+                input_doc = base.query(f"{ref}.__input_{case.name}")
+                if input_doc is UNDEFINED:
+                    report.results.append(TestResult(case, False, "the input term is undefined"))
+                    continue
+            session = sessions.get(case.data_overrides)
+            if session is None:
+                data = source.data
+                for i, (target, _) in enumerate(case.data_overrides):
+                    value = base.query(f"{ref}.__data_{i}_{case.name}")
+                    data = _patched(data, target, None if value is UNDEFINED else value)
+                session = RegoSession(gen_modules, data)
+                sessions[case.data_overrides] = session
+            value = session.query(f"{ref}.__body_{case.name}", input_doc)
+            ok = value is True
+            report.results.append(TestResult(case, ok, "" if ok else f"result: {value!r}"))
+            covered: set[str] = set()
+            for pkg in probe_packages:
+                got = session.query(f"data.{pkg}.__cov", input_doc)
+                if isinstance(got, list):
+                    covered.update(str(x) for x in got)
+            runs.append(covered)
+        except (RegoEvalError, RegoError) as e:
+            report.results.append(TestResult(case, False, f"error: {e}"))
+    for run in runs:
+        report.covered |= run
+    for rule in report.measured:
+        if not rule.is_default:
+            continue
+        others = {
+            r.rule_id
+            for r in report.measured
+            if r.name == rule.name and r.package == rule.package and not r.is_default
+        }
+        if any(not (others & run) for run in runs):
+            report.covered.add(rule.rule_id)
+    return report
+
+
+def format_report(report: Report) -> str:
+    lines = []
+    for r in report.results:
+        status = "PASS" if r.passed else "FAIL"
+        extra = f"  ({r.message})" if r.message else ""
+        lines.append(f"{status}  {r.case.file}: {r.case.name}{extra}")
+    lines.append(f"tests: {report.passed} passed, {report.failed} failed")
+    lines.append(
+        f"coverage: {report.coverage_pct:.0f}% "
+        f"({len(report.covered)}/{len(report.measured)} rules exercised; "
+        "the embedded engine gives no line coverage)"
+    )
+    if report.uncovered:
+        lines.append("rules no test reaches:")
+        lines += [f"  {r.rule_id}" for r in report.uncovered]
+    if report.unmeasured:
+        lines.append("functions (not measured):")
+        lines += [f"  {r.rule_id}" for r in report.unmeasured]
+    return "\n".join(lines)
+
+
+def run_dir(root: Path) -> Report:
+    return run_tests(load_source(root))
