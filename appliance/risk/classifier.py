@@ -166,17 +166,17 @@ class RiskClassifier:
         self._area_rows: list[tuple[int, int]] = []
         self._cat_rows: list[tuple[int, int]] = []
         self._matrix: Vectors | None = None
-        if embedder is not None:
-            texts: list[str] = []
-            for a in taxonomy.areas:
-                start = len(texts)
-                texts.extend(a.exemplars)
-                self._area_rows.append((start, len(texts)))
-            for c in self.categories:
-                start = len(texts)
-                texts.extend(c.exemplars)
-                self._cat_rows.append((start, len(texts)))
-            self._matrix = embedder.embed(texts) if texts else None
+        texts: list[str] = []
+        for a in taxonomy.areas:
+            start = len(texts)
+            texts.extend(a.exemplars)
+            self._area_rows.append((start, len(texts)))
+        for c in self.categories:
+            start = len(texts)
+            texts.extend(c.exemplars)
+            self._cat_rows.append((start, len(texts)))
+        if embedder is not None and texts:
+            self._matrix = embedder.embed(texts)
 
     # -- embedding ------------------------------------------------------------------------
 

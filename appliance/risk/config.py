@@ -2,10 +2,58 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RiskConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: Run risk tagging and prompt safety screening (the classify stage).
     enabled: bool = True
+    #: Taxonomy YAML (areas, articles, dates, exemplars, rules); None: the built-in one.
+    taxonomy: Path | None = None
+    #: Safety lexicon YAML (categories, exemplars, rules); None: the built-in one.
+    safety_lexicon: Path | None = None
+    #: Safety thresholds (policy data); None: ``<policy.dir>/data/safety.yaml``.
+    safety_thresholds: Path | None = None
+    #: How often the thresholds file is checked for changes, in seconds.
+    thresholds_reload_s: float = Field(1.0, gt=0)
+    #: Override application dates per area id or class, e.g. {high = 2027-12-02}.
+    application_dates: dict[str, dt.date] = {}
+    #: Use sentence embeddings (ONNX Runtime); off leaves the EN+DE rules alone.
+    embeddings: bool = True
+    #: Execution providers for the embedding model, in order of preference.
+    execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    #: Cosine similarity giving embedding score 0 (English text) ...
+    area_floor: float = Field(0.4, ge=-1, le=1)
+    #: ... and score 1.
+    area_ceiling: float = Field(0.6, ge=-1, le=1)
+    #: The same for German text (all-MiniLM rates German sentences alike more easily).
+    area_floor_de: float = Field(0.5, ge=-1, le=1)
+    area_ceiling_de: float = Field(0.8, ge=-1, le=1)
+    #: The same for safety categories.
+    safety_floor: float = Field(0.45, ge=-1, le=1)
+    safety_ceiling: float = Field(0.85, ge=-1, le=1)
+    #: An area scoring at or above this is tagged on the request.
+    tag_threshold: float = Field(0.5, ge=0, le=1)
+    #: Seconds an application's declared purpose stays cached before it is looked up again.
+    app_cache_s: float = Field(30.0, ge=0)
+    #: Largest stretch of a streamed answer held back for screening, in characters.
+    stream_hold_chars: int = Field(400, ge=32)
+    #: Characters of already released text screened again with the next stretch (so a
+    #: phrase split across two stretches is still seen whole).
+    stream_overlap_chars: int = Field(160, ge=0)
+    #: Text that replaces a withheld answer.
+    withheld_text: str = "[content withheld by the appliance's safety filter]"
+    #: Response header marking AI-generated content (AI Act Art. 50).
+    disclosure_header: str = "x-appliance-ai-generated"
+    #: Text added to answers when disclosure applies; None: the header only.
+    disclosure_text: str | None = None
+    #: Where the disclosure text goes in the answer.
+    disclosure_position: Literal["prepend", "append"] = "append"
+    #: Classes that get the disclosure when the policy sets no "disclosure" obligation.
+    disclosure_classes: tuple[str, ...] = ("limited",)

@@ -1,0 +1,128 @@
+"""Request stage "classify": EU AI Act risk tags and the prompt safety screen.
+
+Tags the request (areas with scores, the strongest class), compares them with the
+calling application's declared purpose (drift), screens what the caller supplied for
+unsafe content against the thresholds in policy data, and denies when a category's
+block threshold is reached. The policy stage decides everything else from the facts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from appliance.config import Config
+from appliance.pipeline.context import Context, Verdict
+from appliance.risk.apps import AppDirectory, DeclaredPurpose
+from appliance.risk.classifier import RiskClassifier, RiskResult, SafetyResult
+from appliance.risk.engine import build_classifier, threshold_store
+from appliance.risk.lexicon import ThresholdStore
+from appliance.risk.purpose import drift
+from appliance.risk.taxonomy import CLASS_RANK, strongest
+from appliance.risk.text import request_segments
+
+RISK_HEADER = "x-appliance-risk"
+
+
+class ClassifyStage:
+    name = "classify"
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._pool: ThreadPoolExecutor | None = None
+        self._classifier: RiskClassifier | None = None
+        self._thresholds: ThresholdStore | None = None
+        self._apps: AppDirectory | None = None
+
+    @property
+    def classifier(self) -> RiskClassifier:
+        """The loaded classifier (after ``start``), shared with baseline_class callers."""
+        if self._classifier is None:
+            raise RuntimeError("ClassifyStage.start() has not run")
+        return self._classifier
+
+    async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")
+        loop = asyncio.get_running_loop()
+        self._classifier = await loop.run_in_executor(self._pool, build_classifier, self._config)
+        self._thresholds = threshold_store(self._config, self._classifier)
+        from appliance.keys.store import control_plane_path
+
+        db = control_plane_path(self._config.storage.data_dir)
+        self._apps = AppDirectory(db, self._config.risk.app_cache_s)
+
+    async def aclose(self) -> None:
+        if self._apps is not None:
+            self._apps.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def run(self, ctx: Context) -> Verdict:
+        if self._pool is None or self._thresholds is None or self._apps is None:
+            raise RuntimeError("ClassifyStage.start() has not run")
+        loop = asyncio.get_running_loop()
+        segments = request_segments(ctx.body)
+        risk, safety = await loop.run_in_executor(
+            self._pool, self.classifier.analyse, segments
+        )
+        declared: DeclaredPurpose | None = None
+        app_name = ctx.principal.application if ctx.principal else None
+        if ctx.principal is not None and app_name:
+            declared = await loop.run_in_executor(
+                self._pool, self._apps.lookup, ctx.principal.tenant, app_name
+            )
+        return self._verdict(ctx, risk, safety, declared, app_name)
+
+    def _verdict(
+        self,
+        ctx: Context,
+        risk: RiskResult,
+        safety: SafetyResult,
+        declared: DeclaredPurpose | None,
+        app_name: str | None,
+    ) -> Verdict:
+        assert self._thresholds is not None
+        drifted: list[str] = []
+        classes = [risk.risk_class]
+        declared_ids: set[str] = set()
+        if declared is not None:
+            classes.append(declared.risk_class)
+            declared_ids = {str(a.get("id")) for a in declared.areas}
+            drifted = drift(
+                ((a.id, a.risk_class) for a in risk.areas), declared.risk_class, declared.areas
+            )
+        risk_class = strongest(classes)
+        taxonomy = self.classifier.taxonomy
+        transparency = any(a.risk_class == "limited" for a in risk.areas) or any(
+            taxonomy.area(i).risk_class == "limited" for i in declared_ids if i in taxonomy.ids()
+        )
+        thresholds = self._thresholds.current().of("prompt")
+        actions = {c: thresholds[c].action(s) for c, s in safety.scores.items() if c in thresholds}
+        flags = sorted(c for c, a in actions.items() if a in ("flag", "block"))
+        blocked = sorted(c for c, a in actions.items() if a == "block")
+        header = risk_class
+        if risk.areas:
+            header += "; areas=" + ",".join(risk.area_ids())
+        ctx.headers[RISK_HEADER] = header
+        facts: dict[str, object] = {
+            "risk_class": risk_class,
+            "content_class": risk.risk_class,
+            "areas": risk.facts(),
+            "drift": bool(drifted),
+            "drift_areas": drifted,
+            "declared_class": declared.risk_class if declared else None,
+            "application": app_name,
+            "transparency": transparency,
+            "taxonomy_version": taxonomy.version,
+            "safety": safety.rounded(),
+            "safety_flags": flags,
+            "safety_blocked": blocked,
+        }
+        if blocked:
+            reasons = tuple(f"safety: {c} content in the request" for c in blocked)
+            return Verdict(self.name, outcome="deny", reasons=reasons, facts=facts)
+        reasons = ()
+        if CLASS_RANK[risk_class] >= CLASS_RANK["high"]:
+            reasons = (f"risk class {risk_class}",)
+        return Verdict(self.name, reasons=reasons, facts=facts)

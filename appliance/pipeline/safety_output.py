@@ -1,0 +1,190 @@
+"""Response stage "safety_output": screens answers, whole or streamed, for unsafe content.
+
+A streamed answer is held back only in bounded stretches: chunks are released as soon
+as the text they carry has been screened, at a sentence end or after
+``[risk].stream_hold_chars`` characters, whichever comes first. Each stretch is screened
+together with the tail of what was already released, so a phrase split across two
+stretches is still seen whole. When a block threshold is reached the rest of the answer
+is withheld and the stream ends with ``finish_reason: "content_filter"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from appliance.config import Config
+from appliance.pipeline.context import Context, Verdict
+from appliance.pipeline.stage import Chunk
+from appliance.risk.screening import SafetyScreen, Screened
+from appliance.risk.text import choice_texts, delta_texts
+
+#: Below this many held characters a sentence end does not yet trigger a screen.
+_MIN_STRETCH = 48
+_SENTENCE_END = re.compile(r"[.!?。\n]\s*$")
+
+
+class SafetyOutputStage:
+    name = "safety_output"
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._screen = SafetyScreen(config)
+
+    async def start(self) -> None:
+        await self._screen.start()
+
+    async def aclose(self) -> None:
+        await self._screen.aclose()
+
+    def _record(self, ctx: Context, merged: dict[str, float], flags: set[str], blocked: set[str]) -> None:
+        reasons = tuple(f"safety: {c} content in the answer" for c in sorted(blocked))
+        ctx.verdicts.append(
+            Verdict(
+                self.name,
+                reasons=reasons,
+                facts={
+                    "safety": merged,
+                    "safety_flags": sorted(flags),
+                    "safety_blocked": sorted(blocked),
+                    "withheld": bool(blocked),
+                },
+            )
+        )
+
+    # -- whole responses ---------------------------------------------------------------
+
+    async def screen(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
+        if response.get("object") == "list":  # embeddings carry no generated text
+            return response
+        merged: dict[str, float] = {}
+        flags: set[str] = set()
+        blocked: set[str] = set()
+        withheld: set[int] = set()
+        for index, text in choice_texts(response):
+            result = await self._screen.screen(text, "answer")
+            _merge(merged, result)
+            flags.update(result.flags)
+            if result.blocked:
+                blocked.update(result.blocked)
+                withheld.add(index)
+        if withheld:
+            response = self._withhold(response, withheld)
+        self._record(ctx, merged, flags, blocked)
+        return response
+
+    def _withhold(self, response: dict[str, Any], indices: set[int]) -> dict[str, Any]:
+        out = copy.copy(response)
+        choices = []
+        for pos, choice in enumerate(response.get("choices") or ()):
+            if int(choice.get("index", pos)) not in indices:
+                choices.append(choice)
+                continue
+            c = dict(choice)
+            c["finish_reason"] = "content_filter"
+            if "text" in c:
+                c["text"] = self._config.risk.withheld_text
+            else:
+                msg = dict(c.get("message") or {})
+                msg["content"] = self._config.risk.withheld_text
+                msg.pop("tool_calls", None)
+                msg.pop("function_call", None)
+                c["message"] = msg
+            choices.append(c)
+        out["choices"] = choices
+        return out
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def screen_stream(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        return self._stream(ctx, chunks)
+
+    async def _stream(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        hold_max = self._config.risk.stream_hold_chars
+        overlap = self._config.risk.stream_overlap_chars
+        held: list[Chunk] = []
+        pending: dict[int, str] = {}
+        tail: dict[int, str] = {}
+        merged: dict[str, float] = {}
+        flags: set[str] = set()
+        blocked: set[str] = set()
+
+        async def check() -> Screened | None:
+            """Screen every choice's pending stretch; the first blocking result, if any."""
+            hit: Screened | None = None
+            for index, text in pending.items():
+                if not text:
+                    continue
+                result = await self._screen.screen(tail.get(index, "") + text, "answer")
+                _merge(merged, result)
+                flags.update(result.flags)
+                if result.blocked:
+                    blocked.update(result.blocked)
+                    hit = hit or result
+                tail[index] = (tail.get(index, "") + text)[-overlap:] if overlap else ""
+                pending[index] = ""
+            return hit
+
+        try:
+            async for chunk in chunks:
+                if blocked:
+                    # The answer is withheld; still pass the usage so metering stays right.
+                    if chunk.get("usage"):
+                        yield {**chunk, "choices": []}
+                    continue
+                held.append(chunk)
+                for index, text in delta_texts(chunk):
+                    pending[index] = pending.get(index, "") + text
+                finishing = any(
+                    isinstance(c, dict) and c.get("finish_reason")
+                    for c in chunk.get("choices") or ()
+                )
+                longest = max((len(t) for t in pending.values()), default=0)
+                sentence = any(
+                    len(t) >= _MIN_STRETCH and _SENTENCE_END.search(t) for t in pending.values()
+                )
+                if not (finishing or longest >= hold_max or sentence or chunk.get("usage")):
+                    continue
+                if await check() is not None:
+                    yield self._withheld_chunk(held[-1])
+                    held.clear()
+                    if chunk.get("usage"):
+                        yield {**chunk, "choices": []}
+                    continue
+                for c in held:
+                    yield c
+                held.clear()
+            if held:
+                if await check() is not None:
+                    yield self._withheld_chunk(held[-1])
+                else:
+                    for c in held:
+                        yield c
+                held.clear()
+        finally:
+            self._record(ctx, merged, flags, blocked)
+
+    def _withheld_chunk(self, template: Chunk) -> Chunk:
+        indices = sorted(
+            {int(c.get("index", i)) for i, c in enumerate(template.get("choices") or ())}
+        ) or [0]
+        legacy = any("text" in c for c in template.get("choices") or ())
+        text = self._config.risk.withheld_text
+        choices: list[dict[str, Any]] = []
+        for i in indices:
+            if legacy:
+                choices.append({"index": i, "text": text, "finish_reason": "content_filter"})
+            else:
+                choices.append(
+                    {"index": i, "delta": {"content": text}, "finish_reason": "content_filter"}
+                )
+        out = {k: v for k, v in template.items() if k not in ("choices", "usage")}
+        out["choices"] = choices
+        return out
+
+
+def _merge(into: dict[str, float], result: Screened) -> None:
+    for k, v in result.scores.items():
+        into[k] = max(v, into.get(k, 0.0))

@@ -1,0 +1,69 @@
+"""Builds the classifier and the threshold store from the config (at start, never at import)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.risk.classifier import Calibration, Embedder, RiskClassifier
+from appliance.risk.lexicon import ThresholdStore, load_lexicon
+from appliance.risk.taxonomy import load_taxonomy
+
+log = logging.getLogger(__name__)
+
+
+def calibration_of(config: Config) -> Calibration:
+    r = config.risk
+    return Calibration(
+        area_floor=r.area_floor,
+        area_ceiling=r.area_ceiling,
+        area_floor_de=r.area_floor_de,
+        area_ceiling_de=r.area_ceiling_de,
+        safety_floor=r.safety_floor,
+        safety_ceiling=r.safety_ceiling,
+        tag_threshold=r.tag_threshold,
+    )
+
+
+def load_embedder(config: Config) -> Embedder:
+    """The int8 all-MiniLM-L6-v2 on ONNX Runtime, exported once under the data directory."""
+    from appliance.models.builtin import ensure_embedding_model
+    from appliance.providers.local.embedding import OnnxEmbedder
+
+    model_dir = ensure_embedding_model(config.storage.data_dir)
+    return OnnxEmbedder(model_dir, config.risk.execution_providers, batch_size=64)
+
+
+def build_classifier(config: Config, *, embedder: Embedder | None = None) -> RiskClassifier:
+    """The classifier the config describes; ``embedder`` lets callers share one model."""
+    r = config.risk
+    if embedder is None and r.embeddings:
+        embedder = load_embedder(config)
+    return RiskClassifier(
+        load_taxonomy(r.taxonomy, r.application_dates),
+        load_lexicon(r.safety_lexicon),
+        embedder if r.embeddings else None,
+        calibration_of(config),
+    )
+
+
+def thresholds_path(config: Config) -> Path:
+    """The configured file, else the policy directory's, else the packaged default."""
+    if config.risk.safety_thresholds is not None:
+        return config.risk.safety_thresholds
+    in_policies = config.policy.dir / "data" / "safety.yaml"
+    if in_policies.is_file():
+        return in_policies
+    packaged = Path(str(resources.files("appliance.risk").joinpath("data", "safety.yaml")))
+    log.warning("no %s: using the packaged safety thresholds", in_policies)
+    return packaged
+
+
+def threshold_store(config: Config, classifier: RiskClassifier) -> ThresholdStore:
+    return ThresholdStore(
+        thresholds_path(config),
+        tuple(c.id for c in classifier.categories),
+        config.risk.thresholds_reload_s,
+    )
