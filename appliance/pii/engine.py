@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import spacy
 import tldextract
@@ -84,6 +85,14 @@ class _OfflineSpacyEngine(SpacyNlpEngine):
             ),
         )
         self._en_model = en_model
+
+    def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
+        # A blank pipeline has no lemmatizer; Presidio's context words match lemmas, so
+        # the lower-cased word stands in ("Telefon:" near a number still counts).
+        if not doc.has_annotation("LEMMA"):
+            for token in doc:
+                token.lemma_ = token.lower_
+        return super()._doc_to_nlp_artifact(doc, language)
 
     def load(self) -> None:
         self.nlp = {}
@@ -172,13 +181,15 @@ def _finding(r: RecognizerResult) -> Finding:
 
 
 def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """Keep non-overlapping findings: longer spans first, then higher scores.
+    """Keep non-overlapping findings: near-certain ones (checksums, secrets) first, then
+    longer spans, then higher scores.
 
-    Redaction replaces spans, so two overlapping findings must become one; the longer
-    one covers more of the value and leaks less.
+    Redaction replaces spans, so two overlapping findings must become one; a validated
+    value keeps its own type, and otherwise the longer span covers more and leaks less.
     """
     chosen: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (-(f.end - f.start), -f.score, f.start)):
+    key = lambda f: (f.score < 0.95, -(f.end - f.start), -f.score, f.start)  # noqa: E731
+    for f in sorted(findings, key=key):
         if all(f.end <= c.start or f.start >= c.end for c in chosen):
             chosen.append(f)
     return sorted(chosen, key=lambda f: f.start)

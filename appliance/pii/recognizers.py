@@ -126,8 +126,8 @@ SPECS: tuple[RecognizerSpec, ...] = (
         name="StreetAddressRecognizer",
         entity="ADDRESS",
         patterns=(
-            ("de_street", rf"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ]?[a-zäöüß]+)*{_STREET_SUFFIX}[ ]+\d{{1,4}}[ ]?[a-zA-Z]?\b", 0.6),
-            ("de_street_split", rf"\b[A-ZÄÖÜ][a-zäöüß]+(?:er)? {_STREET_SUFFIX.replace('str', 'Str').replace('weg', 'Weg')}[ ]+\d{{1,4}}[ ]?[a-zA-Z]?\b", 0.6),
+            ("de_street", rf"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ]?[a-zäöüß]+)*{_STREET_SUFFIX}[ ]+\d{{1,4}}(?:[ ]?[a-zA-Z](?!\w))?", 0.6),
+            ("de_street_split", r"\b[A-ZÄÖÜ][a-zäöüß]+ (?:Straße|Strasse|Str\.|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer)[ ]+\d{1,4}(?:[ ]?[a-zA-Z](?!\w))?", 0.6),
             ("de_postcode_city", r"\b(?<!\d[ .,])\d{5}[ ]+[A-ZÄÖÜ][a-zäöüß]+(?:[ -][A-ZÄÖÜ][a-zäöüß]+)?\b", 0.45),
             ("en_street", r"\b\d{1,5}[ ]+(?:[A-Z][a-z]+[ ]){1,3}(?:Street|St\.|Avenue|Ave\.?|Road|Rd\.|Boulevard|Blvd\.?|Lane|Ln\.|Drive|Court|Ct\.|Way|Place|Terrace|Circle|Parkway|Highway)(?![\w])", 0.6),
             ("unit", r"\b(?:Apt\.|Suite|P\.O\. Box)[ ]\d{1,5}\b", 0.6),

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from presidio_analyzer import AnalyzerEngine
+
+from appliance.config import Config, load_config
+from appliance.pii.config import PiiConfig
+from appliance.pii.engine import build_analyzer
+from appliance.pipeline.context import Context, Principal
+from appliance.pipeline.pii_detect import PiiDetect
+from appliance.pipeline.pii_output import PiiOutput
+from appliance.pipeline.redact import Redact
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> AnalyzerEngine:
+    """One in-process analyzer per test worker (loading it takes about a second)."""
+    return build_analyzer(PiiConfig())
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(overrides={"pii": {"workers": 1}})
+
+
+@pytest.fixture(scope="session")
+def stages(config: Config) -> Iterator[tuple[PiiDetect, Redact, PiiOutput]]:
+    """The real stages with one warm worker process, shared by the session.
+
+    The process pool is not bound to an event loop, so it is started and closed with
+    ``asyncio.run`` and used from each test's own loop.
+    """
+    detect = PiiDetect(config)
+    asyncio.run(detect.start())
+    redact = Redact(config)
+    output = PiiOutput(config, analyzer=detect.pool)
+    yield detect, redact, output
+    asyncio.run(output.aclose())
+    asyncio.run(detect.aclose())
+
+
+def make_ctx(body: dict[str, Any], route: str = "chat.completions", **obligations: Any) -> Context:
+    ctx = Context(request_id="req-1", route=route, body=body, api_key=None)  # type: ignore[arg-type]
+    ctx.principal = Principal(key_id="k1", tenant="t1", user="u1")
+    ctx.provider = "openai"
+    ctx.obligations.update(obligations)
+    return ctx
+
+
+@pytest.fixture
+def no_env_salt(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("APPLIANCE_PII_HASH_SALT", raising=False)
+    yield
