@@ -43,7 +43,7 @@ provider_allowed if {
 #   article: GDPR Art. 32(4) (access on instruction only); AI Act Art. 26(2) (assigned human oversight)
 deny contains {"rule": "access_model", "reason": reason} if {
 	not model_allowed
-	reason := sprintf("model %v is not granted to department %v or roles %v", [input.request.model, input.principal.department, input.principal.roles])
+	reason := concat("", ["model ", input.request.model, " is not granted to the caller's department or roles"])
 }
 
 # METADATA
@@ -54,5 +54,5 @@ deny contains {"rule": "access_model", "reason": reason} if {
 #   article: GDPR Art. 28 (processors only as instructed)
 deny contains {"rule": "access_provider", "reason": reason} if {
 	not provider_allowed
-	reason := sprintf("provider %v is not granted to department %v or roles %v", [input.request.provider, input.principal.department, input.principal.roles])
+	reason := concat("", ["provider ", input.request.provider, " is not granted to the caller's department or roles"])
 }

@@ -18,7 +18,7 @@ registered_high_risk if {
 #   article: AI Act Art. 5(1)
 deny contains {"rule": "ai_act_art5_prohibited", "reason": reason} if {
 	input.risk.class == "prohibited"
-	reason := sprintf("prohibited AI practice (AI Act Art. 5; areas: %v)", [concat(", ", input.risk.areas)])
+	reason := concat("", ["prohibited AI practice (AI Act Art. 5; areas: ", concat(", ", input.risk.areas), ")"])
 }
 
 # METADATA
@@ -30,5 +30,5 @@ deny contains {"rule": "ai_act_art5_prohibited", "reason": reason} if {
 deny contains {"rule": "ai_act_art26_high_risk_unregistered", "reason": reason} if {
 	input.risk.class == "high"
 	not registered_high_risk
-	reason := sprintf("high-risk use (AI Act Art. 6, Annex III; areas: %v) is allowed only from a registered high-risk application", [concat(", ", input.risk.areas)])
+	reason := concat("", ["high-risk use (AI Act Art. 6, Annex III; areas: ", concat(", ", input.risk.areas), ") is allowed only from a registered high-risk application"])
 }

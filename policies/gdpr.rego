@@ -42,7 +42,7 @@ special_transfer if {
 deny contains {"rule": "gdpr_art9_art44_special_category_transfer", "reason": reason} if {
 	special_transfer
 	not reroute_model
-	reason := sprintf("special-category data (GDPR Art. 9: %v) may not go to provider region %v (GDPR Art. 44)", [concat(", ", sort([t | some t in special_categories])), input.request.provider_region])
+	reason := concat("", ["special-category data (GDPR Art. 9: ", concat(", ", sort([t | some t in special_categories])), ") may not go to provider region ", input.request.provider_region, " (GDPR Art. 44)"])
 }
 
 # METADATA

@@ -26,5 +26,5 @@ missing_facts contains "risk" if not is_object(input.risk)
 #   article: fail closed (design principle)
 deny contains {"rule": "input_incomplete", "reason": reason} if {
 	count(missing_facts) > 0
-	reason := sprintf("the policy input lacks %v", [concat(", ", sort([f | some f in missing_facts]))])
+	reason := concat("", ["the policy input lacks ", concat(", ", sort([f | some f in missing_facts]))])
 }

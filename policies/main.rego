@@ -1,4 +1,5 @@
-# The decision every request gets. Deny rules live in the other modules of this
+# The decision every request gets. (Build reason texts with concat: rego-cpp 1.5.2
+# garbles sprintf("%v") of a computed string.) Deny rules live in the other modules of this
 # package; each adds {"rule": id, "reason": text} to `deny`. Obligations are gathered
 # in obligations.rego. A request is allowed only when no deny rule fires.
 package appliance.main

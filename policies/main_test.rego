@@ -107,7 +107,7 @@ test_ordinary_pii_to_us_provider_allowed if {
 
 test_biometric_risk_area_to_us_provider_denied if {
 	inp := object.union(base, {
-		"risk": object.union(base.risk, {"areas": ["biometrics"]}),
+		"risk": object.union(base.risk, {"areas": ["annex3_1"]}),
 		"request": object.union(base.request, {"provider_region": "us"}),
 	})
 	d := main.decision with input as inp

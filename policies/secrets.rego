@@ -14,5 +14,5 @@ secret_types := sort([t | some t in input.pii.types; t in data.secrets.entity_ty
 #   article: GDPR Art. 32(1) (security of processing)
 deny contains {"rule": "secrets_blocked", "reason": reason} if {
 	count(secret_types) > 0
-	reason := sprintf("the request contains secrets (%v); remove them and retry", [concat(", ", secret_types)])
+	reason := concat("", ["the request contains secrets (", concat(", ", secret_types), "); remove them and retry"])
 }

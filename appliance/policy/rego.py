@@ -96,7 +96,10 @@ def _read_output(impl: int) -> Any:
     if text.startswith("(error") or text.startswith("<error"):
         msgs = _ERRMSG.findall(text)
         raise RegoEvalError("; ".join(msgs) or "evaluation error")
-    out = orjson.loads(text)
+    try:
+        out = orjson.loads(text)
+    except orjson.JSONDecodeError:  # rego-cpp does not escape some strings it builds
+        raise RegoEvalError("the engine returned malformed JSON") from None
     if isinstance(out, list):  # several results (a query with alternatives): take the first
         out = out[0] if out else {}
     exprs = out.get("expressions") or []
