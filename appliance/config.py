@@ -143,6 +143,16 @@ class LocalProviderConfig(_ProviderBase):
     execution_providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
     #: Concurrent sequences decoded together by the local scheduler.
     max_batch_size: int = Field(8, ge=1)
+    #: ONNX Runtime intra-op threads per model (None: one per core).
+    intra_op_threads: int | None = Field(None, ge=1)
+    #: Threads for tokenizing and embedding, off the event loop.
+    worker_threads: int = Field(2, ge=1)
+    #: Load every model under models_dir at start-up (else on first request).
+    preload: bool = True
+    #: Build the built-in models (local-chat, local-embed) offline when they are missing.
+    build_missing: bool = True
+    #: Most strings accepted in one /v1/embeddings request.
+    max_embedding_inputs: int = Field(2048, ge=1)
 
 
 ProviderConfig = Annotated[
