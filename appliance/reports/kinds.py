@@ -1,0 +1,355 @@
+"""The report kinds: which queries they run and how their results are presented.
+
+Data comes only from the SQL files (``audit/reports/<kind>.sql``); this module holds the
+presentation: titles, the labels of the headline figures, which section gets which chart,
+and the few sentences a reader of the summary page needs. Adding a kind is adding a SQL
+file and one :class:`KindSpec` to :func:`kinds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+ChartType = Literal["line", "bar", "barh", "stacked"]
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    type: ChartType
+    x: str
+    y: tuple[str, ...]
+    title: str
+    ylabel: str = ""
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    query: str
+    title: str
+    note: str = ""
+    chart: ChartSpec | None = None
+
+
+Findings = Callable[[Mapping[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    name: str
+    title: str
+    #: The legal provision the report serves, stated on its first page.
+    basis: str
+    description: str
+    #: Headline figures: (summary column, label), in display order.
+    summary: tuple[tuple[str, str], ...]
+    sections: tuple[SectionSpec, ...]
+    detail_title: str
+    #: Statements of the SQL file run before the queries (helper views).
+    prepare: tuple[str, ...] = ()
+    findings: Findings | None = None
+
+
+def _n(value: Any) -> int:
+    return int(value or 0)
+
+
+def _pct(part: Any, whole: Any) -> str:
+    return f"{100.0 * _n(part) / _n(whole):.1f} %" if _n(whole) else "0.0 %"
+
+
+def _usage_findings(s: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{_n(s['requests']):,} requests from {_n(s['tenants'])} tenant(s) and "
+        f"{_n(s['applications'])} application(s) used {_n(s['models'])} model(s).",
+        f"{_n(s['total_tokens']):,} tokens were processed at a recorded cost of "
+        f"USD {float(s['cost_usd'] or 0):,.2f}.",
+        f"{_n(s['denied']):,} requests ({_pct(s['denied'], s['requests'])}) were denied and "
+        f"{_n(s['errors']):,} failed.",
+    ]
+
+
+def _art30_findings(s: Mapping[str, Any]) -> list[str]:
+    out = [
+        f"{_n(s['applications'])} application(s) processed {_n(s['requests']):,} requests, "
+        f"{_n(s['requests_with_personal_data']):,} of them with personal data "
+        f"({_pct(s['requests_with_personal_data'], s['requests'])}).",
+        f"Requests went to {_n(s['recipients'])} recipient(s) (model providers).",
+    ]
+    if _n(s["third_country_recipients"]):
+        out.append(
+            f"{_n(s['third_country_recipients'])} recipient(s) are outside the EU/EEA and received "
+            f"{_n(s['third_country_requests']):,} requests: check the Chapter V transfer basis."
+        )
+    else:
+        out.append("No request was transferred to a recipient outside the EU/EEA.")
+    return out
+
+
+def _art12_findings(s: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{_n(s['records']):,} log records of {_n(s['users'])} user(s) in "
+        f"{_n(s['segments'])} segment(s) fall in the period.",
+        f"{_n(s['allowed']):,} requests were served, {_n(s['denied']):,} denied, "
+        f"{_n(s['errors']):,} failed.",
+    ]
+
+
+def _risk_findings(s: Mapping[str, Any]) -> list[str]:
+    out = [
+        f"Of {_n(s['requests']):,} requests, {_n(s['prohibited']):,} touched a prohibited "
+        f"practice (Art. 5) and {_n(s['high']):,} a high-risk area (Annex III).",
+        f"{_n(s['drift']):,} requests drifted from their application's declared purpose.",
+    ]
+    if _n(s["prohibited_not_denied"]):
+        out.append(
+            f"ATTENTION: {_n(s['prohibited_not_denied']):,} request(s) classified as prohibited "
+            "were not denied."
+        )
+    else:
+        out.append("Every request classified as a prohibited practice was denied.")
+    return out
+
+
+def _pii_findings(s: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{_n(s['requests_with_pii']):,} of {_n(s['requests']):,} requests "
+        f"({_pct(s['requests_with_pii'], s['requests'])}) contained personal data.",
+        f"{_n(s['findings']):,} findings of {_n(s['entity_types'])} entity type(s); "
+        f"{_n(s['findings_not_forwarded']):,} were in requests that were not forwarded.",
+    ]
+
+
+def _policy_findings(s: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{_n(s['decisions']):,} decisions: {_n(s['allowed']):,} allowed, {_n(s['denied']):,} "
+        f"denied ({_pct(s['denied'], s['decisions'])}), {_n(s['errors']):,} errors.",
+        f"{_n(s['revisions'])} policy revision(s) were in force during the period.",
+    ]
+
+
+def _incident_findings(s: Mapping[str, Any]) -> list[str]:
+    return [
+        f"The draft concerns {_n(s['requests']):,} request(s) of {_n(s['applications'])} "
+        f"application(s) and {_n(s['models'])} model(s).",
+        f"{_n(s['answered']):,} were answered, {_n(s['denied']):,} denied.",
+    ]
+
+
+_OVER_TIME = "period_start"
+
+_KINDS: tuple[KindSpec, ...] = (
+    KindSpec(
+        name="usage",
+        title="Usage report",
+        basis="Operational record; cost allocation",
+        description="Requests, tokens and cost by tenant, department, application, model and provider.",
+        summary=(
+            ("requests", "Requests"),
+            ("allowed", "Allowed"),
+            ("denied", "Denied"),
+            ("errors", "Errors"),
+            ("prompt_tokens", "Prompt tokens"),
+            ("completion_tokens", "Completion tokens"),
+            ("total_tokens", "Total tokens"),
+            ("cost_usd", "Cost (USD)"),
+            ("tenants", "Tenants"),
+            ("applications", "Applications"),
+            ("models", "Models"),
+        ),
+        sections=(
+            SectionSpec(
+                "over_time",
+                "Usage over time",
+                chart=ChartSpec("line", _OVER_TIME, ("requests", "denied"), "Requests over time", "requests"),
+            ),
+            SectionSpec("by_tenant", "By tenant", chart=ChartSpec("barh", "tenant", ("cost_usd",), "Cost by tenant", "USD")),
+            SectionSpec("by_department", "By department"),
+            SectionSpec("by_application", "By application"),
+            SectionSpec("by_model", "By model and provider", chart=ChartSpec("barh", "model", ("requests",), "Requests by model")),
+        ),
+        detail_title="Usage by period, tenant, department, application, model and provider",
+        findings=_usage_findings,
+    ),
+    KindSpec(
+        name="art30",
+        title="Record of processing activities",
+        basis="GDPR Art. 30",
+        description="Per application: purposes, categories of personal data, recipients, "
+        "third-country transfers, retention and security measures.",
+        summary=(
+            ("applications", "Applications"),
+            ("requests", "Requests"),
+            ("requests_with_personal_data", "Requests with personal data"),
+            ("recipients", "Recipients"),
+            ("third_country_recipients", "Recipients outside EU/EEA"),
+            ("third_country_requests", "Requests to recipients outside EU/EEA"),
+        ),
+        sections=(
+            SectionSpec("applications", "Applications and purposes (Art. 30(1)(b))"),
+            SectionSpec(
+                "data_categories",
+                "Categories of personal data (Art. 30(1)(c))",
+                note="Entity types found by the PII detector; counts only, never values.",
+                chart=ChartSpec("barh", "data_category", ("findings",), "Personal data findings by category"),
+            ),
+            SectionSpec(
+                "recipients",
+                "Recipients and transfers to third countries (Art. 30(1)(d), (e))",
+                note="Only forwarded requests reached a recipient.",
+            ),
+        ),
+        detail_title="Record of processing: application, recipient, region",
+        findings=_art30_findings,
+    ),
+    KindSpec(
+        name="art12",
+        title="AI system log extract",
+        basis="AI Act Art. 12 (record-keeping), Art. 19 and 26(6) (retention)",
+        description="The automatically recorded events of the period, record by record, "
+        "with the result of the hash-chain verification and the signed checkpoints they rest on.",
+        summary=(
+            ("records", "Records"),
+            ("first_record", "First record (UTC)"),
+            ("last_record", "Last record (UTC)"),
+            ("allowed", "Allowed"),
+            ("denied", "Denied"),
+            ("errors", "Errors"),
+            ("users", "Users"),
+            ("models", "Models"),
+            ("segments", "Segments"),
+        ),
+        sections=(
+            SectionSpec(
+                "over_time",
+                "Records over time",
+                chart=ChartSpec("stacked", _OVER_TIME, ("records",), "Log records over time", "records"),
+            ),
+            SectionSpec("by_decision", "Outcomes"),
+        ),
+        detail_title="Log records",
+        findings=_art12_findings,
+    ),
+    KindSpec(
+        name="risk",
+        title="AI Act risk report",
+        basis="AI Act Art. 5, Art. 6 and Annex III, Art. 9",
+        description="Classification of applications and requests, drift from the declared "
+        "purpose, and denials of prohibited practices.",
+        summary=(
+            ("requests", "Requests"),
+            ("prohibited", "Prohibited practice (Art. 5)"),
+            ("high", "High risk (Annex III)"),
+            ("limited", "Limited risk (Art. 50)"),
+            ("minimal", "Minimal risk"),
+            ("unclassified", "Unclassified"),
+            ("drift", "Drift from declared purpose"),
+            ("prohibited_denied", "Prohibited and denied"),
+            ("prohibited_not_denied", "Prohibited and NOT denied"),
+        ),
+        sections=(
+            SectionSpec(
+                "by_class",
+                "Requests by risk class",
+                chart=ChartSpec("bar", "risk_class", ("requests", "denied"), "Requests by risk class"),
+            ),
+            SectionSpec(
+                "over_time",
+                "Risk classes over time",
+                chart=ChartSpec(
+                    "stacked", _OVER_TIME, ("prohibited", "high", "limited", "minimal"), "Risk classes over time", "requests"
+                ),
+            ),
+            SectionSpec("applications", "Applications: declared and observed class"),
+            SectionSpec("areas", "AI Act areas matched"),
+        ),
+        detail_title="Prohibited, high-risk and drifting requests",
+        findings=_risk_findings,
+    ),
+    KindSpec(
+        name="pii",
+        title="Personal data (PII) report",
+        basis="GDPR Art. 5(1)(c) (data minimisation), Art. 25, Art. 32",
+        description="Personal-data findings by entity type and the action taken, over time.",
+        summary=(
+            ("requests", "Requests"),
+            ("requests_with_pii", "Requests with personal data"),
+            ("findings", "Findings"),
+            ("entity_types", "Entity types"),
+            ("findings_not_forwarded", "Findings in requests not forwarded"),
+        ),
+        sections=(
+            SectionSpec(
+                "by_entity",
+                "Findings by entity type",
+                chart=ChartSpec("barh", "entity_type", ("findings",), "PII findings by entity type"),
+            ),
+            SectionSpec("by_action", "Findings by action taken"),
+            SectionSpec(
+                "over_time",
+                "Findings over time",
+                chart=ChartSpec("line", _OVER_TIME, ("findings",), "PII findings over time", "findings"),
+            ),
+        ),
+        detail_title="Findings by period, tenant, application, entity type and action",
+        prepare=("findings",),
+        findings=_pii_findings,
+    ),
+    KindSpec(
+        name="policy",
+        title="Policy decisions report",
+        basis="AI Act Art. 9 and 14; GDPR Art. 24, 32",
+        description="Decisions and denial reasons; the policy revisions in force over the period.",
+        summary=(
+            ("decisions", "Decisions"),
+            ("allowed", "Allowed"),
+            ("denied", "Denied"),
+            ("errors", "Errors"),
+            ("revisions", "Policy revisions"),
+        ),
+        sections=(
+            SectionSpec(
+                "over_time",
+                "Decisions over time",
+                chart=ChartSpec("stacked", _OVER_TIME, ("allowed", "denied", "errors"), "Decisions over time", "requests"),
+            ),
+            SectionSpec(
+                "reasons",
+                "Denial reasons",
+                chart=ChartSpec("barh", "reason", ("denials",), "Denials by reason"),
+            ),
+            SectionSpec("rules", "Policy rules that fired"),
+            SectionSpec("revisions", "Policy revisions in force"),
+        ),
+        detail_title="Decisions other than allow",
+        findings=_policy_findings,
+    ),
+    KindSpec(
+        name="incident",
+        title="Serious incident report (draft)",
+        basis="AI Act Art. 73",
+        description="Draft notification of a serious incident to the market surveillance "
+        "authority, with the requests concerned and the reporting deadlines.",
+        summary=(
+            ("requests", "Requests concerned"),
+            ("first_request", "First request (UTC)"),
+            ("last_request", "Last request (UTC)"),
+            ("tenants", "Tenants"),
+            ("applications", "Applications"),
+            ("models", "Models"),
+            ("answered", "Answered"),
+            ("denied", "Denied"),
+        ),
+        sections=(SectionSpec("systems", "AI systems involved"),),
+        detail_title="Requests concerned",
+        prepare=("selection",),
+        findings=_incident_findings,
+    ),
+)
+
+
+def kinds() -> Mapping[str, KindSpec]:
+    """Every report kind by name (read-only)."""
+    return MappingProxyType({k.name: k for k in _KINDS})
