@@ -1,0 +1,388 @@
+"""Admission (rate limits, budgets) before the model call, settlement after it.
+
+``admit`` reserves what a request is expected to use (one request, its estimated
+tokens, its estimated cost) against every limit that applies, atomically, or refuses
+it with HTTP 429 naming the limit. ``settle`` replaces the estimates with the real
+token counts and cost, books the usage row for ``appliance usage``, notifies when a
+budget crosses its soft limit or runs out (once per period), and updates the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from appliance.config import Config, secret
+from appliance.errors import RateLimited
+from appliance.metering.config import LimitSpec
+from appliance.metering.metrics import Metrics
+from appliance.metering.notify import Notifier
+from appliance.metering.plans import Plans
+from appliance.metering.prices import PriceTable, Quote
+from appliance.metering.scopes import Scope, scopes_of
+from appliance.metering.sqlite_store import SqliteCounterStore
+from appliance.metering.store import (
+    DAY_TTL_S,
+    MONTH_TTL_S,
+    SECOND_TTL_S,
+    WINDOW_S,
+    Charge,
+    CounterStore,
+    Item,
+    Outcome,
+    UsageRow,
+    clock,
+    day_bucket,
+    hour_bucket,
+    month_bucket,
+    nano_to_usd,
+    seconds_to_next_day,
+    seconds_to_next_month,
+    usd_to_nano,
+)
+from appliance.metering.tokens import estimate_prompt, requested_output
+from appliance.pipeline.context import Context, Usage, Verdict
+
+log = logging.getLogger(__name__)
+
+Measure = Literal["rpm", "tpm", "budget_usd_day", "budget_usd_month"]
+STATE = "limits"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """What one reserved item stands for."""
+
+    scope: Scope
+    measure: Measure
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    items: tuple[Item, ...]
+    slots: tuple[Slot, ...]
+    tokens: int
+    cost_nano: int
+
+
+def open_store(config: Config) -> CounterStore:
+    lc = config.limits
+    if lc.backend == "redis":
+        from appliance.metering.redis_store import RedisCounterStore
+
+        return RedisCounterStore(
+            lc.redis_url,
+            prefix=lc.redis_prefix,
+            password=secret(lc.redis_password_env),
+            retention_days=lc.retention_days,
+        )
+    return SqliteCounterStore(config.resolve(lc.db_file), retention_days=lc.retention_days)
+
+
+def format_reset(seconds: float) -> str:
+    """OpenAI's duration format: "1s", "6m0s", "1h2m3s"."""
+    s = max(1, math.ceil(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{sec}s"
+    if m:
+        return f"{m}m{sec}s"
+    return f"{sec}s"
+
+
+def _money(nano: int) -> str:
+    return f"${nano_to_usd(nano):,.2f}"
+
+
+class Meter:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._limits = config.limits
+        self.metrics = Metrics()
+        self._store: CounterStore | None = None
+        self._prices: PriceTable | None = None
+        self._plans: Plans | None = None
+        self._notifier = Notifier(config.limits.webhook_url, config.limits.webhook_timeout_s)
+
+    async def start(self) -> None:
+        self._prices = PriceTable.load(self._limits.prices_file)
+        self._plans = Plans.load(self._limits.plans_file, self._limits)
+        store = open_store(self._config)
+        await store.start()
+        self._store = store
+        await self._notifier.start()
+
+    async def aclose(self) -> None:
+        await self._notifier.aclose()
+        store, self._store = self._store, None
+        if store is not None:
+            await store.aclose()
+
+    @property
+    def store(self) -> CounterStore:
+        if self._store is None:
+            raise RuntimeError("the meter is not started")
+        return self._store
+
+    @property
+    def prices(self) -> PriceTable:
+        assert self._prices is not None
+        return self._prices
+
+    @property
+    def plans(self) -> Plans:
+        assert self._plans is not None
+        return self._plans
+
+    # -- prices -----------------------------------------------------------------------
+
+    def quote(self, ctx: Context) -> Quote | None:
+        if not ctx.model:
+            return None
+        spec = self._config.models.get(ctx.model)
+        provider = self._config.providers.get(ctx.provider)
+        providers = [ctx.provider] + ([provider.kind] if provider is not None else [])
+        models = [spec.upstream_model or ctx.model, ctx.model] if spec else [ctx.model]
+        return self.prices.quote(providers, models)
+
+    def _discount(self, tenant: str) -> float:
+        plan = self.plans.of(tenant)
+        return plan.discount if plan else 0.0
+
+    # -- admission --------------------------------------------------------------------
+
+    async def admit(self, ctx: Context) -> Verdict:
+        p = ctx.principal
+        if p is None:
+            return Verdict(STATE, facts={"skipped": "no principal"})
+        now = clock()
+        scopes = scopes_of(p, ctx.state.get("key_limits"), self._limits, self.plans)
+        prompt = estimate_prompt(ctx.body)
+        output = requested_output(ctx.body) if ctx.route != "embeddings" else 0
+        tokens = prompt + output
+        quote = self.quote(ctx)
+        est_cost = 0.0
+        if quote is not None:
+            est_cost = quote.cost_usd(prompt, output) * (1 - self._discount(p.tenant))
+        cost_nano = usd_to_nano(est_cost)
+        items, slots = self._items(scopes, now, tokens, cost_nano)
+        outcome = await self.store.admit(items)
+        reservation = Reservation(tuple(items), tuple(slots), tokens, cost_nano)
+        self._rate_headers(ctx, reservation, outcome, now)
+        if not outcome.admitted:
+            assert outcome.refused is not None
+            raise self._refusal(reservation, outcome, outcome.refused, now)
+        ctx.state[STATE] = reservation
+        return Verdict(
+            STATE,
+            facts={
+                "estimated_tokens": tokens,
+                "estimated_cost_usd": round(est_cost, 6),
+                "limits": sorted(
+                    {f"{s.scope.kind}.{s.measure}" for s, it in zip(slots, items) if it.limit is not None}
+                ),
+            },
+        )
+
+    def _items(
+        self, scopes: list[Scope], now: float, tokens: int, cost_nano: int
+    ) -> tuple[list[Item], list[Slot]]:
+        enforce = self._limits.enabled
+        sec, day, month = int(now), day_bucket(now), month_bucket(now)
+        items: list[Item] = []
+        slots: list[Slot] = []
+        for scope in scopes:
+            lim = scope.limits
+            if enforce and lim.rpm is not None:
+                items.append(Item(f"{scope.key}:req", sec, 1, sec - WINDOW_S + 1, lim.rpm, SECOND_TTL_S))
+                slots.append(Slot(scope, "rpm"))
+            if enforce and lim.tpm is not None:
+                items.append(Item(f"{scope.key}:tok", sec, tokens, sec - WINDOW_S + 1, lim.tpm, SECOND_TTL_S))
+                slots.append(Slot(scope, "tpm"))
+            budgets: tuple[tuple[Measure, str, int, float | None, int], ...] = (
+                ("budget_usd_day", "d", day, lim.budget_usd_day, DAY_TTL_S),
+                ("budget_usd_month", "m", month, lim.budget_usd_month, MONTH_TTL_S),
+            )
+            for measure, period, bucket, hard, ttl in budgets:
+                limit = usd_to_nano(hard) if enforce and hard is not None else None
+                # A hard budget refuses once it is spent, even when the estimate is zero.
+                amount = max(cost_nano, 1) if limit is not None else cost_nano
+                items.append(Item(f"{scope.key}:usd:{period}", bucket, amount, bucket, limit, ttl))
+                slots.append(Slot(scope, measure))
+        return items, slots
+
+    def _rate_headers(self, ctx: Context, r: Reservation, outcome: Outcome, now: float) -> None:
+        for measure, suffix in (("rpm", "requests"), ("tpm", "tokens")):
+            best: tuple[int, int, float] | None = None
+            for i, slot in enumerate(r.slots):
+                item = r.items[i]
+                if slot.measure != measure or item.limit is None:
+                    continue
+                remaining = max(0, item.limit - outcome.totals[i])
+                oldest = outcome.oldest[i]
+                reset = 0.0 if oldest is None else oldest + WINDOW_S - now
+                if best is None or remaining < best[1]:
+                    best = (item.limit, remaining, reset)
+            if best is not None:
+                ctx.headers[f"x-ratelimit-limit-{suffix}"] = str(best[0])
+                ctx.headers[f"x-ratelimit-remaining-{suffix}"] = str(best[1])
+                ctx.headers[f"x-ratelimit-reset-{suffix}"] = format_reset(best[2])
+
+    def _refusal(self, r: Reservation, outcome: Outcome, i: int, now: float) -> RateLimited:
+        slot, item = r.slots[i], r.items[i]
+        assert item.limit is not None
+        who = slot.scope.described()
+        self.metrics.rate_limited.labels(slot.scope.kind, slot.measure).inc()
+        if slot.measure in ("rpm", "tpm"):
+            oldest = outcome.oldest[i]
+            wait = (oldest + WINDOW_S - now) if oldest is not None else 1.0
+            if slot.measure == "rpm":
+                msg = f"Rate limit reached: {who} allows {item.limit} requests per minute."
+            elif item.amount > item.limit:
+                return RateLimited(
+                    f"Request too large: it needs about {item.amount} tokens, more than the "
+                    f"{item.limit} tokens per minute {who} allows. Send a shorter request "
+                    "or a smaller max_tokens.",
+                    code="tokens_per_minute_exceeded",
+                )
+            else:
+                msg = (
+                    f"Rate limit reached: {who} allows {item.limit} tokens per minute; "
+                    f"{outcome.totals[i]} are used and this request needs about {item.amount}."
+                )
+            return RateLimited(f"{msg} Retry in {format_reset(wait)}.", retry_after_s=max(1.0, wait))
+        period, wait = (
+            ("daily", seconds_to_next_day(now))
+            if slot.measure == "budget_usd_day"
+            else ("monthly", seconds_to_next_month(now))
+        )
+        resets = datetime.fromtimestamp(now + wait, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return RateLimited(
+            f"Budget exceeded: the {period} budget of {_money(item.limit)} for {who} is used up "
+            f"({_money(outcome.totals[i])} spent). It resets at {resets}.",
+            retry_after_s=wait,
+            code="budget_exceeded",
+        )
+
+    # -- settlement -------------------------------------------------------------------
+
+    async def settle(self, ctx: Context) -> None:
+        try:
+            if ctx.principal is not None:
+                await self._settle(ctx)
+        finally:
+            self.metrics.observe(ctx)
+
+    async def _settle(self, ctx: Context) -> None:
+        p = ctx.principal
+        assert p is not None
+        now = clock()
+        usage = ctx.usage
+        if usage.total_tokens == 0 and ctx.model and (ctx.status < 400 or ctx.status == 499):
+            # The provider reported nothing (a broken stream): count the prompt at least.
+            usage = ctx.usage = Usage(prompt_tokens=estimate_prompt(ctx.body))
+        quote = self.quote(ctx)
+        cost_nano = 0
+        if quote is not None and usage.total_tokens:
+            before = 0
+            if quote.tiered:
+                before = await self._month_volume(p.tenant, ctx.model, usage.total_tokens, now)
+            cost = quote.cost_usd(usage.prompt_tokens, usage.completion_tokens, before)
+            cost_nano = usd_to_nano(cost * (1 - self._discount(p.tenant)))
+        elif quote is None and ctx.model and usage.total_tokens:
+            self.metrics.unpriced.labels(ctx.model).inc()
+        ctx.cost_usd = nano_to_usd(cost_nano)
+
+        reservation: Reservation | None = ctx.state.get(STATE)
+        charge = Charge(usage=self._usage_row(ctx, now, cost_nano))
+        slots: list[Slot] = []
+        if reservation is not None:
+            for item, slot in zip(reservation.items, reservation.slots, strict=True):
+                if slot.measure == "rpm":
+                    continue
+                actual = usage.total_tokens if slot.measure == "tpm" else cost_nano
+                charge.items.append(
+                    Item(item.key, item.bucket, actual - item.amount, item.first, item.limit, item.ttl_s)
+                )
+                slots.append(slot)
+        elif cost_nano:
+            scopes = scopes_of(p, ctx.state.get("key_limits"), self._limits, self.plans)
+            items, all_slots = self._items(scopes, now, 0, cost_nano)
+            for item, slot in zip(items, all_slots, strict=True):
+                if slot.measure.startswith("budget"):
+                    charge.items.append(Item(item.key, item.bucket, cost_nano, item.first, item.limit, item.ttl_s))
+                    slots.append(slot)
+        outcome = await self.store.charge(charge)
+        if cost_nano > 0:
+            await self._notify_budgets(slots, outcome, now)
+
+    async def _month_volume(self, tenant: str, model: str, tokens: int, now: float) -> int:
+        """Count the tenant's tokens on a tiered model; returns the volume before them."""
+        bucket = month_bucket(now)
+        item = Item(f"tenant:{tenant}:model:{model}:tok", bucket, tokens, bucket, None, MONTH_TTL_S)
+        outcome = await self.store.charge(Charge(items=[item]))
+        return outcome.totals[0] - tokens
+
+    def _usage_row(self, ctx: Context, now: float, cost_nano: int) -> UsageRow:
+        p = ctx.principal
+        assert p is not None
+        return UsageRow(
+            hour=hour_bucket(now),
+            tenant=p.tenant,
+            department=p.department or "",
+            user=p.user,
+            application=p.application or "",
+            key_id=p.key_id,
+            model=ctx.model,
+            route=ctx.route,
+            requests=1,
+            errors=1 if ctx.status >= 400 else 0,
+            prompt_tokens=ctx.usage.prompt_tokens,
+            completion_tokens=ctx.usage.completion_tokens,
+            cost_nano=cost_nano,
+        )
+
+    async def _notify_budgets(self, slots: list[Slot], outcome: Outcome, now: float) -> None:
+        for slot, total in zip(slots, outcome.totals, strict=True):
+            if not slot.measure.startswith("budget"):
+                continue
+            daily = slot.measure == "budget_usd_day"
+            lim: LimitSpec = slot.scope.limits
+            hard = lim.budget_usd_day if daily else lim.budget_usd_month
+            soft = lim.soft_budget_usd_day if daily else lim.soft_budget_usd_month
+            if soft is None and hard is not None:
+                soft = hard * self._limits.soft_ratio
+            period = "day" if daily else "month"
+            window = (
+                datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d" if daily else "%Y-%m")
+            )
+            ttl = int(seconds_to_next_day(now) if daily else seconds_to_next_month(now)) + 86400
+            for event, threshold in (("budget.exhausted", hard), ("budget.soft_limit", soft)):
+                if threshold is None or total < usd_to_nano(threshold):
+                    continue
+                flag = f"{event}:{slot.scope.key}:{window}"
+                if not await self.store.once(flag, ttl):
+                    continue
+                self.metrics.notifications.labels(event, slot.scope.kind).inc()
+                payload: dict[str, Any] = {
+                    "event": event,
+                    "scope": slot.scope.kind,
+                    "subject": slot.scope.subject,
+                    "period": period,
+                    "window": window,
+                    "spent_usd": round(nano_to_usd(total), 6),
+                    "threshold_usd": threshold,
+                    "soft_limit_usd": soft,
+                    "hard_limit_usd": hard,
+                    "at": datetime.fromtimestamp(now, UTC).isoformat(),
+                }
+                self._notifier.notify(
+                    payload,
+                    f"{event}: {slot.scope.logged()} spent {_money(total)} this {period} "
+                    f"({window}), threshold {_money(usd_to_nano(threshold))}",
+                )
+

@@ -1,0 +1,164 @@
+"""The ``redis`` backend: counters shared by every replica through one Redis server.
+
+``admit`` and ``charge`` are one Lua script each call, which Redis runs atomically: no
+other replica's request can slip between the check and the increment. Each bucket is its
+own key with an expiry, so nothing needs cleaning up. Redis persists the counters
+(RDB/AOF, as configured on the server), so they survive a restart of the appliance.
+Keys of one request are not hash-tagged: use a single Redis server or a primary with
+replicas, not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from appliance.metering.store import Charge, Item, Outcome, UsageRow
+
+#: KEYS: one counter key per item. ARGV[1]: "1" to check limits; then per item:
+#: amount, limit (-1: none), first bucket, bucket, ttl seconds.
+#: Returns {admitted, refused index or 0, total_1, oldest_1, total_2, oldest_2, ...}.
+_APPLY = """
+local check = ARGV[1] == '1'
+local n = #KEYS
+local totals, oldest = {}, {}
+for i = 1, n do
+  local base = 1 + (i - 1) * 5
+  local first, last = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local total, old = 0, -1
+  for b = first, last do
+    local v = redis.call('GET', KEYS[i] .. ':' .. b)
+    if v then
+      v = tonumber(v)
+      total = total + v
+      if old < 0 and v > 0 then old = b end
+    end
+  end
+  totals[i], oldest[i] = total, old
+end
+if check then
+  for i = 1, n do
+    local base = 1 + (i - 1) * 5
+    local amount, limit = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+    if limit >= 0 and totals[i] + amount > limit then
+      local out = {0, i}
+      for j = 1, n do out[#out + 1] = totals[j]; out[#out + 1] = oldest[j] end
+      return out
+    end
+  end
+end
+local out = {1, 0}
+for i = 1, n do
+  local base = 1 + (i - 1) * 5
+  local amount, last, ttl = tonumber(ARGV[base + 1]), ARGV[base + 4], tonumber(ARGV[base + 5])
+  if amount ~= 0 then
+    local k = KEYS[i] .. ':' .. last
+    redis.call('INCRBY', k, ARGV[base + 1])
+    if redis.call('TTL', k) < ttl then redis.call('EXPIRE', k, ttl) end
+    totals[i] = totals[i] + amount
+    if oldest[i] < 0 and amount > 0 then oldest[i] = tonumber(last) end
+  end
+  out[#out + 1] = totals[i]; out[#out + 1] = oldest[i]
+end
+return out
+"""
+
+
+class RedisCounterStore:
+    def __init__(
+        self, url: str, *, prefix: str = "appliance", password: str | None = None,
+        retention_days: int = 400,
+    ) -> None:
+        self._url = url
+        self._password = password
+        self._prefix = prefix
+        self._retention_s = retention_days * 86400
+        self._redis: Redis | None = None
+        self._script: Any = None
+
+    async def start(self) -> None:
+        kw: dict[str, Any] = {"password": self._password} if self._password else {}
+        self._redis = Redis.from_url(self._url, decode_responses=False, **kw)
+        await self._redis.ping()
+        self._script = self._redis.register_script(_APPLY)
+
+    async def aclose(self) -> None:
+        r, self._redis = self._redis, None
+        if r is not None:
+            await r.aclose()
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("the limits store is not started")
+        return self._redis
+
+    def _args(self, items: Sequence[Item], check: bool) -> tuple[list[str], list[Any]]:
+        keys = [f"{self._prefix}:c:{it.key}" for it in items]
+        args: list[Any] = ["1" if check else "0"]
+        for it in items:
+            args += [it.amount, -1 if it.limit is None else it.limit, it.first, it.bucket, it.ttl_s]
+        return keys, args
+
+    async def admit(self, items: Sequence[Item]) -> Outcome:
+        if not items:
+            return Outcome(True, (), ())
+        keys, args = self._args(items, True)
+        return _outcome(await self._script(keys=keys, args=args))
+
+    async def charge(self, charge: Charge) -> Outcome:
+        keys, args = self._args(charge.items, False)
+        pipe = self.redis.pipeline(transaction=True)
+        if charge.items:
+            await self._script(keys=keys, args=args, client=pipe)
+        if charge.usage is not None:
+            row = charge.usage
+            key = f"{self._prefix}:u:{row.hour}"
+            dims = [getattr(row, d) for d in UsageRow.DIMENSIONS]
+            for m in UsageRow.MEASURES:
+                value = getattr(row, m)
+                if value:
+                    pipe.hincrby(key, json.dumps([*dims, m]), value)
+            pipe.expire(key, self._retention_s)
+        results = await pipe.execute()
+        if not charge.items:
+            return Outcome(True, (), ())
+        return _outcome(results[0])
+
+    async def once(self, flag: str, ttl_s: int) -> bool:
+        return bool(await self.redis.set(f"{self._prefix}:f:{flag}", b"1", nx=True, ex=max(1, ttl_s)))
+
+    async def usage(self, first_hour: int, last_hour: int) -> list[UsageRow]:
+        rows: list[UsageRow] = []
+        hours = list(range(first_hour, last_hour + 1))
+        for start in range(0, len(hours), 500):
+            batch = hours[start : start + 500]
+            pipe = self.redis.pipeline(transaction=False)
+            for h in batch:
+                pipe.hgetall(f"{self._prefix}:u:{h}")
+            for hour, fields in zip(batch, await pipe.execute(), strict=True):
+                rows.extend(_rows(hour, fields))
+        return rows
+
+
+def _outcome(raw: list[Any]) -> Outcome:
+    admitted, refused = int(raw[0]) == 1, int(raw[1])
+    pairs = raw[2:]
+    totals = tuple(int(pairs[i]) for i in range(0, len(pairs), 2))
+    oldest = tuple(None if int(pairs[i]) < 0 else int(pairs[i]) for i in range(1, len(pairs), 2))
+    return Outcome(admitted, totals, oldest, refused=None if admitted else refused - 1)
+
+
+def _rows(hour: int, fields: dict[bytes, bytes]) -> list[UsageRow]:
+    grouped: dict[tuple[str, ...], dict[str, Any]] = {}
+    for raw_key, raw_value in fields.items():
+        *dims, measure = json.loads(raw_key)
+        grouped.setdefault(tuple(dims), {})[measure] = int(raw_value)
+    rows = []
+    for dims, measures in grouped.items():
+        named: dict[str, Any] = dict(zip(UsageRow.DIMENSIONS, dims, strict=True))
+        rows.append(UsageRow(hour=hour, **named, **measures))
+    return rows

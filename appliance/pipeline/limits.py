@@ -1,0 +1,43 @@
+"""Stage "limits": rate limits and budgets before the model call, metering after it.
+
+Runs after the policy decision (a denied request costs nothing and counts against no
+limit) and before redaction and the model call. The work is done by
+:class:`appliance.metering.meter.Meter`; this class is its face towards the pipeline.
+"""
+
+from __future__ import annotations
+
+from appliance.config import Config
+from appliance.metering.meter import Meter
+from appliance.metering.metrics import Metrics
+from appliance.pipeline.context import Context, Verdict
+
+
+class LimitsStage:
+    name = "limits"
+
+    def __init__(self, config: Config) -> None:
+        self._meter = Meter(config)
+
+    @property
+    def metrics(self) -> Metrics:
+        """Served at GET /metrics (see :mod:`appliance.metering.metrics`)."""
+        return self._meter.metrics
+
+    @property
+    def meter(self) -> Meter:
+        return self._meter
+
+    async def start(self) -> None:
+        await self._meter.start()
+
+    async def aclose(self) -> None:
+        await self._meter.aclose()
+
+    async def run(self, ctx: Context) -> Verdict:
+        """Admit the request against every limit that applies, or raise RateLimited (429)."""
+        return await self._meter.admit(ctx)
+
+    async def settle(self, ctx: Context) -> None:
+        """Book real tokens and cost, notify budgets, update metrics (every request)."""
+        await self._meter.settle(ctx)
