@@ -205,6 +205,8 @@ test_high_risk_from_registered_application_allowed_with_obligations if {
 	d.obligations.deny_streaming == true
 	d.obligations.store_payloads == true
 	d.obligations.disclosure == true
+	"high_risk_no_streaming" in d.rules
+	"ai_act_art12_record_keeping" in d.rules
 }
 
 # --- tenant token caps -------------------------------------------------------------

@@ -33,7 +33,7 @@ from typing import Any
 
 from regopy import RegoError
 
-from appliance.policy.rego import UNDEFINED, RegoEvalError, RegoSession, error_text
+from appliance.policy.rego import UNDEFINED, BundleSession, RegoEvalError, error_text
 from appliance.policy.rego_source import Expr, Module, RuleDef, parse_module, split_expressions
 from appliance.policy.source import PolicySource, load_source
 
@@ -163,21 +163,32 @@ def run_tests(source: PolicySource) -> Report:
         report.measured.extend(measured)
         report.unmeasured.extend(unmeasured)
         probe_packages.add(mod.package)
+    def path(package: str, rule: str) -> str:
+        return f"{package.replace('.', '/')}/{rule}"
+
+    entrypoints = [path(pkg, "__cov") for pkg in sorted(probe_packages)]
+    for case in cases:
+        if case.error is None:
+            entrypoints.append(path(case.package, f"__body_{case.name}"))
+            if case.input_term is not None:
+                entrypoints.append(path(case.package, f"__input_{case.name}"))
+            entrypoints += [
+                path(case.package, f"__data_{i}_{case.name}") for i in range(len(case.data_overrides))
+            ]
     try:
-        base = RegoSession(gen_modules, source.data)
+        base = BundleSession(gen_modules, source.data, entrypoints)
     except RegoError as e:
         raise RegoEvalError(f"tests do not compile: {error_text(e)}") from None
     runs: list[set[str]] = []
-    sessions: dict[tuple[tuple[str, str], ...], RegoSession] = {(): base}
+    sessions: dict[tuple[tuple[str, str], ...], BundleSession] = {(): base}
     for case in cases:
         if case.error is not None:
             report.results.append(TestResult(case, False, case.error))
             continue
-        ref = f"data.{case.package}"
         try:
             input_doc: Any = {}
             if case.input_term is not None:
-                input_doc = base.query(f"{ref}.__input_{case.name}")
+                input_doc = base.evaluate(path(case.package, f"__input_{case.name}"))
                 if input_doc is UNDEFINED:
                     report.results.append(TestResult(case, False, "the input term is undefined"))
                     continue
@@ -185,16 +196,16 @@ def run_tests(source: PolicySource) -> Report:
             if session is None:
                 data = source.data
                 for i, (target, _) in enumerate(case.data_overrides):
-                    value = base.query(f"{ref}.__data_{i}_{case.name}")
+                    value = base.evaluate(path(case.package, f"__data_{i}_{case.name}"))
                     data = _patched(data, target, None if value is UNDEFINED else value)
-                session = RegoSession(gen_modules, data)
+                session = BundleSession(gen_modules, data, entrypoints)
                 sessions[case.data_overrides] = session
-            value = session.query(f"{ref}.__body_{case.name}", input_doc)
+            value = session.evaluate(path(case.package, f"__body_{case.name}"), input_doc)
             ok = value is True
             report.results.append(TestResult(case, ok, "" if ok else f"result: {value!r}"))
             covered: set[str] = set()
             for pkg in probe_packages:
-                got = session.query(f"data.{pkg}.__cov", input_doc)
+                got = session.evaluate(path(pkg, "__cov"), input_doc)
                 if isinstance(got, list):
                     covered.update(str(x) for x in got)
             runs.append(covered)

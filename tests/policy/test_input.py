@@ -1,0 +1,76 @@
+"""build_input: from a Context and the pii_detect / classify verdicts to a valid input."""
+
+from __future__ import annotations
+
+from appliance.pipeline.context import Context, Principal, Verdict
+from appliance.policy.input import build_input, estimate_tokens
+from appliance.policy.input_schema import validate_input
+
+
+def _ctx(**kw: object) -> Context:
+    ctx = Context(
+        request_id="r1",
+        route="chat.completions",
+        body={
+            "model": "gpt-4o-mini",
+            "max_tokens": 100,
+            "messages": [
+                {"role": "system", "content": "x" * 40},
+                {"role": "user", "content": [{"type": "text", "text": "y" * 40}, {"type": "image_url", "image_url": {"url": "u"}}]},
+            ],
+            "tools": [{"type": "function", "function": {"name": "lookup", "description": "d" * 8}}],
+        },
+        api_key=None,
+        started_at=1764079380.0,  # 2025-11-25T14:03:00Z, a Tuesday
+        principal=Principal("k1", "acme", "alice", "engineering", ("developer",), None),
+        requested_model="gpt-4o-mini",
+        model="gpt-4o-mini",
+        provider="openai",
+        provider_region="eu",
+    )
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+def test_input_without_pii_and_risk_stages() -> None:
+    doc = build_input(_ctx(), provider_kind="openai")
+    assert validate_input(doc) == []
+    assert doc["pii"] == {"scanned": False, "counts": {}, "types": [], "languages": []}
+    assert doc["risk"]["assessed"] is False and doc["risk"]["class"] is None
+    assert doc["request"]["tools"] == ["lookup"]
+    assert doc["request"]["token_estimate"] == (40 + 40 + 8 + 3) // 4
+    assert doc["request"]["max_tokens"] == 100
+    assert doc["time"] == {"now": "2025-11-25T14:03:00Z", "hour": 14, "weekday": "tuesday"}
+
+
+def test_input_with_stage_facts_and_no_values() -> None:
+    ctx = _ctx()
+    ctx.verdicts.append(Verdict("pii_detect", facts={"counts": {"PERSON": 2, "EMAIL_ADDRESS": 0}, "recognizers": {}, "languages": ["de"]}))
+    ctx.verdicts.append(
+        Verdict(
+            "classify",
+            facts={
+                "risk_class": "high",
+                "areas": [{"id": "annex3_4", "article": "Annex III(4)", "score": 0.9}],
+                "drift": True,
+                "declared_class": "minimal",
+                "application": "hr-screening",
+                "safety": {},
+                "safety_flags": [],
+                "safety_blocked": [],
+            },
+        )
+    )
+    doc = build_input(ctx)
+    assert validate_input(doc) == []
+    assert doc["pii"]["counts"] == {"PERSON": 2} and doc["pii"]["types"] == ["PERSON"]
+    assert doc["risk"]["class"] == "high" and doc["risk"]["areas"] == ["annex3_4"]
+    assert doc["risk"]["articles"] == ["Annex III(4)"]
+    assert doc["application"] == {"id": "hr-screening"}
+
+
+def test_token_estimate_covers_all_routes() -> None:
+    assert estimate_tokens({"prompt": "abcd" * 10}) == 10
+    assert estimate_tokens({"input": ["abcd", "abcd"]}) == 2
+    assert estimate_tokens({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}" * 4}}]}]}) == 2
