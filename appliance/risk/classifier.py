@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from appliance.risk.glossary import Glossary
 from appliance.risk.lexicon import SafetyCategory
 from appliance.risk.taxonomy import CLASS_RANK, Area, Taxonomy, strongest
 
@@ -42,10 +43,12 @@ class Calibration:
     area_floor: float = 0.4
     #: ... and at or above which it is 1.
     area_ceiling: float = 0.6
-    #: The same for German text: all-MiniLM is English-centric and rates unrelated German
-    #: sentences as similar, so German similarities need more to count.
+    #: The same for German text the glossary could not translate: all-MiniLM is
+    #: English-centric and rates unrelated German sentences as similar.
     area_floor_de: float = 0.5
     area_ceiling_de: float = 0.8
+    #: A German gloss covering less than this share of words is embedded as German text.
+    gloss_min_coverage: float = 0.5
     #: Only areas whose similarity is within this of the best area's get embedding credit:
     #: similarity says which area is nearest, not that several distant ones apply.
     embed_margin: float = 0.05
@@ -156,12 +159,14 @@ class RiskClassifier:
         embedder: Embedder | None,
         calibration: Calibration = Calibration(),
         *,
+        glossary: Glossary | None = None,
         context_cache_size: int = 1024,
     ) -> None:
         self.taxonomy = taxonomy
         self.categories = tuple(categories)
         self.embedder = embedder
         self.calibration = calibration
+        self.glossary = glossary
         self._cache = _LruVectors(context_cache_size)
         self._area_rows: list[tuple[int, int]] = []
         self._cat_rows: list[tuple[int, int]] = []
@@ -175,10 +180,33 @@ class RiskClassifier:
             start = len(texts)
             texts.extend(c.exemplars)
             self._cat_rows.append((start, len(texts)))
+        start = len(texts)
+        texts.extend(taxonomy.minimal_exemplars)
+        self._negative_rows = (start, len(texts))
         if embedder is not None and texts:
             self._matrix = embedder.embed(texts)
 
     # -- embedding ------------------------------------------------------------------------
+
+    def _gloss(self, seg: Segments) -> tuple[Segments, bool]:
+        """German requests are also read through the glossary (see ``glossary.py``).
+
+        Returns the segments to score and whether their embedding needs the stricter
+        German calibration: German text without a glossary, or a gloss that left most
+        words untranslated.
+        """
+        german = looks_german(seg.content or seg.rules_text or seg.safety_text)
+        if not german or self.glossary is None:
+            return seg, german
+        g = self.glossary.gloss
+        content, coverage = self.glossary.gloss_with_coverage(seg.content)
+        glossed = Segments(
+            rules_text=f"{seg.rules_text}\n{g(seg.rules_text)}" if seg.rules_text else "",
+            context=g(seg.context) if seg.context else "",
+            content=content,
+            safety_text=f"{seg.safety_text}\n{g(seg.safety_text)}" if seg.safety_text else "",
+        )
+        return glossed, coverage < self.calibration.gloss_min_coverage
 
     def _embed_segments(self, seg: Segments) -> Vectors | None:
         """Rows for the non-empty segments (context cached), or None without a model."""
@@ -201,8 +229,7 @@ class RiskClassifier:
     def _best_cosines(self, vectors: Vectors | None, spans: list[tuple[int, int]]) -> list[float]:
         if vectors is None or self._matrix is None:
             return [0.0] * len(spans)
-        sims = vectors @ self._matrix.T  # (segments, exemplars)
-        best = sims.max(axis=0)
+        best = (vectors @ self._matrix.T).max(axis=0)  # best over segments, per exemplar
         return [float(best[s:e].max()) if e > s else 0.0 for s, e in spans]
 
     @staticmethod
@@ -213,38 +240,44 @@ class RiskClassifier:
 
     def analyse(self, seg: Segments) -> tuple[RiskResult, SafetyResult]:
         """Risk tags and safety scores of one request, from one embedding pass."""
+        seg, german = self._gloss(seg)
         vectors = self._embed_segments(seg)
-        return self._risk(seg.rules_text, vectors), self._safety(seg.safety_text, vectors)
+        return (
+            self._risk(seg.rules_text, vectors, german),
+            self._safety(seg.safety_text, vectors),
+        )
 
     def classify(self, text: str) -> RiskResult:
         """Tags of a single text (a declared purpose, a CLI input, an eval item)."""
-        seg = Segments(rules_text=text, content=text)
-        return self._risk(text, self._embed_segments(seg))
+        seg, german = self._gloss(Segments(rules_text=text, content=text))
+        return self._risk(seg.rules_text, self._embed_segments(seg), german)
 
     def screen(self, text: str) -> SafetyResult:
         """Safety scores of a single text (an answer, a moderation input)."""
-        seg = Segments(rules_text="", content=text, safety_text=text)
-        return self._safety(text, self._embed_segments(seg))
+        seg, _ = self._gloss(Segments(rules_text="", content=text, safety_text=text))
+        return self._safety(seg.safety_text, self._embed_segments(seg))
 
-    def _risk(self, text: str, vectors: Vectors | None) -> RiskResult:
+    def _risk(self, text: str, vectors: Vectors | None, german: bool) -> RiskResult:
         cal = self.calibration
         text = text[: cal.rules_max_chars]
         cosines = self._best_cosines(vectors, self._area_rows)
+        (negative,) = self._best_cosines(vectors, [self._negative_rows])
         floor, ceiling = (
-            (cal.area_floor_de, cal.area_ceiling_de)
-            if looks_german(text)
-            else (cal.area_floor, cal.area_ceiling)
+            (cal.area_floor_de, cal.area_ceiling_de) if german else (cal.area_floor, cal.area_ceiling)
         )
         best = max(cosines, default=0.0)
         rules = [a.rule_score(text) if text else 0.0 for a in self.taxonomy.areas]
         # Rules are conjunctions written for precision: when any fires, similarity only
-        # adds to areas a rule supports; otherwise the nearest areas by similarity count.
+        # adds to areas a rule supports. Otherwise similarity decides, like a nearest-
+        # neighbour vote: only the nearest areas count, and only when an everyday task
+        # (the taxonomy's minimal exemplars) is not nearer still.
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
+        embedding_counts = best > negative
         damping = self.taxonomy.damping(text)
         tagged: list[AreaScore] = []
         for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
-            emb = self._rescale(cos, floor, ceiling) if near else 0.0
+            emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
             score = max(rule, emb) * damping
             if score >= cal.tag_threshold:
                 tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))

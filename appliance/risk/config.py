@@ -18,6 +18,10 @@ class RiskConfig(BaseModel):
     taxonomy: Path | None = None
     #: Safety lexicon YAML (categories, exemplars, rules); None: the built-in one.
     safety_lexicon: Path | None = None
+    #: German -> English glossary YAML; None: the built-in one.
+    glossary: Path | None = None
+    #: Read German requests through the glossary too (the embedding model is English-centric).
+    glossary_enabled: bool = True
     #: Safety thresholds (policy data); None: ``<policy.dir>/data/safety.yaml``.
     safety_thresholds: Path | None = None
     #: How often the thresholds file is checked for changes, in seconds.
@@ -32,9 +36,12 @@ class RiskConfig(BaseModel):
     area_floor: float = Field(0.4, ge=-1, le=1)
     #: ... and score 1.
     area_ceiling: float = Field(0.6, ge=-1, le=1)
-    #: The same for German text (all-MiniLM rates German sentences alike more easily).
+    #: The same for German text the glossary could not translate (all-MiniLM rates
+    #: German sentences alike more easily).
     area_floor_de: float = Field(0.5, ge=-1, le=1)
     area_ceiling_de: float = Field(0.8, ge=-1, le=1)
+    #: A German gloss covering less than this share of words counts as untranslated.
+    gloss_min_coverage: float = Field(0.5, ge=0, le=1)
     #: The same for safety categories.
     safety_floor: float = Field(0.45, ge=-1, le=1)
     safety_ceiling: float = Field(0.85, ge=-1, le=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from appliance.config import Config
 from appliance.risk.classifier import Calibration, Embedder, RiskClassifier
+from appliance.risk.glossary import load_glossary
 from appliance.risk.lexicon import ThresholdStore, load_lexicon
 from appliance.risk.taxonomy import load_taxonomy
 
@@ -24,6 +25,7 @@ def calibration_of(config: Config) -> Calibration:
         safety_floor=r.safety_floor,
         safety_ceiling=r.safety_ceiling,
         tag_threshold=r.tag_threshold,
+        gloss_min_coverage=r.gloss_min_coverage,
     )
 
 
@@ -46,6 +48,7 @@ def build_classifier(config: Config, *, embedder: Embedder | None = None) -> Ris
         load_lexicon(r.safety_lexicon),
         embedder if r.embeddings else None,
         calibration_of(config),
+        glossary=load_glossary(r.glossary) if r.glossary_enabled else None,
     )
 
 

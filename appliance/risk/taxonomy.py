@@ -62,6 +62,8 @@ class Taxonomy:
     discussion: tuple[Rule, ...] = ()
     #: ... and the factor every area score is multiplied by when one fires.
     discussion_factor: float = 1.0
+    #: Everyday tasks: similarity to these beats similarity to an area (a negative class).
+    minimal_exemplars: tuple[str, ...] = ()
 
     def damping(self, text: str) -> float:
         """The factor for ``text``: ``discussion_factor`` if it discusses, else 1."""
@@ -163,6 +165,7 @@ def load_taxonomy(
         areas=tuple(areas),
         discussion=compile_rules(raw.get("discussion"), f"{source}: discussion"),
         discussion_factor=factor,
+        minimal_exemplars=tuple(str(e) for e in raw.get("minimal_exemplars") or ()),
     )
 
 
