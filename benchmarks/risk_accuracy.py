@@ -1,0 +1,147 @@
+"""Accuracy and latency of the EU AI Act risk classifier on the labelled evaluation set.
+
+    .venv/bin/python benchmarks/risk_accuracy.py [--data-dir DIR] [--no-embeddings]
+
+Prints, for each split and for all items: per-class
+precision and recall, the confusion matrix, and per-language recall. Then the latency
+the classify stage adds per request (median and p95 over the set, CPU, the real ONNX
+model), against the 10 ms bar. The bar for recall is 0.95 on prohibited and high.
+
+Splits (see the comments in the eval set): tune = even positions of `items`, holdout =
+odd positions (both written before the classifier, by the same author), fresh = written
+after the first version and then used for improvements (not held out any more), unseen =
+written after the second version and never used to change anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appliance.config import load_config  # noqa: E402
+from appliance.risk.classifier import RiskClassifier, Segments  # noqa: E402
+from appliance.risk.engine import build_classifier  # noqa: E402
+from appliance.risk.taxonomy import RISK_CLASSES  # noqa: E402
+
+CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
+EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
+RECALL_BAR = 0.95
+LATENCY_BAR_MS = 10.0
+
+
+def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    items = []
+    for i, it in enumerate(raw["items"]):
+        items.append({**it, "split": "tune" if i % 2 == 0 else "holdout"})
+    for it in raw.get("fresh") or ():
+        items.append({**it, "split": "fresh"})
+    for it in raw.get("unseen") or ():
+        items.append({**it, "split": "unseen"})
+    return items
+
+
+def report(name: str, items: list[dict[str, Any]], predicted: list[str]) -> dict[str, float]:
+    confusion: Counter[tuple[str, str]] = Counter(
+        (it["class"], p) for it, p in zip(items, predicted, strict=True)
+    )
+    print(f"\n== {name}: {len(items)} items ==")
+    print(f"{'class':<11} {'precision':>9} {'recall':>7} {'support':>8}")
+    recalls: dict[str, float] = {}
+    for c in CLASSES:
+        tp = confusion[(c, c)]
+        support = sum(confusion[(c, p)] for p in CLASSES)
+        claimed = sum(confusion[(t, c)] for t in CLASSES)
+        precision = tp / claimed if claimed else float("nan")
+        recall = tp / support if support else float("nan")
+        recalls[c] = recall
+        print(f"{c:<11} {precision:>9.3f} {recall:>7.3f} {support:>8}")
+    accuracy = sum(confusion[(c, c)] for c in CLASSES) / max(1, len(items))
+    print(f"accuracy {accuracy:.3f}")
+    print("confusion (rows: expected, columns: predicted)")
+    print(" " * 11 + "".join(f"{c[:10]:>11}" for c in CLASSES))
+    for t in CLASSES:
+        print(f"{t:<11}" + "".join(f"{confusion[(t, p)]:>11}" for p in CLASSES))
+    for lang in ("en", "de"):
+        idx = [i for i, it in enumerate(items) if it["lang"] == lang]
+        parts = []
+        for c in ("prohibited", "high"):
+            sup = [i for i in idx if items[i]["class"] == c]
+            if sup:
+                hit = sum(predicted[i] == c for i in sup)
+                parts.append(f"{c} recall {hit / len(sup):.3f} ({hit}/{len(sup)})")
+        print(f"  {lang}: " + ", ".join(parts))
+    return recalls
+
+
+def latency(clf: RiskClassifier, items: list[dict[str, Any]], rounds: int) -> list[float]:
+    """Per-request time of what the classify stage runs (tags + safety, one embedding)."""
+    system = "You are a helpful assistant of ACME GmbH. Answer briefly."
+    for it in items[:10]:  # warm-up: sessions, caches
+        clf.analyse(Segments(rules_text=it["text"], context=system, content=it["text"]))
+    times = []
+    for _ in range(rounds):
+        for it in items:
+            seg = Segments(
+                rules_text=system + "\n" + it["text"],
+                context=system,
+                content=it["text"],
+                safety_text=it["text"],
+            )
+            t0 = time.perf_counter()
+            clf.analyse(seg)
+            times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", type=Path, default=None, help="where the ONNX model is cached")
+    ap.add_argument("--no-embeddings", action="store_true", help="rules only")
+    ap.add_argument("--rounds", type=int, default=3, help="latency rounds over the set")
+    ap.add_argument("--show-errors", action="store_true", help="print misclassified items")
+    args = ap.parse_args()
+    overrides = {"risk": {"embeddings": not args.no_embeddings}}
+    config = load_config(None, data_dir=args.data_dir, overrides=overrides)
+    clf = build_classifier(config)
+    items = load_items()
+    predicted = [clf.classify(it["text"]).risk_class for it in items]
+    mode = "rules only" if args.no_embeddings else "rules + all-MiniLM-L6-v2 int8 (ONNX Runtime)"
+    print(f"risk classifier: {mode}; eval set {EVAL_SET.relative_to(ROOT)}")
+    ok = True
+    for split in ("tune", "holdout", "fresh", "unseen", "all"):
+        idx = [i for i, it in enumerate(items) if split == "all" or it["split"] == split]
+        if not idx:
+            continue
+        recalls = report(split, [items[i] for i in idx], [predicted[i] for i in idx])
+        if split in ("holdout", "unseen", "all"):
+            ok &= all(recalls[c] >= RECALL_BAR for c in ("prohibited", "high"))
+    if args.show_errors:
+        print("\nmisclassified:")
+        for it, p in zip(items, predicted, strict=True):
+            if p != it["class"]:
+                print(f"  [{it['split']}] {it['class']} -> {p}: {it['text'][:100]}")
+    times = latency(clf, items, args.rounds)
+    median = statistics.median(times)
+    p95 = sorted(times)[int(0.95 * (len(times) - 1))]
+    print(f"\nlatency per request (classify stage work, {len(times)} runs): "
+          f"median {median:.2f} ms, p95 {p95:.2f} ms; bar {LATENCY_BAR_MS:.0f} ms -> "
+          f"{median / LATENCY_BAR_MS:.2f} of the bar")
+    ok &= median < LATENCY_BAR_MS
+    print(f"bars (recall >= {RECALL_BAR} on prohibited and high, median < {LATENCY_BAR_MS} ms): "
+          f"{'hold' if ok else 'DO NOT hold'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
