@@ -110,7 +110,7 @@ async def test_stream_yields_chunks_and_usage_last(
 async def test_stream_is_incremental(http: aiohttp.ClientSession, provider_key: str) -> None:
     """The first chunk arrives long before the stream ends: nothing is buffered."""
     async with FakeOpenAI() as fake:
-        fake.chunk_delay_s = 0.2
+        fake.chunk_delay_s = 0.05
         stream = make(fake, http, provider_key).stream_chat(chat_body("a b c d e f"))
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -228,9 +228,9 @@ async def test_timeout_maps_to_upstream_timeout(
     http: aiohttp.ClientSession, provider_key: str
 ) -> None:
     async with FakeOpenAI() as fake:
-        fake.delay_s = 2.0
+        fake.delay_s = 0.6
         with pytest.raises(UpstreamTimeout):
-            await make(fake, http, provider_key, timeout_s=0.2).chat(chat_body("x"))
+            await make(fake, http, provider_key, timeout_s=0.1).chat(chat_body("x"))
 
 
 async def test_stream_stall_maps_to_upstream_timeout(

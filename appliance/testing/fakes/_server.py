@@ -57,7 +57,7 @@ class FakeProvider:
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
         self._failures: deque[Failure] = deque()
-        self._runner: web.AppRunner | None = None
+        self._runner: web.BaseRunner | None = None
         self._port = 0
         self._host = "127.0.0.1"
 
@@ -100,7 +100,7 @@ class FakeProvider:
 
     async def intake(self, request: web.Request) -> tuple[bytes, web.Response | None]:
         """Read and record the body; return an injected failure if one is due."""
-        body = await request.read()
+        body = await request.content.read()  # no client_max_size: fakes take any size
         if self.record:
             self.requests.append(
                 RecordedRequest(
@@ -125,8 +125,14 @@ class FakeProvider:
         app.add_routes(self.routes())
         return app
 
+    def runner(self) -> web.BaseRunner:
+        """An aiohttp application runner; fakes on a hot path may pick a leaner server."""
+        return web.AppRunner(
+            self.app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        self._runner = self.runner()
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -131,7 +131,38 @@ class FakeOpenAI(FakeProvider):
             web.get("/v1/models", self._models),
         ]
 
+    def runner(self) -> web.BaseRunner:
+        """The plain OpenAI fake skips aiohttp's router: a dict lookup on the path is enough.
+
+        It is the upstream of the throughput benchmark, where the application layer of
+        aiohttp costs about a fifth of the fake's time. Subclasses with path patterns
+        (Azure) or extra routes (HF) use the ordinary application.
+        """
+        if type(self).routes is not FakeOpenAI.routes:
+            return super().runner()
+        table = {
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/completions"): self._completions,
+            ("POST", "/v1/embeddings"): self._embeddings,
+            ("GET", "/v1/models"): self._models,
+        }
+
+        async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+            handler = table.get((request.method, request.path))
+            if handler is None:
+                return self.error_response(
+                    404, f"Unknown request URL: {request.method} {request.path}"
+                )
+            return await handler(request)  # type: ignore[arg-type]
+
+        return web.ServerRunner(
+            web.Server(dispatch, access_log=None), handle_signals=False, shutdown_timeout=0.5
+        )
+
     # ----------------------------------------------------------------- hooks
+
+    #: Whether requests must name the model in the body (Azure names it in the URL).
+    model_in_body = True
 
     def authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
@@ -172,7 +203,7 @@ class FakeOpenAI(FakeProvider):
                 return self.error_response(400, "We could not parse the JSON body of your request.")
             if not isinstance(body, dict):
                 return self.error_response(400, "the request body must be a JSON object")
-            if not body.get("model") and "deployment" not in request.match_info:
+            if not body.get("model") and self.model_in_body:
                 return self.error_response(400, "you must provide a model parameter")
             try:
                 cached = self._build(kind, self.model_of(request, body), body)
@@ -393,6 +424,7 @@ class FakeAzureOpenAI(FakeOpenAI):
     """Azure's doors: ``/openai/deployments/{deployment}/...?api-version=``, ``api-key`` header."""
 
     provider = "azure_openai"
+    model_in_body = False
 
     @property
     def base_url(self) -> str:

@@ -15,6 +15,7 @@ import itertools
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from aiohttp import web
@@ -131,10 +132,10 @@ class FakeVertex(FakeProvider):
         return path
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
-        _, failure = await self.intake(request)
+        raw, failure = await self.intake(request)
         if failure is not None:
             return failure
-        form = await request.post()
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         if (
             form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer"
             or self._public_key_pem is None
