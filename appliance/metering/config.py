@@ -53,6 +53,8 @@ class LimitsConfig(_Frozen):
     redis_password_env: str | None = "APPLIANCE_REDIS_PASSWORD"
     #: Prefix of every Redis key, so several appliances can share one Redis server.
     redis_prefix: str = "appliance"
+    #: Connections to Redis per server process (requests beyond wait for one).
+    redis_max_connections: int = Field(default=64, ge=1)
     #: Counter store of the "local" backend; relative paths are under the data directory.
     db_file: Path = Path("limits.db")
     #: Price table (YAML); None: the built-in ``appliance/metering/data/prices.yaml``.

@@ -78,6 +78,7 @@ def open_store(config: Config) -> CounterStore:
             prefix=lc.redis_prefix,
             password=secret(lc.redis_password_env),
             retention_days=lc.retention_days,
+            max_connections=lc.redis_max_connections,
         )
     return SqliteCounterStore(config.resolve(lc.db_file), retention_days=lc.retention_days)
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from appliance.metering.store import Charge, Item, Outcome, UsageRow
 
@@ -70,8 +70,9 @@ return out
 class RedisCounterStore:
     def __init__(
         self, url: str, *, prefix: str = "appliance", password: str | None = None,
-        retention_days: int = 400,
+        retention_days: int = 400, max_connections: int = 64,
     ) -> None:
+        self._max_connections = max_connections
         self._url = url
         self._password = password
         self._prefix = prefix
@@ -81,14 +82,18 @@ class RedisCounterStore:
 
     async def start(self) -> None:
         kw: dict[str, Any] = {"password": self._password} if self._password else {}
-        self._redis = Redis.from_url(self._url, decode_responses=False, **kw)
+        # Blocking pool: a burst of requests waits for a connection instead of failing.
+        pool = BlockingConnectionPool.from_url(
+            self._url, max_connections=self._max_connections, timeout=10, **kw
+        )
+        self._redis = Redis(connection_pool=pool)
         await self._redis.ping()
         self._script = self._redis.register_script(_APPLY)
 
     async def aclose(self) -> None:
         r, self._redis = self._redis, None
         if r is not None:
-            await r.aclose()
+            await r.aclose(close_connection_pool=True)
 
     @property
     def redis(self) -> Redis:
