@@ -1,6 +1,6 @@
 # Who may use which model and provider: data/access.yaml grants models and providers
 # (glob patterns) to departments and roles. A principal without a listed department
-# gets the `default` grant; any of its roles may add more.
+# gets the `fallback` grant; any of its roles may add more.
 package appliance.main
 
 import rego.v1
@@ -9,7 +9,7 @@ department_grant := grant if {
 	grant := data.access.departments[input.principal.department]
 }
 
-department_grant := data.access.default if {
+department_grant := data.access.fallback if {
 	not data.access.departments[input.principal.department]
 }
 

@@ -18,7 +18,7 @@ provider_actions := actions if {
 default provider_actions := {}
 
 # Per-entity PII actions: the defaults ("*": mask), overridden per provider kind, then per provider.
-pii_actions := object.union(object.union(data.pii.actions.default, kind_actions), provider_actions)
+pii_actions := object.union(object.union(data.pii.actions.all_providers, kind_actions), provider_actions)
 
 default disclosure := false
 

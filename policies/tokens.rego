@@ -8,7 +8,7 @@ tenant_limits := limits if {
 	limits := data.limits.tenants[input.principal.tenant]
 }
 
-tenant_limits := data.limits.default if {
+tenant_limits := data.limits.fallback if {
 	not data.limits.tenants[input.principal.tenant]
 }
 
