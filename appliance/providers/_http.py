@@ -9,16 +9,20 @@ body is reduced to a short message that never carries our credentials.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 import orjson
 from yarl import URL
 
-from appliance.errors import ApplianceError, UpstreamError, UpstreamTimeout
+from appliance.errors import ApplianceError, InvalidRequest, UpstreamError, UpstreamTimeout
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Longest upstream error message passed on to the client.
 MAX_MESSAGE_CHARS = 500
@@ -196,3 +200,35 @@ def loads_event(up: Upstream, data: str | bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         raise UpstreamError(f"{up.provider} upstream sent a malformed stream event") from None
+
+
+def rejects_malformed(fn: Callable[P, R]) -> Callable[P, R]:
+    """A request translator that meets a shape it cannot read raises a 400, never a 500."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ApplianceError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            raise InvalidRequest(
+                "the request does not have the expected shape and cannot be translated"
+            ) from None
+
+    return wrapper
+
+
+def reads_upstream(fn: Callable[P, R]) -> Callable[P, R]:
+    """A response translator that meets an unexpected upstream shape raises a 502."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ApplianceError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            raise UpstreamError("the upstream answer does not have the expected shape") from None
+
+    return wrapper

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from appliance.errors import InvalidRequest, UnsupportedOperation, UpstreamError
+from appliance.providers._http import reads_upstream, rejects_malformed
 
 Body = dict[str, Any]
 
@@ -78,8 +79,10 @@ def _text_of(content: Any) -> str:
 
 
 def _image_to_anthropic(part: Body) -> Body:
-    image = part.get("image_url") or {}
-    url = image.get("url", "") if isinstance(image, dict) else str(image)
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise InvalidRequest("image_url: must carry a url string", param="messages")
     if url.startswith("data:"):
         header, _, data = url.partition(",")
         media_type = header[5:].split(";")[0] or "image/png"
@@ -149,6 +152,7 @@ def _tool_choice_to_anthropic(choice: Any) -> Body | None:
     raise InvalidRequest("unsupported tool_choice", param="tool_choice")
 
 
+@rejects_malformed
 def openai_request_to_anthropic(body: Body, *, default_max_tokens: int = 4096) -> Body:
     """A canonical chat request as an Anthropic Messages API request.
 
@@ -244,6 +248,7 @@ def openai_request_to_anthropic(body: Body, *, default_max_tokens: int = 4096) -
 # ----------------------------------------------- Anthropic response -> OpenAI response
 
 
+@reads_upstream
 def anthropic_response_to_openai(resp: Body) -> Body:
     """An Anthropic ``message`` as an OpenAI ``chat.completion``."""
     texts: list[str] = []
@@ -307,6 +312,7 @@ class AnthropicStreamTranslator:
             ],
         }
 
+    @reads_upstream
     def feed(self, event: str | None, data: Body) -> list[Body]:
         kind = data.get("type") or event
         if kind == "message_start":
@@ -369,7 +375,13 @@ def _tool_result_text(content: Any) -> Any:
         if all(p["type"] == "text" for p in parts):
             return "".join(p["text"] for p in parts)
         return parts
-    return content if content is not None else ""
+    if content is None:
+        return ""
+    if not isinstance(content, str):
+        raise InvalidRequest(
+            "tool_result content: must be a string or a list of blocks", param="messages"
+        )
+    return content
 
 
 def _block_to_openai_part(block: Body) -> Body | None:
@@ -390,6 +402,7 @@ def _simplify(parts: list[Body]) -> Any:
     return parts
 
 
+@rejects_malformed
 def anthropic_request_to_openai(body: Body) -> Body:
     """What an Anthropic SDK sends to ``/v1/messages``, as a canonical chat request."""
     if not isinstance(body.get("messages"), list):
@@ -398,6 +411,14 @@ def anthropic_request_to_openai(body: Body) -> Body:
         raise InvalidRequest("model: field required (a string)", param="model")
     messages: list[Body] = []
     system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise InvalidRequest("system: must be a string or a list of text blocks", param="system")
+    tools = body.get("tools")
+    if tools is not None and not (
+        isinstance(tools, list)
+        and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tools)
+    ):
+        raise InvalidRequest("tools: must be a list of tools, each with a name", param="tools")
     if system:
         messages.append(
             {"role": "system", "content": _text_of(system) if isinstance(system, list) else system}
@@ -478,6 +499,8 @@ def anthropic_request_to_openai(body: Body) -> Body:
             for t in body["tools"]
         ]
     choice = body.get("tool_choice")
+    if choice is not None and not isinstance(choice, dict):
+        raise InvalidRequest("tool_choice: must be an object", param="tool_choice")
     if isinstance(choice, dict):
         kind = choice.get("type")
         if kind == "auto":

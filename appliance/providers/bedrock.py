@@ -28,7 +28,15 @@ from yarl import URL
 from appliance.config import BedrockProviderConfig, secret
 from appliance.errors import InvalidRequest, UnsupportedOperation, UpstreamError
 from appliance.providers._completions import chat_as_completion, stream_chat_as_completion
-from appliance.providers._http import Upstream, dumps, open_stream, post_json, transport_error
+from appliance.providers._http import (
+    Upstream,
+    dumps,
+    open_stream,
+    post_json,
+    reads_upstream,
+    rejects_malformed,
+    transport_error,
+)
 from appliance.providers.base import Body
 
 SERVICE = "bedrock"
@@ -123,6 +131,7 @@ def _tool_result_content(content: Any) -> list[Body]:
     return [{"text": text}]
 
 
+@rejects_malformed
 def openai_to_converse(body: Body) -> Body:
     """A canonical chat request as a Converse request body (the model id goes in the URL)."""
     if int(body.get("n") or 1) != 1:
@@ -229,6 +238,7 @@ def _usage(usage: Body | None) -> Body:
     }
 
 
+@reads_upstream
 def converse_to_openai(resp: Body, model: str) -> Body:
     texts: list[str] = []
     calls: list[Body] = []
@@ -285,6 +295,7 @@ class ConverseStreamTranslator:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
 
+    @reads_upstream
     def feed(self, event: str, data: Body) -> list[Body]:
         if event == "messageStart":
             return [self._chunk({"role": "assistant", "content": ""})]

@@ -31,6 +31,8 @@ from appliance.providers._http import (
     loads_event,
     open_stream,
     post_json,
+    reads_upstream,
+    rejects_malformed,
 )
 from appliance.providers.base import Body
 
@@ -160,6 +162,7 @@ def _function_response(content: Any) -> Body:
     return value if isinstance(value, dict) else {"content": text}
 
 
+@rejects_malformed
 def openai_to_gemini(body: Body) -> Body:
     """A canonical chat request as a Gemini ``generateContent`` body."""
     system: list[Body] = []
@@ -290,6 +293,7 @@ def _call(part: Body, fallback_id: str) -> Body:
     }
 
 
+@reads_upstream
 def gemini_to_openai(resp: Body, model: str) -> Body:
     choices = []
     candidates = resp.get("candidates") or []
@@ -358,6 +362,7 @@ class GeminiStreamTranslator:
             ],
         }
 
+    @reads_upstream
     def feed(self, event: Body) -> list[Body]:
         if event.get("usageMetadata"):
             self.usage = event["usageMetadata"]

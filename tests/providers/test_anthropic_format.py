@@ -392,3 +392,60 @@ async def test_openai_stream_to_anthropic_events_sequence() -> None:
 async def test_empty_openai_stream_still_yields_a_valid_message() -> None:
     events = [n async for n, _ in openai_stream_to_anthropic_events(_aiter([]), "m")]
     assert events == ["message_start", "message_delta", "message_stop"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], "system": 5},
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"description": "no name"}],
+        },
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": "all"},
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": [{"type": "tool_result", "content": 5}]}],
+            "tool_choice": 3,
+        },
+    ],
+)
+def test_inbound_shapes_that_cannot_be_read_are_invalid(body: Any) -> None:
+    with pytest.raises(InvalidRequest):
+        anthropic_request_to_openai(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function"}],
+        },
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": 3}]}],
+        },
+        {"model": "m", "messages": "x"},
+        {"messages": []},
+    ],
+)
+def test_outbound_shapes_that_cannot_be_read_are_invalid(body: Any) -> None:
+    with pytest.raises(InvalidRequest):
+        openai_request_to_anthropic(body)
+
+
+@pytest.mark.parametrize(
+    "resp",
+    [
+        {"content": "text instead of blocks"},
+        {"content": [5]},
+        {"content": [], "usage": {"input_tokens": "many"}},
+    ],
+)
+def test_unexpected_upstream_shapes_are_upstream_errors(resp: Any) -> None:
+    with pytest.raises(UpstreamError):
+        anthropic_response_to_openai(resp)
