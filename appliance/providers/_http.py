@@ -46,11 +46,17 @@ class Upstream:
         A stream may legitimately run longer than ``timeout_s`` in total, but an upstream
         that goes quiet for ``timeout_s`` is considered dead.
         """
-        if stream:
-            return aiohttp.ClientTimeout(
-                total=None, connect=self.connect_timeout_s, sock_read=self.timeout_s
-            )
+        return self._stream_timeout if stream else self._call_timeout
+
+    @functools.cached_property
+    def _call_timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.timeout_s, connect=self.connect_timeout_s)
+
+    @functools.cached_property
+    def _stream_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=None, connect=self.connect_timeout_s, sock_read=self.timeout_s
+        )
 
     def scrub(self, text: str) -> str:
         for s in self.secrets:

@@ -49,10 +49,14 @@ class OpenAICompatibleProvider:
         self._headers = {"Content-Type": "application/json", **headers}
         self._up = upstream
         self._http = http
+        self._urls: dict[str, URL] = {}
 
     def url(self, path: str, body: Body) -> str | URL:
         """Where ``path`` (e.g. ``/chat/completions``) lives for this upstream."""
-        return self._base + path
+        url = self._urls.get(path)
+        if url is None:  # parsed once per path: this is on every request's path
+            url = self._urls[path] = URL(self._base + path)
+        return url
 
     async def _call(self, path: str, body: Body) -> Body:
         result: Body = await post_json(
