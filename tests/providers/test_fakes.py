@@ -100,8 +100,11 @@ async def test_cached_answers_still_honour_injected_failures_and_auth() -> None:
 async def test_fake_anthropic_checks_like_the_real_service(
     headers: dict[str, str], body: dict[str, Any], status: int
 ) -> None:
-    async with FakeAnthropic() as fake, aiohttp.ClientSession() as http:
-        async with http.post(fake.base_url + "/v1/messages", json=body, headers=headers) as resp:
-            assert resp.status == status
-            if status != 200:
-                assert (await resp.json())["type"] == "error"
+    async with (
+        FakeAnthropic() as fake,
+        aiohttp.ClientSession() as http,
+        http.post(fake.base_url + "/v1/messages", json=body, headers=headers) as resp,
+    ):
+        assert resp.status == status
+        if status != 200:
+            assert (await resp.json())["type"] == "error"
