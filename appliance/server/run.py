@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import ssl
+import sys
 from typing import Any
 
 from aiohttp import web
@@ -71,7 +72,11 @@ def _run_worker(config: Config, sock: socket.socket) -> None:
         create_app(config),
         sock=sock,
         ssl_context=ssl_context(config),
-        print=lambda *_: log.info("listening on %s://%s:%s (pid %d)", scheme, host, port, os.getpid()),
+        print=lambda *_: print(
+            f"appliance listening on {scheme}://{host}:{port} (pid {os.getpid()})",
+            file=sys.stderr,
+            flush=True,
+        ),
         access_log=None,
         handle_signals=True,
     )

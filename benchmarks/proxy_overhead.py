@@ -1,0 +1,216 @@
+"""Added latency and throughput of the appliance, against calling the upstream directly.
+
+One run: a fake OpenAI upstream in its own process; the appliance in front of it (bare
+pass-through, and with every compliance stage on when ``--full``); optionally LiteLLM's
+proxy in front of the same upstream (``--peer litellm``). Load comes from ``wrk`` (C, one
+thread per core-ish) so the load generator costs little of the 2 cores. Prints P50/P99
+latency and requests/s at 1, 32 and 256 concurrent clients, and the ratios.
+
+    python benchmarks/proxy_overhead.py [--full] [--peer litellm] [--workers 2] [--duration 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from appliance.testing.harness import (  # noqa: E402
+    PASS_THROUGH,
+    UPSTREAM_KEY_ENV,
+    create_key,
+    merge,
+    openai_upstream,
+    serve_subprocess,
+    to_toml,
+)
+
+UPSTREAM_KEY = "sk-bench-upstream"
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Summarise the quarterly report in one line."}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def fake_upstream() -> Iterator[str]:
+    port = free_port()
+    code = (
+        "import asyncio, uvloop\n"
+        "from appliance.testing.fakes import FakeOpenAI\n"
+        "async def main():\n"
+        f"    f = FakeOpenAI(api_key={UPSTREAM_KEY!r}, record=False)\n"
+        f"    await f.start(port={port})\n"
+        "    await asyncio.Event().wait()\n"
+        "uvloop.run(main())\n"
+    )
+    with process([sys.executable, "-c", code]):
+        wait_port(port)
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def wrk(url: str, key: str, connections: int, duration: int) -> Load:
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps(BODY))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+        "function response(status, headers, body)\n"
+        "  if status ~= 200 then bad = (bad or 0) + 1 end\n"
+        "end\n"
+    )
+    script.close()
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency",
+         "-s", script.name, url + "/chat/completions"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return Load(rps, p50, p99, int(errs.group(1)) if errs else 0)
+
+
+@contextmanager
+def appliance(upstream: str, workdir: Path, workers: int, full: bool) -> Iterator[tuple[str, str]]:
+    parts = [openai_upstream("up", upstream, max_retries=0), {"server": {"workers": workers}}]
+    if not full:
+        parts.append(PASS_THROUGH)
+    cfg = workdir / ("full.toml" if full else "bare.toml")
+    cfg.write_text(to_toml(merge(*parts)))
+    data = workdir / ("data-full" if full else "data-bare")
+    key = create_key(data, tenant="bench", user="load")
+    env = {UPSTREAM_KEY_ENV: UPSTREAM_KEY}
+    with serve_subprocess(cfg, data, env=env, port=free_port(), extra_args=("--log-level", "WARNING")) as srv:
+        yield srv.url + "/v1", key
+
+
+@contextmanager
+def litellm(upstream: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    exe = shutil.which("litellm") or os.environ.get("LITELLM_BIN")
+    if not exe:
+        raise SystemExit("--peer litellm needs the litellm CLI on PATH or LITELLM_BIN (see ../shared/DEPENDENCIES.md)")
+    cfg = workdir / "litellm.yaml"
+    cfg.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-4o\n"
+        f"    litellm_params: {{model: openai/gpt-4o, api_base: \"{upstream}\", api_key: {UPSTREAM_KEY}}}\n"
+        "litellm_settings: {telemetry: false}\n"
+        "general_settings: {master_key: sk-proxy-master-1234}\n"
+    )
+    port = free_port()
+    with process([exe, "--config", str(cfg), "--port", str(port), "--host", "127.0.0.1"],
+                 env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"}, log=workdir / "litellm.log"):
+        wait_port(port, timeout=300)
+        time.sleep(2)
+        yield f"http://127.0.0.1:{port}/v1", "sk-proxy-master-1234"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    ap.add_argument("--workers", type=int, default=1, help="appliance server processes")
+    ap.add_argument("--full", action="store_true", help="also measure with every compliance stage on")
+    ap.add_argument("--peer", choices=["litellm"], help="also measure LiteLLM's proxy")
+    ap.add_argument("--concurrency", default="1,32,256")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed (apt-get install wrk)")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    results: dict[str, dict[int, Load]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        upstream = stack.enter_context(fake_upstream())
+        targets = {"direct": (upstream, UPSTREAM_KEY),
+                   "appliance": stack.enter_context(appliance(upstream, work, args.workers, full=False))}
+        if args.full:
+            targets["appliance-full"] = stack.enter_context(appliance(upstream, work, args.workers, full=True))
+        if args.peer == "litellm":
+            targets["litellm"] = stack.enter_context(litellm(upstream, work))
+        for name, (url, key) in targets.items():
+            wrk(url, key, 8, 2)  # warm-up
+            results[name] = {c: wrk(url, key, c, args.duration) for c in levels}
+    print(f"workers={args.workers} duration={args.duration}s cores={os.cpu_count()}")
+    print(f"{'target':<16}{'clients':>8}{'req/s':>10}{'P50 ms':>9}{'P99 ms':>9}{'+P50 ms':>9}{'errors':>8}")
+    for name, by_level in results.items():
+        for c, r in by_level.items():
+            added = r.p50_ms - results["direct"][c].p50_ms
+            print(f"{name:<16}{c:>8}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{added:>9.2f}{r.errors:>8}")
+    if "litellm" in results:
+        print("\nratios against LiteLLM (higher is better for the appliance):")
+        for name in [n for n in results if n.startswith("appliance")]:
+            for c in levels:
+                a, l = results[name][c], results["litellm"][c]
+                d = results["direct"][c].p50_ms
+                print(f"  {name:<16} clients={c:<4} req/s x{a.rps / l.rps:.2f}  "
+                      f"added P50 {a.p50_ms - d:.2f} ms vs {l.p50_ms - d:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
