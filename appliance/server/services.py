@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appliance.config import Config, secret
+from appliance.config import Config, LocalProviderConfig, secret
 from appliance.keys.store import ControlPlane, control_plane_path
 from appliance.pipeline.authenticate import AuthenticateStage, Authenticator
 from appliance.pipeline.pipeline import Pipeline, build_stages
@@ -52,13 +52,20 @@ async def _close(obj: Any) -> None:
 
 
 def open_providers(config: Config, http: aiohttp.ClientSession) -> dict[str, Provider]:
-    """Create the providers that at least one model uses; unused ones cost nothing."""
+    """Create the providers that at least one model uses; unused ones cost nothing.
+
+    Data paths in provider configs (a local provider's models_dir) resolve under the
+    data directory here, so adapters never guess where the data lives.
+    """
     used = {m.provider for m in config.models.values()}
-    return {
-        name: create_provider(name, cfg, http)
-        for name, cfg in config.providers.items()
-        if name in used
-    }
+    providers: dict[str, Provider] = {}
+    for name, cfg in config.providers.items():
+        if name not in used:
+            continue
+        if isinstance(cfg, LocalProviderConfig):
+            cfg = cfg.model_copy(update={"models_dir": config.resolve(cfg.models_dir)})
+        providers[name] = create_provider(name, cfg, http)
+    return providers
 
 
 def services_ctx(config: Config) -> Any:
