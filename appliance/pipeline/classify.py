@@ -41,10 +41,13 @@ class ClassifyStage:
             raise RuntimeError("ClassifyStage.start() has not run")
         return self._classifier
 
-    async def start(self) -> None:
+    async def start(self, classifier: RiskClassifier | None = None) -> None:
+        """Load the classifier (or share one already loaded: the model is read-only)."""
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")
-        loop = asyncio.get_running_loop()
-        self._classifier = await loop.run_in_executor(self._pool, build_classifier, self._config)
+        if classifier is None:
+            loop = asyncio.get_running_loop()
+            classifier = await loop.run_in_executor(self._pool, build_classifier, self._config)
+        self._classifier = classifier
         self._thresholds = threshold_store(self._config, self._classifier)
         from appliance.keys.store import control_plane_path
 

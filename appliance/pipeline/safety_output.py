@@ -18,6 +18,7 @@ from typing import Any
 from appliance.config import Config
 from appliance.pipeline.context import Context, Verdict
 from appliance.pipeline.stage import Chunk
+from appliance.risk.classifier import RiskClassifier
 from appliance.risk.screening import SafetyScreen, Screened
 from appliance.risk.text import choice_texts, delta_texts
 
@@ -33,8 +34,9 @@ class SafetyOutputStage:
         self._config = config
         self._screen = SafetyScreen(config)
 
-    async def start(self) -> None:
-        await self._screen.start()
+    async def start(self, classifier: RiskClassifier | None = None) -> None:
+        """Load the classifier (or share the classify stage's: the model is read-only)."""
+        await self._screen.start(classifier)
 
     async def aclose(self) -> None:
         await self._screen.aclose()

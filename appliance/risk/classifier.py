@@ -242,9 +242,12 @@ class RiskClassifier:
         """Risk tags and safety scores of one request, from one embedding pass."""
         seg, german = self._gloss(seg)
         vectors = self._embed_segments(seg)
+        # The safety screen looks at what the caller supplied, never at the operator's
+        # system prompt: its vector (the first row when there is context) is left out.
+        supplied = vectors[-1:] if vectors is not None and seg.content else None
         return (
             self._risk(seg.rules_text, vectors, german),
-            self._safety(seg.safety_text, vectors),
+            self._safety(seg.safety_text, supplied),
         )
 
     def classify(self, text: str) -> RiskResult:
