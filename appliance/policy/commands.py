@@ -141,7 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except PolicyLoadError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return 1
-    doc = json.loads((sys.stdin.read() if str(args.input) == "-" else Path(args.input).read_text("utf-8")))
+    doc = json.loads(sys.stdin.read() if str(args.input) == "-" else Path(args.input).read_text("utf-8"))
     for p in validate_input(doc):
         print(f"warning: input: {p}", file=sys.stderr)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +20,7 @@ class PolicyConfig(BaseModel):
     #: Base URL of the OPA server used when ``engine = "opa"``.
     opa_url: str = "http://127.0.0.1:8181"
     #: Upper bound on one OPA round trip, in seconds; slower means deny (fail closed).
-    opa_timeout_s: float = Field(1.0, gt=0)
+    opa_timeout_s: Annotated[float, Field(gt=0)] = 1.0
     #: Environment variable holding a bearer token for the OPA server (unset: none).
     opa_token_env: str | None = None
     #: Rego package that holds the decision rule.
@@ -28,4 +28,4 @@ class PolicyConfig(BaseModel):
     #: Rule in ``package`` that returns ``{allow, reasons, obligations, rules}``.
     entrypoint: str = "decision"
     #: How often the embedded engine looks for changed policy or data files, in seconds.
-    reload_interval_s: float = Field(1.0, gt=0)
+    reload_interval_s: Annotated[float, Field(gt=0)] = 1.0

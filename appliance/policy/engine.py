@@ -197,7 +197,7 @@ class OpaEngine:
             retries=0,
             timeout=self._config.opa_timeout_s,
         )
-        await client._init_session()  # noqa: SLF001 - the public way is only `async with`
+        await client._init_session()
         self._client = client
 
     async def aclose(self) -> None:
@@ -216,7 +216,7 @@ class OpaEngine:
                 ),
                 timeout=self._config.opa_timeout_s,
             )
-        except Exception as e:  # any transport or HTTP error: deny, say why (no payload)
+        except Exception as e:  # noqa: BLE001 - any transport/HTTP error: deny, say why
             log.warning(
                 "OPA at %s failed after %.0f ms: %s",
                 self._config.opa_url,

@@ -93,7 +93,7 @@ def _read_output(impl: int) -> Any:
         raise RegoEvalError("evaluation failed")
     if text == "undefined":
         return UNDEFINED
-    if text.startswith("(error") or text.startswith("<error"):
+    if text.startswith(("(error", "<error")):
         msgs = _ERRMSG.findall(text)
         raise RegoEvalError("; ".join(msgs) or "evaluation error")
     try:

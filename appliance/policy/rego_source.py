@@ -9,6 +9,7 @@ comments while tracking bracket depth, and then cuts each rule into head and bod
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,7 +169,7 @@ def _split_withs(text: str) -> Expr:
     base = text[: cuts[0]].strip()
     withs: list[tuple[str, str]] = []
     bounds = [*cuts, len(text)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         clause = text[a + len("with") : b]
         cm, cd = _mask(clause)
         pos = _find_top(cm, cd, r"\bas\b")
@@ -190,7 +191,7 @@ def _annotations(comment_lines: list[str]) -> dict[str, Any]:
 
 def parse_module(file: str, text: str) -> Module:
     """Cut one Rego module into its package, imports and rule definitions."""
-    masked, depth = _mask(text)
+    _, depth = _mask(text)
     lines = text.split("\n")
     offsets: list[int] = []
     pos = 0

@@ -34,7 +34,7 @@ from typing import Any
 from regopy import RegoError
 
 from appliance.policy.rego import UNDEFINED, BundleSession, RegoEvalError, error_text
-from appliance.policy.rego_source import Expr, Module, RuleDef, parse_module, split_expressions
+from appliance.policy.rego_source import Module, RuleDef, parse_module, split_expressions
 from appliance.policy.source import PolicySource, load_source
 
 

@@ -30,6 +30,7 @@ from appliance.policy.engine import EmbeddedEngine, entrypoint_path
 from appliance.policy.rego import UNDEFINED, RegoEvalError, RegoSession, error_text, new_interpreter
 from appliance.policy.rego_source import parse_module
 
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
@@ -125,9 +126,9 @@ def _policy_doc(policy_id: str, text: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": policy_id, "raw": text}
     try:
         mod = parse_module(policy_id, text)
-        doc["ast"] = {"package": {"path": mod.package}, "rules": sorted({r.name for r in mod.rules})}
-    except Exception:  # the listing must not fail on a module it cannot read
-        pass
+    except (ValueError, IndexError):  # the listing must not fail on a module it cannot read
+        return doc
+    doc["ast"] = {"package": {"path": mod.package}, "rules": sorted({r.name for r in mod.rules})}
     return doc
 
 
