@@ -27,5 +27,9 @@ class PolicyConfig(BaseModel):
     package: str = "appliance.main"
     #: Rule in ``package`` that returns ``{allow, reasons, obligations, rules}``.
     entrypoint: str = "decision"
+    #: Evaluate embedded decisions on the engine's own worker thread instead of inline on
+    #: the event loop. Off by default: a decision of the shipped set takes ~0.6 ms inline,
+    #: while the thread hop adds latency (milliseconds on a busy 2-core host).
+    offload: bool = False
     #: How often the embedded engine looks for changed policy or data files, in seconds.
     reload_interval_s: Annotated[float, Field(gt=0)] = 1.0

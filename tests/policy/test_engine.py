@@ -152,3 +152,14 @@ def test_entrypoint_that_no_longer_decides_is_rejected(policy_config: PolicyConf
     assert engine.revision == good
     assert engine.last_error and "example input" in engine.last_error
     assert engine.decide_sync(example_input()).allow
+
+
+async def test_offloaded_decisions_match_inline(policy_config: PolicyConfig) -> None:
+    engine = EmbeddedEngine(policy_config.model_copy(update={"offload": True}))
+    await engine.start()
+    try:
+        docs = [doc for _, doc, _, _ in CASES]
+        got = await asyncio.gather(*(engine.decide(d) for d in docs))
+        assert [g.allow for g in got] == [allow for _, _, allow, _ in CASES]
+    finally:
+        await engine.aclose()
