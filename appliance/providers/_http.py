@@ -171,21 +171,31 @@ async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | No
     """
     event: str | None = None
     data: list[str] = []
-    async for raw in resp.content:
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
+    pending = b""
+    # Lines are cut here rather than by readline(): one event may be larger than
+    # aiohttp's line limit (a big tool call arrives in a single Gemini event).
+    # Splitting UTF-8 at b"\n" never cuts a character in two.
+    async for received in resp.content.iter_any():
+        lines = (pending + received).split(b"\n")
+        pending = lines.pop()
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            if not line:
+                if data:
+                    yield event, "\n".join(data)
+                event, data = None, []
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event = value
+    tail = pending.decode("utf-8", "replace").rstrip("\r")
+    if tail.startswith("data:"):
+        data.append(tail[5:].removeprefix(" "))
     if data:
         yield event, "\n".join(data)
 

@@ -56,6 +56,8 @@ class FakeProvider:
         self.requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
+        #: Abort the TCP connection after this many frames of the next stream (then cleared).
+        self.break_stream_after: int | None = None
         self._failures: deque[Failure] = deque()
         self._runner: web.BaseRunner | None = None
         self._port = 0
@@ -74,6 +76,7 @@ class FakeProvider:
         self._failures.clear()
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
+        self.break_stream_after = None
 
     @property
     def port(self) -> int:
@@ -114,7 +117,16 @@ class FakeProvider:
             return body, self.error_response(failure.status, failure.message)
         return body, None
 
-    async def pause_between_chunks(self) -> None:
+    async def pause_between_chunks(self, request: web.BaseRequest) -> None:
+        """Called after each stream frame: sleeps ``chunk_delay_s``, or breaks the connection."""
+        if self.break_stream_after is not None:
+            frames = request.get("frames_sent", 0) + 1
+            request["frames_sent"] = frames
+            if frames >= self.break_stream_after:
+                self.break_stream_after = None
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("fake: connection broken mid-stream on purpose")
         if self.chunk_delay_s:
             await asyncio.sleep(self.chunk_delay_s)
 

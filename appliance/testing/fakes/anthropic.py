@@ -149,7 +149,7 @@ class FakeAnthropic(FakeProvider):
 
         async def send(event: str, data: dict[str, Any]) -> None:
             await resp.write(sse_event({"type": event, **data}, event))
-            await self.pause_between_chunks()
+            await self.pause_between_chunks(request)
 
         await send(
             "message_start",

@@ -265,7 +265,7 @@ class FakeBedrock(FakeProvider):
 
         async def send(frame: bytes) -> None:
             await resp.write(frame)
-            await self.pause_between_chunks()
+            await self.pause_between_chunks(request)
 
         await send(_event("messageStart", {"role": "assistant"}))
         if self.stream_exception:

@@ -217,7 +217,7 @@ class FakeOpenAI(FakeProvider):
         resp = await start_sse(request)
         for frame in cached:
             await resp.write(frame)
-            await self.pause_between_chunks()
+            await self.pause_between_chunks(request)
         await resp.write_eof()
         return resp
 

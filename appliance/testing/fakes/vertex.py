@@ -206,7 +206,7 @@ class FakeVertex(FakeProvider):
             final = i == len(pieces) - 1
             event = self._response(a, model, response_id, n, [piece], final=final)
             await resp.write(b"data: " + orjson.dumps(event) + b"\r\n\r\n")
-            await self.pause_between_chunks()
+            await self.pause_between_chunks(request)
         await resp.write_eof()
         return resp
 
