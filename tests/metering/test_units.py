@@ -1,0 +1,122 @@
+"""Token estimates, the subjects a request counts against, and the metrics it leaves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from appliance.metering.config import LimitsConfig, LimitSpec
+from appliance.metering.meter import format_reset
+from appliance.metering.metrics import Metrics
+from appliance.metering.plans import Plans
+from appliance.metering.scopes import scopes_of
+from appliance.metering.tokens import estimate_prompt, requested_output
+from appliance.pipeline.context import Context, Principal, Usage, Verdict
+
+
+@pytest.mark.parametrize(
+    ("body", "low", "high"),
+    [
+        ({"messages": [{"role": "user", "content": "x" * 400}]}, 100, 120),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x" * 400}]}]}, 100, 120),
+        ({"messages": [{"role": "assistant", "content": None, "tool_calls": [
+            {"id": "1", "type": "function", "function": {"name": "f", "arguments": "y" * 400}}]}]}, 100, 120),
+        ({"prompt": ["a" * 40, "b" * 40]}, 20, 20),
+        ({"input": "z" * 8}, 2, 2),
+        ({"input": [[1, 2, 3]]}, 3, 3),  # pre-tokenised
+    ],
+)
+def test_prompt_estimate(body: dict[str, Any], low: int, high: int) -> None:
+    assert low <= estimate_prompt(body) <= high
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [({}, 0), ({"max_tokens": 50}, 50), ({"max_completion_tokens": 20, "n": 3}, 60)],
+)
+def test_requested_output(body: dict[str, Any], expected: int) -> None:
+    assert requested_output(body) == expected
+
+
+@pytest.mark.parametrize(("s", "text"), [(0.2, "1s"), (59.1, "1m0s"), (61, "1m1s"), (3725, "1h2m5s")])
+def test_reset_format(s: float, text: str) -> None:
+    assert format_reset(s) == text
+
+
+def test_scopes_and_their_limits() -> None:
+    config = LimitsConfig.model_validate({
+        "default_plan": "starter",
+        "tenants": {"acme": {"rpm": 7}},
+        "departments": {"acme/finance": {"tpm": 99}},
+        "applications": {"acme/bot": {"budget_usd_day": 3}},
+        "users": {"acme/alice": {"rpm": 2}},
+    })
+    p = Principal("k" * 16, "acme", "alice", department="finance", application="bot")
+    scopes = {s.kind: s for s in scopes_of(p, {"rpm": 5, "unknown": 1}, config, Plans.load(None, config))}
+    assert list(scopes) == ["tenant", "department", "user", "application", "key"]
+    # The tenant's own entry overrides the plan's rpm; the plan's budget stays.
+    assert scopes["tenant"].limits.rpm == 7 and scopes["tenant"].limits.budget_usd_month == 100
+    assert scopes["department"].limits.tpm == 99
+    assert scopes["application"].limits.budget_usd_day == 3
+    assert scopes["user"].limits.rpm == 2
+    assert scopes["key"].limits == LimitSpec(rpm=5)
+    assert scopes["key"].described() == "this API key" and "alice" not in scopes["user"].logged()
+
+
+def test_department_keys_must_name_the_tenant() -> None:
+    with pytest.raises(ValueError, match="<tenant>/<name>"):
+        LimitsConfig.model_validate({"departments": {"finance": {"rpm": 1}}})
+
+
+def _ctx(**kw: Any) -> Context:
+    ctx = Context(request_id="r", route="chat.completions", body={}, api_key=None,
+                  principal=Principal("abcdef0123456789", "acme", "alice@example.com"), model="gpt-4o",
+                  provider="openai", finished_at=None)
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+@pytest.mark.parametrize(
+    ("ctx", "expected", "absent"),
+    [
+        (
+            _ctx(verdicts=[Verdict("pii_detect", facts={"counts": {"PERSON": 2, "IBAN_CODE": 1}}, duration_s=0.01)],
+                 usage=Usage(3, 4), cost_usd=0.5),
+            ['appliance_pii_findings_total{entity_type="PERSON"} 2.0',
+             'appliance_pii_findings_total{entity_type="IBAN_CODE"} 1.0',
+             'appliance_tokens_total{model="gpt-4o",tenant="acme",type="prompt"} 3.0',
+             'appliance_cost_usd_total{model="gpt-4o",tenant="acme"} 0.5',
+             'appliance_stage_duration_seconds_count{stage="pii_detect"} 1.0'],
+            ["alice"],
+        ),
+        (
+            _ctx(verdicts=[Verdict("decide", "deny", ("no personal data to us providers",),
+                                   {"allow": False, "rules": ["pii.external"]})], status=403),
+            ['appliance_policy_denials_total{reason="pii.external"} 1.0',
+             'decision="deny"'],
+            ["no personal data"],
+        ),
+        (
+            _ctx(verdicts=[Verdict("classify", facts={"risk_class": "high"})]),
+            ['appliance_risk_class_total{risk_class="high"} 1.0'],
+            [],
+        ),
+        (
+            _ctx(status=502, error="upstream_error"),
+            ['appliance_upstream_errors_total{code="upstream_error",provider="openai"} 1.0',
+             'decision="error"'],
+            [],
+        ),
+    ],
+)
+def test_metrics_from_the_context(ctx: Context, expected: list[str], absent: list[str]) -> None:
+    m = Metrics()
+    m.observe(ctx)
+    body = m.exposition().decode()
+    for line in expected:
+        assert line in body
+    for text in absent:
+        assert text not in body
+    assert "abcdef0123456789" not in body
