@@ -126,54 +126,61 @@ async def fake_capacity(url: str, pid: int, concurrency: int = 32, seconds: floa
         return 1e6 * (cpu_seconds(pid) - before) / done
 
 
+Row = tuple[str, float, float, float, float]
+
+
+async def measure_adapter(kind: str, url: str, http: aiohttp.ClientSession, calls: int) -> Row:
+    make_config, model = CONFIGS[kind]
+    provider = create_provider(kind, make_config(url), http)
+    body = {"model": model, "messages": [{"role": "user", "content": "hello world"}]}
+
+    async def stream() -> None:
+        async for _ in provider.stream_chat(body):
+            pass
+
+    wall, cpu = await per_call(lambda: provider.chat(body), calls)
+    stream_wall, stream_cpu = await per_call(stream, calls)
+    return kind, wall, cpu, stream_wall, stream_cpu
+
+
+async def measure_bare(url: str, http: aiohttp.ClientSession, calls: int) -> Row:
+    """The same chat request as the OpenAI adapter sends, with nothing around it."""
+    body = orjson.dumps({"model": "gpt", "messages": [{"role": "user", "content": "hello world"}]})
+    headers = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
+
+    async def raw() -> Any:
+        async with http.post(url + "/chat/completions", data=body, headers=headers) as resp:
+            return orjson.loads(await resp.read())
+
+    wall, cpu = await per_call(raw, calls)
+    return "bare aiohttp", wall, cpu, float("nan"), float("nan")
+
+
 async def main(calls: int) -> None:
     os.environ.update(BENCH_KEY="test-key", BENCH_AK=TEST_ACCESS_KEY, BENCH_SK=TEST_SECRET_KEY)
-    rows: list[tuple[str, float, float, float, float]] = []
-    for kind, (make_config, model) in CONFIGS.items():
+    rows: list[Row] = []
+    capacity = float("nan")
+    for kind in CONFIGS:
         proc, url = start_fake(kind)
         try:
             async with aiohttp.ClientSession() as http:
-                provider = create_provider(kind, make_config(url), http)
-                body = {"model": model, "messages": [{"role": "user", "content": "hello world"}]}
-
-                async def stream(body: dict[str, Any] = body, provider: Any = provider) -> None:
-                    async for _ in provider.stream_chat(body):
-                        pass
-
-                wall, cpu = await per_call(lambda: provider.chat(body), calls)
-                swall, scpu = await per_call(stream, calls)
-                rows.append((kind, wall, cpu, swall, scpu))
                 if kind == "openai":
-                    raw_body = orjson.dumps(body)
-                    headers = {
-                        "Authorization": "Bearer test-key",
-                        "Content-Type": "application/json",
-                    }
-
-                    async def raw() -> Any:
-                        async with http.post(
-                            url + "/chat/completions", data=raw_body, headers=headers
-                        ) as resp:
-                            return orjson.loads(await resp.read())
-
-                    bwall, bcpu = await per_call(raw, calls)
-                    rows.insert(0, ("bare aiohttp", bwall, bcpu, float("nan"), float("nan")))
+                    rows.append(await measure_bare(url, http, calls))
                     capacity = await fake_capacity(url, proc.pid)
+                rows.append(await measure_adapter(kind, url, http, calls))
         finally:
             proc.terminate()
             proc.wait(10)
     print(f"{calls} sequential calls per row; client CPU = this process only")
-    print(
-        f"{'adapter':<14} {'chat wall us':>12} {'chat CPU us':>12} {'stream wall us':>15} {'stream CPU us':>14}"
-    )
-    for kind, wall, cpu, swall, scpu in rows:
-        print(f"{kind:<14} {wall:>12.0f} {cpu:>12.0f} {swall:>15.0f} {scpu:>14.0f}")
+    header = f"{'adapter':<14} {'chat wall us':>12} {'chat CPU us':>12}"
+    print(f"{header} {'stream wall us':>15} {'stream CPU us':>14}")
+    for kind, wall, cpu, stream_wall, stream_cpu in rows:
+        print(f"{kind:<14} {wall:>12.0f} {cpu:>12.0f} {stream_wall:>15.0f} {stream_cpu:>14.0f}")
     base = rows[0][2]
     openai_cpu = next(r[2] for r in rows if r[0] == "openai")
     print(f"OpenAI adapter CPU / bare aiohttp CPU: {openai_cpu / base:.2f}")
-    print(
-        f"fake OpenAI server: {capacity:.0f} us CPU per request -> {1e6 / capacity:.0f} req/s per core"
-    )
+    per_core = 1e6 / capacity
+    print(f"fake OpenAI server: {capacity:.0f} us CPU per request -> {per_core:.0f} req/s per core")
 
 
 if __name__ == "__main__":
