@@ -1,0 +1,40 @@
+"""Through the real app: a policy denial is HTTP 403 in the OpenAI error format with the
+reasons; an allowed request goes upstream with the obligations applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from appliance.testing.fakes import FakeOpenAI
+from appliance.testing.harness import PASS_THROUGH, merge, openai_upstream
+from tests.conftest import StartAppliance
+from tests.policy.conftest import SHIPPED
+
+
+def _config(fake: FakeOpenAI) -> dict[str, Any]:
+    return merge(
+        openai_upstream("openai", fake.base_url, {"gpt-4o": "gpt-4o"}, region="eu"),
+        PASS_THROUGH,
+        {"pipeline": {"decide": True}, "policy": {"dir": str(SHIPPED)}},
+    )
+
+
+async def test_denied_request_is_403_with_reasons(start_appliance: StartAppliance, fake_openai: FakeOpenAI) -> None:
+    app = await start_appliance(_config(fake_openai), key_kw={"department": "interns"})
+    client = openai.AsyncOpenAI(api_key=app.key, base_url=app.base_url, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.status_code == 403
+    assert "model gpt-4o is not granted" in str(err.value)
+    await client.close()
+
+
+async def test_allowed_request_passes(start_appliance: StartAppliance, fake_openai: FakeOpenAI) -> None:
+    app = await start_appliance(_config(fake_openai), key_kw={"department": "engineering"})
+    client = openai.AsyncOpenAI(api_key=app.key, base_url=app.base_url, max_retries=0)
+    out = await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert out.choices[0].message.content is not None
+    await client.close()
