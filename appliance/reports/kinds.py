@@ -50,6 +50,8 @@ class KindSpec:
     #: Statements of the SQL file run before the queries (helper views).
     prepare: tuple[str, ...] = ()
     findings: Findings | None = None
+    #: Detail columns shown in HTML/PDF (empty: all); the data formats keep every column.
+    preview_columns: tuple[str, ...] = ()
 
 
 def _n(value: Any) -> int:
@@ -171,6 +173,10 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec("by_model", "By model and provider", chart=ChartSpec("barh", "model", ("requests",), "Requests by model")),
         ),
         detail_title="Usage by period, tenant, department, application, model and provider",
+        preview_columns=(
+            "period_start", "tenant", "department", "application", "model", "requests", "total_tokens",
+            "cost_usd",
+        ),
         findings=_usage_findings,
     ),
     KindSpec(
@@ -202,6 +208,10 @@ _KINDS: tuple[KindSpec, ...] = (
             ),
         ),
         detail_title="Record of processing: application, recipient, region",
+        preview_columns=(
+            "tenant", "application", "purpose", "data_categories", "recipient", "region", "third_country",
+            "requests", "retention_days",
+        ),
         findings=_art30_findings,
     ),
     KindSpec(
@@ -230,6 +240,10 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec("by_decision", "Outcomes"),
         ),
         detail_title="Log records",
+        preview_columns=(
+            "ts_start", "request_id", "tenant", "user_id", "application", "model", "decision",
+            "status", "risk_class", "record_hash",
+        ),
         findings=_art12_findings,
     ),
     KindSpec(
@@ -266,6 +280,10 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec("areas", "AI Act areas matched"),
         ),
         detail_title="Prohibited, high-risk and drifting requests",
+        preview_columns=(
+            "ts_start", "request_id", "tenant", "application", "declared_class", "risk_class", "drift",
+            "decision", "reasons",
+        ),
         findings=_risk_findings,
     ),
     KindSpec(
@@ -324,6 +342,10 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec("revisions", "Policy revisions in force"),
         ),
         detail_title="Decisions other than allow",
+        preview_columns=(
+            "ts_start", "request_id", "tenant", "application", "decision", "status", "policy_revision",
+            "reasons",
+        ),
         findings=_policy_findings,
     ),
     KindSpec(
@@ -344,6 +366,10 @@ _KINDS: tuple[KindSpec, ...] = (
         ),
         sections=(SectionSpec("systems", "AI systems involved"),),
         detail_title="Requests concerned",
+        preview_columns=(
+            "ts_start", "request_id", "application", "user_id", "model", "decision", "status",
+            "risk_class", "safety_flags", "record_hash",
+        ),
         prepare=("selection",),
         findings=_incident_findings,
     ),
