@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def build_once(
     target: Path,
-    build: Callable[[Path], None],
+    build: Callable[[Path], object],
     *,
     is_done: Callable[[Path], bool] | None = None,
     timeout_s: float = 1800.0,

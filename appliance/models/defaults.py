@@ -23,7 +23,7 @@ def local_models_dir(config: Config, provider: str) -> Path:
     """The provider's models_dir, resolved like every data path (under storage.data_dir)."""
     cfg = config.providers[provider]
     if not isinstance(cfg, LocalProviderConfig):
-        raise ValueError(f"provider {provider!r} is not a local provider")
+        raise TypeError(f"provider {provider!r} is not a local provider")
     return config.resolve(cfg.models_dir)
 
 

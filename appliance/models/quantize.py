@@ -10,12 +10,14 @@ on CPU; the embedding test checks the vectors stay close to the PyTorch referenc
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from appliance.models.export import Progress, size_mb
 from appliance.models.manifest import load_manifest, write_manifest
-
 
 _ACTIVATIONS = {"Erf", "Gelu", "FastGelu", "BiasGelu", "Sigmoid", "Tanh", "QuickGelu"}
 _ELEMENTWISE = {"Mul", "Div", "Add", "Cast"}
@@ -41,6 +43,18 @@ def activation_fed_matmuls(onnx_path: Path, depth: int = 4) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and fed_by_activation(n.input[0], depth)]
 
 
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs advice and per-tensor notes on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def quantize_int8(
     src_dir: Path, out_dir: Path, *, name: str | None = None, progress: Progress = lambda _m: None
 ) -> Path:
@@ -57,15 +71,16 @@ def quantize_int8(
             (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item, out_dir / rel)
     progress(f"quantizing {manifest.name} to int8 ({size_mb(src_dir):.1f} MB) ...")
-    quantize_dynamic(
-        model_input=manifest.onnx_path(src_dir),
-        nodes_to_exclude=activation_fed_matmuls(manifest.onnx_path(src_dir)),
-        model_output=manifest.onnx_path(out_dir),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        # Graphs over 2 GB keep weights in a side file.
-        use_external_data_format=manifest.onnx_path(src_dir).stat().st_size > 1_800_000_000,
-    )
+    with _quiet_root_logger():
+        quantize_dynamic(
+            model_input=manifest.onnx_path(src_dir),
+            model_output=manifest.onnx_path(out_dir),
+            nodes_to_exclude=activation_fed_matmuls(manifest.onnx_path(src_dir)),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            # Graphs over 2 GB keep weights in a side file.
+            use_external_data_format=manifest.onnx_path(src_dir).stat().st_size > 1_800_000_000,
+        )
     write_manifest(
         out_dir,
         manifest.model_copy(update={"quantization": "int8", "name": name or out_dir.name}),

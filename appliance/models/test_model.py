@@ -73,7 +73,7 @@ def train_tokenizer(out: Path, vocab_size: int) -> None:
     )
     lines = _corpus().splitlines()
     tok.train_from_iterator(lines * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=EOS,
         additional_special_tokens=[IM_START, IM_END],
     )
@@ -90,7 +90,7 @@ def build_checkpoint(out: Path, size: SizeName = "tiny", seed: int = 0) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     train_tokenizer(out, spec.vocab)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(out))
-    config = LlamaConfig(
+    config = LlamaConfig(  # type: ignore[no-untyped-call]
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden,
         intermediate_size=spec.intermediate,
@@ -105,7 +105,7 @@ def build_checkpoint(out: Path, size: SizeName = "tiny", seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(config).eval()  # type: ignore[no-untyped-call]
     model.generation_config.do_sample = False
     model.save_pretrained(str(out))
     return out

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.models.builtin import CHAT_MODEL, EMBED_MODEL, ensure_builtin
 from appliance.models.build_cache import build_once
+from appliance.models.builtin import CHAT_MODEL, EMBED_MODEL, ensure_builtin
 from appliance.models.manifest import is_complete
 from appliance.models.test_model import CHECKPOINT_DIR, SizeName, build_test_model
 

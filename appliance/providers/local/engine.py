@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ class TextModel:
         ids = list(self.tokenizer.encode(prompt, add_special_tokens=False).ids)
         return [self.bos_id, *ids] if self.bos_id is not None else ids
 
-    async def generate(self, jobs: list[Job]) -> AsyncIterator[tuple[int, Event]]:
+    async def generate(self, jobs: list[Job]) -> AsyncGenerator[tuple[int, Event], None]:
         """Run ``jobs`` on the scheduler; yield (job index, event) as they happen.
 
         Closing the iterator early (client gone) cancels the jobs still running.

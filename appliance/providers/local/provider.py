@@ -41,6 +41,7 @@ from appliance.providers.local.engine import (
 )
 from appliance.providers.local.sampling import SamplingParams
 from appliance.providers.local.scheduler import Failed, Finished, TextDelta
+from appliance.providers.local.sessions import fallback_warning
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,13 @@ class LocalProvider:
                 await self._model(model)
             except ApplianceError as e:
                 log.error("local model %s is unusable: %s", model, e.message)
+        warning = fallback_warning(
+            [p for p in self.config.execution_providers if p != "CPUExecutionProvider"],
+            {name: _session(m) for name, m in self._models.items()
+             if "CUDAExecutionProvider" in m.manifest.execution_providers},
+        )
+        if warning:
+            log.warning("%s", warning)
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -106,7 +114,7 @@ class LocalProvider:
         started = time.perf_counter()
         try:
             model = await loop.run_in_executor(self._pool, self._load_blocking, model_dir)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- ORT, tokenizers, YAML: any of them may fail
             log.error("loading local model %s failed: %s: %s", name, type(e).__name__, e)
             raise UpstreamError(f"local model {name!r} failed to load (see the server log)",
                                 retryable=False) from None
@@ -181,7 +189,8 @@ class LocalProvider:
     async def _chat_jobs(self, model: TextModel, body: Body) -> list[Job]:
         _refuse_unsupported_chat(body)
         loop = asyncio.get_running_loop()
-        prompt = await loop.run_in_executor(self._pool, model.chat_prompt, body.get("messages"))
+        messages: Any = body.get("messages")  # its shape is checked by render_chat
+        prompt = await loop.run_in_executor(self._pool, model.chat_prompt, messages)
         n = _int_param(body, "n", 1, 1, MAX_CHOICES)
         return _jobs(model, [prompt] * n, body, param="messages", distinct_seeds=True)
 
@@ -289,9 +298,12 @@ class LocalProvider:
 # -- request helpers ------------------------------------------------------------------------
 
 
+def _session(model: LoadedModel) -> Any:
+    return model.lm.session if isinstance(model, TextModel) else model.embedder.session
+
+
 def _where(model: LoadedModel) -> str:
-    session = model.lm.session if isinstance(model, TextModel) else model.embedder.session
-    return session.get_providers()[0]
+    return str(_session(model).get_providers()[0])
 
 
 def _id(prefix: str) -> str:

@@ -3,7 +3,8 @@
 ``onnxruntime-gpu`` lists CUDA among the available providers even on a host without a
 GPU and silently falls back to CPU when the session is created; only
 ``session.get_providers()`` tells the truth. We log one clear line when a preferred
-provider was dropped, so an operator knows the model is not on the GPU.
+provider was dropped (see :func:`fallback_warning`), so an operator knows the model is not
+on the GPU.
 """
 
 from __future__ import annotations
@@ -38,14 +39,25 @@ def create_session(
     running = session.get_providers()
     preferred = providers[0] if providers else "CPUExecutionProvider"
     if preferred not in running:
-        log.warning(
-            "model %s: %s is not usable on this host; running on %s",
-            label or onnx_path.parent.name,
-            preferred,
-            running[0],
-        )
+        # Per model at INFO; the provider logs the one WARNING an operator needs.
+        log.info("model %s: %s unavailable, running on %s",
+                 label or onnx_path.parent.name, preferred, running[0])
     return session
 
 
 def uses_cuda(session: ort.InferenceSession) -> bool:
-    return session.get_providers()[0] == "CUDAExecutionProvider"
+    return bool(session.get_providers()[0] == "CUDAExecutionProvider")
+
+
+def fallback_warning(wanted: Sequence[str], sessions: dict[str, ort.InferenceSession]) -> str | None:
+    """One line saying which models run on a lesser provider than ``wanted[0]``, or None."""
+    if not wanted:
+        return None
+    demoted = sorted(n for n, s in sessions.items() if s.get_providers()[0] != wanted[0])
+    if not demoted:
+        return None
+    available = ", ".join(ort.get_available_providers())
+    return (
+        f"{wanted[0]} is not usable on this host (onnxruntime {ort.__version__}, available: "
+        f"{available}); local models {', '.join(demoted)} run on CPUExecutionProvider"
+    )
