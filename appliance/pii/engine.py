@@ -54,6 +54,20 @@ class _OfflineEmailRecognizer(EmailRecognizer):
         return self._tld(pattern_text).fqdn != ""
 
 
+class _PhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recognizer (libphonenumber) with European regions added and a base
+    score above the engine threshold: a number libphonenumber accepts is worth masking."""
+
+    SCORE = 0.6
+
+    def __init__(self, supported_language: str) -> None:
+        super().__init__(
+            supported_language=supported_language,
+            supported_regions=("DE", "AT", "CH", "US", "UK", "FR", "NL", "IT", "ES", "BE",
+                               "IE", "IN", "CA", "BR", "IL", "AU"),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One entity found in one text: where, what type, how sure, and by which recognizer."""
@@ -116,10 +130,7 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
         registry.add_recognizer(IpRecognizer(supported_language=lang))
         registry.add_recognizer(UrlRecognizer(supported_language=lang))
         registry.add_recognizer(IbanRecognizer(supported_language=lang))
-        registry.add_recognizer(
-            PhoneRecognizer(supported_language=lang,
-                            supported_regions=("DE", "US", "UK", "AT", "CH", "FR", "NL", "IT"))
-        )
+        registry.add_recognizer(_PhoneRecognizer(supported_language=lang))
     if "en" in languages:
         registry.add_recognizer(
             SpacyRecognizer(supported_language="en",

@@ -63,7 +63,7 @@ _NOT_AFTER = frozenset(
     "§ §§ abs. art. nr. satz s. anlage anl. buchst. lit. ziff. teil spalte kapitel fall "
     "gruppe typ klasse variante stufe vitamin modell az. aktenzeichen rn. rdnr. bl. "
     "band bd. tz. vgl. anh. nummer abschnitt punkt tabelle figur fig. anspruch "
-    "ansprüche zeichen buchstabe".split()
+    "ansprüche zeichen buchstabe a. o. i. u. s. v. z. zu".split()
 )
 _DE_PLACE_PREPS = frozenset("in aus nach im bei".split())
 _NOUN_SUFFIXES = (
@@ -106,7 +106,8 @@ def build_lexicon(language: str) -> Lexicon:
                                    if len(n) > 2)
         lex.last_names.update(n for n in _names(f"faker.providers.person.{loc}", "last_names")
                               if len(n) > 2)
-    for loc in _PLACE_LOCALES:
+    place_locales = _PLACE_LOCALES if language == "en" else ("de_DE", "de_AT", "de_CH")
+    for loc in place_locales:
         for attr in ("cities", "countries", "states", "city_names"):
             lex.places.update(p for p in _names(f"faker.providers.address.{loc}", attr)
                               if len(p) > 2)
@@ -158,7 +159,9 @@ class _Tok:
     @property
     def is_initial(self) -> bool:
         b = self.bare
-        return len(b) <= 2 and b[:1].isupper() and b.isalpha() and (len(b) == 1 or b[1].islower())
+        if len(b) == 1:
+            return b.isupper() and b.isalpha()
+        return len(b) == 2 and self.text.endswith(".") and b[0].isupper() and b[1].islower()
 
 
 class GazetteerRecognizer(EntityRecognizer):
@@ -267,7 +270,7 @@ class GazetteerRecognizer(EntityRecognizer):
                 continue
             prev = toks[i - 1].text.lower() if i else ""
             nxt = toks[i + 1].text if i + 1 < len(toks) else ""
-            if prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":"}:
+            if prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":", "I", "II", "V"}:
                 continue
             if prev[:1].isdigit():
                 continue

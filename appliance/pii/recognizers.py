@@ -130,6 +130,8 @@ SPECS: tuple[RecognizerSpec, ...] = (
             ("de_street_split", r"\b[A-ZÄÖÜ][a-zäöüß]+ (?:Straße|Strasse|Str\.|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer)[ ]+\d{1,4}(?:[ ]?[a-zA-Z](?!\w))?", 0.6),
             ("de_postcode_city", r"\b(?<!\d[ .,])\d{5}[ ]+[A-ZÄÖÜ][a-zäöüß]+(?:[ -][A-ZÄÖÜ][a-zäöüß]+)?\b", 0.45),
             ("en_street", r"\b\d{1,5}[ ]+(?:[A-Z][a-z]+[ ]){1,3}(?:Street|St\.|Avenue|Ave\.?|Road|Rd\.|Boulevard|Blvd\.?|Lane|Ln\.|Drive|Court|Ct\.|Way|Place|Terrace|Circle|Parkway|Highway)(?![\w])", 0.6),
+            ("intl_street", r"\b\d{1,5}[ ]+(?:Rua|Rue|Av\.|Avenida|Avda\.|Via|Viale|Calle|Carrer|Estrada|Rodovia|Travessa|Strada|Piazza|Plac|ul\.|Ulica|Chemin|Allée|Boulevard|Route|Avenue|Corso|Largo|Camino|Paseo|Rambla|Straat|Laan|Vej|Gatan|Gata|Katu|Utca)\b[^\n,;:]{0,40}", 0.6),
+            ("zip_with_context", r"(?<=zip code is )\d{4,6}\b|(?<=postcode is )\d{4,6}\b|(?<=postal code is )\d{4,6}\b", 0.6),
             ("unit", r"\b(?:Apt\.|Suite|P\.O\. Box)[ ]\d{1,5}\b", 0.6),
         ),
         context=("address", "adresse", "anschrift", "wohnt", "wohnhaft", "lives", "street",
