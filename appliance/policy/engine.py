@@ -52,7 +52,7 @@ def compile_source(source: PolicySource, entrypoint: str) -> CompiledPolicy:
     try:
         compiled = CompiledPolicy(source.modules, source.data, entrypoint)
     except RegoError as e:
-        raise PolicyLoadError(f"policy does not compile: {error_text(e)}") from None
+        raise PolicyLoadError(f"policy does not compile: {error_text(e, source.modules)}") from None
     except RegoEvalError as e:
         raise PolicyLoadError(f"policy does not compile: {e}") from None
     try:

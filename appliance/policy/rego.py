@@ -108,13 +108,26 @@ def _read_output(impl: int) -> Any:
     return exprs[-1] if len(exprs) > 1 else exprs[0]
 
 
-def error_text(e: RegoError) -> str:
-    """A readable one-line-per-error text from a RegoError (file:line: message)."""
+def error_text(e: RegoError, sources: dict[str, str] | None = None) -> str:
+    """A readable text from a RegoError: ``file:line:col: message; ...``.
+
+    rego-cpp reports byte offsets; with the module ``sources`` they become line:col.
+    """
     raw = str(e)
     found = re.findall(r"\(error \d+:([^|\s]*)\|(\d+)\|\d+\s*\(errormsg \d+:([^)]*)\)", raw)
     if not found:
         return raw.strip().splitlines()[0] if raw.strip() else "Rego error"
-    return "; ".join(f"{f} (offset {off}): {msg}" for f, off, msg in found)
+    parts = []
+    for file, off, msg in found:
+        text = (sources or {}).get(file)
+        if text is None:
+            parts.append(f"{file} (offset {off}): {msg}")
+            continue
+        head = text.encode()[: int(off)].decode("utf-8", "replace")
+        line = head.count("\n") + 1
+        col = len(head) - (head.rfind("\n") + 1) + 1
+        parts.append(f"{file}:{line}:{col}: {msg}")
+    return "; ".join(parts)
 
 
 def new_interpreter(modules: dict[str, str], data: dict[str, Any]) -> Interpreter:

@@ -178,7 +178,7 @@ def run_tests(source: PolicySource) -> Report:
     try:
         base = BundleSession(gen_modules, source.data, entrypoints)
     except RegoError as e:
-        raise RegoEvalError(f"tests do not compile: {error_text(e)}") from None
+        raise RegoEvalError(f"tests do not compile: {error_text(e, {**source.modules, **source.tests})}") from None
     runs: list[set[str]] = []
     sessions: dict[tuple[tuple[str, str], ...], BundleSession] = {(): base}
     for case in cases:

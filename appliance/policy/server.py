@@ -182,7 +182,7 @@ async def put_policy(request: web.Request) -> web.Response:
     try:
         server.put_policy(policy_id, text)
     except RegoError as e:
-        msg = error_text(e)
+        msg = error_text(e, {policy_id: text})
         return _opa_error(
             400,
             "invalid_parameter",
