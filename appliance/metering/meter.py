@@ -172,11 +172,13 @@ class Meter:
         cost_nano = usd_to_nano(est_cost)
         items, slots = self._items(scopes, now, tokens, cost_nano)
         outcome = await self.store.admit(items)
-        reservation = Reservation(tuple(items), tuple(slots), tokens, cost_nano)
-        self._rate_headers(ctx, reservation, outcome, now)
+        # What was booked, where: settle adjusts exactly these buckets.
+        booked = tuple(it.at(b, it.amount) for it, b in zip(items, outcome.buckets, strict=True))
+        reservation = Reservation(booked, tuple(slots), tokens, cost_nano)
+        self._rate_headers(ctx, reservation, outcome, outcome.now)
         if not outcome.admitted:
             assert outcome.refused is not None
-            raise self._refusal(reservation, outcome, outcome.refused, now)
+            raise self._refusal(reservation, outcome, outcome.refused, outcome.now)
         ctx.state[STATE] = reservation
         return Verdict(
             STATE,
@@ -198,11 +200,12 @@ class Meter:
         slots: list[Slot] = []
         for scope in scopes:
             lim = scope.limits
+            # Rate windows: the store reads its own clock for the bucket (window_s).
             if enforce and lim.rpm is not None:
-                items.append(Item(f"{scope.key}:req", sec, 1, sec - WINDOW_S + 1, lim.rpm, SECOND_TTL_S))
+                items.append(Item(f"{scope.key}:req", sec, 1, sec, lim.rpm, SECOND_TTL_S, WINDOW_S))
                 slots.append(Slot(scope, "rpm"))
             if enforce and lim.tpm is not None:
-                items.append(Item(f"{scope.key}:tok", sec, tokens, sec - WINDOW_S + 1, lim.tpm, SECOND_TTL_S))
+                items.append(Item(f"{scope.key}:tok", sec, tokens, sec, lim.tpm, SECOND_TTL_S, WINDOW_S))
                 slots.append(Slot(scope, "tpm"))
             budgets: tuple[tuple[Measure, str, int, float | None, int], ...] = (
                 ("budget_usd_day", "d", day, lim.budget_usd_day, DAY_TTL_S),
@@ -262,6 +265,16 @@ class Meter:
             else ("monthly", seconds_to_next_month(now))
         )
         resets = datetime.fromtimestamp(now + wait, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        left = item.limit - outcome.totals[i]
+        if left > 0:
+            return RateLimited(
+                f"Budget exceeded: the {period} budget of {_money(item.limit)} for {who} has "
+                f"{_money(left)} left, less than this request's estimated cost of "
+                f"{_money(item.amount)}. Send a smaller request or max_tokens; the budget "
+                f"resets at {resets}.",
+                retry_after_s=wait,
+                code="budget_exceeded",
+            )
         return RateLimited(
             f"Budget exceeded: the {period} budget of {_money(item.limit)} for {who} is used up "
             f"({_money(outcome.totals[i])} spent). It resets at {resets}.",
@@ -306,16 +319,14 @@ class Meter:
                 if slot.measure == "rpm":
                     continue
                 actual = usage.total_tokens if slot.measure == "tpm" else cost_nano
-                charge.items.append(
-                    Item(item.key, item.bucket, actual - item.amount, item.first, item.limit, item.ttl_s)
-                )
+                charge.items.append(item.at(item.bucket, actual - item.amount))
                 slots.append(slot)
         elif cost_nano:
             scopes = scopes_of(p, ctx.state.get("key_limits"), self._limits, self.plans)
             items, all_slots = self._items(scopes, now, 0, cost_nano)
             for item, slot in zip(items, all_slots, strict=True):
                 if slot.measure.startswith("budget"):
-                    charge.items.append(Item(item.key, item.bucket, cost_nano, item.first, item.limit, item.ttl_s))
+                    charge.items.append(item.at(item.bucket, cost_nano))
                     slots.append(slot)
         outcome = await self.store.charge(charge)
         if cost_nano > 0:

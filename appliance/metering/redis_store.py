@@ -19,15 +19,25 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from appliance.metering.store import Charge, Item, Outcome, UsageRow
 
 #: KEYS: one counter key per item. ARGV[1]: "1" to check limits; then per item:
-#: amount, limit (-1: none), first bucket, bucket, ttl seconds.
-#: Returns {admitted, refused index or 0, total_1, oldest_1, total_2, oldest_2, ...}.
+#: amount, limit (-1: none), first bucket, bucket, ttl seconds, window seconds (0: none).
+#: Returns {admitted, refused index or 0, now s, now us, then per item total, oldest, bucket}.
+#: Windowed items take their bucket from the Redis server's clock, so every replica
+#: counts on one clock and no request reads a window older than a count already made.
 _APPLY = """
 local check = ARGV[1] == '1'
 local n = #KEYS
-local totals, oldest = {}, {}
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local totals, oldest, buckets = {}, {}, {}
 for i = 1, n do
-  local base = 1 + (i - 1) * 5
+  local base = 1 + (i - 1) * 6
   local first, last = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local window = tonumber(ARGV[base + 6])
+  if window > 0 then
+    last = now
+    first = now - window + 1
+  end
+  buckets[i] = last
   local total, old = 0, -1
   for b = first, last do
     local v = redis.call('GET', KEYS[i] .. ':' .. b)
@@ -41,19 +51,21 @@ for i = 1, n do
 end
 if check then
   for i = 1, n do
-    local base = 1 + (i - 1) * 5
+    local base = 1 + (i - 1) * 6
     local amount, limit = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
     if limit >= 0 and totals[i] + amount > limit then
-      local out = {0, i}
-      for j = 1, n do out[#out + 1] = totals[j]; out[#out + 1] = oldest[j] end
+      local out = {0, i, t[1], t[2]}
+      for j = 1, n do
+        out[#out + 1] = totals[j]; out[#out + 1] = oldest[j]; out[#out + 1] = buckets[j]
+      end
       return out
     end
   end
 end
-local out = {1, 0}
+local out = {1, 0, t[1], t[2]}
 for i = 1, n do
-  local base = 1 + (i - 1) * 5
-  local amount, last, ttl = tonumber(ARGV[base + 1]), ARGV[base + 4], tonumber(ARGV[base + 5])
+  local base = 1 + (i - 1) * 6
+  local amount, last, ttl = tonumber(ARGV[base + 1]), buckets[i], tonumber(ARGV[base + 5])
   if amount ~= 0 then
     local k = KEYS[i] .. ':' .. last
     redis.call('INCRBY', k, ARGV[base + 1])
@@ -61,7 +73,7 @@ for i = 1, n do
     totals[i] = totals[i] + amount
     if oldest[i] < 0 and amount > 0 then oldest[i] = tonumber(last) end
   end
-  out[#out + 1] = totals[i]; out[#out + 1] = oldest[i]
+  out[#out + 1] = totals[i]; out[#out + 1] = oldest[i]; out[#out + 1] = buckets[i]
 end
 return out
 """
@@ -105,7 +117,10 @@ class RedisCounterStore:
         keys = [f"{self._prefix}:c:{it.key}" for it in items]
         args: list[Any] = ["1" if check else "0"]
         for it in items:
-            args += [it.amount, -1 if it.limit is None else it.limit, it.first, it.bucket, it.ttl_s]
+            args += [
+                it.amount, -1 if it.limit is None else it.limit, it.first, it.bucket, it.ttl_s,
+                it.window_s,
+            ]
         return keys, args
 
     async def admit(self, items: Sequence[Item]) -> Outcome:
@@ -151,10 +166,12 @@ class RedisCounterStore:
 
 def _outcome(raw: list[Any]) -> Outcome:
     admitted, refused = int(raw[0]) == 1, int(raw[1])
-    pairs = raw[2:]
-    totals = tuple(int(pairs[i]) for i in range(0, len(pairs), 2))
-    oldest = tuple(None if int(pairs[i]) < 0 else int(pairs[i]) for i in range(1, len(pairs), 2))
-    return Outcome(admitted, totals, oldest, refused=None if admitted else refused - 1)
+    now = int(raw[2]) + int(raw[3]) / 1e6
+    per = [int(v) for v in raw[4:]]
+    totals = tuple(per[0::3])
+    oldest = tuple(None if v < 0 else v for v in per[1::3])
+    buckets = tuple(per[2::3])
+    return Outcome(admitted, totals, oldest, buckets, now, refused=None if admitted else refused - 1)
 
 
 def _rows(hour: int, fields: dict[bytes, bytes]) -> list[UsageRow]:

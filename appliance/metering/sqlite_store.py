@@ -160,33 +160,40 @@ class SqliteCounterStore:
 
 
 def _apply(db: sqlite3.Connection, items: Sequence[Item], *, check: bool) -> Outcome:
+    """Runs inside the write lock: its clock reading orders it after every commit before."""
+    now = time.time()
     totals: list[int] = []
     oldest: list[int | None] = []
+    buckets: list[int] = []
     for item in items:
+        bucket, first = item.bucket, item.first
+        if item.window_s:
+            bucket = int(now)
+            first = bucket - item.window_s + 1
+        buckets.append(bucket)
         total, first_used = db.execute(
             "SELECT COALESCE(SUM(value), 0), MIN(CASE WHEN value > 0 THEN bucket END)"
             " FROM counters WHERE key = ? AND bucket BETWEEN ? AND ?",
-            (item.key, item.first, item.bucket),
+            (item.key, first, bucket),
         ).fetchone()
         totals.append(int(total))
         oldest.append(None if first_used is None else int(first_used))
     if check:
         for i, item in enumerate(items):
             if item.limit is not None and totals[i] + item.amount > item.limit:
-                return Outcome(False, tuple(totals), tuple(oldest), refused=i)
-    now = time.time()
+                return Outcome(False, tuple(totals), tuple(oldest), tuple(buckets), now, refused=i)
     for i, item in enumerate(items):
         if item.amount:
             db.execute(
                 "INSERT INTO counters (key, bucket, value, expires_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (key, bucket) DO UPDATE SET value = value + excluded.value,"
                 " expires_at = MAX(expires_at, excluded.expires_at)",
-                (item.key, item.bucket, item.amount, now + item.ttl_s),
+                (item.key, buckets[i], item.amount, now + item.ttl_s),
             )
             totals[i] += item.amount
             if oldest[i] is None and item.amount > 0:
-                oldest[i] = item.bucket
-    return Outcome(True, tuple(totals), tuple(oldest))
+                oldest[i] = buckets[i]
+    return Outcome(True, tuple(totals), tuple(oldest), tuple(buckets), now)
 
 
 def _book(db: sqlite3.Connection, row: UsageRow) -> None:

@@ -40,8 +40,13 @@ class Item:
     """One counter touched by a request.
 
     The amount goes into ``bucket``; the total compared with ``limit`` is the sum of
-    buckets ``first``..``bucket`` (a sliding window) or of ``bucket`` alone (a calendar
-    window, ``first == bucket``).
+    buckets ``first``..``bucket`` (``first == bucket`` for a calendar window).
+
+    With ``window_s`` set, the store picks the bucket itself from its own clock, read
+    while it holds the lock (SQLite) or inside the script (Redis: the server's clock):
+    ``bucket = now`` in seconds, ``first = now - window_s + 1``. A bucket computed by the
+    caller before it waited for the store could miss counts that other requests put in
+    newer buckets meanwhile, and let a request too many through.
     """
 
     key: str
@@ -50,6 +55,11 @@ class Item:
     first: int
     limit: int | None = None
     ttl_s: int = SECOND_TTL_S
+    window_s: int = 0
+
+    def at(self, bucket: int, amount: int) -> Item:
+        """The same counter, a fixed bucket (to adjust what a reservation booked)."""
+        return Item(self.key, bucket, amount, bucket, self.limit, self.ttl_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,10 @@ class Outcome:
     totals: tuple[int, ...]
     #: Per item: the oldest bucket in the window that holds anything (None: empty).
     oldest: tuple[int | None, ...]
+    #: Per item: the bucket the amount went to (the store's choice for windowed items).
+    buckets: tuple[int, ...] = ()
+    #: The store's clock when it counted (seconds since the epoch).
+    now: float = 0.0
     #: Index of the first item whose limit refused the request.
     refused: int | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -42,11 +43,27 @@ def rpm(limit: int, now: int, amount: int = 1) -> Item:
     return Item("key:k1:req", now, amount, now - 59, limit)
 
 
-async def test_exactly_the_limit_passes_under_concurrency(open_store: Opener) -> None:
+def rpm_now(limit: int) -> Item:
+    """A sliding window on the store's own clock, as the meter uses it."""
+    return Item("key:k1:req", 0, 1, 0, limit, window_s=60)
+
+
+@pytest.mark.parametrize("windowed", [False, True])
+async def test_exactly_the_limit_passes_under_concurrency(open_store: Opener, windowed: bool) -> None:
     store = await open_store()
-    outcomes = await asyncio.gather(*(store.admit([rpm(100, 1000)]) for _ in range(500)))
+    item = rpm_now(100) if windowed else rpm(100, 1000)
+    outcomes = await asyncio.gather(*(store.admit([item]) for _ in range(500)))
     assert sum(o.admitted for o in outcomes) == 100
     assert max(o.totals[0] for o in outcomes if o.admitted) == 100
+    if windowed:
+        assert all(abs(o.buckets[0] - time.time()) < 30 for o in outcomes)
+
+
+async def test_two_stores_on_one_state_share_the_limit(open_store: Opener) -> None:
+    """Two replicas (two store instances, two connections) on the same state."""
+    one, two = await open_store(), await open_store()
+    outcomes = await asyncio.gather(*(s.admit([rpm_now(100)]) for s in [one, two] * 250))
+    assert sum(o.admitted for o in outcomes) == 100
 
 
 async def test_all_or_nothing(open_store: Opener) -> None:
