@@ -242,3 +242,115 @@ async def test_anthropic_sdk_through_inbound_translation(bridge: tuple[str, Fake
         sent = fake.requests[-1].json()["messages"]
         assert sent[1]["tool_calls"][0]["id"] == tool_use.id
         assert sent[2] == {"role": "tool", "tool_call_id": tool_use.id, "content": "sunny"}
+
+
+def test_botocore_client_against_fake_bedrock() -> None:
+    """botocore's own bedrock-runtime client: its signing, its JSON and event-stream parsers."""
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import ClientError, EventStreamError
+
+    from appliance.testing.fakes import FakeBedrock
+    from appliance.testing.fakes.bedrock import TEST_ACCESS_KEY, TEST_SECRET_KEY
+
+    with FakeBedrock().running() as fake:
+        client = botocore.session.get_session().create_client(
+            "bedrock-runtime",
+            endpoint_url=fake.base_url,
+            region_name="eu-central-1",
+            aws_access_key_id=TEST_ACCESS_KEY,
+            aws_secret_access_key=TEST_SECRET_KEY,
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        model = "anthropic.claude-3-haiku-20240307-v1:0"
+        messages = [{"role": "user", "content": [{"text": "hello there"}]}]
+        out = client.converse(modelId=model, messages=messages, inferenceConfig={"maxTokens": 20})
+        assert out["output"]["message"]["content"] == [{"text": "echo: hello there"}]
+        assert out["stopReason"] == "end_turn" and out["usage"]["outputTokens"] == 3
+
+        events = list(client.converse_stream(modelId=model, messages=messages)["stream"])
+        assert [next(iter(e)) for e in events] == [
+            "messageStart",
+            "contentBlockDelta",
+            "contentBlockDelta",
+            "contentBlockDelta",
+            "contentBlockStop",
+            "messageStop",
+            "metadata",
+        ]
+        text = "".join(
+            e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e
+        )
+        assert text == "echo: hello there"
+
+        tools = {
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": "f",
+                        "inputSchema": {
+                            "json": {"type": "object", "properties": {"q": {"type": "string"}}}
+                        },
+                    }
+                }
+            ],
+            "toolChoice": {"any": {}},
+        }
+        stream = client.converse_stream(modelId=model, messages=messages, toolConfig=tools)[
+            "stream"
+        ]
+        starts = [
+            e["contentBlockStart"]["start"]["toolUse"]["name"]
+            for e in stream
+            if "contentBlockStart" in e
+        ]
+        assert starts == ["f"]
+
+        fake.fail_next(429, message="Too many tokens")
+        with pytest.raises(ClientError) as info:
+            client.converse(modelId=model, messages=messages)
+        assert info.value.response["Error"]["Code"] == "ThrottlingException"
+
+        fake.stream_exception = "throttlingException"
+        with pytest.raises(EventStreamError) as stream_info:
+            list(client.converse_stream(modelId=model, messages=messages)["stream"])
+        assert stream_info.value.response["Error"]["Code"] == "throttlingException"
+
+
+async def test_openai_sdk_against_fake_azure_and_hf() -> None:
+    from appliance.testing.fakes import FakeAzureOpenAI, FakeHFEndpoint
+
+    async with FakeAzureOpenAI() as azure, FakeHFEndpoint() as hf:
+        client = openai.AsyncAzureOpenAI(
+            azure_endpoint=azure.base_url,
+            api_key="test-key",
+            api_version="2024-10-21",
+            max_retries=0,
+        )
+        async with client:
+            out = await client.chat.completions.create(
+                model="my-deployment", messages=[{"role": "user", "content": "hi azure"}]
+            )
+            assert (
+                out.choices[0].message.content == "echo: hi azure" and out.model == "my-deployment"
+            )
+            stream = await client.chat.completions.create(
+                model="my-deployment",
+                messages=[{"role": "user", "content": "hi azure"}],
+                stream=True,
+            )
+            chunks = [c async for c in stream]
+            assert (
+                "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                == "echo: hi azure"
+            )
+            assert azure.requests[-1].path == "/openai/deployments/my-deployment/chat/completions"
+
+        hf_client = openai.AsyncOpenAI(
+            base_url=hf.base_url + "/v1", api_key="test-key", max_retries=0
+        )
+        async with hf_client:
+            out = await hf_client.chat.completions.create(
+                model="tgi", messages=[{"role": "user", "content": "hi hf"}]
+            )
+            assert out.choices[0].message.content == "echo: hi hf"
