@@ -13,6 +13,7 @@ import base64
 import fcntl
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,9 +66,10 @@ class TenantKeyStore:
         self._lock_path = path.with_suffix(".lock")
         self._master = AESGCM(master_key)
         self._master_id = fingerprint(master_key)
-        self._mtime: int | None = None
+        self._mtime: tuple[int, int] | None = None
         self._keys: dict[str, tuple[str, AESGCM]] = {}  # key_id -> (tenant, cipher)
         self._current: dict[str, str] = {}  # tenant -> newest key_id
+        self._mutex = threading.RLock()  # threads of one process share this object
 
     # -- file handling ------------------------------------------------------------
 
@@ -116,8 +118,13 @@ class TenantKeyStore:
 
     def refresh(self) -> None:
         """Reload the store if another process changed it (shred, rotation, new tenant)."""
+        with self._mutex:
+            self._refresh()
+
+    def _refresh(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime_ns
+            st = self.path.stat()
+            mtime: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
         except FileNotFoundError:
             mtime = None
         if mtime != self._mtime or mtime is None:
@@ -134,6 +141,10 @@ class TenantKeyStore:
     # -- operations ---------------------------------------------------------------
 
     def _key_for_write(self, tenant: str) -> tuple[str, AESGCM]:
+        with self._mutex:
+            return self._key_for_write_locked(tenant)
+
+    def _key_for_write_locked(self, tenant: str) -> tuple[str, AESGCM]:
         self.refresh()
         key_id = self._current.get(tenant)
         if key_id is None:
@@ -165,8 +176,9 @@ class TenantKeyStore:
 
     def open(self, tenant: str, request_id: str, sealed: SealedPayload) -> object | None:
         """The decrypted payload, or None when the tenant's key was shredded."""
-        self.refresh()
-        entry = self._keys.get(sealed.key_id)
+        with self._mutex:
+            self._refresh()
+            entry = self._keys.get(sealed.key_id)
         if entry is None or entry[0] != tenant:
             return None
         plain = entry[1].decrypt(
@@ -176,7 +188,7 @@ class TenantKeyStore:
 
     def shred(self, tenant: str) -> list[str]:
         """Destroy every data key of ``tenant``; returns the destroyed key ids."""
-        with self._locked():
+        with self._mutex, self._locked():
             doc = self._read()
             gone = [e["key_id"] for e in doc["keys"] if e["tenant"] == tenant]
             doc["keys"] = [e for e in doc["keys"] if e["tenant"] != tenant]
@@ -188,7 +200,7 @@ class TenantKeyStore:
 
     def rotate_master(self, new_master: bytes) -> int:
         """Rewrap every data key under ``new_master``; returns how many were rewrapped."""
-        with self._locked():
+        with self._mutex, self._locked():
             doc = self._read()
             self._load(doc)
             new = TenantKeyStore(self.path, new_master)

@@ -142,7 +142,7 @@ def _verify_segment(
             if seq != expected:
                 if seq is not None and seq > expected:
                     return fail(expected, f"missing (deleted or reordered): found seq {seq} in its place")
-                return fail(seq, f"out of place (inserted or reordered): expected seq {expected}")
+                return fail(expected, f"out of place (inserted or reordered): carries seq {seq}")
             if row["prev_hash"] is None or bytes(row["prev_hash"]) != prev:
                 return fail(seq, "does not link to the previous record (inserted, deleted or reordered)")
             stored = bytes(row["leaf_hash"] or b"")

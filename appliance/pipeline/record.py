@@ -44,6 +44,7 @@ class RecordStage:
         writer = AuditWriter(self._config)
         await asyncio.to_thread(writer.start)
         self._writer = writer
+        await asyncio.to_thread(self._keys)
 
     async def aclose(self) -> None:
         writer, self._writer = self._writer, None
