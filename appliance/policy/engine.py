@@ -22,6 +22,7 @@ from appliance.policy.config import PolicyConfig
 from appliance.policy.decision import Decision, deny, from_result
 from appliance.policy.input import example_input
 from appliance.policy.rego import CompiledPolicy, RegoEvalError, error_text
+from appliance.policy.rego_source import with_keyword_line
 from appliance.policy.source import PolicyLoadError, PolicySource, load_source, signature
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ def compile_source(source: PolicySource, entrypoint: str) -> CompiledPolicy:
     rego-cpp reports syntax errors at load but some mistakes (an unknown rule name) only
     at evaluation, so the set must also decide the documented example input.
     """
+    for name, text in source.modules.items():
+        line = with_keyword_line(text)
+        if line is not None:
+            raise PolicyLoadError(
+                f"{name}:{line}: `with` is only supported in *_test.rego files by the embedded engine"
+            )
     try:
         compiled = CompiledPolicy(source.modules, source.data, entrypoint)
     except RegoError as e:

@@ -286,3 +286,15 @@ def rule_value_expr(rule: RuleDef) -> str | None:
 
 def is_identifier(text: str) -> bool:
     return bool(_IDENT.fullmatch(text))
+
+
+def with_keyword_line(text: str) -> int | None:
+    """Line of the first ``with`` keyword outside strings and comments, or None.
+
+    rego-cpp 1.5.2 aborts the whole process (an uncaught C++ exception) when it builds
+    some modules that use ``with``; callers refuse such modules before compiling.
+    """
+    masked, _ = _mask(text)
+    m = re.search(r"(?<![\w.])with(?![\w])", masked)
+    return None if m is None else masked.count("\n", 0, m.start()) + 1
+

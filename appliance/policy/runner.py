@@ -27,14 +27,20 @@ no line coverage.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from regopy import RegoError
 
 from appliance.policy.rego import UNDEFINED, BundleSession, RegoEvalError, error_text
-from appliance.policy.rego_source import Module, RuleDef, parse_module, split_expressions
+from appliance.policy.rego_source import (
+    Module,
+    RuleDef,
+    parse_module,
+    split_expressions,
+    with_keyword_line,
+)
 from appliance.policy.source import PolicySource, load_source
 
 
@@ -142,16 +148,29 @@ def _patched(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 def run_tests(source: PolicySource) -> Report:
     """Run every ``test_*`` rule of ``source.tests``; measure rule coverage of ``source.modules``."""
     report = Report()
+    for file, text in source.modules.items():
+        line = with_keyword_line(text)
+        if line is not None:
+            raise RegoEvalError(f"{file}:{line}: `with` belongs in *_test.rego files only")
     policy_modules = [parse_module(f, t) for f, t in source.modules.items()]
     gen_modules: dict[str, str] = dict(source.modules)
     cases: list[TestCase] = []
     for file, text in source.tests.items():
         mod = parse_module(file, text)
         keep = [r.text for r in mod.rules if not r.is_test]
+        for rule in mod.rules:
+            line = None if rule.is_test else with_keyword_line(rule.text)
+            if line is not None:
+                raise RegoEvalError(
+                    f"{file}:{rule.line + line - 1}: `with` is supported only as "
+                    "`<expr> with input as X` or `with data.x as Y` at the top level of a test_ rule body"
+                )
         generated: list[str] = []
         for rule in mod.rules:
             if rule.is_test:
                 case, gen = _test_case(mod, rule)
+                if case.error is None and with_keyword_line(gen) is not None:
+                    case = replace(case, error="`with` nested inside an expression is not supported")
                 cases.append(case)
                 if case.error is None:
                     generated.append(gen)

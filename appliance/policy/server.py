@@ -28,7 +28,7 @@ from regopy import RegoError
 from appliance.policy.config import PolicyConfig
 from appliance.policy.engine import EmbeddedEngine, entrypoint_path
 from appliance.policy.rego import UNDEFINED, RegoEvalError, RegoSession, error_text, new_interpreter
-from appliance.policy.rego_source import parse_module
+from appliance.policy.rego_source import parse_module, with_keyword_line
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -86,6 +86,9 @@ class PolicyServer:
 
     def put_policy(self, policy_id: str, text: str) -> None:
         """Compile the new set first: a broken upload changes nothing (RegoError)."""
+        line = with_keyword_line(text)
+        if line is not None:
+            raise ValueError(f"{policy_id}:{line}: `with` cannot be compiled by the embedded engine")
         modules = self._modules()
         modules[policy_id] = text
         new_interpreter(modules, {})
@@ -181,6 +184,8 @@ async def put_policy(request: web.Request) -> web.Response:
     text = (await request.read()).decode("utf-8", "replace")
     try:
         server.put_policy(policy_id, text)
+    except ValueError as e:
+        return _opa_error(400, "invalid_parameter", str(e))
     except RegoError as e:
         msg = error_text(e, {policy_id: text})
         return _opa_error(

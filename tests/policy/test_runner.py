@@ -115,3 +115,19 @@ def test_wired_into_the_appliance_cli() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok: ")
+
+
+def test_with_outside_test_rules_is_refused_not_crashing(policy_dir: Path) -> None:
+    (policy_dir / "helper_test.rego").write_text(
+        "package appliance.helper_test\n\nimport rego.v1\n\nimport data.appliance.main\n\n"
+        'helper := main.allow with input as {"x": 1}\n\ntest_uses_helper if {\n\thelper\n}\n'
+    )
+    out = _cli("test", str(policy_dir))
+    assert out.returncode == 1
+    assert "helper_test.rego:7: `with` is supported only" in out.stderr
+    (policy_dir / "helper_test.rego").unlink()
+    (policy_dir / "uses_with.rego").write_text(
+        "package appliance.main\n\nimport rego.v1\n\nprobe := allow with input as {}\n"
+    )
+    out = _cli("check", "--dir", str(policy_dir))
+    assert out.returncode == 1 and "uses_with.rego:5: `with`" in out.stderr
