@@ -140,3 +140,16 @@ def cmd_apps_list(args: argparse.Namespace) -> int:
         ids = ",".join(str(a["id"]) for a in app["areas"]) or "-"
         print(f"{app['tenant']}\t{app['name']}\t{app['risk_class']}\t{ids}\t{app['purpose']}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Just these command groups (``python -m appliance.risk.commands risk classify``):
+    the same handlers as ``appliance risk|apps``, without loading every other group."""
+    parser = argparse.ArgumentParser(prog="appliance")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
