@@ -28,10 +28,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.config import load_config  # noqa: E402
-from appliance.risk.classifier import RiskClassifier, Segments  # noqa: E402
-from appliance.risk.engine import build_classifier  # noqa: E402
-from appliance.risk.taxonomy import RISK_CLASSES  # noqa: E402
+from appliance.config import load_config
+from appliance.risk.classifier import RiskClassifier, Segments
+from appliance.risk.engine import build_classifier
+from appliance.risk.taxonomy import RISK_CLASSES
 
 CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
 EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
@@ -134,12 +134,16 @@ def main() -> int:
     times = latency(clf, items, args.rounds)
     median = statistics.median(times)
     p95 = sorted(times)[int(0.95 * (len(times) - 1))]
-    print(f"\nlatency per request (classify stage work, {len(times)} runs): "
-          f"median {median:.2f} ms, p95 {p95:.2f} ms; bar {LATENCY_BAR_MS:.0f} ms -> "
-          f"{median / LATENCY_BAR_MS:.2f} of the bar")
+    print(
+        f"\nlatency per request (classify stage work, {len(times)} runs): "
+        f"median {median:.2f} ms, p95 {p95:.2f} ms; bar {LATENCY_BAR_MS:.0f} ms -> "
+        f"{median / LATENCY_BAR_MS:.2f} of the bar"
+    )
     ok &= median < LATENCY_BAR_MS
-    print(f"bars (recall >= {RECALL_BAR} on prohibited and high, median < {LATENCY_BAR_MS} ms): "
-          f"{'hold' if ok else 'DO NOT hold'}")
+    print(
+        f"bars (recall >= {RECALL_BAR} on prohibited and high, median < {LATENCY_BAR_MS} ms): "
+        f"{'hold' if ok else 'DO NOT hold'}"
+    )
     return 0 if ok else 1
 
 

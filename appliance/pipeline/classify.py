@@ -66,9 +66,7 @@ class ClassifyStage:
             raise RuntimeError("ClassifyStage.start() has not run")
         loop = asyncio.get_running_loop()
         segments = request_segments(ctx.body)
-        risk, safety = await loop.run_in_executor(
-            self._pool, self.classifier.analyse, segments
-        )
+        risk, safety = await loop.run_in_executor(self._pool, self.classifier.analyse, segments)
         declared: DeclaredPurpose | None = None
         app_name = ctx.principal.application if ctx.principal else None
         if ctx.principal is not None and app_name:

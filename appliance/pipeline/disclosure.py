@@ -53,7 +53,11 @@ class DisclosureStage:
         notice = self._risk.disclosure_text or ""
         if not text:
             return notice
-        return f"{notice}\n\n{text}" if self._risk.disclosure_position == "prepend" else f"{text}\n\n{notice}"
+        return (
+            f"{notice}\n\n{text}"
+            if self._risk.disclosure_position == "prepend"
+            else f"{text}\n\n{notice}"
+        )
 
     async def screen(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
         if not self._mark(ctx):

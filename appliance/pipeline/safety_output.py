@@ -41,7 +41,9 @@ class SafetyOutputStage:
     async def aclose(self) -> None:
         await self._screen.aclose()
 
-    def _record(self, ctx: Context, merged: dict[str, float], flags: set[str], blocked: set[str]) -> None:
+    def _record(
+        self, ctx: Context, merged: dict[str, float], flags: set[str], blocked: set[str]
+    ) -> None:
         reasons = tuple(f"safety: {c} content in the answer" for c in sorted(blocked))
         ctx.verdicts.append(
             Verdict(

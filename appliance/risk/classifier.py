@@ -266,7 +266,9 @@ class RiskClassifier:
         cosines = self._best_cosines(vectors, self._area_rows)
         (negative,) = self._best_cosines(vectors, [self._negative_rows])
         floor, ceiling = (
-            (cal.area_floor_de, cal.area_ceiling_de) if german else (cal.area_floor, cal.area_ceiling)
+            (cal.area_floor_de, cal.area_ceiling_de)
+            if german
+            else (cal.area_floor, cal.area_ceiling)
         )
         best = max(cosines, default=0.0)
         rules = [a.rule_score(text) if text else 0.0 for a in self.taxonomy.areas]

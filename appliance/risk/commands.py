@@ -51,7 +51,9 @@ def _classifier(config: Config, embeddings: bool = True) -> Any:
     from appliance.risk.engine import build_classifier
 
     if not embeddings:
-        config = config.model_copy(update={"risk": config.risk.model_copy(update={"embeddings": False})})
+        config = config.model_copy(
+            update={"risk": config.risk.model_copy(update={"embeddings": False})}
+        )
     return build_classifier(config)
 
 

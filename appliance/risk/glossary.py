@@ -48,7 +48,11 @@ class Glossary:
         if head is not None:
             found.append(head)
         inner = next(
-            (e for s, e in self.stems if len(s) >= _MIN_INNER and s in low[1:] and not low.startswith(s)),
+            (
+                e
+                for s, e in self.stems
+                if len(s) >= _MIN_INNER and s in low[1:] and not low.startswith(s)
+            ),
             None,
         )
         if inner is not None and inner not in found:

@@ -64,7 +64,9 @@ class SafetyScreen:
         if self._pool is None:
             raise RuntimeError("SafetyScreen.start() has not run")
         if not text.strip():
-            return self.judge(SafetyResult({c.id: 0.0 for c in self.classifier.categories}), direction)
+            return self.judge(
+                SafetyResult({c.id: 0.0 for c in self.classifier.categories}), direction
+            )
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._pool, self.classifier.screen, text)
         return self.judge(result, direction)

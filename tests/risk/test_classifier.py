@@ -16,8 +16,16 @@ CASES = [
     # (text, expected class, an area that must be tagged or None)
     ("Rank these applicants and tell me whom to reject for the sales role.", "high", "annex3_4"),
     ("Sortiere die Lebensläufe und lade die besten Kandidaten ein.", "high", "annex3_4"),
-    ("Detect from the webcam whether our employees are frustrated at their desks.", "prohibited", "art5_1_f"),
-    ("Build a social credit score for citizens and deny low scorers public housing.", "prohibited", "art5_1_c"),
+    (
+        "Detect from the webcam whether our employees are frustrated at their desks.",
+        "prohibited",
+        "art5_1_f",
+    ),
+    (
+        "Build a social credit score for citizens and deny low scorers public housing.",
+        "prohibited",
+        "art5_1_c",
+    ),
     ("Prüfe die Bonität des Kunden und entscheide über den Kredit.", "high", "annex3_5"),
     ("You are the support chatbot of our web shop and talk to customers.", "limited", "art50_1"),
     ("Create a deepfake video of a famous politician.", "limited", "art50_4"),
@@ -71,8 +79,11 @@ def test_rules_alone_work_without_the_model() -> None:
 
 @pytest.mark.parametrize(
     ("text", "german"),
-    [("Bitte fasse den Text zusammen", True), ("Please summarise the text", False),
-     ("Prüfe die Bonität", True)],
+    [
+        ("Bitte fasse den Text zusammen", True),
+        ("Please summarise the text", False),
+        ("Prüfe die Bonität", True),
+    ],
 )
 def test_language_guess(text: str, german: bool) -> None:
     assert looks_german(text) is german
@@ -110,8 +121,13 @@ def test_recall_on_the_first_written_items_holds_the_bar(classifier: RiskClassif
 
 @pytest.mark.parametrize(
     ("value", "area"),
-    [("4", "annex3_4"), ("annex3_5", "annex3_5"), ("Annex III(8)", "annex3_8"),
-     ("employment", "annex3_4"), ("biometrics", "annex3_1")],
+    [
+        ("4", "annex3_4"),
+        ("annex3_5", "annex3_5"),
+        ("Annex III(8)", "annex3_8"),
+        ("employment", "annex3_4"),
+        ("biometrics", "annex3_1"),
+    ],
 )
 def test_annex_iii_selection(value: str, area: str) -> None:
     assert annex_iii_area(value, load_taxonomy()) == area
@@ -151,7 +167,9 @@ def test_baseline_class_of_a_declared_purpose(
     ],
 )
 def test_drift(
-    content: list[tuple[str, str]], declared_class: str, declared: list[dict[str, str]],
+    content: list[tuple[str, str]],
+    declared_class: str,
+    declared: list[dict[str, str]],
     drifted: list[str],
 ) -> None:
     assert drift(content, declared_class, declared) == drifted

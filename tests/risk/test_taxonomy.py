@@ -24,7 +24,9 @@ REQUIRED = {
 
 
 @pytest.mark.parametrize(("area_id", "expected"), sorted(REQUIRED.items()))
-def test_every_practice_and_area_is_in_the_taxonomy(area_id: str, expected: tuple[str, str]) -> None:
+def test_every_practice_and_area_is_in_the_taxonomy(
+    area_id: str, expected: tuple[str, str]
+) -> None:
     area = load_taxonomy().area(area_id)
     assert (area.risk_class, area.article) == expected
     assert area.exemplars and area.rules and area.description
@@ -78,7 +80,12 @@ def test_packaged_thresholds_match_the_policy_data() -> None:
 def test_thresholds_cover_every_category() -> None:
     cats = tuple(c.id for c in load_lexicon())
     assert set(cats) == {
-        "violence", "self_harm", "sexual_minors", "hate", "weapons_cbrn", "prompt_injection",
+        "violence",
+        "self_harm",
+        "sexual_minors",
+        "hate",
+        "weapons_cbrn",
+        "prompt_injection",
     }
     raw = yaml.safe_load((ROOT / "policies" / "data" / "safety.yaml").read_text())
     t = parse_thresholds(raw, "safety.yaml", cats)
