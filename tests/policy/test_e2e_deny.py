@@ -38,3 +38,29 @@ async def test_allowed_request_passes(start_appliance: StartAppliance, fake_open
     out = await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert out.choices[0].message.content is not None
     await client.close()
+
+
+async def test_explain_a_denied_request_from_the_audit_log(
+    start_appliance: StartAppliance, fake_openai: FakeOpenAI
+) -> None:
+    import asyncio
+
+    from appliance.policy.explain import explain
+    from appliance.policy.source import load_source
+
+    cfg = merge(_config(fake_openai), {"pipeline": {"record": True}})
+    app = await start_appliance(cfg, key_kw={"department": "interns"})
+    client = openai.AsyncOpenAI(api_key=app.key, base_url=app.base_url, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    await client.close()
+    request_id = err.value.response.headers["x-request-id"]
+    text = None
+    for _ in range(50):  # the record of a denial may land just after the 403 is sent
+        text = await asyncio.to_thread(explain, request_id, app.config, load_source(SHIPPED))
+        if text is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert text is not None
+    assert "decision: deny" in text
+    assert "access_model: Model access by department and role" in text
