@@ -66,6 +66,16 @@ def flip_column(config: Config, paths: AuditPaths, column: str, seq: int) -> Non
         conn.close()
 
 
+def first_with_payload(config: Config, paths: AuditPaths) -> int:
+    conn = open_rw(config, writer_segment(paths))
+    try:
+        row = conn.execute("SELECT min(seq) FROM records WHERE payload_ct IS NOT NULL").fetchone()
+    finally:
+        conn.close()
+    assert row is not None and row[0] is not None
+    return int(row[0])
+
+
 def run_sql(config: Config, paths: AuditPaths, *statements: str) -> None:
     conn = open_rw(config, writer_segment(paths))
     try:
