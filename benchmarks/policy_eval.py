@@ -50,7 +50,10 @@ def _stats(name: str, samples: list[float]) -> float:
     samples.sort()
     med = statistics.median(samples)
     p99 = samples[int(len(samples) * 0.99) - 1]
-    print(f"{name:<44} median {med * 1e6:8.1f} µs   p99 {p99 * 1e6:8.1f} µs   (n={len(samples)})")
+    print(
+        f"{name:<44} median {med * 1e6:8.1f} µs   p99 {p99 * 1e6:8.1f} µs   "
+        f"min {samples[0] * 1e6:7.1f} µs   (n={len(samples)})"
+    )
     return med
 
 
