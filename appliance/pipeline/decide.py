@@ -27,6 +27,10 @@ class DecideStage:
     def engine(self) -> EmbeddedEngine | OpaEngine:
         return self._engine
 
+    def status(self) -> dict[str, object]:
+        """Policy revision in force and the reason the latest edit was refused (if it was)."""
+        return self._engine.status()
+
     async def start(self) -> None:
         await self._engine.start()
 

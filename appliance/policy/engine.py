@@ -161,6 +161,15 @@ class EmbeddedEngine:
             except Exception:  # a reload must never kill the watcher; the old set stays
                 log.exception("policy reload failed, keeping revision %s", self.revision)
 
+    def status(self) -> dict[str, Any]:
+        """For health and admin endpoints: which revision decides, and why an edit was refused."""
+        return {
+            "engine": "embedded",
+            "dir": str(self._root),
+            "revision": self.revision,
+            "last_error": self.last_error,
+        }
+
     def decide_sync(self, input_doc: dict[str, Any]) -> Decision:
         loaded = self._loaded
         if loaded is None:
@@ -203,6 +212,9 @@ class OpaEngine:
     @property
     def revision(self) -> str:
         return f"opa:{self._config.opa_url}"
+
+    def status(self) -> dict[str, Any]:
+        return {"engine": "opa", "url": self._config.opa_url, "revision": self.revision, "last_error": None}
 
     async def start(self) -> None:
         from opa_client.opa_async import AsyncOpaClient

@@ -163,3 +163,12 @@ async def test_offloaded_decisions_match_inline(policy_config: PolicyConfig) -> 
         assert [g.allow for g in got] == [allow for _, _, allow, _ in CASES]
     finally:
         await engine.aclose()
+
+
+def test_status_names_revision_and_rejected_edit(policy_config: PolicyConfig) -> None:
+    engine = EmbeddedEngine(policy_config)
+    engine.load()
+    assert engine.status()["revision"] == engine.revision and engine.status()["last_error"] is None
+    _touch_later(policy_config.dir / "broken.rego", "package appliance.main\n\nx if {\n")
+    engine.reload_if_changed()
+    assert "broken.rego:3" in str(engine.status()["last_error"])
