@@ -41,6 +41,7 @@ from appliance.providers.local.engine import (
 )
 from appliance.providers.local.sampling import SamplingParams
 from appliance.providers.local.scheduler import Failed, Finished, TextDelta
+from appliance.providers.local.runtime_check import onnxruntime_install_problem
 from appliance.providers.local.sessions import fallback_warning
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class LocalProvider:
 
     async def start(self) -> None:
         """Load every model found under ``models_dir`` so that first requests are fast."""
+        problem = onnxruntime_install_problem()
+        if problem:
+            log.warning("%s", problem)
         if not self.config.preload:
             return
         for model in discover(self.models_dir):
