@@ -354,3 +354,84 @@ async def test_openai_sdk_against_fake_azure_and_hf() -> None:
                 model="tgi", messages=[{"role": "user", "content": "hi hf"}]
             )
             assert out.choices[0].message.content == "echo: hi hf"
+
+
+async def test_huggingface_hub_client_against_fake_hf_endpoint() -> None:
+    from huggingface_hub import AsyncInferenceClient
+
+    from appliance.testing.fakes import FakeHFEndpoint
+
+    async with FakeHFEndpoint() as fake:
+        client = AsyncInferenceClient(base_url=fake.base_url, api_key="test-key")
+        out = await client.chat_completion(
+            messages=[{"role": "user", "content": "hi hf"}], max_tokens=10
+        )
+        assert out.choices[0].message.content == "echo: hi hf"
+        stream = await client.chat_completion(
+            messages=[{"role": "user", "content": "hi hf"}], stream=True
+        )
+        pieces = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+        assert "".join(pieces) == "echo: hi hf"
+        vectors = await client.feature_extraction(["a", "b"])  # type: ignore[arg-type]
+        assert vectors.shape == (2, 8)
+        assert [r.path for r in fake.requests] == [
+            "/v1/chat/completions",
+            "/v1/chat/completions",
+            "/",
+        ]
+
+
+async def test_google_genai_sdk_against_fake_vertex() -> None:
+    import google.oauth2.credentials
+    from google import genai
+    from google.genai import types
+
+    from appliance.testing.fakes import FakeVertex
+
+    async with FakeVertex() as fake:
+        client = genai.Client(
+            vertexai=True,
+            project=fake.project,
+            location=fake.location,
+            credentials=google.oauth2.credentials.Credentials(token="test-key"),  # type: ignore[no-untyped-call]
+            http_options=types.HttpOptions(base_url=fake.base_url, api_version="v1"),
+        )
+        config = types.GenerateContentConfig(system_instruction="be brief", max_output_tokens=50)
+        out = await client.aio.models.generate_content(
+            model="gemini-2.0-flash", contents="hello gemini", config=config
+        )
+        assert out.text == "echo: hello gemini"
+        assert out.usage_metadata is not None and out.usage_metadata.prompt_token_count == 4
+
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-2.0-flash", contents="hello gemini"
+        )
+        assert "".join([c.text or "" async for c in stream]) == "echo: hello gemini"
+        assert fake.requests[-1].query == {"alt": "sse"}
+
+        schema = types.Schema(
+            type=types.Type.OBJECT, properties={"city": types.Schema(type=types.Type.STRING)}
+        )
+        tool = types.Tool(
+            function_declarations=[types.FunctionDeclaration(name="weather", parameters=schema)]
+        )
+        config = types.GenerateContentConfig(
+            tools=[tool],
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        out = await client.aio.models.generate_content(
+            model="gemini-2.0-flash", contents="tool: Rome", config=config
+        )
+        assert out.function_calls is not None
+        assert out.function_calls[0].name == "weather" and out.function_calls[0].args == {
+            "city": "tool: Rome"
+        }
+
+        texts: list[Any] = ["a", "b"]
+        embedded = await client.aio.models.embed_content(model="text-embedding-005", contents=texts)
+        assert embedded.embeddings is not None and len(embedded.embeddings) == 2
+
+        fake.fail_next(429, message="Resource exhausted")
+        with pytest.raises(genai.errors.ClientError) as info:
+            await client.aio.models.generate_content(model="gemini-2.0-flash", contents="x")
+        assert info.value.code == 429 and info.value.status == "RESOURCE_EXHAUSTED"

@@ -73,6 +73,7 @@ def _arguments(tool: Tool, text: str) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for name, schema in props.items():
         kind = schema.get("type") if isinstance(schema, dict) else None
+        kind = kind.lower() if isinstance(kind, str) else None  # Gemini schemas say "STRING"
         if kind in ("integer", "number"):
             args[name] = 1
         elif kind == "boolean":
