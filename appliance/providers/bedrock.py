@@ -358,6 +358,9 @@ def _cohere_vectors(answers: list[Body]) -> tuple[list[list[float]], int]:
     return list(embeddings), 0
 
 
+#: Most InvokeModel calls one embeddings request keeps in flight at once.
+EMBEDDING_CONCURRENCY = 8
+
 #: Embedding model families: model id prefix -> (request bodies, answer reader).
 EMBEDDING_FAMILIES: dict[
     str,
@@ -495,9 +498,14 @@ class BedrockProvider:
         to_bodies, read = family
         inputs = body.get("input", "")
         texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
-        answers = await asyncio.gather(
-            *(self._post(model, "invoke", dumps(b)) for b in to_bodies(texts, body))
-        )
+        # Titan embeds one text per call: bound how many calls one request has in flight.
+        gate = asyncio.Semaphore(EMBEDDING_CONCURRENCY)
+
+        async def invoke(request: Body) -> Any:
+            async with gate:
+                return await self._post(model, "invoke", dumps(request))
+
+        answers = await asyncio.gather(*(invoke(b) for b in to_bodies(texts, body)))
         vectors, tokens = read(list(answers))
         return {
             "object": "list",
