@@ -71,6 +71,9 @@ class LimitsConfig(_Frozen):
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     #: Require the admin key (Bearer) to read GET /metrics.
     metrics_require_admin_key: bool = False
+    #: Emit OpenTelemetry spans (request + one per stage) through the global tracer
+    #: provider; needs opentelemetry-api (and an SDK/exporter the operator configures).
+    otel_traces: bool = False
     #: How long hourly usage rows are kept for ``appliance usage``, in days.
     retention_days: int = Field(default=400, ge=1)
     tenants: dict[str, TenantLimits] = {}

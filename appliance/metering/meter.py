@@ -44,6 +44,7 @@ from appliance.metering.store import (
     usd_to_nano,
 )
 from appliance.metering.tokens import estimate_prompt, requested_output
+from appliance.metering.tracing import emit_spans, otel_tracer
 from appliance.pipeline.context import Context, Usage, Verdict
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Meter:
         self._prices: PriceTable | None = None
         self._plans: Plans | None = None
         self._notifier = Notifier(config.limits.webhook_url, config.limits.webhook_timeout_s)
+        self._tracer: Any = None
 
     async def start(self) -> None:
         self._prices = PriceTable.load(self._limits.prices_file)
@@ -116,6 +118,8 @@ class Meter:
         await store.start()
         self._store = store
         await self._notifier.start()
+        if self._limits.otel_traces:
+            self._tracer = otel_tracer()
 
     async def aclose(self) -> None:
         await self._notifier.aclose()
@@ -290,6 +294,8 @@ class Meter:
                 await self._settle(ctx)
         finally:
             self.metrics.observe(ctx)
+            if self._tracer is not None:
+                emit_spans(ctx, self._tracer)
 
     async def _settle(self, ctx: Context) -> None:
         p = ctx.principal
