@@ -3,6 +3,7 @@ reasons; an allowed request goes upstream with the obligations applied."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -64,3 +65,32 @@ async def test_explain_a_denied_request_from_the_audit_log(
     assert text is not None
     assert "decision: deny" in text
     assert "access_model: Model access by department and role" in text
+
+
+async def test_data_edit_applies_to_the_running_server(
+    start_appliance: StartAppliance, fake_openai: FakeOpenAI, policy_dir: Path
+) -> None:
+    import asyncio
+    import os
+
+    cfg = merge(_config(fake_openai), {"policy": {"dir": str(policy_dir), "reload_interval_s": 0.05}})
+    app = await start_appliance(cfg, key_kw={"department": "sales"})
+    client = openai.AsyncOpenAI(api_key=app.key, base_url=app.base_url, max_retries=0)
+    msgs: Any = [{"role": "user", "content": "hi"}]
+    await client.chat.completions.create(model="gpt-4o", messages=msgs)
+    access = policy_dir / "data" / "access.yaml"
+    access.write_text(
+        access.read_text().replace("  departments:\n", '  departments:\n    sales:\n      models: ["local-*"]\n      providers: ["local"]\n')
+    )
+    st = access.stat()
+    os.utime(access, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    denied = False
+    for _ in range(100):
+        try:
+            await client.chat.completions.create(model="gpt-4o", messages=msgs)
+        except openai.PermissionDeniedError:
+            denied = True
+            break
+        await asyncio.sleep(0.05)
+    await client.close()
+    assert denied
