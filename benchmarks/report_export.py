@@ -78,7 +78,9 @@ def main() -> int:
     if _log_size(data_dir) != args.records:
         print(f"writing {args.records:,} audit records to {data_dir} ...", file=sys.stderr)
         secs = generate(data_dir, args.records, first, last)
-        print(f"log written in {secs:.1f} s ({args.records / secs:,.0f} records/s)", file=sys.stderr)
+        print(
+            f"log written in {secs:.1f} s ({args.records / secs:,.0f} records/s)", file=sys.stderr
+        )
     out_dir = data_dir / "exports"
     out_dir.mkdir(exist_ok=True)
     results = []
@@ -86,16 +88,29 @@ def main() -> int:
         kind, fmt = run.split(":")
         out = out_dir / f"{kind}.{fmt}"
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(data_dir), kind, fmt, str(out), "2026-01-01", "2026-03-31"],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(data_dir),
+                kind,
+                fmt,
+                str(out),
+                "2026-01-01",
+                "2026-03-31",
+            ],
             capture_output=True,
             text=True,
+            check=False,
         )
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return 1
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(res)
-    print(f"\n{'export':<16}{'records':>12}{'rows':>12}{'seconds':>10}{'peak RSS':>12}{'file':>12}  bar < 1 GB")
+    print(
+        f"\n{'export':<16}{'records':>12}{'rows':>12}{'seconds':>10}{'peak RSS':>12}{'file':>12}  bar < 1 GB"
+    )
     ok = True
     for r in results:
         under = r["peak_rss"] < BAR_BYTES

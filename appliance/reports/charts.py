@@ -22,7 +22,14 @@ PALETTE = ("#1f4e79", "#c0504d", "#9bbb59", "#f2a93b", "#7f7f7f", "#4bacc6")
 MAX_CATEGORIES = 12
 
 
-def render(spec: ChartSpec, rows: Sequence[dict[str, Any]], *, width_in: float = 7.0, height_in: float = 2.6, dpi: int = 150) -> bytes | None:
+def render(
+    spec: ChartSpec,
+    rows: Sequence[dict[str, Any]],
+    *,
+    width_in: float = 7.0,
+    height_in: float = 2.6,
+    dpi: int = 150,
+) -> bytes | None:
     """PNG bytes of ``spec`` over ``rows``; None when there is nothing to draw."""
     if not rows:
         return None
@@ -44,8 +51,14 @@ def render(spec: ChartSpec, rows: Sequence[dict[str, Any]], *, width_in: float =
         ax.barh(names, values, color=PALETTE[0], height=0.6)
         ax.set_xlabel(spec.ylabel or label(spec.y[0]), fontsize=7)
         for y, v in enumerate(values):
-            ax.annotate(fmt(top[y][spec.y[0]], spec.y[0]), (v, y), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=6)
+            ax.annotate(
+                fmt(top[y][spec.y[0]], spec.y[0]),
+                (v, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=6,
+            )
     elif spec.type == "bar":
         names = [fmt(r[spec.x]) for r in rows][:MAX_CATEGORIES]
         n = len(spec.y)
@@ -61,14 +74,28 @@ def render(spec: ChartSpec, rows: Sequence[dict[str, Any]], *, width_in: float =
         xs = [r[spec.x] for r in rows]
         if spec.type == "line":
             for i, col in enumerate(spec.y):
-                ax.plot(xs, [float(r[col] or 0) for r in rows], color=PALETTE[i % len(PALETTE)],
-                        linewidth=1.4, marker="o" if len(xs) < 40 else None, markersize=2.5, label=label(col))
+                ax.plot(
+                    xs,
+                    [float(r[col] or 0) for r in rows],
+                    color=PALETTE[i % len(PALETTE)],
+                    linewidth=1.4,
+                    marker="o" if len(xs) < 40 else None,
+                    markersize=2.5,
+                    label=label(col),
+                )
         else:  # stacked bars over time
             bottom = [0.0] * len(xs)
             width = _bar_width(xs)
             for i, col in enumerate(spec.y):
                 values = [float(r[col] or 0) for r in rows]
-                ax.bar(xs, values, bottom=bottom, width=width, color=PALETTE[i % len(PALETTE)], label=label(col))
+                ax.bar(
+                    xs,
+                    values,
+                    bottom=bottom,
+                    width=width,
+                    color=PALETTE[i % len(PALETTE)],
+                    label=label(col),
+                )
                 bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         if len(spec.y) > 1:
             ax.legend(fontsize=7, frameon=False, ncols=min(len(spec.y), 4))

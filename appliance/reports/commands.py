@@ -23,7 +23,7 @@ from appliance.reports.request import SEVERITIES, IncidentDetails, Period, Repor
 
 def _aware_at(text: str) -> dt.datetime:
     try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -48,22 +48,67 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ex.add_argument("--config", type=Path, default=None, help="TOML config file")
     ex.add_argument("--data-dir", type=Path, default=None, help="data directory")
     ex.add_argument("--kind", required=True, choices=sorted(kinds()))
-    ex.add_argument("--from", dest="date_from", required=True, type=_day, metavar="YYYY-MM-DD", help="first day (UTC)")
-    ex.add_argument("--to", dest="date_to", required=True, type=_day, metavar="YYYY-MM-DD", help="last day, included (UTC)")
+    ex.add_argument(
+        "--from",
+        dest="date_from",
+        required=True,
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="first day (UTC)",
+    )
+    ex.add_argument(
+        "--to",
+        dest="date_to",
+        required=True,
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="last day, included (UTC)",
+    )
     ex.add_argument("--tenant", default=None)
     ex.add_argument("--application", default=None, help="one AI system (application)")
     ex.add_argument("--format", required=True, choices=list(formats()))
     ex.add_argument("--out", required=True, type=Path)
-    ex.add_argument("--request-id", action="append", default=[], help="incident: a request concerned (repeat)")
-    ex.add_argument("--aware-at", type=_aware_at, default=None, help="incident: when the provider became aware (ISO 8601)")
-    ex.add_argument("--severity", choices=SEVERITIES, default="general", help="incident: which Art. 73 deadline applies")
+    ex.add_argument(
+        "--request-id", action="append", default=[], help="incident: a request concerned (repeat)"
+    )
+    ex.add_argument(
+        "--aware-at",
+        type=_aware_at,
+        default=None,
+        help="incident: when the provider became aware (ISO 8601)",
+    )
+    ex.add_argument(
+        "--severity",
+        choices=SEVERITIES,
+        default="general",
+        help="incident: which Art. 73 deadline applies",
+    )
     ex.add_argument("--description", default="", help="incident: description for the authority")
-    ex.add_argument("--verify", action="store_true", help="run the full chain verification (always done for art12)")
-    ex.add_argument("--public-key", type=Path, default=None, help="Ed25519 public key (PEM) checkpoints must verify under")
+    ex.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the full chain verification (always done for art12)",
+    )
+    ex.add_argument(
+        "--public-key",
+        type=Path,
+        default=None,
+        help="Ed25519 public key (PEM) checkpoints must verify under",
+    )
     ex.add_argument("--detail-limit", type=int, default=200, help="detail rows shown in html/pdf")
-    ex.add_argument("--memory-limit", default="512MB", help="DuckDB memory limit (spills to encrypted temp files)")
+    ex.add_argument(
+        "--memory-limit",
+        default="256MB",
+        help="DuckDB memory limit (spills to encrypted temp files)",
+    )
     bar = ex.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress on stderr")
+    bar.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show progress on stderr",
+    )
     bar.add_argument("--no-progress", dest="progress", action="store_false")
     ex.set_defaults(func=cmd_export)
 
@@ -76,7 +121,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             tenant=args.tenant,
             application=args.application,
             request_ids=tuple(args.request_id),
-            incident=IncidentDetails(aware_at=args.aware_at, severity=args.severity, description=args.description),
+            incident=IncidentDetails(
+                aware_at=args.aware_at, severity=args.severity, description=args.description
+            ),
             verify=args.verify,
             detail_limit=max(args.detail_limit, 0),
         )

@@ -43,7 +43,7 @@ def fmt(value: Any, column: str = "") -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        if value.time() == dt.time():
+        if column == "period_start" and value.time() == dt.time():
             return value.date().isoformat()
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):

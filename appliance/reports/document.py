@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.reports import charts
-from appliance.reports.display import fmt, label
+from appliance.reports.display import fmt, label, short_hash
 from appliance.reports.report import Report, Section
 
 #: Rows of a section table shown in a document (the data exports hold every row).
@@ -94,24 +94,40 @@ def verification_text(report: Report) -> tuple[str, str]:
     v = report.basis.verification
     if v is None:
         return (
-            "Full chain verification not run for this export; every checkpoint used was "
-            "checked against the public key (run `appliance audit verify`, or export with --verify).",
+            (
+                "Full chain verification not run for this export; every checkpoint used was "
+                "checked against the public key (run `appliance audit verify`, or export with --verify)."
+            ),
             "note",
         )
     if v.ok:
         return (
-            f"PASSED: {v.records:,} records in {v.segments} segment(s) verified: hash chain, "
-            "Merkle roots and Ed25519 signatures of every checkpoint.",
+            (
+                f"PASSED: {v.records:,} records in {v.segments} segment(s) verified: hash chain, "
+                "Merkle roots and Ed25519 signatures of every checkpoint."
+            ),
             "ok",
         )
     return (f"FAILED: {len(v.problems)} problem(s); first: {v.problems[0]}", "alert")
 
 
-def _table(section: Section, limit: int, columns: Sequence[str] = ()) -> Table:
+def _cell(value: Any, column: str, shorten_hashes: bool) -> str:
+    text = fmt(value, column)
+    return short_hash(text) if shorten_hashes and column.endswith("hash") else text
+
+
+def _table(
+    section: Section, limit: int, columns: Sequence[str] = (), *, shorten_hashes: bool = False
+) -> Table:
     cols = tuple(c for c in (columns or section.columns) if c in section.columns) or section.columns
     rows = section.rows[:limit]
     numeric = tuple(
-        bool(rows) and all(isinstance(r[c], (int, float)) and not isinstance(r[c], bool) for r in rows if r[c] is not None)
+        bool(rows)
+        and all(
+            isinstance(r[c], (int, float)) and not isinstance(r[c], bool)
+            for r in rows
+            if r[c] is not None
+        )
         and any(r[c] is not None for r in rows)
         for c in cols
     )
@@ -121,7 +137,7 @@ def _table(section: Section, limit: int, columns: Sequence[str] = ()) -> Table:
     return Table(
         columns=cols,
         headers=tuple(label(c) for c in cols),
-        rows=tuple(tuple(fmt(r[c], c) for c in cols) for r in rows),
+        rows=tuple(tuple(_cell(r[c], c, shorten_hashes) for c in cols) for r in rows),
         numeric=numeric,
         note=note,
     )
@@ -144,14 +160,17 @@ def build_document(report: Report) -> Document:
         keywords=("appliance-report", spec.name, f"checkpoint-digest:{digest}"),
     )
     b = doc.blocks
-    vtext, vstyle = verification_text(report)
+    vtext, _vstyle = verification_text(report)
     b.append(
         KeyValues(
             (
                 ("Period", req.period.label()),
                 ("Scope", _scope(report)),
                 ("Generated", fmt(report.generated_at) + " UTC"),
-                ("Records in this report", f"{basis.records:,} in {len(basis.segments)} segment(s)"),
+                (
+                    "Records in this report",
+                    f"{basis.records:,} in {len(basis.segments)} segment(s)",
+                ),
                 ("Checkpoint digest", digest),
                 ("Chain verification", vtext),
             ),
@@ -203,10 +222,16 @@ def build_document(report: Report) -> Document:
     if spec.name == "art30":
         b.append(Heading("Retention and security measures (Art. 30(1)(f), (g))"))
         c = report.controls
-        b.append(Paragraph(f"Audit records are kept {c['retention_days']} days by default.", "body"))
+        b.append(
+            Paragraph(f"Audit records are kept {c['retention_days']} days by default.", "body")
+        )
         overrides = c.get("retention_days_by_tenant") or {}
         if overrides:
-            b.append(KeyValues(tuple((f"Retention for {t}", f"{d} days") for t, d in sorted(overrides.items()))))
+            b.append(
+                KeyValues(
+                    tuple((f"Retention for {t}", f"{d} days") for t, d in sorted(overrides.items()))
+                )
+            )
         b.append(Bullets(tuple(c["security_measures"])))
 
     total = report.detail.count()
@@ -214,12 +239,21 @@ def build_document(report: Report) -> Document:
     b.append(PageBreak())
     b.append(Heading(report.detail.title))
     if total:
-        table = _table(preview, req.detail_limit, spec.preview_columns)
+        table = _table(preview, req.detail_limit, spec.preview_columns, shorten_hashes=True)
         shown = len(preview.rows)
         note = (
             f"Showing {shown:,} of {total:,} rows"
-            + ("" if shown == total else "; every row, with every column, is in the JSON, CSV and Parquet exports")
+            + (
+                ""
+                if shown == total
+                else "; every row, with every column, is in the JSON, CSV and Parquet exports"
+            )
             + "."
+            + (
+                " Hashes are shortened here and given in full in the data exports."
+                if any(c.endswith("hash") for c in table.columns)
+                else ""
+            )
         )
         b.append(Paragraph(note, "note"))
         b.append(Table(table.columns, table.headers, table.rows, table.numeric))
@@ -243,7 +277,7 @@ def _basis_blocks(report: Report) -> list[Block]:
             "body",
         )
     )
-    vtext, vstyle = verification_text(report)
+    vtext, _vstyle = verification_text(report)
     rows: list[tuple[str, str]] = [
         ("Checkpoint digest", basis.checkpoint_digest),
         ("Signing key ID", basis.public_key_id),
@@ -255,7 +289,11 @@ def _basis_blocks(report: Report) -> list[Block]:
     out.append(KeyValues(tuple(rows), mono_keys=frozenset({"Checkpoint digest"})))
     v = basis.verification
     if v is not None and (v.problems or v.warnings):
-        out.append(Bullets(tuple([f"Problem: {p}" for p in v.problems] + [f"Warning: {w}" for w in v.warnings])))
+        out.append(
+            Bullets(
+                tuple([f"Problem: {p}" for p in v.problems] + [f"Warning: {w}" for w in v.warnings])
+            )
+        )
     out.append(Heading("Signed checkpoints", 2))
     if basis.segments:
         seg_rows: list[dict[str, Any]] = []
@@ -278,7 +316,9 @@ def _basis_blocks(report: Report) -> list[Block]:
     out.append(Heading("Queries", 2))
     out.append(
         KeyValues(
-            tuple((f"audit/reports/{name}", f"SHA-256 {sha}") for name, sha in report.queries.items()),
+            tuple(
+                (f"audit/reports/{name}", f"SHA-256 {sha}") for name, sha in report.queries.items()
+            ),
         )
     )
     return out

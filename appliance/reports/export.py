@@ -33,13 +33,15 @@ def export(
     *,
     progress: bool = False,
     public_key: Path | None = None,
-    memory_limit: str = "512MB",
+    memory_limit: str = "256MB",
     now: dt.datetime | None = None,
 ) -> ExportResult:
     fmt = formats().get(format)
     if fmt is None:
         raise ReportError(f"unknown format {format!r}; known: {', '.join(formats())}")
-    with open_report(config, request, public_key=public_key, memory_limit=memory_limit, now=now) as report:
+    with open_report(
+        config, request, public_key=public_key, memory_limit=memory_limit, now=now
+    ) as report:
         rows = fmt.write(report, out, progress)
         v = report.basis.verification
         return ExportResult(

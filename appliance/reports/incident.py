@@ -63,7 +63,9 @@ def deadline_for(severity: Severity) -> Deadline:
     raise ValueError(f"unknown incident severity {severity!r}")
 
 
-def deadline_rows(aware_at: dt.datetime, severity: Severity, now: dt.datetime) -> list[dict[str, object]]:
+def deadline_rows(
+    aware_at: dt.datetime, severity: Severity, now: dt.datetime
+) -> list[dict[str, object]]:
     """Every Art. 73 deadline from ``aware_at``; the one for ``severity`` is marked."""
     rows: list[dict[str, object]] = []
     for d in DEADLINES:

@@ -64,20 +64,28 @@ def _pct(part: Any, whole: Any) -> str:
 
 def _usage_findings(s: Mapping[str, Any]) -> list[str]:
     return [
-        f"{_n(s['requests']):,} requests from {_n(s['tenants'])} tenant(s) and "
-        f"{_n(s['applications'])} application(s) used {_n(s['models'])} model(s).",
-        f"{_n(s['total_tokens']):,} tokens were processed at a recorded cost of "
-        f"USD {float(s['cost_usd'] or 0):,.2f}.",
-        f"{_n(s['denied']):,} requests ({_pct(s['denied'], s['requests'])}) were denied and "
-        f"{_n(s['errors']):,} failed.",
+        (
+            f"{_n(s['requests']):,} requests from {_n(s['tenants'])} tenant(s) and "
+            f"{_n(s['applications'])} application(s) used {_n(s['models'])} model(s)."
+        ),
+        (
+            f"{_n(s['total_tokens']):,} tokens were processed at a recorded cost of "
+            f"USD {float(s['cost_usd'] or 0):,.2f}."
+        ),
+        (
+            f"{_n(s['denied']):,} requests ({_pct(s['denied'], s['requests'])}) were denied and "
+            f"{_n(s['errors']):,} failed."
+        ),
     ]
 
 
 def _art30_findings(s: Mapping[str, Any]) -> list[str]:
     out = [
-        f"{_n(s['applications'])} application(s) processed {_n(s['requests']):,} requests, "
-        f"{_n(s['requests_with_personal_data']):,} of them with personal data "
-        f"({_pct(s['requests_with_personal_data'], s['requests'])}).",
+        (
+            f"{_n(s['applications'])} application(s) processed {_n(s['requests']):,} requests, "
+            f"{_n(s['requests_with_personal_data']):,} of them with personal data "
+            f"({_pct(s['requests_with_personal_data'], s['requests'])})."
+        ),
         f"Requests went to {_n(s['recipients'])} recipient(s) (model providers).",
     ]
     if _n(s["third_country_recipients"]):
@@ -92,17 +100,23 @@ def _art30_findings(s: Mapping[str, Any]) -> list[str]:
 
 def _art12_findings(s: Mapping[str, Any]) -> list[str]:
     return [
-        f"{_n(s['records']):,} log records of {_n(s['users'])} user(s) in "
-        f"{_n(s['segments'])} segment(s) fall in the period.",
-        f"{_n(s['allowed']):,} requests were served, {_n(s['denied']):,} denied, "
-        f"{_n(s['errors']):,} failed.",
+        (
+            f"{_n(s['records']):,} log records of {_n(s['users'])} user(s) in "
+            f"{_n(s['segments'])} segment(s) fall in the period."
+        ),
+        (
+            f"{_n(s['allowed']):,} requests were served, {_n(s['denied']):,} denied, "
+            f"{_n(s['errors']):,} failed."
+        ),
     ]
 
 
 def _risk_findings(s: Mapping[str, Any]) -> list[str]:
     out = [
-        f"Of {_n(s['requests']):,} requests, {_n(s['prohibited']):,} touched a prohibited "
-        f"practice (Art. 5) and {_n(s['high']):,} a high-risk area (Annex III).",
+        (
+            f"Of {_n(s['requests']):,} requests, {_n(s['prohibited']):,} touched a prohibited "
+            f"practice (Art. 5) and {_n(s['high']):,} a high-risk area (Annex III)."
+        ),
         f"{_n(s['drift']):,} requests drifted from their application's declared purpose.",
     ]
     if _n(s["prohibited_not_denied"]):
@@ -117,25 +131,33 @@ def _risk_findings(s: Mapping[str, Any]) -> list[str]:
 
 def _pii_findings(s: Mapping[str, Any]) -> list[str]:
     return [
-        f"{_n(s['requests_with_pii']):,} of {_n(s['requests']):,} requests "
-        f"({_pct(s['requests_with_pii'], s['requests'])}) contained personal data.",
-        f"{_n(s['findings']):,} findings of {_n(s['entity_types'])} entity type(s); "
-        f"{_n(s['findings_not_forwarded']):,} were in requests that were not forwarded.",
+        (
+            f"{_n(s['requests_with_pii']):,} of {_n(s['requests']):,} requests "
+            f"({_pct(s['requests_with_pii'], s['requests'])}) contained personal data."
+        ),
+        (
+            f"{_n(s['findings']):,} findings of {_n(s['entity_types'])} entity type(s); "
+            f"{_n(s['findings_not_forwarded']):,} were in requests that were not forwarded."
+        ),
     ]
 
 
 def _policy_findings(s: Mapping[str, Any]) -> list[str]:
     return [
-        f"{_n(s['decisions']):,} decisions: {_n(s['allowed']):,} allowed, {_n(s['denied']):,} "
-        f"denied ({_pct(s['denied'], s['decisions'])}), {_n(s['errors']):,} errors.",
+        (
+            f"{_n(s['decisions']):,} decisions: {_n(s['allowed']):,} allowed, {_n(s['denied']):,} "
+            f"denied ({_pct(s['denied'], s['decisions'])}), {_n(s['errors']):,} errors."
+        ),
         f"{_n(s['revisions'])} policy revision(s) were in force during the period.",
     ]
 
 
 def _incident_findings(s: Mapping[str, Any]) -> list[str]:
     return [
-        f"The draft concerns {_n(s['requests']):,} request(s) of {_n(s['applications'])} "
-        f"application(s) and {_n(s['models'])} model(s).",
+        (
+            f"The draft concerns {_n(s['requests']):,} request(s) of {_n(s['applications'])} "
+            f"application(s) and {_n(s['models'])} model(s)."
+        ),
         f"{_n(s['answered']):,} were answered, {_n(s['denied']):,} denied.",
     ]
 
@@ -165,16 +187,32 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec(
                 "over_time",
                 "Usage over time",
-                chart=ChartSpec("line", _OVER_TIME, ("requests", "denied"), "Requests over time", "requests"),
+                chart=ChartSpec(
+                    "line", _OVER_TIME, ("requests", "denied"), "Requests over time", "requests"
+                ),
             ),
-            SectionSpec("by_tenant", "By tenant", chart=ChartSpec("barh", "tenant", ("cost_usd",), "Cost by tenant", "USD")),
+            SectionSpec(
+                "by_tenant",
+                "By tenant",
+                chart=ChartSpec("barh", "tenant", ("cost_usd",), "Cost by tenant", "USD"),
+            ),
             SectionSpec("by_department", "By department"),
             SectionSpec("by_application", "By application"),
-            SectionSpec("by_model", "By model and provider", chart=ChartSpec("barh", "model", ("requests",), "Requests by model")),
+            SectionSpec(
+                "by_model",
+                "By model and provider",
+                chart=ChartSpec("barh", "model", ("requests",), "Requests by model"),
+            ),
         ),
         detail_title="Usage by period, tenant, department, application, model and provider",
         preview_columns=(
-            "period_start", "tenant", "department", "application", "model", "requests", "total_tokens",
+            "period_start",
+            "tenant",
+            "department",
+            "application",
+            "model",
+            "requests",
+            "total_tokens",
             "cost_usd",
         ),
         findings=_usage_findings,
@@ -199,7 +237,9 @@ _KINDS: tuple[KindSpec, ...] = (
                 "data_categories",
                 "Categories of personal data (Art. 30(1)(c))",
                 note="Entity types found by the PII detector; counts only, never values.",
-                chart=ChartSpec("barh", "data_category", ("findings",), "Personal data findings by category"),
+                chart=ChartSpec(
+                    "barh", "data_category", ("findings",), "Personal data findings by category"
+                ),
             ),
             SectionSpec(
                 "recipients",
@@ -209,8 +249,15 @@ _KINDS: tuple[KindSpec, ...] = (
         ),
         detail_title="Record of processing: application, recipient, region",
         preview_columns=(
-            "tenant", "application", "purpose", "data_categories", "recipient", "region", "third_country",
-            "requests", "retention_days",
+            "tenant",
+            "application",
+            "purpose",
+            "data_categories",
+            "recipient",
+            "region",
+            "third_country",
+            "requests",
+            "retention_days",
         ),
         findings=_art30_findings,
     ),
@@ -235,14 +282,24 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec(
                 "over_time",
                 "Records over time",
-                chart=ChartSpec("stacked", _OVER_TIME, ("records",), "Log records over time", "records"),
+                chart=ChartSpec(
+                    "stacked", _OVER_TIME, ("records",), "Log records over time", "records"
+                ),
             ),
             SectionSpec("by_decision", "Outcomes"),
         ),
         detail_title="Log records",
         preview_columns=(
-            "ts_start", "request_id", "tenant", "user_id", "application", "model", "decision",
-            "status", "risk_class", "record_hash",
+            "ts_start",
+            "request_id",
+            "tenant",
+            "user_id",
+            "application",
+            "model",
+            "decision",
+            "status",
+            "risk_class",
+            "record_hash",
         ),
         findings=_art12_findings,
     ),
@@ -267,13 +324,19 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec(
                 "by_class",
                 "Requests by risk class",
-                chart=ChartSpec("bar", "risk_class", ("requests", "denied"), "Requests by risk class"),
+                chart=ChartSpec(
+                    "bar", "risk_class", ("requests", "denied"), "Requests by risk class"
+                ),
             ),
             SectionSpec(
                 "over_time",
                 "Risk classes over time",
                 chart=ChartSpec(
-                    "stacked", _OVER_TIME, ("prohibited", "high", "limited", "minimal"), "Risk classes over time", "requests"
+                    "stacked",
+                    _OVER_TIME,
+                    ("prohibited", "high", "limited", "minimal"),
+                    "Risk classes over time",
+                    "requests",
                 ),
             ),
             SectionSpec("applications", "Applications: declared and observed class"),
@@ -281,8 +344,15 @@ _KINDS: tuple[KindSpec, ...] = (
         ),
         detail_title="Prohibited, high-risk and drifting requests",
         preview_columns=(
-            "ts_start", "request_id", "tenant", "application", "declared_class", "risk_class", "drift",
-            "decision", "reasons",
+            "ts_start",
+            "request_id",
+            "tenant",
+            "application",
+            "declared_class",
+            "risk_class",
+            "drift",
+            "decision",
+            "reasons",
         ),
         findings=_risk_findings,
     ),
@@ -302,13 +372,17 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec(
                 "by_entity",
                 "Findings by entity type",
-                chart=ChartSpec("barh", "entity_type", ("findings",), "PII findings by entity type"),
+                chart=ChartSpec(
+                    "barh", "entity_type", ("findings",), "PII findings by entity type"
+                ),
             ),
             SectionSpec("by_action", "Findings by action taken"),
             SectionSpec(
                 "over_time",
                 "Findings over time",
-                chart=ChartSpec("line", _OVER_TIME, ("findings",), "PII findings over time", "findings"),
+                chart=ChartSpec(
+                    "line", _OVER_TIME, ("findings",), "PII findings over time", "findings"
+                ),
             ),
         ),
         detail_title="Findings by period, tenant, application, entity type and action",
@@ -331,7 +405,13 @@ _KINDS: tuple[KindSpec, ...] = (
             SectionSpec(
                 "over_time",
                 "Decisions over time",
-                chart=ChartSpec("stacked", _OVER_TIME, ("allowed", "denied", "errors"), "Decisions over time", "requests"),
+                chart=ChartSpec(
+                    "stacked",
+                    _OVER_TIME,
+                    ("allowed", "denied", "errors"),
+                    "Decisions over time",
+                    "requests",
+                ),
             ),
             SectionSpec(
                 "reasons",
@@ -343,7 +423,13 @@ _KINDS: tuple[KindSpec, ...] = (
         ),
         detail_title="Decisions other than allow",
         preview_columns=(
-            "ts_start", "request_id", "tenant", "application", "decision", "status", "policy_revision",
+            "ts_start",
+            "request_id",
+            "tenant",
+            "application",
+            "decision",
+            "status",
+            "policy_revision",
             "reasons",
         ),
         findings=_policy_findings,
@@ -367,8 +453,16 @@ _KINDS: tuple[KindSpec, ...] = (
         sections=(SectionSpec("systems", "AI systems involved"),),
         detail_title="Requests concerned",
         preview_columns=(
-            "ts_start", "request_id", "application", "user_id", "model", "decision", "status",
-            "risk_class", "safety_flags", "record_hash",
+            "ts_start",
+            "request_id",
+            "application",
+            "user_id",
+            "model",
+            "decision",
+            "status",
+            "risk_class",
+            "safety_flags",
+            "record_hash",
         ),
         prepare=("selection",),
         findings=_incident_findings,

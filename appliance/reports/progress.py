@@ -13,7 +13,9 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, total: int, label: str, *, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self, total: int, label: str, *, stream: TextIO | None = None, enabled: bool = True
+    ) -> None:
         self.total = max(total, 0)
         self.label = label
         self.done = 0

@@ -146,7 +146,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _rows(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+def _rows(
+    conn: duckdb.DuckDBPyConnection, sql: str
+) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
     cur = conn.execute(sql)
     columns = tuple(d[0] for d in cur.description or ())
     return columns, [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
@@ -155,8 +157,10 @@ def _rows(conn: duckdb.DuckDBPyConnection, sql: str) -> tuple[tuple[str, ...], l
 def _security_measures(config: Config) -> list[str]:
     p, s = config.pipeline, config.server
     measures = [
-        "Audit log encrypted at rest (AES-GCM database encryption), payloads under per-tenant "
-        "AES-256-GCM data keys wrapped by a master key",
+        (
+            "Audit log encrypted at rest (AES-GCM database encryption), payloads under per-tenant "
+            "AES-256-GCM data keys wrapped by a master key"
+        ),
         "Every audit record hash-chained; Merkle checkpoints signed with Ed25519",
         "API keys stored only as salted HMAC-SHA256 digests",
     ]
@@ -167,7 +171,10 @@ def _security_measures(config: Config) -> list[str]:
     if p.classify:
         measures.append("AI Act risk classification and safety screening of requests and answers")
     if s.tls_cert is not None:
-        measures.append("TLS on the client interface" + (" with client certificates (mutual TLS)" if s.tls_client_ca else ""))
+        measures.append(
+            "TLS on the client interface"
+            + (" with client certificates (mutual TLS)" if s.tls_client_ca else "")
+        )
     return measures
 
 
@@ -220,7 +227,9 @@ def _setup(
     )
     conn.execute("CREATE OR REPLACE TEMP TABLE coverage (segment_id VARCHAR, tree_size BIGINT)")
     if coverage:
-        conn.executemany("INSERT INTO coverage VALUES (?, ?)", [[k, v] for k, v in coverage.items()])
+        conn.executemany(
+            "INSERT INTO coverage VALUES (?, ?)", [[k, v] for k, v in coverage.items()]
+        )
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE applications (tenant VARCHAR, name VARCHAR, purpose VARCHAR,"
         " annex_iii VARCHAR, risk_class VARCHAR)"
@@ -231,7 +240,8 @@ def _setup(
     conn.execute("CREATE OR REPLACE TEMP TABLE retention (tenant VARCHAR, days INTEGER)")
     if config.audit.tenant_retention_days:
         conn.executemany(
-            "INSERT INTO retention VALUES (?, ?)", [[k, v] for k, v in config.audit.tenant_retention_days.items()]
+            "INSERT INTO retention VALUES (?, ?)",
+            [[k, v] for k, v in config.audit.tenant_retention_days.items()],
         )
     for name in _SCOPE_SETUP:
         conn.execute(scope_sql[name])
@@ -286,7 +296,7 @@ def open_report(
     *,
     public_key: Path | None = None,
     sql_dir: Path | None = None,
-    memory_limit: str = "512MB",
+    memory_limit: str = "256MB",
     fresh: bool = True,
     now: dt.datetime | None = None,
 ) -> Iterator[Report]:
@@ -301,7 +311,9 @@ def open_report(
     paths = AuditPaths.from_config(config)
     key_path = public_key or paths.public_key
     if not key_path.exists():
-        raise ReportError(f"no audit public key at {key_path}: is there an audit log under {paths.root}?")
+        raise ReportError(
+            f"no audit public key at {key_path}: is there an audit log under {paths.root}?"
+        )
     public = load_public_key(key_path)
     generated_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
     scope_sql = sqlfiles.load("_scope", sql_dir)
@@ -312,7 +324,14 @@ def open_report(
             _verification(config, public) if request.verify or spec.name == "art12" else None
         )
         conn = reader.conn
-        _setup(conn, config, request, {k: cp.tree_size for k, cp in checkpoints.items()}, scope_sql, memory_limit)
+        _setup(
+            conn,
+            config,
+            request,
+            {k: cp.tree_size for k, cp in checkpoints.items()},
+            scope_sql,
+            memory_limit,
+        )
         for name in spec.prepare:
             conn.execute(kind_sql[name])
         _, summary_rows = _rows(conn, kind_sql["summary"])
@@ -367,5 +386,7 @@ def _incident_statements(request: ReportRequest, generated_at: dt.datetime) -> d
         "aware_at_given": inc.aware_at is not None,
         "severity": inc.severity,
         "description": inc.description or "(to be completed by the provider)",
-        "selection": "request ids given" if request.request_ids else "flagged requests of the period",
+        "selection": "request ids given"
+        if request.request_ids
+        else "flagged requests of the period",
     }

@@ -26,7 +26,13 @@ APPS: tuple[tuple[str, str, str, str | None, str], ...] = (
     ("acme", "support-bot", "Answer customer support questions about orders", None, "limited"),
     ("acme", "hr-screening", "Rank job applications for recruiters", "employment", "high"),
     ("acme", "code-assistant", "Help engineers write and review code", None, "minimal"),
-    ("globex", "claims-triage", "Triage insurance claims for handlers", "essential_services", "high"),
+    (
+        "globex",
+        "claims-triage",
+        "Triage insurance claims for handlers",
+        "essential_services",
+        "high",
+    ),
     ("globex", "marketing-copy", "Draft marketing texts", None, "limited"),
 )
 DEPARTMENTS = {"acme": ("support", "hr", "engineering"), "globex": ("claims", "marketing")}
@@ -38,8 +44,14 @@ MODELS: tuple[tuple[str, str, str, float], ...] = (
     ("gemini-pro", "vertex", "europe-west4", 0.004),
 )
 PII_TYPES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "DE_TAX_ID", "LOCATION")
-ACTIONS = {"PERSON": "mask", "EMAIL_ADDRESS": "mask", "PHONE_NUMBER": "redact", "IBAN_CODE": "hash",
-           "DE_TAX_ID": "redact", "LOCATION": "allow"}
+ACTIONS = {
+    "PERSON": "mask",
+    "EMAIL_ADDRESS": "mask",
+    "PHONE_NUMBER": "redact",
+    "IBAN_CODE": "hash",
+    "DE_TAX_ID": "redact",
+    "LOCATION": "allow",
+}
 REVISIONS = ("rev-2026-01", "rev-2026-02")
 DENY_REASONS = (
     ("prohibited_practice", "prohibited practice (AI Act Art. 5): social scoring"),
@@ -64,13 +76,27 @@ def _row(rng: random.Random, i: int, ts_us: int) -> dict[str, Any]:
         for t in rng.sample(PII_TYPES, rng.randint(1, 3)):
             pii[t] = rng.randint(1, 4)
     roll = rng.random()
-    risk = "prohibited" if roll < 0.01 else "high" if roll < 0.15 else "limited" if roll < 0.45 else "minimal"
+    risk = (
+        "prohibited"
+        if roll < 0.01
+        else "high"
+        if roll < 0.15
+        else "limited"
+        if roll < 0.45
+        else "minimal"
+    )
     drift = declared in ("minimal", "limited") and risk == "high" and rng.random() < 0.5
     areas: list[dict[str, Any]] = []
     if risk == "prohibited":
         areas = [{"id": "social_scoring", "article": "Art. 5(1)(c)", "score": 0.91}]
     elif risk == "high":
-        areas = [{"id": "employment", "article": "Annex III 4", "score": round(0.5 + rng.random() / 2, 3)}]
+        areas = [
+            {
+                "id": "employment",
+                "article": "Annex III 4",
+                "score": round(0.5 + rng.random() / 2, 3),
+            }
+        ]
     revision = REVISIONS[0] if i % 2 == 0 and rng.random() < 0.5 else REVISIONS[1]
     decision, reasons, rules, status = "allow", [], ["base.allow"], 200
     if risk == "prohibited":

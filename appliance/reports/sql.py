@@ -54,4 +54,6 @@ def load(name: str, sql_dir: Path | None = None) -> QueryFile:
     """Load ``<sql_dir>/<name>.sql``."""
     path = (sql_dir or default_sql_dir()) / f"{name}.sql"
     raw = path.read_bytes()
-    return QueryFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), statements=parse(raw.decode("utf-8")))
+    return QueryFile(
+        path=path, sha256=hashlib.sha256(raw).hexdigest(), statements=parse(raw.decode("utf-8"))
+    )

@@ -62,6 +62,6 @@ SELECT segment_id,
        prompt_tokens,
        completion_tokens,
        payload_ct IS NOT NULL                          AS payload_stored,
-       hex(leaf_hash)                                  AS record_hash
+       lower(hex(leaf_hash))                                  AS record_hash
 FROM scope
 ORDER BY ts_start, segment_id, seq;

@@ -49,6 +49,6 @@ SELECT ts_start, request_id, tenant, application, user_id, model, provider, regi
        CAST(reasons AS VARCHAR)                                         AS reasons,
        policy_revision,
        payload_ct IS NOT NULL                                           AS payload_stored,
-       segment_id, seq, hex(leaf_hash)                                  AS record_hash
+       segment_id, seq, lower(hex(leaf_hash))                                  AS record_hash
 FROM incident_requests
 ORDER BY ts_start, segment_id, seq;

@@ -116,14 +116,21 @@ def test_html_shows_the_numbers_of_the_json(exported: Exports, kind: str) -> Non
     assert doc["basis"]["checkpoint_digest"] in html
     assert "2026-03-01 to 2026-03-31" in html
     for col, label in doc["summary_labels"].items():
-        assert f"<td>{label}</td><td class=\"num\">{fmt(doc['summary'][col], col)}</td>" in html.replace("\n", "")
-    embedded = re.search(r'<script type="application/json" id="report-meta">(.*?)</script>', html, re.S)
+        assert (
+            f'<td>{label}</td><td class="num">{fmt(doc["summary"][col], col)}</td>'
+            in html.replace("\n", "")
+        )
+    embedded = re.search(
+        r'<script type="application/json" id="report-meta">(.*?)</script>', html, re.DOTALL
+    )
     assert embedded is not None
     assert json.loads(embedded.group(1).replace("<\\/", "</"))["summary"] == doc["summary"]
 
 
 def _pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 @needs_poppler
@@ -137,7 +144,7 @@ def test_pdf_opens_and_renders_to_png_pages(exported: Exports, kind: str, tmp_pa
         assert page.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert page.stat().st_size > 1000
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
-    assert re.search(rf"^Pages:\s+{len(pages)}$", info, re.M)
+    assert re.search(rf"^Pages:\s+{len(pages)}$", info, re.MULTILINE)
     assert "checkpoint-digest:" + _json(exported, kind)["basis"]["checkpoint_digest"] in info
 
 
@@ -150,7 +157,9 @@ def test_pdf_numbers_match_the_json_export(exported: Exports, kind: str) -> None
     # the headline figures: each label followed by its value on the same line
     for col, label in doc["summary_labels"].items():
         want = f"{label} {fmt(doc['summary'][col], col)}"
-        assert any(line == want or line.endswith(" " + want) or line.startswith(want) for line in lines), want
+        assert any(
+            line == want or line.endswith(" " + want) or line.startswith(want) for line in lines
+        ), want
     # the full digest (the PDF's first page and data basis)
     assert doc["basis"]["checkpoint_digest"] in text.replace("\n", "").replace(" ", "")
     # every number of every section table row shown

@@ -46,8 +46,12 @@ def test_overdue_deadlines_say_so() -> None:
 def test_selected_requests_only(sample_audit: SampleAudit, tmp_path: Path) -> None:
     ids = ("req-00000010", "req-00000500", "req-00002000")
     req = ReportRequest(
-        "incident", MARCH, request_ids=ids,
-        incident=IncidentDetails(aware_at=AWARE, severity="death", description="A wrong triage answer."),
+        "incident",
+        MARCH,
+        request_ids=ids,
+        incident=IncidentDetails(
+            aware_at=AWARE, severity="death", description="A wrong triage answer."
+        ),
     )
     export(sample_audit.config, req, "json", tmp_path / "i.json")
     doc = json.loads((tmp_path / "i.json").read_bytes())
@@ -59,27 +63,55 @@ def test_selected_requests_only(sample_audit: SampleAudit, tmp_path: Path) -> No
     assert due[0]["report_due_utc"] == "2026-03-20T08:00Z"
 
 
-def test_without_ids_the_flagged_requests_are_selected(sample_audit: SampleAudit, tmp_path: Path) -> None:
+def test_without_ids_the_flagged_requests_are_selected(
+    sample_audit: SampleAudit, tmp_path: Path
+) -> None:
     export(sample_audit.config, ReportRequest("incident", MARCH), "json", tmp_path / "i.json")
     doc = json.loads((tmp_path / "i.json").read_bytes())
     rows = doc["detail"]["rows"]
     assert rows and doc["summary"]["requests"] == len(rows)
     for r in rows:
-        assert r["risk_class"] == "prohibited" or json.loads(r["safety_flags"]) or (r["status"] or 0) >= 500
+        assert (
+            r["risk_class"] == "prohibited"
+            or json.loads(r["safety_flags"])
+            or (r["status"] or 0) >= 500
+        )
 
 
 def test_command_line_export_with_progress(sample_audit: SampleAudit, tmp_path: Path) -> None:
     out = tmp_path / "incident.pdf"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "appliance.reports", "export",
-            "--data-dir", str(sample_audit.data_dir),
-            "--kind", "incident", "--from", "2026-03-01", "--to", "2026-03-31",
-            "--request-id", "req-00000010", "--request-id", "req-00000011",
-            "--aware-at", "2026-03-10T08:00:00Z", "--severity", "critical_infrastructure",
-            "--format", "pdf", "--out", str(out), "--progress",
+            sys.executable,
+            "-m",
+            "appliance.reports",
+            "export",
+            "--data-dir",
+            str(sample_audit.data_dir),
+            "--kind",
+            "incident",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--request-id",
+            "req-00000010",
+            "--request-id",
+            "req-00000011",
+            "--aware-at",
+            "2026-03-10T08:00:00Z",
+            "--severity",
+            "critical_infrastructure",
+            "--format",
+            "pdf",
+            "--out",
+            str(out),
+            "--progress",
         ],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:5] == b"%PDF-"
@@ -88,11 +120,28 @@ def test_command_line_export_with_progress(sample_audit: SampleAudit, tmp_path: 
     data = tmp_path / "usage.csv"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "appliance.reports", "export", "--data-dir", str(sample_audit.data_dir),
-            "--kind", "usage", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "csv",
-            "--out", str(data), "--progress",
+            sys.executable,
+            "-m",
+            "appliance.reports",
+            "export",
+            "--data-dir",
+            str(sample_audit.data_dir),
+            "--kind",
+            "usage",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--format",
+            "csv",
+            "--out",
+            str(data),
+            "--progress",
         ],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "usage -> csv [" in proc.stderr and "100.0%" in proc.stderr
@@ -107,9 +156,25 @@ def test_command_line_export_with_progress(sample_audit: SampleAudit, tmp_path: 
 )
 def test_command_line_refuses_bad_periods(tmp_path: Path, args: list[str], message: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "appliance.reports", "export", "--data-dir", str(tmp_path), "--kind", "usage",
-         *args, "--format", "json", "--out", str(tmp_path / "x.json")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "appliance.reports",
+            "export",
+            "--data-dir",
+            str(tmp_path),
+            "--kind",
+            "usage",
+            *args,
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2
     assert message in proc.stderr

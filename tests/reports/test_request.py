@@ -17,7 +17,9 @@ BUCKETS = [
 
 
 @pytest.mark.parametrize(("first", "last", "bucket"), BUCKETS)
-def test_bucket_keeps_charts_to_a_few_dozen_points(first: dt.date, last: dt.date, bucket: str) -> None:
+def test_bucket_keeps_charts_to_a_few_dozen_points(
+    first: dt.date, last: dt.date, bucket: str
+) -> None:
     assert Period(first, last).bucket() == bucket
 
 

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from appliance.audit.reader import open_reader
-from appliance.audit.segments import AuditPaths, SegmentFile, attach, connect, db_key, new_segment_id
+from appliance.audit.segments import (
+    AuditPaths,
+    SegmentFile,
+    attach,
+    connect,
+    db_key,
+    new_segment_id,
+)
 from appliance.audit.writer import AuditWriter
 from appliance.config import Config, load_config
 from appliance.reports.export import export
@@ -23,7 +30,9 @@ def _us(t: dt.datetime) -> int:
     return int(t.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
 
 
-def _row(rid: str, ts: dt.datetime, tenant: str = "acme", tokens: int = 10, cost: float = 0.5) -> dict[str, Any]:
+def _row(
+    rid: str, ts: dt.datetime, tenant: str = "acme", tokens: int = 10, cost: float = 0.5
+) -> dict[str, Any]:
     return {
         "kind": "request",
         "request_id": rid,
@@ -109,15 +118,20 @@ def test_numbers_agree_with_a_direct_count_of_the_log(sample_audit: SampleAudit)
     with open_reader(sample_audit.config) as reader:
         rows = list(
             reader.search(
-                raw=True, kind="request", tenant="acme",
-                since=dt.datetime(2026, 3, 10), until=dt.datetime(2026, 3, 13),
+                raw=True,
+                kind="request",
+                tenant="acme",
+                since=dt.datetime(2026, 3, 10),
+                until=dt.datetime(2026, 3, 13),
             )
         )
     assert meta["summary"]["requests"] == len(rows) > 0
     assert meta["summary"]["total_tokens"] == sum(r["total_tokens"] for r in rows)
     assert meta["summary"]["denied"] == sum(r["decision"] == "deny" for r in rows)
     assert meta["summary"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows), abs=1e-6)
-    with open_report(sample_audit.config, ReportRequest("pii", Period(first, last), tenant="acme")) as r:
+    with open_report(
+        sample_audit.config, ReportRequest("pii", Period(first, last), tenant="acme")
+    ) as r:
         pii = r.meta()
     findings = sum(sum(json.loads(r["pii_counts"]).values()) for r in rows if r["pii_counts"])
     assert pii["summary"]["findings"] == findings
@@ -148,14 +162,24 @@ def test_later_records_elsewhere_leave_the_digest_of_a_closed_period_alone(tmp_p
 def test_art12_states_a_failed_verification_of_an_altered_log(tmp_path: Path) -> None:
     config = load_config(None, data_dir=tmp_path)
     _write(config, [_row(f"r{i}", dt.datetime(2026, 3, 5, 12, i)) for i in range(20)])
-    ok = export(config, ReportRequest("art12", Period(dt.date(2026, 3, 5), dt.date(2026, 3, 5))), "json", tmp_path / "ok.json")
+    ok = export(
+        config,
+        ReportRequest("art12", Period(dt.date(2026, 3, 5), dt.date(2026, 3, 5))),
+        "json",
+        tmp_path / "ok.json",
+    )
     assert ok.verified is True
     paths = AuditPaths.from_config(config)
     conn = connect()
     attach(conn, paths.segment_files()[0], "seg", db_key(config), read_only=False)
     conn.execute("UPDATE seg.records SET total_tokens = 999 WHERE seq = 7")
     conn.close()
-    bad = export(config, ReportRequest("art12", Period(dt.date(2026, 3, 5), dt.date(2026, 3, 5))), "json", tmp_path / "bad.json")
+    bad = export(
+        config,
+        ReportRequest("art12", Period(dt.date(2026, 3, 5), dt.date(2026, 3, 5))),
+        "json",
+        tmp_path / "bad.json",
+    )
     assert bad.verified is False
     doc = json.loads((tmp_path / "bad.json").read_bytes())
     assert doc["basis"]["verification"]["ok"] is False
@@ -167,11 +191,18 @@ def test_no_audit_log_is_a_clear_error(tmp_path: Path) -> None:
 
     config = load_config(None, data_dir=tmp_path)
     with pytest.raises(ReportError, match="no audit public key"):
-        export(config, ReportRequest("usage", Period(dt.date(2026, 3, 1), dt.date(2026, 3, 1))), "json", tmp_path / "x.json")
+        export(
+            config,
+            ReportRequest("usage", Period(dt.date(2026, 3, 1), dt.date(2026, 3, 1))),
+            "json",
+            tmp_path / "x.json",
+        )
     assert not (tmp_path / "x.json").exists()
 
 
-def test_a_failed_export_leaves_no_partial_file(sample_audit: SampleAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_export_leaves_no_partial_file(
+    sample_audit: SampleAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pyarrow.parquet as pq
 
     def broken(self: Any, batch: Any, *a: Any, **k: Any) -> None:
@@ -180,5 +211,10 @@ def test_a_failed_export_leaves_no_partial_file(sample_audit: SampleAudit, tmp_p
     monkeypatch.setattr(pq.ParquetWriter, "write_batch", broken)  # fails once the file is open
     out = tmp_path / "x.parquet"
     with pytest.raises(OSError, match="disk full"):
-        export(sample_audit.config, ReportRequest("art12", Period(dt.date(2026, 3, 1), dt.date(2026, 3, 2))), "parquet", out)
+        export(
+            sample_audit.config,
+            ReportRequest("art12", Period(dt.date(2026, 3, 1), dt.date(2026, 3, 2))),
+            "parquet",
+            out,
+        )
     assert list(tmp_path.iterdir()) == []

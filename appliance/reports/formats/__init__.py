@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,7 +58,9 @@ def formats() -> Mapping[str, ReportFormat]:
     found = (
         ReportFormat("json", ".json", "application/json", True, "json_format"),
         ReportFormat("csv", ".csv", "text/csv", True, "csv_format"),
-        ReportFormat("parquet", ".parquet", "application/vnd.apache.parquet", True, "parquet_format"),
+        ReportFormat(
+            "parquet", ".parquet", "application/vnd.apache.parquet", True, "parquet_format"
+        ),
         ReportFormat("html", ".html", "text/html", False, "html_format"),
         ReportFormat("pdf", ".pdf", "application/pdf", False, "pdf_format"),
     )

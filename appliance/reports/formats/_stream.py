@@ -12,7 +12,9 @@ from appliance.reports.report import Report
 BATCH_ROWS = 65_536
 
 
-def stream(report: Report, label: str, progress: bool) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Progress]:
+def stream(
+    report: Report, label: str, progress: bool
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Progress]:
     """The detail schema, an iterator over its batches, and the progress bar it advances."""
     total = report.detail.count()
     bar = Progress(total, label, enabled=progress)

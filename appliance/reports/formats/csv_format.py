@@ -40,5 +40,9 @@ def write(report: Report, out: Path, progress: bool) -> int:
             "row_count": bar.done,
         }
         with atomic_output(meta_path(out)) as mtmp:
-            mtmp.write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z))
+            mtmp.write_bytes(
+                orjson.dumps(
+                    meta, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+                )
+            )
     return bar.done

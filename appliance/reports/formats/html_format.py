@@ -31,9 +31,17 @@ from appliance.reports.report import Report
 
 
 def _table(t: Table) -> str:
-    head = "".join(f'<th class="num">{escape(h)}</th>' if n else f"<th>{escape(h)}</th>" for h, n in zip(t.headers, t.numeric, strict=True))
+    head = "".join(
+        f'<th class="num">{escape(h)}</th>' if n else f"<th>{escape(h)}</th>"
+        for h, n in zip(t.headers, t.numeric, strict=True)
+    )
     rows = "".join(
-        "<tr>" + "".join(f'<td class="num">{escape(v)}</td>' if n else f"<td>{escape(v)}</td>" for v, n in zip(r, t.numeric, strict=True)) + "</tr>\n"
+        "<tr>"
+        + "".join(
+            f'<td class="num">{escape(v)}</td>' if n else f"<td>{escape(v)}</td>"
+            for v, n in zip(r, t.numeric, strict=True)
+        )
+        + "</tr>\n"
         for r in t.rows
     )
     note = f'<p class="note">{escape(t.note)}</p>' if t.note else ""
@@ -43,7 +51,8 @@ def _table(t: Table) -> str:
 def _kv(kv: KeyValues) -> str:
     mono = ' class="mono"'
     rows = "".join(
-        f"<tr><th>{escape(k)}</th><td{mono if k in kv.mono_keys else ''}>{escape(v)}</td></tr>\n" for k, v in kv.rows
+        f"<tr><th>{escape(k)}</th><td{mono if k in kv.mono_keys else ''}>{escape(v)}</td></tr>\n"
+        for k, v in kv.rows
     )
     return f'<table class="kv">\n{rows}</table>\n'
 
@@ -76,7 +85,9 @@ def _body(report: Report) -> tuple[str, str, str, str]:
 
 def write(report: Report, out: Path, progress: bool) -> int:
     title, subtitle, running_head, body = _body(report)
-    template = Template(resources.files("appliance.reports").joinpath("templates/report.html").read_text("utf-8"))
+    template = Template(
+        resources.files("appliance.reports").joinpath("templates/report.html").read_text("utf-8")
+    )
     meta = orjson.dumps(report.meta(), option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z).decode()
     page = template.substitute(
         kind=escape(report.spec.name),

@@ -23,9 +23,13 @@ def write(report: Report, out: Path, progress: bool) -> int:
     schema, batches, bar = stream(report, f"{report.spec.name} -> parquet", progress)
     meta = report.meta()
     meta["detail"] = {"title": report.detail.title, "columns": schema.names, "row_count": bar.total}
-    schema = schema.with_metadata({METADATA_KEY: orjson.dumps(meta, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)})
-    with atomic_output(out) as tmp:
-        with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+    schema = schema.with_metadata(
+        {METADATA_KEY: orjson.dumps(meta, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)}
+    )
+    with (
+        atomic_output(out) as tmp,
+        pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer,
+    ):
+        for batch in batches:
+            writer.write_batch(batch)
     return bar.done

@@ -20,14 +20,14 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer
+from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer, TableStyle
 from reportlab.platypus import Image as RLImage
 from reportlab.platypus import PageBreak as RLPageBreak
 from reportlab.platypus import Paragraph as RLParagraph
 from reportlab.platypus import Table as RLTable
-from reportlab.platypus import TableStyle
 
 from appliance.reports.document import (
     Block,
@@ -57,13 +57,17 @@ MARGIN = 18 * mm
 def _fonts() -> tuple[str, str, str]:
     """Register DejaVu Sans (regular, bold) and DejaVu Sans Mono; return their names."""
     base = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    names = (("ReportSans", "DejaVuSans.ttf"), ("ReportSans-Bold", "DejaVuSans-Bold.ttf"), ("ReportMono", "DejaVuSansMono.ttf"))
+    names = (
+        ("ReportSans", "DejaVuSans.ttf"),
+        ("ReportSans-Bold", "DejaVuSans-Bold.ttf"),
+        ("ReportMono", "DejaVuSansMono.ttf"),
+    )
     registered = pdfmetrics.getRegisteredFontNames()
     try:
         for name, file in names:
             if name not in registered:
                 pdfmetrics.registerFont(TTFont(name, str(base / file)))
-    except Exception:  # fonts missing: fall back to the PDF base fonts (Latin-1 only)
+    except (OSError, TTFError):  # fonts missing: fall back to the PDF base fonts (Latin-1 only)
         return "Helvetica", "Helvetica-Bold", "Courier"
     return names[0][0], names[1][0], names[2][0]
 
@@ -72,20 +76,50 @@ class _Styles:
     def __init__(self) -> None:
         sans, bold, mono = _fonts()
         self.sans, self.bold, self.mono = sans, bold, mono
-        self.title = ParagraphStyle("title", fontName=bold, fontSize=19, leading=23, textColor=ACCENT, spaceAfter=2)
-        self.subtitle = ParagraphStyle("subtitle", fontName=sans, fontSize=10.5, leading=14, textColor=MUTED, spaceAfter=10)
-        self.h1 = ParagraphStyle("h1", fontName=bold, fontSize=12.5, leading=16, textColor=ACCENT, spaceBefore=10, spaceAfter=5)
-        self.h2 = ParagraphStyle("h2", fontName=bold, fontSize=10.5, leading=14, textColor=INK, spaceBefore=8, spaceAfter=4)
-        self.body = ParagraphStyle("body", fontName=sans, fontSize=9, leading=12.5, textColor=INK, spaceAfter=5)
+        self.title = ParagraphStyle(
+            "title", fontName=bold, fontSize=19, leading=23, textColor=ACCENT, spaceAfter=2
+        )
+        self.subtitle = ParagraphStyle(
+            "subtitle", fontName=sans, fontSize=10.5, leading=14, textColor=MUTED, spaceAfter=10
+        )
+        self.h1 = ParagraphStyle(
+            "h1",
+            fontName=bold,
+            fontSize=12.5,
+            leading=16,
+            textColor=ACCENT,
+            spaceBefore=10,
+            spaceAfter=5,
+        )
+        self.h2 = ParagraphStyle(
+            "h2",
+            fontName=bold,
+            fontSize=10.5,
+            leading=14,
+            textColor=INK,
+            spaceBefore=8,
+            spaceAfter=4,
+        )
+        self.body = ParagraphStyle(
+            "body", fontName=sans, fontSize=9, leading=12.5, textColor=INK, spaceAfter=5
+        )
         self.note = ParagraphStyle("note", parent=self.body, textColor=MUTED, fontSize=8.5)
         self.ok = ParagraphStyle("ok", parent=self.body, textColor=OK, fontName=bold)
         self.alert = ParagraphStyle("alert", parent=self.body, textColor=ALERT, fontName=bold)
-        self.bullet = ParagraphStyle("bullet", parent=self.body, leftIndent=10, bulletIndent=0, spaceAfter=3)
+        self.bullet = ParagraphStyle(
+            "bullet", parent=self.body, leftIndent=10, bulletIndent=0, spaceAfter=3
+        )
         self.cell = ParagraphStyle("cell", fontName=sans, fontSize=7.3, leading=9, textColor=INK)
         self.cell_num = ParagraphStyle("cell_num", parent=self.cell, alignment=TA_RIGHT)
-        self.cell_head = ParagraphStyle("cell_head", parent=self.cell, fontName=bold, textColor=colors.white)
-        self.cell_head_num = ParagraphStyle("cell_head_num", parent=self.cell_head, alignment=TA_RIGHT)
-        self.kv_key = ParagraphStyle("kv_key", parent=self.body, fontName=bold, fontSize=8.5, spaceAfter=0)
+        self.cell_head = ParagraphStyle(
+            "cell_head", parent=self.cell, fontName=bold, textColor=colors.white
+        )
+        self.cell_head_num = ParagraphStyle(
+            "cell_head_num", parent=self.cell_head, alignment=TA_RIGHT
+        )
+        self.kv_key = ParagraphStyle(
+            "kv_key", parent=self.body, fontName=bold, fontSize=8.5, spaceAfter=0
+        )
         self.kv_val = ParagraphStyle("kv_val", parent=self.body, fontSize=8.5, spaceAfter=0)
         self.kv_mono = ParagraphStyle("kv_mono", parent=self.kv_val, fontName=mono, fontSize=7.8)
 
@@ -94,23 +128,67 @@ def _p(text: str, style: ParagraphStyle) -> RLParagraph:
     return RLParagraph(escape(text), style)
 
 
-def _widths(table: Table, avail: float) -> list[float]:
-    """Column widths proportional to content length, within sensible bounds."""
-    weights = []
+def _measure(table: Table, st: _Styles, size: float) -> tuple[list[float], list[float]]:
+    """(natural, minimum) width per column at font ``size``; minimum = longest word."""
+    pad = 8.5
+    natural: list[float] = []
+    minimum: list[float] = []
     for i, head in enumerate(table.headers):
-        longest = max([len(head) * 0.8] + [len(r[i]) for r in table.rows[:200]])
-        weights.append(min(max(longest, 4.0), 40.0))
-    total = sum(weights)
-    return [avail * w / total for w in weights]
+        cells = [r[i] for r in table.rows[:300]]
+        nat = max(
+            [stringWidth(head, st.bold, size)] + [stringWidth(c, st.sans, size) for c in cells]
+        )
+        least = max(
+            [stringWidth(w, st.bold, size) for w in head.split()]
+            + [stringWidth(w, st.sans, size) for c in cells for w in c.split()]
+        )
+        natural.append(min(nat, 170.0) + pad)
+        minimum.append(min(least, 90.0) + pad)
+    return natural, minimum
+
+
+def _layout(table: Table, st: _Styles, avail: float) -> tuple[float, list[float]]:
+    """Font size and column widths: shrink the font (to 5.8 pt) before breaking words."""
+    size = st.cell.fontSize
+    natural, minimum = _measure(table, st, size)
+    if sum(minimum) > avail:
+        size = max(5.8, size * avail / sum(minimum))
+        natural, minimum = _measure(table, st, size)
+    if sum(natural) <= avail:
+        return size, [w * avail / sum(natural) for w in natural]
+    if sum(minimum) >= avail:
+        return size, [w * avail / sum(minimum) for w in minimum]
+    spare = avail - sum(minimum)
+    stretch = [n - m for n, m in zip(natural, minimum, strict=True)]
+    total = sum(stretch) or 1.0
+    return size, [m + spare * x / total for m, x in zip(minimum, stretch, strict=True)]
 
 
 def _table(table: Table, st: _Styles, avail: float) -> list[Flowable]:
-    head = [_p(h, st.cell_head_num if num else st.cell_head) for h, num in zip(table.headers, table.numeric, strict=True)]
-    body = [
-        [_p(v, st.cell_num if num else st.cell) for v, num in zip(row, table.numeric, strict=True)] for row in table.rows
+    size, widths = _layout(table, st, avail)
+
+    def style(base: ParagraphStyle) -> ParagraphStyle:
+        if size == base.fontSize:
+            return base
+        return ParagraphStyle(
+            base.name + f"-{size:.1f}", parent=base, fontSize=size, leading=size * 1.25
+        )
+
+    cell, num, head_s, head_num = (
+        style(st.cell),
+        style(st.cell_num),
+        style(st.cell_head),
+        style(st.cell_head_num),
+    )
+    head = [
+        _p(h, head_num if n else head_s) for h, n in zip(table.headers, table.numeric, strict=True)
     ]
-    t = RLTable([head, *body], colWidths=_widths(table, avail), repeatRows=1, hAlign="LEFT")
-    style: list[tuple[Any, ...]] = [
+    body = [
+        [_p(v, num if n else cell) for v, n in zip(row, table.numeric, strict=True)]
+        for row in table.rows
+    ]
+    t = RLTable([head, *body], colWidths=widths, repeatRows=1, hAlign="LEFT")
+    style_cmds: list[tuple[Any, ...]] = [
         ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.3, RULE),
@@ -120,8 +198,8 @@ def _table(table: Table, st: _Styles, avail: float) -> list[Flowable]:
         ("RIGHTPADDING", (0, 0), (-1, -1), 3),
     ]
     for r in range(2, len(body) + 1, 2):
-        style.append(("BACKGROUND", (0, r), (-1, r), ZEBRA))
-    t.setStyle(TableStyle(style))
+        style_cmds.append(("BACKGROUND", (0, r), (-1, r), ZEBRA))
+    t.setStyle(TableStyle(style_cmds))
     out: list[Flowable] = [t]
     if table.note:
         out.append(Spacer(1, 2))
@@ -132,7 +210,8 @@ def _table(table: Table, st: _Styles, avail: float) -> list[Flowable]:
 
 def _key_values(kv: KeyValues, st: _Styles, avail: float) -> Flowable:
     rows = [
-        [_p(k, st.kv_key), _p(v, st.kv_mono if k in kv.mono_keys else st.kv_val)] for k, v in kv.rows
+        [_p(k, st.kv_key), _p(v, st.kv_mono if k in kv.mono_keys else st.kv_val)]
+        for k, v in kv.rows
     ]
     t = RLTable(rows, colWidths=[46 * mm, avail - 46 * mm], hAlign="LEFT")
     t.setStyle(
@@ -171,7 +250,12 @@ def _flowables(doc: Document, st: _Styles, avail: float) -> list[Flowable]:
                 out.append(pending_heading)
             pending_heading = _p(block.text, st.h1 if block.level == 1 else st.h2)
         elif isinstance(block, Paragraph):
-            add(_p(block.text, {"note": st.note, "ok": st.ok, "alert": st.alert}.get(block.style, st.body)))
+            add(
+                _p(
+                    block.text,
+                    {"note": st.note, "ok": st.ok, "alert": st.alert}.get(block.style, st.body),
+                )
+            )
         elif isinstance(block, Bullets):
             add([RLParagraph(escape(i), st.bullet, bulletText="•") for i in block.items])
         elif isinstance(block, KeyValues):
@@ -201,7 +285,7 @@ def _numbered_canvas(running_head: str, st: _Styles) -> type[Canvas]:
             super().__init__(*args, **kwargs)
             self._pages: list[dict[str, Any]] = []
 
-        def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+        def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
             self._startPage()
 
@@ -223,7 +307,9 @@ def _numbered_canvas(running_head: str, st: _Styles) -> type[Canvas]:
             self.setFillColor(MUTED)
             self.setFont(st.sans, 7)
             self.drawString(MARGIN, h - 10.5 * mm, running_head)
-            self.drawString(MARGIN, 8.5 * mm, "Compliance appliance · generated from the signed audit log")
+            self.drawString(
+                MARGIN, 8.5 * mm, "Compliance appliance · generated from the signed audit log"
+            )
             self.drawRightString(w - MARGIN, 8.5 * mm, f"Page {self._pageNumber} of {total}")
             self.restoreState()
 
