@@ -124,36 +124,38 @@ def cmd_search(args: argparse.Namespace) -> int:
     }
     with open_reader(config, fresh=not args.no_rotate) as reader:
         rows = list(reader.search(limit=args.limit, raw=True, **filters))
-        keystore: TenantKeyStore | None = None
-        if args.decrypt_payloads:
-            with_payload = [r for r in rows if r.get("payload_ct") is not None]
-            # The access is recorded (durably) before anything is decrypted.
-            append_admin(
-                config,
-                "access",
-                {
-                    "action": "decrypt_payloads",
-                    "reason": args.reason,
-                    "filters": {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                                for k, v in filters.items() if v is not None},
-                    "request_ids": [r["request_id"] for r in with_payload],
-                },
-            )
-            secret = load_secret(config.audit.master_key, config.storage.data_dir, "audit master")
-            keystore = TenantKeyStore(reader.paths.keystore, key_bytes(secret, "audit master"))
-        out = sys.stdout
-        for raw in rows:
-            row = public_row(raw)
-            if keystore is not None and raw.get("payload_ct") is not None:
-                sealed = SealedPayload(raw["payload_key_id"], bytes(raw["payload_nonce"]), bytes(raw["payload_ct"]))
-                payload = keystore.open(raw["tenant"] or "_none", raw["request_id"], sealed)
-                row["payload"] = payload if payload is not None else {"shredded": True}
-            if args.json:
-                out.write(orjson.dumps(row, default=str).decode() + "\n")
-            else:
-                out.write(_text_line(row) + "\n")
-        if reader.skipped and not args.json:
-            print(f"note: {len(reader.skipped)} segment(s) being written were not read", file=sys.stderr)
+        skipped = len(reader.skipped)
+        keystore_path = reader.paths.keystore
+    keystore: TenantKeyStore | None = None
+    if args.decrypt_payloads:
+        with_payload = [r for r in rows if r.get("payload_ct") is not None]
+        # The access is recorded (durably) before anything is decrypted.
+        append_admin(
+            config,
+            "access",
+            {
+                "action": "decrypt_payloads",
+                "reason": args.reason,
+                "filters": {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                            for k, v in filters.items() if v is not None},
+                "request_ids": [r["request_id"] for r in with_payload],
+            },
+        )
+        secret = load_secret(config.audit.master_key, config.storage.data_dir, "audit master")
+        keystore = TenantKeyStore(keystore_path, key_bytes(secret, "audit master"))
+    out = sys.stdout
+    for raw in rows:
+        row = public_row(raw)
+        if keystore is not None and raw.get("payload_ct") is not None:
+            sealed = SealedPayload(raw["payload_key_id"], bytes(raw["payload_nonce"]), bytes(raw["payload_ct"]))
+            payload = keystore.open(raw["tenant"] or "_none", raw["request_id"], sealed)
+            row["payload"] = payload if payload is not None else {"shredded": True}
+        if args.json:
+            out.write(orjson.dumps(row, default=str).decode() + "\n")
+        else:
+            out.write(_text_line(row) + "\n")
+    if skipped and not args.json:
+        print(f"note: {skipped} segment(s) being written were not read", file=sys.stderr)
     return 0
 
 

@@ -98,9 +98,15 @@ class AuditReader:
     def close(self) -> None:
         self.conn.close()
 
-    def search(self, *, limit: int | None = None, raw: bool = False, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Records matching every given filter (see ``_FILTERS``), oldest first."""
-        where, params = [], []
+    def search(
+        self, *, limit: int | None = None, raw: bool = False, include_purged: bool = False, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Records matching every given filter (see ``_FILTERS``), oldest first.
+
+        Purged records (only hashes and times left) are skipped unless ``include_purged``.
+        """
+        where: list[str] = [] if include_purged else ["purged IS NOT TRUE"]
+        params: list[Any] = []
         for name, value in filters.items():
             if value is None:
                 continue
