@@ -27,14 +27,14 @@ log = logging.getLogger(__name__)
 
 #: (stage name, [pipeline] switch or None, "module:Class"). Order is the pipeline order.
 REQUEST_STAGES: tuple[tuple[str, str | None, str], ...] = (
-    ("pii_detect", "redact", "appliance.pipeline.pii_detect:PiiDetectStage"),
+    ("pii_detect", "redact", "appliance.pipeline.pii_detect:PiiDetect"),
     ("classify", "classify", "appliance.pipeline.classify:ClassifyStage"),
     ("decide", "decide", "appliance.pipeline.decide:DecideStage"),
     ("limits", "limits", "appliance.pipeline.limits:LimitsStage"),
-    ("redact", "redact", "appliance.pipeline.redact:RedactStage"),
+    ("redact", "redact", "appliance.pipeline.redact:Redact"),
 )
 RESPONSE_STAGES: tuple[tuple[str, str | None, str], ...] = (
-    ("pii_output", "redact", "appliance.pipeline.pii_output:PiiOutputStage"),
+    ("pii_output", "redact", "appliance.pipeline.pii_output:PiiOutput"),
     ("safety_output", "screen_output", "appliance.pipeline.safety_output:SafetyOutputStage"),
     ("disclosure", "screen_output", "appliance.pipeline.disclosure:DisclosureStage"),
 )
