@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 PROMPTS = [
     "The quarterly report shows that revenue",
@@ -42,86 +42,88 @@ def param_count(checkpoint: Path) -> int:
     return sum(p.numel() for p in LlamaForCausalLM.from_pretrained(str(checkpoint)).parameters())
 
 
-def bench_pytorch(checkpoint: Path, prompts: list[list[int]], tokens: int, device: str) -> dict[str, float]:
-    import torch
-    from transformers import LlamaForCausalLM
+class TorchSide:
+    """Transformers PyTorch ``generate()``: one prompt, or 8 prompts batched (left-padded)."""
 
-    model = LlamaForCausalLM.from_pretrained(str(checkpoint)).eval().to(device)
-    kw: dict[str, Any] = {"do_sample": False, "eos_token_id": None, "pad_token_id": 0}
-    model.generation_config.eos_token_id = None
+    def __init__(self, checkpoint: Path, device: str) -> None:
+        from transformers import LlamaForCausalLM
 
-    def run(batch: list[list[int]], new: int) -> float:
+        self.device = device
+        self.model = LlamaForCausalLM.from_pretrained(str(checkpoint)).eval().to(device)
+        self.model.generation_config.eos_token_id = None
+
+    def run(self, batch: list[list[int]], new: int) -> float:
+        import torch
+
         width = max(len(p) for p in batch)
-        ids = torch.tensor([[0] * (width - len(p)) + p for p in batch], device=device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch], device=device)
-        if device == "cuda":
+        ids = torch.tensor([[0] * (width - len(p)) + p for p in batch], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch],
+                            device=self.device)
+        if self.device == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
         with torch.no_grad():
-            out = model.generate(ids, attention_mask=mask, max_new_tokens=new, min_new_tokens=new, **kw)
-        if device == "cuda":
+            out = self.model.generate(ids, attention_mask=mask, max_new_tokens=new,
+                                      min_new_tokens=new, do_sample=False, pad_token_id=0)
+        if self.device == "cuda":
             torch.cuda.synchronize()
         assert out.shape[1] - width == new
         return time.perf_counter() - t
 
-    run(prompts[:1], 4)  # warm-up
-    single = statistics.median(run([p], tokens) for p in prompts[:3])
-    ttft1 = statistics.median(run([p], 1) for p in prompts[:3])
-    batch = run(prompts, tokens)
-    ttft8 = run(prompts, 1)
-    return {
-        "tok_s_1": tokens / single,
-        "tok_s_8": tokens * len(prompts) / batch,
-        "ttft_1_ms": ttft1 * 1000,
-        "ttft_8_ms": ttft8 * 1000,
-    }
+    def round(self, prompts: list[list[int]], tokens: int, i: int) -> dict[str, float]:
+        p = prompts[i % len(prompts)]
+        return {
+            "tok_s_1": tokens / self.run([p], tokens),
+            "tok_s_8": tokens * len(prompts) / self.run(prompts, tokens),
+            "ttft_1_ms": self.run([p], 1) * 1000,
+            "ttft_8_ms": self.run(prompts, 1) * 1000,
+        }
 
 
-async def bench_onnx(model_dir: Path, prompts: list[list[int]], tokens: int, providers: list[str]) -> dict[str, float]:
-    from appliance.providers.local.engine import Job, TextModel, load_model
-    from appliance.providers.local.sampling import SamplingParams
-    from appliance.providers.local.scheduler import Finished, TextDelta
+class OnnxSide:
+    """The appliance path: TextModel (KV cache, batching scheduler) driven through asyncio."""
 
-    model = load_model(model_dir, providers, max_batch_size=8, intra_op_threads=None)
-    assert isinstance(model, TextModel)
-    model.lm.eos_ids = set()
-    model.stop_token_ids = frozenset()
-    where = model.lm.session.get_providers()[0]
+    def __init__(self, model_dir: Path, providers: list[str], threads: int | None) -> None:
+        from appliance.providers.local.engine import TextModel, load_model
 
-    async def one(prompt: list[int], new: int, start: float) -> tuple[float, float, int]:
-        first = 0.0
-        count = 0
-        async for _, event in model.generate([Job(0, prompt, new, SamplingParams(0.0), ())]):
+        model = load_model(model_dir, providers, max_batch_size=8, intra_op_threads=threads)
+        assert isinstance(model, TextModel)
+        model.lm.eos_ids = set()
+        model.stop_token_ids = frozenset()
+        self.model = model
+        self.where = model.lm.session.get_providers()[0]
+
+    async def _one(self, prompt: list[int], new: int, start: float) -> tuple[float, int]:
+        from appliance.providers.local.engine import Job
+        from appliance.providers.local.sampling import SamplingParams
+        from appliance.providers.local.scheduler import Finished, TextDelta
+
+        first, count = 0.0, 0
+        async for _, event in self.model.generate([Job(0, prompt, new, SamplingParams(0.0), ())]):
             if isinstance(event, TextDelta) and not first:
                 first = time.perf_counter() - start
             if isinstance(event, Finished):
                 count = event.completion_tokens
-        return first or (time.perf_counter() - start), time.perf_counter() - start, count
+        return first or (time.perf_counter() - start), count
 
-    async def concurrent(batch: list[list[int]], new: int) -> tuple[float, float, int]:
+    async def _concurrent(self, batch: list[list[int]], new: int) -> tuple[float, float, int]:
         start = time.perf_counter()
-        results = await asyncio.gather(*(one(p, new, start) for p in batch))
+        results = await asyncio.gather(*(self._one(p, new, start) for p in batch))
         return (statistics.mean(r[0] for r in results), time.perf_counter() - start,
-                sum(r[2] for r in results))
+                sum(r[1] for r in results))
 
-    try:
-        await concurrent(prompts[:1], 4)  # warm-up
-        singles = [await concurrent([p], tokens) for p in prompts[:3]]
-        single = statistics.median(s[1] for s in singles)
-        assert all(s[2] == tokens for s in singles)
-        ttft1 = statistics.median(s[0] for s in singles)
-        ttft8, batch_time, produced = await concurrent(prompts, tokens)
-        assert produced == tokens * len(prompts)
-        return {
-            "tok_s_1": tokens / single,
-            "tok_s_8": produced / batch_time,
-            "ttft_1_ms": ttft1 * 1000,
-            "ttft_8_ms": ttft8 * 1000,
-            "peak_batch": float(model.scheduler.peak_batch),
-            "where": where,  # type: ignore[dict-item]
-        }
-    finally:
-        model.close()
+    def round(self, prompts: list[list[int]], tokens: int, i: int) -> dict[str, float]:
+        async def measure() -> dict[str, float]:
+            ttft1, t1, n1 = await self._concurrent([prompts[i % len(prompts)]], tokens)
+            ttft8, t8, n8 = await self._concurrent(prompts, tokens)
+            assert n1 == tokens and n8 == tokens * len(prompts)
+            return {"tok_s_1": n1 / t1, "tok_s_8": n8 / t8,
+                    "ttft_1_ms": ttft1 * 1000, "ttft_8_ms": ttft8 * 1000}
+
+        return asyncio.run(measure())
+
+    def close(self) -> None:
+        self.model.close()
 
 
 def main() -> int:
@@ -130,36 +132,51 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=128, help="generated tokens per request")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "appliance-bench-models")
     parser.add_argument("--cuda", action="store_true", help="CUDA provider and torch on cuda")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads, both engines")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds")
     args = parser.parse_args()
 
-    from appliance.providers.local.engine import TextModel, load_model
     from appliance.testing.models import ensure_test_chat_model
 
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if args.cuda else ["CPUExecutionProvider"]
     device = "cuda" if args.cuda else "cpu"
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"threads per engine: {args.threads or 'library default'}; {args.rounds} interleaved rounds")
     for size in args.sizes:
         t = time.perf_counter()
-        model_dir = ensure_test_chat_model(args.cache, size=size)  # type: ignore[arg-type]
+        model_dir = ensure_test_chat_model(args.cache, size=size)
         built = time.perf_counter() - t
-        probe = load_model(model_dir, ["CPUExecutionProvider"], max_batch_size=1, intra_op_threads=None)
-        assert isinstance(probe, TextModel)
-        prompts = [probe.completion_prompt(p) for p in PROMPTS]
-        probe.close()
+        onnx = OnnxSide(model_dir, providers, args.threads)
+        prompts = [onnx.model.completion_prompt(p) for p in PROMPTS]
         params = param_count(model_dir / "checkpoint")
         print(f"\n== random Llama '{size}': {params / 1e6:.1f}M parameters, "
               f"{args.tokens} greedy tokens per request, prompts {min(map(len, prompts))}-"
               f"{max(map(len, prompts))} tokens (model ready in {built:.1f} s)")
-        torch_r = bench_pytorch(model_dir / "checkpoint", prompts, args.tokens, device)
-        onnx_r = asyncio.run(bench_onnx(model_dir, prompts, args.tokens, providers))
-        print(f"   ONNX Runtime ran on: {onnx_r['where']}; peak batch {int(onnx_r['peak_batch'])}")
-        print(f"   {'metric':<28}{'PyTorch generate':>18}{'appliance ONNX':>16}{'ratio':>8}")
-        for key, label in [("tok_s_1", "decode tok/s, 1 request"), ("tok_s_8", "aggregate tok/s, 8 conc."),
-                           ("ttft_1_ms", "TTFT ms, 1 request"), ("ttft_8_ms", "TTFT ms, 8 conc. (mean)")]:
-            a, b = torch_r[key], float(onnx_r[key])
+        torch_side = TorchSide(model_dir / "checkpoint", device)
+        torch_side.run(prompts[:1], 4)
+        onnx.round(prompts[:1], 4, 0)  # warm-up both
+        torch_rounds, onnx_rounds = [], []
+        for i in range(args.rounds):  # interleaved, so that load changes hit both sides
+            torch_rounds.append(torch_side.round(prompts, args.tokens, i))
+            onnx_rounds.append(onnx.round(prompts, args.tokens, i))
+        torch_r = {k: statistics.median(r[k] for r in torch_rounds) for k in torch_rounds[0]}
+        onnx_r = {k: statistics.median(r[k] for r in onnx_rounds) for k in onnx_rounds[0]}
+        print(f"   ONNX Runtime ran on: {onnx.where}; peak batch {onnx.model.scheduler.peak_batch}")
+        onnx.close()
+        print(f"   {'metric (median)':<28}{'PyTorch generate':>18}{'appliance ONNX':>16}{'ratio':>8}")
+        for key, label in [("tok_s_1", "decode tok/s, 1 request"),
+                           ("tok_s_8", "aggregate tok/s, 8 conc."),
+                           ("ttft_1_ms", "TTFT ms, 1 request"),
+                           ("ttft_8_ms", "TTFT ms, 8 conc. (mean)")]:
+            a, b = torch_r[key], onnx_r[key]
             ratio = b / a if key.startswith("tok") else a / b
             print(f"   {label:<28}{a:>18.1f}{b:>16.1f}{ratio:>7.2f}x")
-        print(f"   ONNX aggregate at 8 / single: {float(onnx_r['tok_s_8']) / float(onnx_r['tok_s_1']):.2f}x "
-              f"(PyTorch: {torch_r['tok_s_8'] / torch_r['tok_s_1']:.2f}x)")
+        print(f"   aggregate at 8 concurrent / single: ONNX {onnx_r['tok_s_8'] / onnx_r['tok_s_1']:.2f}x, "
+              f"PyTorch {torch_r['tok_s_8'] / torch_r['tok_s_1']:.2f}x")
     return 0
 
 
