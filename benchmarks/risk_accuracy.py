@@ -16,10 +16,12 @@ written after the second version and never used to change anything.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +86,16 @@ def report(name: str, items: list[dict[str, Any]], predicted: list[str]) -> dict
     return recalls
 
 
-def latency(clf: RiskClassifier, items: list[dict[str, Any]], rounds: int) -> list[float]:
-    """Per-request time of what the classify stage runs (tags + safety, one embedding)."""
+def latency(
+    clf: RiskClassifier, items: list[dict[str, Any]], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Per-request wall and CPU time of what the classify stage runs (tags + safety, one
+    embedding). CPU time is printed too because a shared machine inflates wall time."""
     system = "You are a helpful assistant of ACME GmbH. Answer briefly."
     for it in items[:10]:  # warm-up: sessions, caches
         clf.analyse(Segments(rules_text=it["text"], context=system, content=it["text"]))
-    times = []
+    wall: list[float] = []
+    cpu: list[float] = []
     for _ in range(rounds):
         for it in items:
             seg = Segments(
@@ -98,10 +104,40 @@ def latency(clf: RiskClassifier, items: list[dict[str, Any]], rounds: int) -> li
                 content=it["text"],
                 safety_text=it["text"],
             )
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             clf.analyse(seg)
-            times.append((time.perf_counter() - t0) * 1000)
-    return times
+            wall.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+    return wall, cpu
+
+
+def sweep(clf: RiskClassifier, items: list[dict[str, Any]]) -> None:
+    """Recall of prohibited/high and precision of the risky classes per split, with the
+    embedding floor and ceiling shifted down (more sensitive) or up (more precise)."""
+    base = clf.calibration
+    print(
+        "\nsweep: shift of area_floor/area_ceiling (EN and glossed DE) ->"
+        " recall prohibited / recall high / precision of prohibited+high, per split"
+    )
+    for shift in (0.1, 0.05, 0.0, -0.05, -0.1):
+        clf.calibration = replace(
+            base, area_floor=base.area_floor + shift, area_ceiling=base.area_ceiling + shift
+        )
+        cells = []
+        for split in ("holdout", "fresh", "unseen"):
+            sub = [it for it in items if it["split"] == split]
+            pred = [clf.classify(it["text"]).risk_class for it in sub]
+            rec = []
+            for c in ("prohibited", "high"):
+                sup = [p for it, p in zip(sub, pred, strict=True) if it["class"] == c]
+                rec.append(sum(p == c for p in sup) / max(1, len(sup)))
+            claimed = [
+                it["class"] for it, p in zip(sub, pred, strict=True) if p in ("prohibited", "high")
+            ]
+            prec = sum(c in ("prohibited", "high") for c in claimed) / max(1, len(claimed))
+            cells.append(f"{split} {rec[0]:.2f}/{rec[1]:.2f}/{prec:.2f}")
+        print(f"  shift {shift:+.2f}: " + "  ".join(cells))
+    clf.calibration = base
 
 
 def main() -> int:
@@ -110,6 +146,12 @@ def main() -> int:
     ap.add_argument("--no-embeddings", action="store_true", help="rules only")
     ap.add_argument("--rounds", type=int, default=3, help="latency rounds over the set")
     ap.add_argument("--show-errors", action="store_true", help="print misclassified items")
+    ap.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also print the recall/precision trade-off when the embedding calibration is "
+        "shifted (a curve for operators, not a tuning step: defaults are not changed)",
+    )
     args = ap.parse_args()
     overrides = {"risk": {"embeddings": not args.no_embeddings}}
     config = load_config(None, data_dir=args.data_dir, overrides=overrides)
@@ -131,13 +173,17 @@ def main() -> int:
         for it, p in zip(items, predicted, strict=True):
             if p != it["class"]:
                 print(f"  [{it['split']}] {it['class']} -> {p}: {it['text'][:100]}")
-    times = latency(clf, items, args.rounds)
+    if args.sweep:
+        sweep(clf, items)
+    times, cpu = latency(clf, items, args.rounds)
     median = statistics.median(times)
     p95 = sorted(times)[int(0.95 * (len(times) - 1))]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"\nlatency per request (classify stage work, {len(times)} runs): "
-        f"median {median:.2f} ms, p95 {p95:.2f} ms; bar {LATENCY_BAR_MS:.0f} ms -> "
-        f"{median / LATENCY_BAR_MS:.2f} of the bar"
+        f"\nlatency per request (classify stage work, {len(times)} runs, {os.cpu_count()} CPUs,"
+        f" load average {load:.1f}): median {median:.2f} ms, p95 {p95:.2f} ms;"
+        f" CPU time median {statistics.median(cpu):.2f} ms; bar {LATENCY_BAR_MS:.0f} ms ->"
+        f" {median / LATENCY_BAR_MS:.2f} of the bar"
     )
     ok &= median < LATENCY_BAR_MS
     print(

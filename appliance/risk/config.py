@@ -32,6 +32,9 @@ class RiskConfig(BaseModel):
     embeddings: bool = True
     #: Execution providers for the embedding model, in order of preference.
     execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    #: Threads ONNX Runtime uses for one embedding (one short sentence gains little from
+    #: more, and requests run concurrently); 0 lets ONNX Runtime decide.
+    intra_op_threads: int = Field(1, ge=0)
     #: Cosine similarity giving embedding score 0 (English text) ...
     area_floor: float = Field(0.4, ge=-1, le=1)
     #: ... and score 1.

@@ -35,7 +35,12 @@ def load_embedder(config: Config) -> Embedder:
     from appliance.providers.local.embedding import OnnxEmbedder
 
     model_dir = ensure_embedding_model(config.storage.data_dir)
-    return OnnxEmbedder(model_dir, config.risk.execution_providers, batch_size=64)
+    return OnnxEmbedder(
+        model_dir,
+        config.risk.execution_providers,
+        batch_size=64,
+        intra_op_threads=config.risk.intra_op_threads or None,
+    )
 
 
 def build_classifier(config: Config, *, embedder: Embedder | None = None) -> RiskClassifier:

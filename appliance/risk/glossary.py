@@ -4,7 +4,6 @@ rules can read German requests (see ``data/glossary_de.yaml``)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import ConfigError
@@ -15,10 +14,14 @@ _WORD = re.compile(r"[\wäöüÄÖÜß]+", re.UNICODE)
 _MIN_INNER = 4
 
 
-@dataclass(frozen=True, slots=True)
 class Glossary:
-    stems: tuple[tuple[str, str], ...]  # longest stem first
-    stopwords: frozenset[str]
+    """Stems and stop words; word lookups are memoised (a bounded, append-only cache)."""
+
+    def __init__(self, stems: dict[str, str], stopwords: frozenset[str]) -> None:
+        self._table = dict(stems)
+        self._longest = max((len(k) for k in stems), default=0)
+        self.stopwords = stopwords
+        self._memo: dict[str, list[str]] = {}
 
     def gloss(self, text: str) -> str:
         """The text with glossed words in English and German function words dropped."""
@@ -43,20 +46,30 @@ class Glossary:
     def _lookup(self, low: str) -> list[str]:
         """Glosses of the word's start and of its longest inner stem: German compounds put
         the meaning in the last part ("Gemeinderatswahl": municipality *election*)."""
+        hit = self._memo.get(low)
+        if hit is not None:
+            return hit
+        table = self._table
         found: list[str] = []
-        head = next((e for s, e in self.stems if low.startswith(s)), None)
-        if head is not None:
-            found.append(head)
-        inner = next(
-            (
-                e
-                for s, e in self.stems
-                if len(s) >= _MIN_INNER and s in low[1:] and not low.startswith(s)
-            ),
-            None,
-        )
-        if inner is not None and inner not in found:
-            found.append(inner)
+        # the longest stem the word starts with
+        for end in range(min(len(low), self._longest), 1, -1):
+            head = table.get(low[:end])
+            if head is not None:
+                found.append(head)
+                break
+        # the longest stem inside the word (not at its start)
+        best: tuple[int, str] | None = None
+        for i in range(1, len(low) - _MIN_INNER + 1):
+            for end in range(min(len(low), i + self._longest), i + _MIN_INNER - 1, -1):
+                inner = table.get(low[i:end])
+                if inner is not None:
+                    if best is None or end - i > best[0]:
+                        best = (end - i, inner)
+                    break
+        if best is not None and best[1] not in found:
+            found.append(best[1])
+        if len(self._memo) < 100_000:
+            self._memo[low] = found
         return found
 
 
@@ -65,6 +78,6 @@ def load_glossary(path: Path | None = None) -> Glossary:
     stems = raw.get("stems") if isinstance(raw, dict) else None
     if not isinstance(stems, dict):
         raise ConfigError(f"{source}: a 'stems' mapping is required")
-    pairs = sorted(((str(k).lower(), str(v)) for k, v in stems.items()), key=lambda p: -len(p[0]))
+    table = {str(k).lower(): str(v) for k, v in stems.items()}
     stop = frozenset(str(w).lower() for w in raw.get("stopwords") or ())
-    return Glossary(tuple(pairs), stop)
+    return Glossary(table, stop)
