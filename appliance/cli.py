@@ -20,16 +20,19 @@ from typing import Any
 from appliance.config import Config, load_config
 from appliance.errors import ConfigError
 
-#: Command groups that live beside their code, each with ``register(subparsers)``.
-COMMAND_GROUPS = (
-    "appliance.risk.commands",
-    "appliance.pii.commands",
-    "appliance.policy.commands",
-    "appliance.models.commands",
-    "appliance.audit.commands",
-    "appliance.reports.commands",
-    "appliance.metering.commands",
-)
+#: Command groups that live beside their code: command name -> module with
+#: ``register(subparsers)``. Only the module of the command being run is imported
+#: (some pull in Presidio or ONNX Runtime), all of them for ``--help``.
+COMMAND_GROUPS: dict[str, str] = {
+    "apps": "appliance.risk.commands",
+    "risk": "appliance.risk.commands",
+    "pii": "appliance.pii.commands",
+    "policy": "appliance.policy.commands",
+    "models": "appliance.models.commands",
+    "audit": "appliance.audit.commands",
+    "report": "appliance.reports.commands",
+    "usage": "appliance.metering.commands",
+}
 
 
 def add_state_args(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +150,9 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+_CORE_COMMANDS = frozenset({"serve", "keys"})
+
+
 def _register_core(sub: Any) -> None:
     serve = sub.add_parser("serve", help="start the appliance")
     add_state_args(serve)
@@ -182,23 +188,28 @@ def _register_core(sub: Any) -> None:
     revoke.set_defaults(func=cmd_keys_revoke)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="appliance", description=__doc__.split("\n")[0])
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` given, only that command's group is imported."""
+    parser = argparse.ArgumentParser(
+        prog="appliance", description="On-premises compliance proxy for LLMs."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _register_core(sub)
-    for name in COMMAND_GROUPS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        module.register(sub)
+    if command in COMMAND_GROUPS:
+        wanted = [COMMAND_GROUPS[command]]
+    elif command in _CORE_COMMANDS:
+        wanted = []
+    else:  # --help, or a mistyped command: show every group
+        wanted = list(COMMAND_GROUPS.values())
+    for module in dict.fromkeys(wanted):
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "log_level", "WARNING"))
     try:
