@@ -30,10 +30,13 @@ class _Frozen(BaseModel):
 
 
 class ServerConfig(_Frozen):
+    #: Address to listen on ("0.0.0.0" for every interface).
     host: str = "127.0.0.1"
+    #: TCP port (0 picks a free one and logs it).
     port: int = Field(8080, ge=0, le=65535)
-    #: PEM certificate and key; both set means HTTPS.
+    #: PEM certificate chain; with tls_key set, the server speaks HTTPS only.
     tls_cert: Path | None = None
+    #: PEM private key of tls_cert.
     tls_key: Path | None = None
     #: CA bundle for client certificates; set means mutual TLS is required.
     tls_client_ca: Path | None = None
@@ -63,19 +66,28 @@ class StorageConfig(_Frozen):
 class PipelineConfig(_Frozen):
     """Which compliance stages run. Operators may switch them off; callers never can."""
 
+    #: PII detection, redaction and restoration (pii_detect, redact, pii_output).
     redact: bool = True
+    #: AI Act risk tagging and prompt safety screening.
     classify: bool = True
+    #: The policy decision (OPA/Rego).
     decide: bool = True
+    #: Rate limits, budgets and usage accounting.
     limits: bool = True
+    #: Answer safety screening and the AI-generated-content disclosure.
     screen_output: bool = True
+    #: The audit record (the system of record: switch off only for benchmarks).
     record: bool = True
 
 
 class _ProviderBase(_Frozen):
     #: Recorded in the audit log and visible to policies (data residency), e.g. "eu", "us".
     region: str = "unknown"
+    #: Bound on one upstream call; for streams, on each silence between chunks (seconds).
     timeout_s: float = Field(120.0, gt=0)
+    #: Bound on opening the connection (seconds).
     connect_timeout_s: float = Field(10.0, gt=0)
+    #: Retries on 429/5xx/connection errors/timeouts before falling back to the next model.
     max_retries: int = Field(2, ge=0)
     #: First back-off delay; doubles on every retry.
     retry_backoff_s: float = Field(0.5, ge=0)
@@ -83,8 +95,11 @@ class _ProviderBase(_Frozen):
 
 class OpenAIProviderConfig(_ProviderBase):
     kind: Literal["openai"]
+    #: API root, including /v1 (any OpenAI-compatible server works).
     base_url: str = "https://api.openai.com/v1"
+    #: Environment variable holding the API key (None: send no key).
     api_key_env: str | None = "OPENAI_API_KEY"
+    #: Sent as OpenAI-Organization when set.
     organization: str | None = None
 
 
@@ -92,14 +107,19 @@ class AzureOpenAIProviderConfig(_ProviderBase):
     kind: Literal["azure_openai"]
     #: e.g. https://my-resource.openai.azure.com
     base_url: str
+    #: Environment variable holding the resource's api-key.
     api_key_env: str | None = "AZURE_OPENAI_API_KEY"
+    #: The api-version query parameter.
     api_version: str = "2024-10-21"
 
 
 class AnthropicProviderConfig(_ProviderBase):
     kind: Literal["anthropic"]
+    #: API root, without /v1.
     base_url: str = "https://api.anthropic.com"
+    #: Environment variable holding the x-api-key.
     api_key_env: str | None = "ANTHROPIC_API_KEY"
+    #: The anthropic-version header.
     anthropic_version: str = "2023-06-01"
     #: Anthropic requires max_tokens; used when the caller sets none.
     default_max_tokens: int = Field(4096, gt=0)
@@ -107,17 +127,23 @@ class AnthropicProviderConfig(_ProviderBase):
 
 class BedrockProviderConfig(_ProviderBase):
     kind: Literal["bedrock"]
+    #: AWS region of the Bedrock runtime endpoint (part of the SigV4 scope).
     aws_region: str = "eu-central-1"
     #: Defaults to https://bedrock-runtime.{aws_region}.amazonaws.com
     base_url: str | None = None
+    #: Environment variables holding the AWS credentials used for SigV4 signing.
     access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    #: See access_key_id_env.
     secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    #: Temporary credentials' session token (None: not used).
     session_token_env: str | None = "AWS_SESSION_TOKEN"
 
 
 class VertexProviderConfig(_ProviderBase):
     kind: Literal["vertex"]
+    #: Google Cloud project id.
     project: str
+    #: Vertex AI location (region) serving the model.
     location: str = "europe-west4"
     #: Defaults to https://{location}-aiplatform.googleapis.com
     base_url: str | None = None
@@ -131,6 +157,7 @@ class HFEndpointProviderConfig(_ProviderBase):
     kind: Literal["hf_endpoint"]
     #: The endpoint URL; it serves the OpenAI-compatible Messages API under /v1.
     base_url: str
+    #: Environment variable holding the Hugging Face token.
     api_key_env: str | None = "HF_TOKEN"
 
 
@@ -168,6 +195,7 @@ ProviderConfig = Annotated[
 
 
 class ModelConfig(_Frozen):
+    #: Name of the [providers.NAME] table that serves this model.
     provider: str
     #: Name sent upstream (deployment name for Azure, model id for Bedrock); defaults to the key.
     upstream_model: str | None = None
@@ -179,6 +207,7 @@ class ModelConfig(_Frozen):
     context_length: int | None = Field(None, gt=0)
     #: Upper bound for max_tokens on this model (None: no cap).
     max_output_tokens: int | None = Field(None, gt=0)
+    #: Shown by `appliance models list` and in reports.
     description: str = ""
 
 
