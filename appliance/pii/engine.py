@@ -27,6 +27,7 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
 )
 
+from appliance.pii.address import AddressBlockRecognizer
 from appliance.pii.config import PiiConfig
 from appliance.pii.gazetteer import build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
@@ -137,13 +138,20 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
                             supported_entities=["PERSON", "LOCATION"],
                             ner_strength=0.85)
         )
-        from presidio_analyzer.predefined_recognizers import UsSsnRecognizer
+        from presidio_analyzer.predefined_recognizers import (
+            UsLicenseRecognizer,
+            UsPassportRecognizer,
+            UsSsnRecognizer,
+        )
 
-        registry.add_recognizer(UsSsnRecognizer(supported_language="en"))
+        for us in (UsSsnRecognizer, UsLicenseRecognizer, UsPassportRecognizer):
+            registry.add_recognizer(us(supported_language="en"))
     for rec in build_recognizers(tuple(languages)):
         registry.add_recognizer(rec)
     for rec in build_gazetteer_recognizers(tuple(languages)):
         registry.add_recognizer(rec)
+    for lang in languages:
+        registry.add_recognizer(AddressBlockRecognizer(lang))
     _quiet_presidio()
     return AnalyzerEngine(
         registry=registry,

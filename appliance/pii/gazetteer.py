@@ -63,7 +63,10 @@ _NOT_AFTER = frozenset(
     "§ §§ abs. art. nr. satz s. anlage anl. buchst. lit. ziff. teil spalte kapitel fall "
     "gruppe typ klasse variante stufe vitamin modell az. aktenzeichen rn. rdnr. bl. "
     "band bd. tz. vgl. anh. nummer abschnitt punkt tabelle figur fig. anspruch "
-    "ansprüche zeichen buchstabe a. o. i. u. s. v. z. zu".split()
+    "ansprüche zeichen buchstabe a. o. i. u. s. v. z. zu abs nr s art bl merkzeichen "
+    "merkzeichens beispiel beispielen anlage gruppe stufe gmbh ag kg rgbl bgbl".split()
+)
+_ROMAN = frozenset("I II III IV V VI VII VIII IX X XI XII".split()
 )
 _DE_PLACE_PREPS = frozenset("in aus nach im bei".split())
 _NOUN_SUFFIXES = (
@@ -240,20 +243,25 @@ class GazetteerRecognizer(EntityRecognizer):
         while i < len(toks):
             t = toks[i]
             prev = toks[i - 1].text.lower() if i else ""
-            if not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS:
+            prev2 = toks[i - 2].text.lower() if i > 1 else ""
+            named = (prev2, prev) in {("name", "is"), ("ich", "heiße"), ("ich", "heisse")} \
+                or (prev2, prev) == ("this", "is") and t.bare.lower() not in lex.common
+            if not named and (not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS):
                 i += 1
                 continue
-            first = t.bare in lex.first_names
-            triggered = prev in _DE_PERSON_TRIGGERS and t.bare.lower() not in lex.common
-            if first or triggered:
+            first = t.bare in lex.first_names or t.bare.title() in lex.first_names and named
+            triggered = named or prev in _DE_PERSON_TRIGGERS and t.bare.lower() not in lex.common
+            lone_surname = (not german and i > 0 and t.bare in lex.last_names
+                            and toks[i - 1].text not in {".", "!", "?", "\n"})
+            if first or triggered or lone_surname:
                 j = i + 1
                 # Swallow following surname-like tokens: "Paul Kirchhof", "Dr. Jay B. Saoud".
-                while j < len(toks) and j < i + 3 and toks[j].is_cap and (
+                while j < len(toks) and j < i + 3 and (toks[j].is_cap or named and toks[j].text.isalpha()) and (
                     toks[j].bare in lex.last_names or toks[j].is_initial
                     or toks[j].bare.lower() not in lex.common and not _looks_like_noun(toks[j].bare)
                 ):
                     j += 1
-                score = 0.85 if triggered or j > i + 1 else 0.65
+                score = 0.85 if triggered or j > i + 1 else (0.65 if first else 0.55)
                 last_tok = toks[j - 1]
                 end = last_tok.end if last_tok.is_initial else last_tok.start + len(last_tok.bare)
                 out.append(("PERSON", t.start, end, score, "name list/title"))
@@ -270,7 +278,8 @@ class GazetteerRecognizer(EntityRecognizer):
                 continue
             prev = toks[i - 1].text.lower() if i else ""
             nxt = toks[i + 1].text if i + 1 < len(toks) else ""
-            if prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":", "I", "II", "V"}:
+            if (prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":", "-"}
+                    or nxt.rstrip(".") in _ROMAN or t.bare in {"I", "V", "X"}):
                 continue
             if prev[:1].isdigit():
                 continue
