@@ -10,7 +10,8 @@ model), against the 10 ms bar. The bar for recall is 0.95 on prohibited and high
 Splits (see the comments in the eval set): tune = even positions of `items`, holdout =
 odd positions (both written before the classifier, by the same author), fresh = written
 after the first version and then used for improvements (not held out any more), unseen =
-written after the second version and never used to change anything.
+written after the second version (then partly used: glossary vocabulary), unseen2 =
+written after the final version and never used to change anything.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
         items.append({**it, "split": "fresh"})
     for it in raw.get("unseen") or ():
         items.append({**it, "split": "unseen"})
+    for it in raw.get("unseen2") or ():
+        items.append({**it, "split": "unseen2"})
     return items
 
 
@@ -124,7 +127,7 @@ def sweep(clf: RiskClassifier, items: list[dict[str, Any]]) -> None:
             base, area_floor=base.area_floor + shift, area_ceiling=base.area_ceiling + shift
         )
         cells = []
-        for split in ("holdout", "fresh", "unseen"):
+        for split in ("holdout", "fresh", "unseen", "unseen2"):
             sub = [it for it in items if it["split"] == split]
             pred = [clf.classify(it["text"]).risk_class for it in sub]
             rec = []
@@ -161,12 +164,12 @@ def main() -> int:
     mode = "rules only" if args.no_embeddings else "rules + all-MiniLM-L6-v2 int8 (ONNX Runtime)"
     print(f"risk classifier: {mode}; eval set {EVAL_SET.relative_to(ROOT)}")
     ok = True
-    for split in ("tune", "holdout", "fresh", "unseen", "all"):
+    for split in ("tune", "holdout", "fresh", "unseen", "unseen2", "all"):
         idx = [i for i, it in enumerate(items) if split == "all" or it["split"] == split]
         if not idx:
             continue
         recalls = report(split, [items[i] for i in idx], [predicted[i] for i in idx])
-        if split in ("holdout", "unseen", "all"):
+        if split in ("holdout", "unseen2", "all"):
             ok &= all(recalls[c] >= RECALL_BAR for c in ("prohibited", "high"))
     if args.show_errors:
         print("\nmisclassified:")
