@@ -167,6 +167,10 @@ class TenantKeyStore:
             key_id = self._current[tenant]
         return key_id, self._keys[key_id][1]
 
+    def has_key(self, tenant: str) -> bool:
+        """Whether a data key for ``tenant`` is loaded (sealing then needs no file I/O)."""
+        return tenant in self._current
+
     def seal(self, tenant: str, request_id: str, payload: object) -> SealedPayload:
         key_id, cipher = self._key_for_write(tenant)
         nonce = secrets.token_bytes(12)

@@ -140,6 +140,34 @@ def canonical_bytes(segment_id: str, row: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
+_HASHED = tuple(n for n in COLUMN_NAMES if n not in UNHASHED and n != "payload_ct")
+_FLOATS = tuple(c.name for c in COLUMNS if c.kind == "float")
+_BLOBS = tuple(c.name for c in COLUMNS if c.kind == "blob" and c.name not in UNHASHED and c.name != "payload_ct")
+
+
+def canonical_bytes_fast(segment_id: str, row: dict[str, Any]) -> bytes:
+    """:func:`canonical_bytes` for rows built by the writer (times as integer micros).
+
+    Same bytes, less work per record; ``test_canonical_fast_path`` keeps them equal.
+    """
+    doc = {name: row.get(name) for name in _HASHED}
+    doc["segment_id"] = segment_id
+    for name in _FLOATS:
+        v = doc[name]
+        if v is not None:
+            doc[name] = float(v)
+    for name in _BLOBS:
+        v = doc[name]
+        if v is not None:
+            doc[name] = bytes(v).hex()
+    ct = row.get("payload_ct")
+    if ct is not None:
+        doc["payload_ct_sha256"] = hashlib.sha256(ct).hexdigest()
+    else:
+        doc["payload_ct"] = None
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
 def to_micros(epoch_s: float) -> int:
     return round(epoch_s * 1_000_000)
 

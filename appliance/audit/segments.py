@@ -30,7 +30,7 @@ from appliance.audit.schema import (
     ARROW_SCHEMA,
     COLUMN_NAMES,
     SCHEMA_VERSION,
-    canonical_bytes,
+    canonical_bytes_fast,
     genesis_hash,
     render_schema_sql,
 )
@@ -238,7 +238,7 @@ class SegmentFile:
             for row in rows:
                 row["seq"] = self.frontier.size
                 row["prev_hash"] = self.prev
-                h = leaf_hash(canonical_bytes(self.segment_id, row))
+                h = leaf_hash(canonical_bytes_fast(self.segment_id, row))
                 row["leaf_hash"] = h
                 self.frontier.append(h)
                 self.prev = h

@@ -10,6 +10,7 @@ reader asks for it by touching ``rotate.request``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -39,7 +40,20 @@ Done = Callable[[BaseException | None], None]
 @dataclass(slots=True)
 class _Item:
     row: dict[str, Any]
-    done: Done
+    done: Done | None = None
+    #: asyncio callers: the future is settled on its loop, one wake-up per loop per commit.
+    loop: asyncio.AbstractEventLoop | None = None
+    fut: asyncio.Future[None] | None = None
+
+
+def _settle_all(futs: list[asyncio.Future[None]], err: BaseException | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(err)
 
 
 @dataclass
@@ -97,9 +111,19 @@ class AuditWriter:
             self._thread.join()
 
     def submit(self, row: dict[str, Any], done: Done) -> None:
+        """Queue ``row``; ``done(error_or_None)`` is called from the writer thread."""
         if self._closed:
             raise WriterClosed("the audit writer is closed")
-        self._queue.put(_Item(row, done))
+        self._queue.put(_Item(row, done=done))
+
+    def submit_async(self, row: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue ``row``; the returned future resolves once the row is durable."""
+        if self._closed:
+            raise WriterClosed("the audit writer is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Item(row, loop=loop, fut=fut))
+        return fut
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -161,11 +185,20 @@ class AuditWriter:
             self.stats.last_error = type(e).__name__
             log.error("audit commit failed: %s", type(e).__name__)
             self._abandon_segment()
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for it in batch:
+            if it.fut is not None and it.loop is not None:
+                by_loop.setdefault(it.loop, []).append(it.fut)
+            elif it.done is not None:
+                try:
+                    it.done(err)
+                except Exception:  # a callback must not stop the writer
+                    log.exception("audit completion callback failed")
+        for loop, futs in by_loop.items():
             try:
-                it.done(err)
-            except Exception:  # a callback must not stop the writer
-                log.exception("audit completion callback failed")
+                loop.call_soon_threadsafe(_settle_all, futs, err)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
 
     def _abandon_segment(self) -> None:
         """After a failed commit, start afresh: the next record opens a new segment."""
@@ -250,7 +283,11 @@ def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKe
         except SegmentLocked:
             continue  # a live writer (or a reader) holds it
         try:
-            if (seg.segment_id, seg.size) in sealed:
+            # Re-check under the lock: its writer may have sealed it since we looked.
+            sealed_inside = seg.conn.execute(
+                "SELECT count(*) FROM checkpoints WHERE sealed AND tree_size = ?", [seg.size]
+            ).fetchone()
+            if (seg.segment_id, seg.size) in sealed or (sealed_inside and sealed_inside[0]):
                 continue
             seg.append([admin_row("recover", "appliance", {"records_found": seg.size})])
             seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)

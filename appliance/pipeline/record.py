@@ -21,15 +21,6 @@ from appliance.pipeline.context import Context
 _NO_TENANT = "_none"
 
 
-def _settle(fut: asyncio.Future[None], err: BaseException | None) -> None:
-    if fut.done():
-        return
-    if err is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(err)
-
-
 class RecordStage:
     name = "record"
 
@@ -75,15 +66,15 @@ class RecordStage:
         payload = ctx.state.get("payload")
         if payload is not None and ctx.obligations.get("store_payloads"):
             try:
-                await asyncio.to_thread(self._seal_payload, row, ctx, payload)
+                if self._keys().has_key(ctx.principal.tenant if ctx.principal else _NO_TENANT):
+                    self._seal_payload(row, ctx, payload)  # AES-GCM of a few KB: microseconds
+                else:  # first payload of a tenant: creates its data key (file I/O)
+                    await asyncio.to_thread(self._seal_payload, row, ctx, payload)
             except Exception:
                 raise StageFailed("The audit payload could not be encrypted.") from None
         while writer.pending() >= self._config.audit.queue_max_records:
             await asyncio.sleep(0.001)  # back-pressure: the disk is the limit
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        writer.submit(row, lambda err: loop.call_soon_threadsafe(_settle, fut, err))
         try:
-            await fut
+            await writer.submit_async(row)
         except Exception:
             raise StageFailed("The request could not be recorded in the audit log.") from None

@@ -45,8 +45,8 @@ def test_payloads_need_the_flag_and_access_is_audited(two_tenants: Path) -> None
 
 def test_shred_makes_one_tenants_payloads_unreadable_and_the_chain_still_verifies(two_tenants: Path) -> None:
     assert cli("shred", "--data-dir", str(two_tenants), "--tenant", "acme").returncode == 0
-    acme = _search(two_tenants, "--tenant", "acme", "--decrypt-payloads")
-    globex = _search(two_tenants, "--tenant", "globex", "--decrypt-payloads")
+    acme = _search(two_tenants, "--tenant", "acme", "--kind", "request", "--decrypt-payloads")
+    globex = _search(two_tenants, "--tenant", "globex", "--kind", "request", "--decrypt-payloads")
     assert acme and all(r["payload"] == {"shredded": True} for r in acme)
     assert globex and all(PII_NAME in r["payload"]["response"] for r in globex)  # type: ignore[index]
     config = audit_config(two_tenants)
