@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path as Path_
 from typing import Any
@@ -54,7 +55,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     start = _when(args.from_, end=False) if args.from_ else month_start(month_bucket(now)).timestamp()
     end = _when(args.to, end=True) if args.to else now
     if end <= start:
-        print("error: --to must be after --from")
+        print("error: --to must be after --from", file=sys.stderr)
         return 2
     # Whole months around the range (plan overage) and the current month (forecast).
     first = min(month_start(month_bucket(start)).timestamp(), month_start(month_bucket(now)).timestamp())

@@ -62,11 +62,21 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
+class Volume:
+    """The tenant's month-to-date tokens on a tiered model, counted at admission."""
+
+    model: str
+    item: Item
+    before: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
     items: tuple[Item, ...]
     slots: tuple[Slot, ...]
     tokens: int
     cost_nano: int
+    volume: Volume | None = None
 
 
 def open_store(config: Config) -> CounterStore:
@@ -175,10 +185,17 @@ class Meter:
             est_cost = quote.cost_usd(prompt, output) * (1 - self._discount(p.tenant))
         cost_nano = usd_to_nano(est_cost)
         items, slots = self._items(scopes, now, tokens, cost_nano)
+        n = len(items)
+        if quote is not None and quote.tiered:
+            # Volume tiers: count the tenant's tokens on the model in the same round trip.
+            items.append(self._volume_item(p.tenant, ctx.model, tokens, now))
         outcome = await self.store.admit(items)
         # What was booked, where: settle adjusts exactly these buckets.
-        booked = tuple(it.at(b, it.amount) for it, b in zip(items, outcome.buckets, strict=True))
-        reservation = Reservation(booked, tuple(slots), tokens, cost_nano)
+        booked = [it.at(b, it.amount) for it, b in zip(items, outcome.buckets, strict=True)]
+        volume = None
+        if len(items) > n:
+            volume = Volume(ctx.model, booked[n], outcome.totals[n] - tokens)
+        reservation = Reservation(tuple(booked[:n]), tuple(slots), tokens, cost_nano, volume)
         self._rate_headers(ctx, reservation, outcome, outcome.now)
         if not outcome.admitted:
             assert outcome.refused is not None
@@ -307,18 +324,28 @@ class Meter:
             usage = ctx.usage = Usage(prompt_tokens=estimate_prompt(ctx.body))
         quote = self.quote(ctx)
         cost_nano = 0
+        reservation: Reservation | None = ctx.state.get(STATE)
+        charge = Charge()
+        volume = reservation.volume if reservation is not None else None
+        if volume is not None:
+            # Replace the estimate counted at admission by the real count (maybe 0).
+            real = usage.total_tokens if volume.model == ctx.model else 0
+            charge.items.append(volume.item.at(volume.item.bucket, real - volume.item.amount))
         if quote is not None and usage.total_tokens:
             before = 0
             if quote.tiered:
-                before = await self._month_volume(p.tenant, ctx.model, usage.total_tokens, now)
+                if volume is not None and volume.model == ctx.model:
+                    before = volume.before
+                else:
+                    before = await self._month_volume(p.tenant, ctx.model, usage.total_tokens, now)
             cost = quote.cost_usd(usage.prompt_tokens, usage.completion_tokens, before)
             cost_nano = usd_to_nano(cost * (1 - self._discount(p.tenant)))
         elif quote is None and ctx.model and usage.total_tokens:
             self.metrics.unpriced.labels(ctx.model).inc()
         ctx.cost_usd = nano_to_usd(cost_nano)
 
-        reservation: Reservation | None = ctx.state.get(STATE)
-        charge = Charge(usage=self._usage_row(ctx, now, cost_nano))
+        charge.usage = self._usage_row(ctx, now, cost_nano)
+        head = len(charge.items)
         slots: list[Slot] = []
         if reservation is not None:
             for item, slot in zip(reservation.items, reservation.slots, strict=True):
@@ -336,13 +363,16 @@ class Meter:
                     slots.append(slot)
         outcome = await self.store.charge(charge)
         if cost_nano > 0:
-            await self._notify_budgets(slots, outcome, now)
+            await self._notify_budgets(slots, outcome.totals[head:], now)
+
+    @staticmethod
+    def _volume_item(tenant: str, model: str, tokens: int, now: float) -> Item:
+        bucket = month_bucket(now)
+        return Item(f"tenant:{tenant}:model:{model}:tok", bucket, tokens, bucket, None, MONTH_TTL_S)
 
     async def _month_volume(self, tenant: str, model: str, tokens: int, now: float) -> int:
         """Count the tenant's tokens on a tiered model; returns the volume before them."""
-        bucket = month_bucket(now)
-        item = Item(f"tenant:{tenant}:model:{model}:tok", bucket, tokens, bucket, None, MONTH_TTL_S)
-        outcome = await self.store.charge(Charge(items=[item]))
+        outcome = await self.store.charge(Charge(items=[self._volume_item(tenant, model, tokens, now)]))
         return outcome.totals[0] - tokens
 
     def _usage_row(self, ctx: Context, now: float, cost_nano: int) -> UsageRow:
@@ -364,8 +394,8 @@ class Meter:
             cost_nano=cost_nano,
         )
 
-    async def _notify_budgets(self, slots: list[Slot], outcome: Outcome, now: float) -> None:
-        for slot, total in zip(slots, outcome.totals, strict=True):
+    async def _notify_budgets(self, slots: list[Slot], totals: tuple[int, ...], now: float) -> None:
+        for slot, total in zip(slots, totals, strict=True):
             if not slot.measure.startswith("budget"):
                 continue
             daily = slot.measure == "budget_usd_day"

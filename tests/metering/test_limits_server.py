@@ -294,3 +294,29 @@ def _limits_stage(running: Any) -> Any:
     services = running.server.app[SERVICES]
     [stage] = [s for s in services.pipeline.request_stages if s.name == "limits"]
     return stage
+
+
+async def test_volume_tiers_follow_the_tenants_month_volume(
+    start_appliance: StartAppliance, openai_models: dict[str, Any], tmp_path: Path
+) -> None:
+    prices = tmp_path / "tiered.yaml"
+    prices.write_text(
+        "per_tokens: 1000\nproviders:\n  openai:\n    gpt-4o:\n      tiers:\n"
+        "        - {up_to_tokens: 20, input: 1.0, output: 1.0}\n"
+        "        - {input: 0.5, output: 0.5}\n"
+    )
+    running = await start_appliance(merge(openai_models, LIMITS_ONLY, {"limits": {"prices_file": str(prices)}}))
+    sizes: list[int] = []
+    async with client(running.base_url, running.key) as c:
+        for _ in range(6):
+            r = await c.chat.completions.create(model="gpt-4o", messages=CHAT)
+            assert r.usage is not None
+            sizes.append(r.usage.total_tokens)
+    expected, volume = 0.0, 0
+    for n in sizes:
+        in_first = max(0, min(n, 20 - volume))
+        expected += (in_first * 1.0 + (n - in_first) * 0.5) / 1000
+        volume += n
+    assert volume > 20  # the run crossed into the second tier
+    rows = await _limits_stage(running).meter.store.usage(0, 10**7)
+    assert sum(r.cost_nano for r in rows) == pytest.approx(expected * 1e9, abs=10)
