@@ -188,7 +188,8 @@ class TenantKeyStore:
         plain = entry[1].decrypt(
             sealed.nonce, sealed.ciphertext, _payload_aad(tenant, request_id, sealed.key_id)
         )
-        return orjson.loads(plain)
+        result: object = orjson.loads(plain)
+        return result
 
     def shred(self, tenant: str) -> list[str]:
         """Destroy every data key of ``tenant``; returns the destroyed key ids."""

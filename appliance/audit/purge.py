@@ -23,7 +23,14 @@ import duckdb
 from appliance.audit.admin_log import append_admin
 from appliance.audit.checkpoints import load_external
 from appliance.audit.schema import COLUMN_NAMES, KEPT_BY_PURGE
-from appliance.audit.segments import AuditPaths, SegmentLocked, attach, connect, db_key, segment_start
+from appliance.audit.segments import (
+    AuditPaths,
+    SegmentLocked,
+    attach,
+    connect,
+    db_key,
+    segment_start,
+)
 from appliance.config import Config
 
 _DAY_US = 86_400 * 1_000_000

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 import orjson
@@ -89,7 +89,7 @@ class AuditReader:
     #: segments that were being written (or failed to open): name -> reason
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def __enter__(self) -> AuditReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

@@ -70,11 +70,11 @@ class RecordStage:
                     self._seal_payload(row, ctx, payload)  # AES-GCM of a few KB: microseconds
                 else:  # first payload of a tenant: creates its data key (file I/O)
                     await asyncio.to_thread(self._seal_payload, row, ctx, payload)
-            except Exception:
+            except Exception:  # noqa: BLE001 - translated at this boundary, no content leaks
                 raise StageFailed("The audit payload could not be encrypted.") from None
         while writer.pending() >= self._config.audit.queue_max_records:
             await asyncio.sleep(0.001)  # back-pressure: the disk is the limit
         try:
             await writer.submit_async(row)
-        except Exception:
+        except Exception:  # noqa: BLE001 - translated at this boundary
             raise StageFailed("The request could not be recorded in the audit log.") from None

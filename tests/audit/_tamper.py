@@ -118,7 +118,7 @@ def cli(*args: str, full: bool = False) -> subprocess.CompletedProcess[str]:
     default runs the same ``register()`` parser from the audit module alone."""
     entry = ["appliance"] if full else ["appliance.audit.commands"]
     return subprocess.run([sys.executable, "-m", *entry, "audit", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def cli_verify(config: Config, paths: AuditPaths, *extra: str, full: bool = False) -> tuple[int, dict[str, Any]]:

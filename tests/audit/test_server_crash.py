@@ -65,7 +65,7 @@ async def _load(url: str, key: str, acked: list[str], stop: threading.Event, wor
                     await r.read()
                     if r.status == 200:
                         acked.append(r.headers["x-request-id"])
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 failed += 1
                 await asyncio.sleep(0.01)
 
