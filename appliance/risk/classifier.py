@@ -126,6 +126,22 @@ def looks_german(text: str) -> bool:
     return len(_GERMAN.findall(sample)) / words >= 0.15
 
 
+@dataclass(frozen=True, slots=True)
+class AreaModel:
+    """Multinomial logistic regression over embeddings (trained by ``training.py``)."""
+
+    labels: tuple[str, ...]
+    weights: Vectors  # (dimensions, labels)
+    bias: Vectors  # (labels,)
+
+    def probabilities(self, vectors: Vectors) -> Vectors:
+        logits = vectors @ self.weights + self.bias
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        out: Vectors = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return out
+
+
 class _LruVectors:
     """A bounded cache of embeddings keyed by the SHA-256 of the text (never the text)."""
 
@@ -160,6 +176,7 @@ class RiskClassifier:
         calibration: Calibration = Calibration(),
         *,
         glossary: Glossary | None = None,
+        area_model: AreaModel | None = None,
         context_cache_size: int = 1024,
     ) -> None:
         self.taxonomy = taxonomy
@@ -167,7 +184,9 @@ class RiskClassifier:
         self.embedder = embedder
         self.calibration = calibration
         self.glossary = glossary
+        self.area_model = area_model if embedder is not None else None
         self._cache = _LruVectors(context_cache_size)
+        self._area_class = {a.id: a.risk_class for a in taxonomy.areas}
         self._area_rows: list[tuple[int, int]] = []
         self._cat_rows: list[tuple[int, int]] = []
         self._matrix: Vectors | None = None
@@ -226,6 +245,15 @@ class RiskClassifier:
             rows.append(self.embedder.embed([seg.content[-limit:]])[0])
         return np.stack(rows) if rows else None
 
+    def content_vector(self, text: str) -> Vectors:
+        """The embedding a single text gets at run time (glossed when German)."""
+        seg, _ = self._gloss(Segments(rules_text="", content=text))
+        vectors = self._embed_segments(seg)
+        if vectors is None:
+            raise RuntimeError("no embedding model")
+        row: Vectors = vectors[-1]
+        return row
+
     def _best_cosines(self, vectors: Vectors | None, spans: list[tuple[int, int]]) -> list[float]:
         if vectors is None or self._matrix is None:
             return [0.0] * len(spans)
@@ -279,15 +307,37 @@ class RiskClassifier:
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
         damping = self.taxonomy.damping(text)
+        learned = self._learned(vectors)
         tagged: list[AreaScore] = []
         for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
+            emb = max(emb, learned.get(area.id, 0.0))
             score = max(rule, emb) * damping
             if score >= cal.tag_threshold:
                 tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
+
+    def _learned(self, vectors: Vectors | None) -> dict[str, float]:
+        """Scores from the trained area model: for each class, the probability mass of its
+        areas (so near-synonymous areas do not split the vote), given to its likeliest area."""
+        if self.area_model is None or vectors is None:
+            return {}
+        probs = self.area_model.probabilities(vectors).max(axis=0)
+        out: dict[str, float] = {}
+        for risk_class in ("prohibited", "high", "limited"):
+            idx = [
+                i
+                for i, lab in enumerate(self.area_model.labels)
+                if lab in self._area_class and self._area_class[lab] == risk_class
+            ]
+            if not idx:
+                continue
+            mass = float(probs[idx].sum())
+            top = max(idx, key=lambda i: probs[i])
+            out[self.area_model.labels[top]] = mass
+        return out
 
     def _safety(self, text: str, vectors: Vectors | None) -> SafetyResult:
         cal = self.calibration

@@ -22,6 +22,10 @@ class RiskConfig(BaseModel):
     glossary: Path | None = None
     #: Read German requests through the glossary too (the embedding model is English-centric).
     glossary_enabled: bool = True
+    #: Use the trained area model (logistic regression over embeddings) when present.
+    area_model: bool = True
+    #: Its weights (JSON written by ``python -m appliance.risk.training``); None: built-in.
+    area_model_path: Path | None = None
     #: Safety thresholds (policy data); None: ``<policy.dir>/data/safety.yaml``.
     safety_thresholds: Path | None = None
     #: How often the thresholds file is checked for changes, in seconds.

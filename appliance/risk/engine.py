@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from appliance.config import Config
-from appliance.risk.classifier import Calibration, Embedder, RiskClassifier
+from appliance.risk.classifier import AreaModel, Calibration, Embedder, RiskClassifier
 from appliance.risk.glossary import load_glossary
 from appliance.risk.lexicon import ThresholdStore, load_lexicon
 from appliance.risk.taxonomy import load_taxonomy
@@ -54,6 +57,24 @@ def build_classifier(config: Config, *, embedder: Embedder | None = None) -> Ris
         embedder if r.embeddings else None,
         calibration_of(config),
         glossary=load_glossary(r.glossary) if r.glossary_enabled else None,
+        area_model=load_area_model(r.area_model_path) if r.area_model else None,
+    )
+
+
+def load_area_model(path: Path | None = None) -> AreaModel | None:
+    """The trained area model, or None when none has been trained (rules + similarity)."""
+    if path is None:
+        ref = resources.files("appliance.risk").joinpath("data", "area_model.json")
+        if not ref.is_file():
+            return None
+        text = ref.read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    raw = json.loads(text)
+    return AreaModel(
+        labels=tuple(raw["labels"]),
+        weights=np.asarray(raw["weights"], dtype=np.float32),
+        bias=np.asarray(raw["bias"], dtype=np.float32),
     )
 
 

@@ -111,7 +111,8 @@ def test_eval_set_is_big_and_covers_everything() -> None:
 
 
 def test_recall_on_the_first_written_items_holds_the_bar(classifier: RiskClassifier) -> None:
-    """A regression guard on tune+holdout (see benchmarks/risk_accuracy.py for all splits)."""
+    """A regression guard on tune+holdout, which the area model is trained on (the held-out
+    figure is unseen2 in benchmarks/risk_accuracy.py)."""
     items = _split("all-written-first")
     for risky in ("prohibited", "high"):
         subset = [it for it in items if it["class"] == risky]
@@ -173,3 +174,34 @@ def test_drift(
     drifted: list[str],
 ) -> None:
     assert drift(content, declared_class, declared) == drifted
+
+
+def test_the_shipped_area_model_matches_the_taxonomy(classifier: RiskClassifier) -> None:
+    from appliance.risk.engine import load_area_model
+
+    model = load_area_model()
+    assert model is not None
+    assert set(model.labels) == {*load_taxonomy().ids(), "minimal"}
+    assert model.weights.shape == (384, len(model.labels))
+    assert classifier.area_model is not None
+
+
+def test_softmax_regression_learns_a_separable_problem() -> None:
+    import numpy as np
+
+    from appliance.risk.training import fit
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 8) * 3.0
+    y = rng.integers(0, 3, size=120)
+    x = centres[y] + rng.normal(scale=0.3, size=(120, 8))
+    w, b = fit(x, y, 3)
+    assert ((x @ w + b).argmax(axis=1) == y).mean() > 0.97
+
+
+def test_area_model_can_be_switched_off(shared_data: Path) -> None:
+    from appliance.risk.engine import build_classifier
+
+    from .conftest import make_config
+
+    assert build_classifier(make_config(shared_data, area_model=False)).area_model is None

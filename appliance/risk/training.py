@@ -1,0 +1,105 @@
+"""Trains the area model: multinomial logistic regression over sentence embeddings.
+
+    python -m appliance.risk.training [--data-dir DIR]
+
+Training data: the taxonomy's exemplars (labelled with their area), its minimal
+exemplars, and the labelled evaluation items of the splits named in ``TRAIN_SPLITS``
+(German items through the glossary, as at run time). The ``unseen2`` split is never
+trained on: benchmarks/risk_accuracy.py reports it as the held-out figure. The weights
+are written to ``appliance/risk/data/area_model.json`` (numpy only at run time).
+Hyperparameters are fixed (not searched): L2 1e-3, 400 full-batch steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from appliance.risk.classifier import RiskClassifier
+
+EVAL_SET = Path(__file__).resolve().parents[2] / "tests" / "risk" / "eval_set.yaml"
+MODEL_PATH = Path(__file__).with_name("data") / "area_model.json"
+TRAIN_SPLITS = ("items", "fresh", "unseen")
+L2 = 1e-3
+STEPS = 400
+LEARNING_RATE = 2.0
+
+
+def training_set(clf: RiskClassifier, eval_set: Path = EVAL_SET) -> tuple[list[str], list[str]]:
+    texts: list[str] = []
+    labels: list[str] = []
+    for area in clf.taxonomy.areas:
+        texts.extend(area.exemplars)
+        labels.extend([area.id] * len(area.exemplars))
+    texts.extend(clf.taxonomy.minimal_exemplars)
+    labels.extend(["minimal"] * len(clf.taxonomy.minimal_exemplars))
+    raw: dict[str, Any] = yaml.safe_load(eval_set.read_text("utf-8"))
+    for split in TRAIN_SPLITS:
+        for it in raw.get(split) or ():
+            texts.append(str(it["text"]))
+            labels.append(str(it["area"]))
+    return texts, labels
+
+
+def fit(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], classes: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Softmax regression by full-batch gradient descent (convex: no tuning needed)."""
+    n, d = x.shape
+    w = np.zeros((d, classes), dtype=np.float64)
+    b = np.zeros(classes, dtype=np.float64)
+    onehot = np.eye(classes)[y]
+    for _ in range(STEPS):
+        logits = x @ w + b
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        grad = p - onehot
+        w -= LEARNING_RATE * (x.T @ grad / n + L2 * w)
+        b -= LEARNING_RATE * grad.mean(axis=0)
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def train(clf: RiskClassifier) -> dict[str, Any]:
+    texts, labels = training_set(clf)
+    vectors = np.stack([clf.content_vector(t) for t in texts])
+    names = sorted(set(labels))
+    y = np.asarray([names.index(lab) for lab in labels], dtype=np.int64)
+    w, b = fit(vectors.astype(np.float64), y, len(names))
+    accuracy = float(((vectors @ w + b).argmax(axis=1) == y).mean())
+    return {
+        "labels": names,
+        "weights": np.round(w, 5).tolist(),
+        "bias": np.round(b, 5).tolist(),
+        "trained_on": list(TRAIN_SPLITS) + ["taxonomy exemplars"],
+        "examples": len(texts),
+        "training_accuracy": round(accuracy, 4),
+    }
+
+
+def main() -> int:
+    from appliance.config import load_config
+    from appliance.risk.engine import build_classifier
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", type=Path, default=None)
+    args = ap.parse_args()
+    config = load_config(None, data_dir=args.data_dir, overrides={"risk": {"area_model": False}})
+    clf = build_classifier(config)
+    model = train(clf)
+    MODEL_PATH.write_text(json.dumps(model, separators=(",", ":")) + "\n", "utf-8")
+    print(
+        f"wrote {MODEL_PATH}: {model['examples']} examples, {len(model['labels'])} labels,"
+        f" training accuracy {model['training_accuracy']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
