@@ -7,6 +7,7 @@ The lexicon (what each category looks like) ships with the package; the threshol
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ import yaml
 
 from appliance.errors import ConfigError
 from appliance.risk.taxonomy import Rule, compile_rules, read_yaml
+
+log = logging.getLogger(__name__)
 
 Direction = Literal["prompt", "answer"]
 
@@ -131,6 +134,7 @@ class ThresholdStore:
         self._mtime = self._stat()
         self._current = self._load()
         self._checked = time.monotonic()
+        self._last_error = ""
 
     def _stat(self) -> float:
         try:
@@ -158,7 +162,12 @@ class ThresholdStore:
             try:
                 mtime = self._stat()
                 if mtime != self._mtime:
-                    self._current, self._mtime = self._load(), mtime
-            except ConfigError:
-                pass  # keep the last good thresholds; the file is being edited
+                    self._mtime = mtime
+                    self._current = self._load()
+                    log.info("safety thresholds reloaded from %s", self._path)
+            except ConfigError as e:
+                # Keep the last good thresholds (the file may be mid-edit); say so once.
+                if str(e) != self._last_error:
+                    self._last_error = str(e)
+                    log.warning("safety thresholds not reloaded, keeping the last good: %s", e)
         return self._current
