@@ -103,7 +103,9 @@ class Metrics:
                 if isinstance(n, int) and n > 0:
                     self.pii.labels(str(entity)).inc(n)
         if ctx.fact("decide", "allow") is False:
-            rules = ctx.fact("decide", "rules") or ()
+            # "deny_rules" (only the rules that denied) when the policy stage gives it;
+            # "rules" also holds the obligation rules that fired on the same request.
+            rules = ctx.fact("decide", "deny_rules") or ctx.fact("decide", "rules") or ()
             for rule in rules if isinstance(rules, list | tuple) and rules else ("unspecified",):
                 self.denials.labels(str(rule)[:80]).inc()
         risk = ctx.fact("classify", "risk_class")
