@@ -91,6 +91,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"BROKEN: first broken record: {first}")
             for p in report.problems[1:]:
                 print(f"  also: {p}")
+    if args.strict and report.warnings:
+        return 1
     return 0 if report.ok else 1
 
 
@@ -242,6 +244,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--public-key", type=Path, default=None, help="trusted Ed25519 public key (PEM)")
     p.add_argument("--checkpoints", type=Path, action="append", help="extra checkpoint directory (mirror copy)")
     p.add_argument("--no-rotate", action="store_true", help="do not ask running writers to seal first")
+    p.add_argument("--strict", action="store_true", help="also fail on unsigned records and unread segments")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 

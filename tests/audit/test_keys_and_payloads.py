@@ -88,3 +88,17 @@ def test_segment_files_refuse_a_wrong_database_key(two_tenants: Path) -> None:
     r = cli("search", "--data-dir", str(two_tenants), "--json")
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert not any(row.get("kind") == "request" for row in rows)
+
+
+def test_no_pii_or_api_key_in_any_file_bytes(two_tenants: Path) -> None:
+    """Stored payloads hold PII; no byte of any file under the data dir may show it."""
+    from tests.audit.conftest import API_KEY, PII_IBAN
+
+    _search(two_tenants, "--decrypt-payloads")  # also exercises the access record path
+    needles = [PII_NAME.encode(), PII_IBAN.encode(), API_KEY.encode(), PII_NAME.encode("utf-16-le")]
+    files = [p for p in two_tenants.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in files)
+    for path in files:
+        blob = path.read_bytes()
+        for needle in needles:
+            assert needle not in blob, f"found in {path.relative_to(two_tenants)}"

@@ -1,0 +1,62 @@
+"""Several writer processes, each with its own segment; the mirror checkpoint copy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from appliance.audit.reader import open_reader
+from appliance.audit.segments import AuditPaths
+from tests.audit._tamper import cli_verify, run_sql, writer_segment
+from tests.audit.conftest import audit_config, make_ctx, record_all
+
+WRITER = """
+import sys
+from pathlib import Path
+from tests.audit.conftest import audit_config, make_ctx, record_all
+record_all(audit_config(Path(sys.argv[1])), [make_ctx(i, tenant=sys.argv[2]) for i in range(150)])
+"""
+
+
+def test_concurrent_writer_processes_each_write_a_segment(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    record_all(audit_config(data), [make_ctx(0)])  # keys exist before the writers race
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(data), f"t{n}"], cwd=Path(__file__).parents[2])
+        for n in range(3)
+    ]
+    assert [p.wait(300) for p in procs] == [0, 0, 0]
+    config = audit_config(data)
+    paths = AuditPaths.from_config(config)
+    assert len([p for p in paths.segment_files() if p.stem.startswith("seg-")]) == 4
+    rc, out = cli_verify(config, paths)
+    assert rc == 0, out
+    with open_reader(config) as reader:
+        assert reader.sql("SELECT count(DISTINCT request_id) FROM records") == [(451,)]
+
+
+def test_mirror_checkpoints_expose_a_rollback_of_file_and_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    mirror = tmp_path / "worm"
+    config = audit_config(data, checkpoint_mirror_dir=str(mirror))
+    record_all(config, [make_ctx(i) for i in range(30)])
+    paths = AuditPaths.from_config(config)
+    assert list(mirror.glob("*.jsonl"))
+    # The attacker truncates the tail and erases every checkpoint they can reach.
+    run_sql(config, paths, "DELETE FROM records WHERE seq >= 20", "DELETE FROM checkpoints")
+    shutil.rmtree(paths.checkpoints)
+    assert writer_segment(paths).exists()
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text(f'[audit]\ncheckpoint_mirror_dir = "{mirror}"\n')
+    rc, out = cli_verify(config, paths, "--config", str(cfg))  # the config names the mirror
+    assert rc == 1 and out["first_broken"]["seq"] == 20, out
+    rc, out = cli_verify(audit_config(data), paths, "--checkpoints", str(mirror))  # or the auditor does
+    assert rc == 1 and out["first_broken"]["seq"] == 20, out
+    # Without any copy of the checkpoints the unsigned records are only a warning...
+    rc, out = cli_verify(config, paths)
+    assert rc == 0 and out["warnings"], out
+    # ... which --strict turns into a failure.
+    rc, out = cli_verify(config, paths, "--strict")
+    assert rc == 1, out
