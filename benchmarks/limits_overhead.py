@@ -27,13 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-from aiohttp.test_utils import TestServer  # noqa: E402
+import aiohttp
+from aiohttp.test_utils import TestServer
 
-from appliance.config import load_config  # noqa: E402
-from appliance.server.app import create_app  # noqa: E402
-from appliance.testing.fakes import FakeOpenAI  # noqa: E402
-from appliance.testing.harness import (  # noqa: E402
+from appliance.config import load_config
+from appliance.server.app import create_app
+from appliance.testing.fakes import FakeOpenAI
+from appliance.testing.harness import (
     PASS_THROUGH,
     UPSTREAM_KEY_ENV,
     create_key,

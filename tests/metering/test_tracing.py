@@ -27,10 +27,14 @@ def test_one_span_per_stage() -> None:
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"appliance.request", "stage.authenticate", "stage.limits"}
     root = spans["appliance.request"]
+    assert root.end_time is not None and root.start_time is not None and root.context is not None
     assert root.end_time - root.start_time == pytest.approx(0.5e9, rel=1e-6)
     for name in ("stage.authenticate", "stage.limits"):
-        assert spans[name].parent is not None and spans[name].parent.span_id == root.context.span_id
-    assert spans["stage.limits"].end_time - spans["stage.limits"].start_time == 2_000_000
+        parent = spans[name].parent
+        assert parent is not None and parent.span_id == root.context.span_id
+    limits = spans["stage.limits"]
+    assert limits.end_time is not None and limits.start_time is not None
+    assert limits.end_time - limits.start_time == 2_000_000
     assert root.attributes is not None and root.attributes["appliance.tenant"] == "acme"
     flat = repr([dict(s.attributes or {}) for s in spans.values()])
     for secret in ("secret prompt", "ak-abc-secret", "alice", "abcdef0123456789"):
