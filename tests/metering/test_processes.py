@@ -118,3 +118,18 @@ async def test_two_processes_share_limits_through_redis(
     assert "100 requests per minute" in refused
     assert len(fake.requests) == 100
     assert not (a / "limits.db").exists() and not (b / "limits.db").exists()
+
+
+async def test_worker_processes_share_the_local_store(tmp_path: Path, fake: FakeOpenAI) -> None:
+    """``--workers 2``: two processes behind one port, one SQLite file, one exact limit."""
+    cfg = write_config(tmp_path, fake)
+    data = tmp_path / "data"
+    data.mkdir()
+    key = create_key(data, limits={"rpm": 100})
+    with serve_subprocess(cfg, data, env=ENV, extra_args=("--workers", "2")) as server:
+        connector = aiohttp.TCPConnector(limit=100, force_close=True)  # spread over workers
+        async with aiohttp.ClientSession(connector=connector) as http:
+            results = await asyncio.gather(*(post(http, server, key) for _ in range(500)))
+    codes = [s for s, _ in results]
+    assert codes.count(200) == 100
+    assert codes.count(429) == 400
