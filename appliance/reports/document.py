@@ -182,6 +182,18 @@ def build_document(report: Report) -> Document:
     findings = report.findings()
     if findings:
         b.append(Bullets(tuple(findings)))
+    for section in report.sections:
+        if section.name == "deadlines":
+            for row in section.rows:
+                if row["applies"] == "yes":
+                    b.append(
+                        Paragraph(
+                            f"Report to the market surveillance authority due by "
+                            f"{fmt(row['report_due_utc'])} UTC ({row['article']}: {row['incident']}); "
+                            f"time left: {row['time_left']}.",
+                            "alert",
+                        )
+                    )
     b.append(
         Table(
             columns=("figure", "value"),

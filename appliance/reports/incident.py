@@ -76,7 +76,7 @@ def deadline_rows(
                 "article": d.article,
                 "incident": d.applies_to,
                 "days_after_awareness": d.days,
-                "report_due_utc": due.replace(tzinfo=None).isoformat(timespec="minutes") + "Z",
+                "report_due_utc": due.replace(tzinfo=None).isoformat(timespec="seconds") + "Z",
                 "applies": "yes" if d.severity == severity else "no",
                 "time_left": _left(left),
             }

@@ -264,11 +264,14 @@ def _basis(
     conn: duckdb.DuckDBPyConnection,
     reader: AuditReader,
     scope_sql: sqlfiles.QueryFile,
+    kind_sql: sqlfiles.QueryFile,
     checkpoints: Mapping[str, Any],
     public: Ed25519PublicKey,
     verification: Verification | None,
 ) -> Basis:
-    _, seg_rows = _rows(conn, scope_sql["segments_in_scope"])
+    # a kind may narrow the basis to its own selection (incident: the requests concerned)
+    source = kind_sql if "segments_in_scope" in kind_sql else scope_sql
+    _, seg_rows = _rows(conn, source["segments_in_scope"])
     segments = tuple(
         SegmentBasis(
             segment_id=r["segment_id"],
@@ -343,7 +346,7 @@ def open_report(
         for s in spec.sections:
             columns, rows = _rows(conn, kind_sql[s.query])
             sections.append(Section(s.query, s.title, columns, rows, s.note, s.chart))
-        basis = _basis(conn, reader, scope_sql, checkpoints, public, verification)
+        basis = _basis(conn, reader, scope_sql, kind_sql, checkpoints, public, verification)
         yield Report(
             spec=spec,
             request=request,

@@ -52,3 +52,13 @@ SELECT ts_start, request_id, tenant, application, user_id, model, provider, regi
        segment_id, seq, lower(hex(leaf_hash))                                  AS record_hash
 FROM incident_requests
 ORDER BY ts_start, segment_id, seq;
+
+-- name: segments_in_scope
+-- The data this draft rests on: the segments holding the requests concerned.
+SELECT segment_id,
+       count(*)          AS records,
+       min(ts_start)     AS first_record,
+       max(ts_start)     AS last_record
+FROM incident_requests
+GROUP BY segment_id
+ORDER BY segment_id;

@@ -19,10 +19,10 @@ MARCH = Period(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 AWARE = dt.datetime(2026, 3, 10, 8, 0)
 
 DEADLINES = [
-    ("general", "Art. 73(2)", "2026-03-25T08:00Z"),
-    ("death", "Art. 73(4)", "2026-03-20T08:00Z"),
-    ("widespread", "Art. 73(3)", "2026-03-12T08:00Z"),
-    ("critical_infrastructure", "Art. 73(3)", "2026-03-12T08:00Z"),
+    ("general", "Art. 73(2)", "2026-03-25T08:00:00Z"),
+    ("death", "Art. 73(4)", "2026-03-20T08:00:00Z"),
+    ("widespread", "Art. 73(3)", "2026-03-12T08:00:00Z"),
+    ("critical_infrastructure", "Art. 73(3)", "2026-03-12T08:00:00Z"),
 ]
 
 
@@ -60,7 +60,7 @@ def test_selected_requests_only(sample_audit: SampleAudit, tmp_path: Path) -> No
     assert doc["statements"]["severity"] == "death"
     assert doc["statements"]["aware_at"] == "2026-03-10T08:00:00Z"
     due = [r for r in doc["sections"]["deadlines"]["rows"] if r["applies"] == "yes"]
-    assert due[0]["report_due_utc"] == "2026-03-20T08:00Z"
+    assert due[0]["report_due_utc"] == "2026-03-20T08:00:00Z"
 
 
 def test_without_ids_the_flagged_requests_are_selected(
