@@ -190,6 +190,7 @@ class SegmentFile:
         attach(conn, path, "seg", key, read_only=False)
         seg = cls(conn, path, segment_id)
         conn.execute("USE seg")
+        conn.execute("SET threads = 1")  # small batches: extra threads only cost CPU
         conn.execute(render_schema_sql())
         conn.execute(
             "INSERT INTO segment_info VALUES (?, ?, ?, ?, make_timestamp(?), ?)",
@@ -208,6 +209,7 @@ class SegmentFile:
             conn.close()
             raise
         conn.execute("USE seg")
+        conn.execute("SET threads = 1")
         row = conn.execute("SELECT segment_id FROM segment_info").fetchone()
         if row is None:
             raise ValueError(f"{path.name}: no segment_info")
