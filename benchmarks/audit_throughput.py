@@ -75,6 +75,20 @@ async def full_path(data: Path, n: int, concurrency: int, payload_every: int) ->
     return n / elapsed, n / cpu
 
 
+async def sequential_latency(data: Path, n: int = 200) -> float:
+    """Median time one request waits for its record to be durable (no concurrency)."""
+    stage = RecordStage(load_config(None, data_dir=data))
+    await stage.start()
+    waits = []
+    for i in range(n):
+        ctx = make_ctx(i, False)
+        t0 = time.perf_counter()
+        await stage.record(ctx)
+        waits.append(time.perf_counter() - t0)
+    await stage.aclose()
+    return sorted(waits)[n // 2]
+
+
 def plain_rows(path: Path, n: int) -> float:
     conn = duckdb.connect(str(path))
     conn.execute(render_schema_sql())
@@ -123,10 +137,12 @@ def main() -> None:
         )
         full, per_cpu = runs[len(runs) // 2]
         print("full-path trials (records/s, records/cpu-s):", ", ".join(f"({a:.0f}, {b:.0f})" for a, b in runs))
+        latency = asyncio.run(sequential_latency(t / "latency"))
         rows = plain_rows(t / "plain_rows.duckdb", args.row_baseline_records)
         batched = plain_batched(t / "plain_batched.duckdb", args.records)
     print(f"audit RecordStage (encrypted, hashed, durable group commit): {full:10.0f} records/s (median)")
     print(f"  ... per CPU-second of this process (load-independent):  {per_cpu:10.0f} records/cpu-s")
+    print(f"one record at a time: median wait until durable {latency * 1000:.2f} ms")
     print(f"baseline plain row inserts (unencrypted, autocommit):        {rows:10.0f} records/s")
     print(f"baseline plain batched Arrow inserts (unencrypted, no hash): {batched:10.0f} records/s")
     print(f"ratio audit / plain row inserts:     {full / rows:6.1f}x")
