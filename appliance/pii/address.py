@@ -20,6 +20,7 @@ _SENTENCE_WORDS = frozenset(
     "meine ihr ihre das die der und mit vielen dank hallo sehr geehrte".split()
 )
 _MAX_LINE = 60
+_ADDRESS_LABELS = frozenset({"address", "adresse", "anschrift", "where", "location", "ort", ""})
 
 
 class AddressBlockRecognizer(EntityRecognizer):
@@ -39,7 +40,10 @@ class AddressBlockRecognizer(EntityRecognizer):
         for line in text.split("\n") + [""]:
             start, end = pos, pos + len(line)
             pos = end + 1
-            body = line.split(":", 1)[1] if ":" in line else line
+            label, _, rest = line.partition(":")
+            body = rest if _ else line
+            if _ and label.strip(" >|?").lower() not in _ADDRESS_LABELS:
+                body = ""  # "Name: ...", "Phone: ..." end an address block
             offset = len(line) - len(body)
             stripped = body.strip(" \t|,")
             words = re.findall(r"[^\W\d_]+", stripped.lower())

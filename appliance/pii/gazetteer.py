@@ -50,6 +50,12 @@ _DE_PERSON_TRIGGERS = frozenset(
     "geschäftsführerin mitarbeiter mitarbeiterin ehemann ehefrau sohn tochter mutter vater "
     "bruder schwester kollege kollegin verfahren familie ms. mr. mrs. miss".split()
 )
+_INSTITUTION_ENDINGS = (
+    "gericht", "gerichts", "gerichtshof", "gerichtshofs", "amt", "amts", "ministerium",
+    "ministeriums", "landes", "freistaates", "freistaat", "kammer", "regierung", "behörde",
+    "universität", "court", "university", "ministry",
+)
+_TITLES = frozenset("mr. mrs. ms. miss dr. prof. mr mrs ms dr".split())
 #: Roles after which only an anonymised initial is a name ("der Kläger K."), since
 #: "der Kläger Anspruch ..." is ordinary German word order.
 _DE_ROLE_TRIGGERS = frozenset(
@@ -64,7 +70,8 @@ _NOT_AFTER = frozenset(
     "gruppe typ klasse variante stufe vitamin modell az. aktenzeichen rn. rdnr. bl. "
     "band bd. tz. vgl. anh. nummer abschnitt punkt tabelle figur fig. anspruch "
     "ansprüche zeichen buchstabe a. o. i. u. s. v. z. zu abs nr s art bl merkzeichen "
-    "merkzeichens beispiel beispielen anlage gruppe stufe gmbh ag kg rgbl bgbl".split()
+    "merkzeichens beispiel beispielen anlage gruppe stufe gmbh ag kg rgbl bgbl w. d. "
+    "stufen buchstaben hilfsantrag richtung fa. sp. li. re.".split()
 )
 _ROMAN = frozenset("I II III IV V VI VII VIII IX X XI XII".split()
 )
@@ -162,9 +169,7 @@ class _Tok:
     @property
     def is_initial(self) -> bool:
         b = self.bare
-        if len(b) == 1:
-            return b.isupper() and b.isalpha()
-        return len(b) == 2 and self.text.endswith(".") and b[0].isupper() and b[1].islower()
+        return len(b) == 1 and b.isupper() and b.isalpha()
 
 
 class GazetteerRecognizer(EntityRecognizer):
@@ -228,6 +233,10 @@ class GazetteerRecognizer(EntityRecognizer):
                                             and phrase.title() in lex.places):
                     hit = n
                     break
+            before = toks[i - 1].text.lower() if i else ""
+            if hit and before.endswith(_INSTITUTION_ENDINGS):
+                i += hit  # "Landesarbeitsgericht Hamburg": part of an institution's name
+                continue
             if hit:
                 out.append(("LOCATION", toks[i].start, toks[i + hit - 1].end, 0.7, "place list"))
                 i += hit
@@ -246,25 +255,44 @@ class GazetteerRecognizer(EntityRecognizer):
             prev2 = toks[i - 2].text.lower() if i > 1 else ""
             named = (prev2, prev) in {("name", "is"), ("ich", "heiße"), ("ich", "heisse")} \
                 or (prev2, prev) == ("this", "is") and t.bare.lower() not in lex.common
-            if not named and (not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS):
+            # Lower-cased chat text ("i want to add julie novák"): English first names only.
+            lower_first = (not german and t.text.islower() and len(t.bare) > 3
+                           and t.bare.title() in lex.first_names and t.bare not in lex.common)
+            if not (named or lower_first) and (
+                not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS
+            ):
                 i += 1
                 continue
-            first = t.bare in lex.first_names or t.bare.title() in lex.first_names and named
-            triggered = named or prev in _DE_PERSON_TRIGGERS and t.bare.lower() not in lex.common
+            first = (t.bare in lex.first_names or lower_first
+                     or t.bare.title() in lex.first_names and named)
+            triggered = named or (prev in _DE_PERSON_TRIGGERS and t.bare.lower() not in lex.common
+                                  and not _looks_like_noun(t.bare))
             lone_surname = (not german and i > 0 and t.bare in lex.last_names
                             and toks[i - 1].text not in {".", "!", "?", "\n"})
+            if german and first and not triggered and (
+                prev[:1].isdigit() or prev.isalpha() and prev.islower()
+                and not (i + 1 < len(toks) and toks[i + 1].bare in lex.last_names)
+            ):
+                i += 1  # "in der Lage", "2 Mio.": a first name alone after an article is a noun
+                continue
             if first or triggered or lone_surname:
                 j = i + 1
                 # Swallow following surname-like tokens: "Paul Kirchhof", "Dr. Jay B. Saoud".
-                while j < len(toks) and j < i + 3 and (toks[j].is_cap or named and toks[j].text.isalpha()) and (
-                    toks[j].bare in lex.last_names or toks[j].is_initial
-                    or toks[j].bare.lower() not in lex.common and not _looks_like_noun(toks[j].bare)
+                while j < len(toks) and j < i + 3 and (
+                    toks[j].is_cap and (
+                        toks[j].bare in lex.last_names or toks[j].is_initial
+                        or toks[j].bare.lower() not in lex.common
+                        and not _looks_like_noun(toks[j].bare))
+                    or (named or lower_first) and toks[j].text.isalpha()
+                    and toks[j].bare.lower() not in lex.common
                 ):
                     j += 1
                 score = 0.85 if triggered or j > i + 1 else (0.65 if first else 0.55)
                 last_tok = toks[j - 1]
                 end = last_tok.end if last_tok.is_initial else last_tok.start + len(last_tok.bare)
-                out.append(("PERSON", t.start, end, score, "name list/title"))
+                # "Mr. Ryan Ziherl" is masked whole: the title is part of how the name reads.
+                start = toks[i - 1].start if prev in _TITLES and not german else t.start
+                out.append(("PERSON", start, end, score, "name list/title"))
                 i = j
                 continue
             i += 1
@@ -283,6 +311,8 @@ class GazetteerRecognizer(EntityRecognizer):
                 continue
             if prev[:1].isdigit():
                 continue
+            if (i == 0 or toks[i - 1].text in {".", ":", "\n"}) and nxt[:1].isupper():
+                continue  # "A. Tatbestand": an outline heading, not a person
             end = t.end
             if nxt in {"…", "..."}:
                 end = toks[i + 1].end

@@ -131,6 +131,7 @@ SPECS: tuple[RecognizerSpec, ...] = (
         context=("call", "phone", "answer", "answering", "number", "reach", "tel", "telefon",
                  "mobile", "mobil", "handy", "fax", "office", "anrufen", "erreichbar"),
         validator="not_all_same_digit",
+        languages=("en",),
     ),
     RecognizerSpec(
         name="DeStreetAddressRecognizer",
