@@ -172,7 +172,8 @@ class SegmentFile:
         self.segment_id = segment_id
         self.frontier = MerkleFrontier()
         self.prev = genesis_hash(segment_id)
-        self.created_at = time.time()
+        # the time in the name: readers compare it with their rotation request
+        self.created_at = segment_start(segment_id) or time.time()
         self.last_checkpoint_size = 0
         self.last_checkpoint_at = time.monotonic()
 

@@ -60,3 +60,30 @@ def test_mirror_checkpoints_expose_a_rollback_of_file_and_data_dir(tmp_path: Pat
     # ... which --strict turns into a failure.
     rc, out = cli_verify(config, paths, "--strict")
     assert rc == 1, out
+
+
+def test_segments_rotate_by_size_and_the_log_still_verifies(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text("[audit]\nsegment_max_records = 10\n")
+    from appliance.config import load_config
+
+    config = load_config(cfg, data_dir=data)
+
+    async def one_by_one() -> None:
+        from appliance.pipeline.record import RecordStage
+
+        stage = RecordStage(config)
+        await stage.start()
+        for i in range(100):  # one commit each: the writer rotates after every 10th
+            await stage.record(make_ctx(i))
+        await stage.aclose()
+
+    import asyncio
+
+    asyncio.run(one_by_one())
+    paths = AuditPaths.from_config(config)
+    assert len(paths.segment_files()) == 10
+    rc, out = cli_verify(config, paths, "--config", str(cfg), "--strict")
+    assert rc == 0, out
+    assert sum(s["records"] for s in out["segments"]) == 100
