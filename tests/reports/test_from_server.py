@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openai import AsyncOpenAI, PermissionDeniedError
@@ -14,14 +15,25 @@ from appliance.reports.export import export
 from appliance.reports.request import Period, ReportRequest
 from appliance.testing.fakes import FakeOpenAI
 from appliance.testing.harness import openai_upstream
+from appliance.testing.models import ensure_test_models
 from tests.conftest import StartAppliance
 
 
+@pytest.fixture(scope="session")
+def test_models(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The built-in local models, built once per run and shared with the other suites."""
+    return ensure_test_models(tmp_path_factory.getbasetemp().parent / "model-cache")
+
+
 async def test_usage_pii_and_policy_reports_count_the_requests_served(
-    start_appliance: StartAppliance, fake_openai: FakeOpenAI, tmp_path: Path
+    start_appliance: StartAppliance, fake_openai: FakeOpenAI, test_models: Any, tmp_path: Path
 ) -> None:
     running = await start_appliance(
         openai_upstream("openai", fake_openai.base_url, {"gpt-4o": "gpt-4o"}, region="us"),
+        {"providers": {"local": {"models_dir": str(test_models.models_dir)}}},
+        {
+            "risk": {"embeddings": False}
+        },  # rules only: the embedding model is not what is tested here
         key_kw={"tenant": "acme", "user": "alice", "department": "engineering"},
     )
     async with AsyncOpenAI(base_url=running.base_url, api_key=running.key, max_retries=0) as c:
