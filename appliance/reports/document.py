@@ -232,6 +232,16 @@ def build_document(report: Report) -> Document:
         else:
             b.append(Paragraph("No rows in this period.", "note"))
     if spec.name == "art30":
+        b.append(Heading("Controller (Art. 30(1)(a))"))
+        b.append(
+            KeyValues(
+                (
+                    ("Controller", "(name and contact details: to be completed by the controller)"),
+                    ("Data protection officer", "(name and contact details: to be completed)"),
+                    ("Processor", "this appliance's operator, on behalf of each tenant"),
+                )
+            )
+        )
         b.append(Heading("Retention and security measures (Art. 30(1)(f), (g))"))
         c = report.controls
         b.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,15 @@ def export(
     fmt = formats().get(format)
     if fmt is None:
         raise ReportError(f"unknown format {format!r}; known: {', '.join(formats())}")
+
+    def step(message: str) -> None:
+        if progress:
+            print(f"{request.kind}: {message}", file=sys.stderr, flush=True)
+
     with open_report(
-        config, request, public_key=public_key, memory_limit=memory_limit, now=now
+        config, request, public_key=public_key, memory_limit=memory_limit, now=now, on_step=step
     ) as report:
+        step(f"writing {fmt.name}")
         rows = fmt.write(report, out, progress)
         v = report.basis.verification
         return ExportResult(

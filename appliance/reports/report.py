@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,6 +302,7 @@ def open_report(
     memory_limit: str = "256MB",
     fresh: bool = True,
     now: dt.datetime | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> Iterator[Report]:
     """Open the audit log and compute ``request``'s report; detail rows stream on demand.
 
@@ -321,11 +322,15 @@ def open_report(
     generated_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
     scope_sql = sqlfiles.load("_scope", sql_dir)
     kind_sql = sqlfiles.load(spec.name, sql_dir)
+    step = on_step or (lambda _msg: None)
+    step("opening the audit log (running writers seal their segments)")
     with open_reader(config, fresh=fresh) as reader:
         checkpoints = signed_checkpoints(reader, public)
-        verification = (
-            _verification(config, public) if request.verify or spec.name == "art12" else None
-        )
+        verification = None
+        if request.verify or spec.name == "art12":
+            step("verifying the hash chain and signed checkpoints (reads every record)")
+            verification = _verification(config, public)
+        step(f"computing the {spec.name} report")
         conn = reader.conn
         _setup(
             conn,
