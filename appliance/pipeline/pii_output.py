@@ -81,8 +81,11 @@ class PiiOutput:
         self._owns_pool = analyzer is None
         self.pool = analyzer if analyzer is not None else AnalyzerPool(config.pii)
 
-    async def start(self) -> None:
-        if self._owns_pool and self._config.pii.enabled and self._config.pii.screen_output:
+    async def start(self, analyzer: AnalyzerPool | None = None) -> None:
+        """Start an own pool, or reuse ``analyzer`` (the pii_detect stage's warm pool)."""
+        if analyzer is not None:
+            self.pool, self._owns_pool = analyzer, False
+        elif self._owns_pool and self._config.pii.enabled and self._config.pii.screen_output:
             await self.pool.start()
 
     async def aclose(self) -> None:
@@ -160,14 +163,14 @@ class PiiOutput:
         leftovers = {k: c for k, c in channels.items() if c.has_pending}
         if leftovers:
             for idx in sorted({k[0] for k in leftovers}):
-                choice: dict[str, Any] = {"index": idx, "delta": {}, "finish_reason": None}
-                await _flush_into(choice, idx, channels)
+                extra: dict[str, Any] = {"index": idx, "delta": {}, "finish_reason": None}
+                await _flush_into(extra, idx, channels)
                 yield {
                     "id": (last or {}).get("id", ""),
                     "object": "chat.completion.chunk",
                     "created": (last or {}).get("created", 0),
                     "model": (last or {}).get("model", ""),
-                    "choices": [choice],
+                    "choices": [extra],
                 }
         self._record(ctx, plan)
 

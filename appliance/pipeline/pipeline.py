@@ -45,6 +45,26 @@ RECORDER: tuple[str, str | None, str] = (
 )
 
 
+#: Read-only components that one stage loads and a later stage reuses (one Presidio worker
+#: pool, one classifier model): stage -> (the stage that loads it, its attribute).
+SHARED_FROM: dict[str, tuple[str, str]] = {
+    "pii_output": ("pii_detect", "pool"),
+    "safety_output": ("classify", "classifier"),
+}
+
+
+async def start_stages(stages: list[Any]) -> None:
+    """Start stages in pipeline order, handing shared components to the stages reusing them."""
+    started: dict[str, Any] = {}
+    for stage in stages:
+        source = SHARED_FROM.get(stage.name)
+        if source is not None and source[0] in started:
+            await stage.start(getattr(started[source[0]], source[1]))
+        else:
+            await stage.start()
+        started[stage.name] = stage
+
+
 def _enabled(config: Config, switch: str | None) -> bool:
     return switch is None or bool(getattr(config.pipeline, switch))
 

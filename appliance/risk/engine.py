@@ -33,11 +33,19 @@ def calibration_of(config: Config) -> Calibration:
 
 
 def load_embedder(config: Config) -> Embedder:
-    """The int8 all-MiniLM-L6-v2 on ONNX Runtime, exported once under the data directory."""
-    from appliance.models.builtin import ensure_embedding_model
+    """The int8 all-MiniLM-L6-v2 on ONNX Runtime: the same files the local provider serves
+    as ``local-embed`` (built once, offline, where that provider keeps its models)."""
+    from appliance.config import LocalProviderConfig
+    from appliance.models.builtin import EMBED_MODEL, ensure_builtin, ensure_embedding_model
     from appliance.providers.local.embedding import OnnxEmbedder
 
-    model_dir = ensure_embedding_model(config.storage.data_dir)
+    local = next(
+        (p for p in config.providers.values() if isinstance(p, LocalProviderConfig)), None
+    )
+    if local is not None:
+        model_dir = ensure_builtin(EMBED_MODEL, config.resolve(local.models_dir))
+    else:
+        model_dir = ensure_embedding_model(config.storage.data_dir)
     return OnnxEmbedder(
         model_dir,
         config.risk.execution_providers,

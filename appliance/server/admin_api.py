@@ -93,6 +93,7 @@ async def register_app(request: web.Request) -> web.Response:
             name=_str(body, "name") or "",
             purpose=_str(body, "purpose") or "",
             annex_iii=_str(body, "annex_iii", required=False),
+            classifier=getattr(services.stages.get("classify"), "classifier", None),
         )
     except ValueError as e:
         raise InvalidRequest(str(e)) from None

@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance.config import Config
+from appliance.metering import metrics
 from appliance.server import admin_api, anthropic_api, health, openai_api, realtime
 from appliance.server.middleware import error_boundary
 from appliance.server.services import services_ctx
 
 #: Route groups in the order they are matched; each module adds its own routes.
-ROUTE_GROUPS = (health, openai_api, anthropic_api, realtime, admin_api)
+ROUTE_GROUPS = (health, openai_api, anthropic_api, realtime, admin_api, metrics)
 
 
 def create_app(config: Config) -> web.Application:

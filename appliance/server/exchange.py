@@ -61,19 +61,25 @@ def new_context(request: web.Request, route: Route, api: Api) -> Context:
 
 def response_headers(ctx: Context) -> dict[str, str]:
     headers = {"x-request-id": ctx.request_id, **ctx.headers}
-    decision = ctx.fact("decide", "allow")
-    if decision is not None:
-        headers["x-appliance-decision"] = "allow" if decision else "deny"
-    elif ctx.status >= 400:
-        headers["x-appliance-decision"] = "deny" if ctx.status in (401, 403, 429) else "error"
+    headers["x-appliance-decision"] = decision_of(ctx)
     return headers
+
+
+def decision_of(ctx: Context) -> str:
+    """allow | deny | rate_limited | error: what became of the request, in one word."""
+    if ctx.status in (401, 403):
+        return "deny"
+    if ctx.status == 429:
+        return "rate_limited"
+    allowed = ctx.fact("decide", "allow")
+    if allowed is False:
+        return "deny"
+    return "error" if ctx.status >= 400 else "allow"
 
 
 def failed(ctx: Context, err: ApplianceError) -> web.Response:
     ctx.status = err.status
     ctx.error = err.code or err.type
-    if err.status == 403 and ctx.fact("decide", "allow") is None:
-        ctx.headers["x-appliance-decision"] = "deny"
     return error_response(err, ctx.api, response_headers(ctx))
 
 
@@ -119,13 +125,13 @@ async def exchange_json(
         body = orjson.dumps(response)
     except ApplianceError as e:
         reply = failed(ctx, e)
-        await _finish(services, ctx)
+        await finish(services, ctx)
         return reply
-    await _finish(services, ctx)
+    await finish(services, ctx)
     return web.Response(body=body, content_type="application/json", headers=response_headers(ctx))
 
 
-async def _finish(services: Services, ctx: Context) -> None:
+async def finish(services: Services, ctx: Context) -> None:
     try:
         await services.pipeline.finish(ctx)
     except Exception as e:
@@ -149,7 +155,7 @@ async def exchange_stream(
         await pipeline.prepare(ctx, op)
     except ApplianceError as e:
         reply = failed(ctx, e)
-        await _finish(services, ctx)
+        await finish(services, ctx)
         return reply
     response = web.StreamResponse(
         headers={
@@ -169,9 +175,9 @@ async def exchange_stream(
         tail = sse_error_event(e, ctx.api)
     except (ConnectionResetError, ConnectionError):
         ctx.status, ctx.error = 499, "client_disconnected"
-        await _finish(services, ctx)
+        await finish(services, ctx)
         return response
-    await _finish(services, ctx)
+    await finish(services, ctx)
     try:
         if tail:
             await response.write(tail)

@@ -13,7 +13,15 @@ from aiohttp import web
 from appliance.errors import ApplianceError, ModelNotFound
 from appliance.pipeline.context import Context
 from appliance.server.errors import error_response
-from appliance.server.exchange import api_key_of, exchange_json, new_context
+from appliance.server.exchange import (
+    api_key_of,
+    exchange_json,
+    failed,
+    finish,
+    new_context,
+    read_body,
+    response_headers,
+)
 from appliance.server.services import SERVICES
 from appliance.server.validate import (
     parse_json,
@@ -116,6 +124,26 @@ async def get_model(request: web.Request) -> web.Response:
     return error_response(ModelNotFound(f"The model '{wanted}' does not exist.", param="model"))
 
 
+async def moderations(request: web.Request) -> web.StreamResponse:
+    """POST /v1/moderations in the OpenAI shape; authenticated and audited like any call."""
+    services = request.app[SERVICES]
+    ctx = new_context(request, "moderations", "openai")
+    try:
+        await services.pipeline.authenticate_caller(ctx)
+        ctx.body = parse_json(await read_body(request))
+        ctx.requested_model = ctx.model = str(ctx.body.get("model") or "omni-moderation-latest")
+        moderator = await services.ready_moderator()
+        result = await moderator.moderate(ctx.body)
+    except ApplianceError as e:
+        reply = failed(ctx, e)
+        await finish(services, ctx)
+        return reply
+    await finish(services, ctx)
+    return web.Response(
+        body=orjson.dumps(result), content_type="application/json", headers=response_headers(ctx)
+    )
+
+
 STARTED_AT = web.AppKey("started_at", float)
 
 
@@ -124,5 +152,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/moderations", moderations)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from appliance.errors import ApplianceError, InvalidRequest
 from appliance.server.errors import error_body
-from appliance.server.exchange import _finish, new_context, response_headers
+from appliance.server.exchange import finish, new_context, response_headers
 from appliance.server.services import SERVICES
 from appliance.server.validate import parse_json, validate_chat
 
@@ -55,7 +55,7 @@ async def realtime_chat(request: web.Request) -> web.StreamResponse:
         final = {"type": "error", "status": 408, "error": {
             "message": "No request received within 60 seconds.",
             "type": "invalid_request_error", "param": None, "code": "timeout"}}
-    await _finish(services, ctx)
+    await finish(services, ctx)
     if not ws.closed:
         await ws.send_str(orjson.dumps(final).decode())
         await ws.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,10 +14,11 @@ from aiohttp import web
 from appliance.config import Config, LocalProviderConfig, secret
 from appliance.keys.store import ControlPlane, control_plane_path
 from appliance.pipeline.authenticate import AuthenticateStage, Authenticator
-from appliance.pipeline.pipeline import Pipeline, build_stages
+from appliance.pipeline.pipeline import Pipeline, build_stages, start_stages
 from appliance.pipeline.router import Router
 from appliance.providers.base import Provider
 from appliance.providers.registry import create_provider
+from appliance.risk.moderation import Moderator
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,23 @@ class Services:
     pipeline: Pipeline
     http: aiohttp.ClientSession
     admin_key: str | None
-    #: Optional components that other parts register (e.g. moderation, metrics).
+    #: Screens text for POST /v1/moderations (shares the classify stage's model).
+    moderator: Moderator
+    moderator_ready: bool
+    #: The running stages by name (the metrics route reads the limits stage's registry).
+    stages: dict[str, Any] = field(default_factory=dict)
+    #: Optional components that other parts register.
     extras: dict[str, Any] = field(default_factory=dict)
+    _moderator_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def ready_moderator(self) -> Moderator:
+        """The moderator, loading its model on first use when no classify stage runs."""
+        if not self.moderator_ready:
+            async with self._moderator_lock:
+                if not self.moderator_ready:
+                    await self.moderator.start()
+                    self.moderator_ready = True
+        return self.moderator
 
 
 SERVICES = web.AppKey("services", Services)
@@ -85,10 +102,14 @@ def services_ctx(config: Config) -> Any:
             for p in providers.values():
                 await _start(p)
             request_stages, response_stages, recorder = build_stages(config)
-            for stage in (*request_stages, *response_stages, recorder):
-                if stage is not None:
-                    await _start(stage)
-                    started.append(stage)
+            stages = [s for s in (*request_stages, *response_stages, recorder) if s is not None]
+            started.extend(stages)
+            await start_stages(stages)
+            moderator = Moderator(config)
+            started.append(moderator)
+            classify = next((s for s in stages if s.name == "classify"), None)
+            if classify is not None:  # else it loads its own model on the first moderation
+                await moderator.start(classify.classifier)
             authenticator = Authenticator(control)
             pipeline = Pipeline(
                 authenticate=AuthenticateStage(authenticator),
@@ -104,6 +125,9 @@ def services_ctx(config: Config) -> Any:
                 pipeline=pipeline,
                 http=http,
                 admin_key=secret(config.server.admin_key_env),
+                moderator=moderator,
+                moderator_ready=classify is not None,
+                stages={s.name: s for s in stages},
             )
             yield
         finally:
