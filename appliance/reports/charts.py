@@ -46,7 +46,7 @@ def render(
     ax.set_axisbelow(True)
     if spec.type == "barh":
         top = list(rows)[:MAX_CATEGORIES][::-1]
-        names = [fmt(r[spec.x]) for r in top]
+        names = [_clip(fmt(r[spec.x])) for r in top]
         values = [float(r[spec.y[0]] or 0) for r in top]
         ax.barh(names, values, color=PALETTE[0], height=0.6)
         ax.set_xlabel(spec.ylabel or label(spec.y[0]), fontsize=7)
@@ -60,7 +60,7 @@ def render(
                 fontsize=6,
             )
     elif spec.type == "bar":
-        names = [fmt(r[spec.x]) for r in rows][:MAX_CATEGORIES]
+        names = [_clip(fmt(r[spec.x]), 18) for r in rows][:MAX_CATEGORIES]
         n = len(spec.y)
         width = 0.8 / n
         for i, col in enumerate(spec.y):
@@ -104,6 +104,11 @@ def render(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _clip(text: str, n: int = 48) -> str:
+    """Category labels stay on one line; the tables below a chart give them in full."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _bar_width(xs: Sequence[Any]) -> float:
