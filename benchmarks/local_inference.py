@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -134,8 +135,12 @@ def main() -> int:
     parser.add_argument("--cuda", action="store_true", help="CUDA provider and torch on cuda")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads, both engines")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds")
+    parser.add_argument("--int8", action="store_true",
+                        help="also measure the int8 copy (`appliance models quantize --int8`)")
     args = parser.parse_args()
 
+    from appliance.models.build_cache import build_once
+    from appliance.models.quantize import quantize_int8
     from appliance.testing.models import ensure_test_chat_model
 
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if args.cuda else ["CPUExecutionProvider"]
@@ -159,22 +164,40 @@ def main() -> int:
         torch_side = TorchSide(model_dir / "checkpoint", device)
         torch_side.run(prompts[:1], 4)
         onnx.round(prompts[:1], 4, 0)  # warm-up both
-        torch_rounds, onnx_rounds = [], []
-        for i in range(args.rounds):  # interleaved, so that load changes hit both sides
+        int8 = None
+        if args.int8:
+            int8_dir = build_once(model_dir.parent / f"{model_dir.name}-int8",
+                                  functools.partial(quantize_int8, model_dir))
+            int8 = OnnxSide(int8_dir, providers, args.threads)
+            int8.round(prompts[:1], 4, 0)
+        torch_rounds, onnx_rounds, int8_rounds = [], [], []
+        for i in range(args.rounds):  # interleaved, so that load changes hit every side
             torch_rounds.append(torch_side.round(prompts, args.tokens, i))
             onnx_rounds.append(onnx.round(prompts, args.tokens, i))
+            if int8 is not None:
+                int8_rounds.append(int8.round(prompts, args.tokens, i))
         torch_r = {k: statistics.median(r[k] for r in torch_rounds) for k in torch_rounds[0]}
         onnx_r = {k: statistics.median(r[k] for r in onnx_rounds) for k in onnx_rounds[0]}
+        int8_r = ({k: statistics.median(r[k] for r in int8_rounds) for k in int8_rounds[0]}
+                  if int8_rounds else None)
         print(f"   ONNX Runtime ran on: {onnx.where}; peak batch {onnx.model.scheduler.peak_batch}")
         onnx.close()
-        print(f"   {'metric (median)':<28}{'PyTorch generate':>18}{'appliance ONNX':>16}{'ratio':>8}")
+        if int8 is not None:
+            int8.close()
+        extra = f"{'ONNX int8':>12}{'ratio':>8}" if int8_r else ""
+        print(f"   {'metric (median)':<28}{'PyTorch generate':>18}{'appliance ONNX':>16}{'ratio':>8}"
+              + extra)
         for key, label in [("tok_s_1", "decode tok/s, 1 request"),
                            ("tok_s_8", "aggregate tok/s, 8 conc."),
                            ("ttft_1_ms", "TTFT ms, 1 request"),
                            ("ttft_8_ms", "TTFT ms, 8 conc. (mean)")]:
             a, b = torch_r[key], onnx_r[key]
             ratio = b / a if key.startswith("tok") else a / b
-            print(f"   {label:<28}{a:>18.1f}{b:>16.1f}{ratio:>7.2f}x")
+            line = f"   {label:<28}{a:>18.1f}{b:>16.1f}{ratio:>7.2f}x"
+            if int8_r:
+                c = int8_r[key]
+                line += f"{c:>12.1f}{(c / a if key.startswith('tok') else a / c):>7.2f}x"
+            print(line)
         print(f"   aggregate at 8 concurrent / single: ONNX {onnx_r['tok_s_8'] / onnx_r['tok_s_1']:.2f}x, "
               f"PyTorch {torch_r['tok_s_8'] / torch_r['tok_s_1']:.2f}x")
     return 0

@@ -49,8 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.pii.config import PiiConfig  # noqa: E402
-from appliance.pii.engine import Finding, analyze_texts, build_analyzer  # noqa: E402
+from appliance.pii.config import PiiConfig
+from appliance.pii.engine import Finding, analyze_texts, build_analyzer
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 UNSCORED = "_"

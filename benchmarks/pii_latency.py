@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.pii.config import PiiConfig  # noqa: E402
-from appliance.pii.engine import analyze_texts, build_analyzer  # noqa: E402
-from appliance.pii.pool import AnalyzerPool  # noqa: E402
+from appliance.pii.config import PiiConfig
+from appliance.pii.engine import analyze_texts, build_analyzer
+from appliance.pii.pool import AnalyzerPool
 
 TEXTS = [
     "You are a helpful assistant for the billing department.",

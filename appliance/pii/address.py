@@ -15,9 +15,7 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerR
 
 _NUMBERED = re.compile(r"\b\d{1,6}\b")
 _SENTENCE_WORDS = frozenset(
-    "the is are was were please i you we my your our this that with to from of it have has "
-    "can could would will should hello hi thanks dear regards ist sind bitte ich sie wir mein "
-    "meine ihr ihre das die der und mit vielen dank hallo sehr geehrte".split()
+    ["the", "is", "are", "was", "were", "please", "i", "you", "we", "my", "your", "our", "this", "that", "with", "to", "from", "of", "it", "have", "has", "can", "could", "would", "will", "should", "hello", "hi", "thanks", "dear", "regards", "ist", "sind", "bitte", "ich", "sie", "wir", "mein", "meine", "ihr", "ihre", "das", "die", "der", "und", "mit", "vielen", "dank", "hallo", "sehr", "geehrte"]
 )
 _MAX_LINE = 60
 _ADDRESS_LABELS = frozenset({"address", "adresse", "anschrift", "where", "location", "ort", ""})
@@ -58,8 +56,8 @@ class AddressBlockRecognizer(EntityRecognizer):
                 s, e = run[0][0], run[-1][1]
                 out.append(RecognizerResult(
                     "ADDRESS", s, e, 0.6,
-                    analysis_explanation=AnalysisExplanation(self.name, 0.6, textual_explanation="address block"),
-                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    analysis_explanation=AnalysisExplanation("AddressBlockRecognizer", 0.6, textual_explanation="address block"),
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: "AddressBlockRecognizer",
                                           RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id},
                 ))
             run = []

@@ -110,18 +110,19 @@ class _OfflineSpacyEngine(SpacyNlpEngine):
         return super()._doc_to_nlp_artifact(doc, language)
 
     def load(self) -> None:
-        self.nlp = {}
+        nlp: dict[str, Any] = {}
         for model in self.models:
             lang = model["lang_code"]
             if model["model_name"] == "blank":
-                self.nlp[lang] = spacy.blank(lang)
+                nlp[lang] = spacy.blank(lang)
             else:
-                self.nlp[lang] = spacy.load(model["model_name"], exclude=["parser"])
+                nlp[lang] = spacy.load(model["model_name"], exclude=["parser"])
+        self.nlp = nlp  # type: ignore[assignment]
 
 
 def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
     """A warm analyzer for ``config.languages``; loads models (seconds), call once per worker."""
-    languages = list(config.languages)
+    languages: list[str] = list(config.languages)
     nlp = _OfflineSpacyEngine(config.spacy_model_en, languages)
     nlp.load()
     registry = RecognizerRegistry(supported_languages=languages)
@@ -148,8 +149,8 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
             registry.add_recognizer(us(supported_language="en"))
     for rec in build_recognizers(tuple(languages)):
         registry.add_recognizer(rec)
-    for rec in build_gazetteer_recognizers(tuple(languages)):
-        registry.add_recognizer(rec)
+    for gazetteer in build_gazetteer_recognizers(tuple(languages)):
+        registry.add_recognizer(gazetteer)
     for lang in languages:
         registry.add_recognizer(AddressBlockRecognizer(lang))
     _quiet_presidio()
@@ -207,7 +208,7 @@ def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     value keeps its own type, and otherwise the longer span covers more and leaks less.
     """
     chosen: list[Finding] = []
-    key = lambda f: (f.score < 0.95, -(f.end - f.start), -f.score, f.start)  # noqa: E731
+    key = lambda f: (f.score < 0.95, -(f.end - f.start), -f.score, f.start)
     for f in sorted(findings, key=key):
         if all(f.end <= c.start or f.start >= c.end for c in chosen):
             chosen.append(f)

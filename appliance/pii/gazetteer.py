@@ -42,48 +42,32 @@ _DE_STATES_EXTRA = (
 
 #: Titles and roles after which a capitalised word or an initial is a person.
 _DE_PERSON_TRIGGERS = frozenset(
-    "herr herrn frau dr. prof. richter richterin richters richterinnen vorsitzende "
-    "vorsitzenden vorsitzender rechtsanwalt rechtsanwältin rechtsanwälte rechtsanwalts "
-    "notar notarin zeuge zeugin zeugen sachverständige sachverständigen sachverständiger "
-    "gutachter gutachterin facharzt fachärztin ärztin arzt betreuer betreuerin "
-    "sozialarbeiter sozialarbeiterin referatsleiter abteilungsleiter geschäftsführer "
-    "geschäftsführerin mitarbeiter mitarbeiterin ehemann ehefrau sohn tochter mutter vater "
-    "bruder schwester kollege kollegin verfahren familie ms. mr. mrs. miss".split()
+    ["herr", "herrn", "frau", "dr.", "prof.", "richter", "richterin", "richters", "richterinnen", "vorsitzende", "vorsitzenden", "vorsitzender", "rechtsanwalt", "rechtsanwältin", "rechtsanwälte", "rechtsanwalts", "notar", "notarin", "zeuge", "zeugin", "zeugen", "sachverständige", "sachverständigen", "sachverständiger", "gutachter", "gutachterin", "facharzt", "fachärztin", "ärztin", "arzt", "betreuer", "betreuerin", "sozialarbeiter", "sozialarbeiterin", "referatsleiter", "abteilungsleiter", "geschäftsführer", "geschäftsführerin", "mitarbeiter", "mitarbeiterin", "ehemann", "ehefrau", "sohn", "tochter", "mutter", "vater", "bruder", "schwester", "kollege", "kollegin", "verfahren", "familie", "ms.", "mr.", "mrs.", "miss"]
 )
 _INSTITUTION_ENDINGS = (
     "gericht", "gerichts", "gerichtshof", "gerichtshofs", "amt", "amts", "ministerium",
     "ministeriums", "landes", "freistaates", "freistaat", "kammer", "regierung", "behörde",
     "universität", "court", "university", "ministry",
 )
-_TITLES = frozenset("mr. mrs. ms. miss dr. prof. mr mrs ms dr".split())
+_TITLES = frozenset(["mr.", "mrs.", "ms.", "miss", "dr.", "prof.", "mr", "mrs", "ms", "dr"])
 #: Roles after which only an anonymised initial is a name ("der Kläger K."), since
 #: "der Kläger Anspruch ..." is ordinary German word order.
 _DE_ROLE_TRIGGERS = frozenset(
-    "kläger klägerin klägers beklagte beklagten beklagter angeklagte angeklagten "
-    "angeklagter antragsteller antragstellerin beschwerdeführer beschwerdeführerin "
-    "beigeladene beigeladenen nebenkläger nebenklägerin versicherte versicherten "
-    "geschädigte geschädigten patient patientin des der die dem den".split()
+    ["kläger", "klägerin", "klägers", "beklagte", "beklagten", "beklagter", "angeklagte", "angeklagten", "angeklagter", "antragsteller", "antragstellerin", "beschwerdeführer", "beschwerdeführerin", "beigeladene", "beigeladenen", "nebenkläger", "nebenklägerin", "versicherte", "versicherten", "geschädigte", "geschädigten", "patient", "patientin", "des", "der", "die", "dem", "den"]
 )
 #: Words before an initial that make it a reference, not a person (§ 3 Abs. 1 S. 2).
 _NOT_AFTER = frozenset(
-    "§ §§ abs. art. nr. satz s. anlage anl. buchst. lit. ziff. teil spalte kapitel fall "
-    "gruppe typ klasse variante stufe vitamin modell az. aktenzeichen rn. rdnr. bl. "
-    "band bd. tz. vgl. anh. nummer abschnitt punkt tabelle figur fig. anspruch "
-    "ansprüche zeichen buchstabe a. o. i. u. s. v. z. zu abs nr s art bl merkzeichen "
-    "merkzeichens beispiel beispielen anlage gruppe stufe gmbh ag kg rgbl bgbl w. d. "
-    "stufen buchstaben hilfsantrag richtung fa. sp. li. re.".split()
+    ["§", "§§", "abs.", "art.", "nr.", "satz", "s.", "anlage", "anl.", "buchst.", "lit.", "ziff.", "teil", "spalte", "kapitel", "fall", "gruppe", "typ", "klasse", "variante", "stufe", "vitamin", "modell", "az.", "aktenzeichen", "rn.", "rdnr.", "bl.", "band", "bd.", "tz.", "vgl.", "anh.", "nummer", "abschnitt", "punkt", "tabelle", "figur", "fig.", "anspruch", "ansprüche", "zeichen", "buchstabe", "a.", "o.", "i.", "u.", "s.", "v.", "z.", "zu", "abs", "nr", "s", "art", "bl", "merkzeichen", "merkzeichens", "beispiel", "beispielen", "anlage", "gruppe", "stufe", "gmbh", "ag", "kg", "rgbl", "bgbl", "w.", "d.", "stufen", "buchstaben", "hilfsantrag", "richtung", "fa.", "sp.", "li.", "re."]
 )
-_ROMAN = frozenset("I II III IV V VI VII VIII IX X XI XII".split()
+_ROMAN = frozenset(["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
 )
-_DE_PLACE_PREPS = frozenset("in aus nach im bei".split())
+_DE_PLACE_PREPS = frozenset(["in", "aus", "nach", "im", "bei"])
 _NOUN_SUFFIXES = (
     "ung", "heit", "keit", "schaft", "tion", "nis", "tum", "gründe", "bestand", "ismus",
     "ität", "chen", "lich", "isch", "ende", "ierung",
 )
 _HEADINGS = frozenset(
-    "gründe tatbestand entscheidungsgründe tenor beschluss urteil begründung leitsatz "
-    "leitsätze sachverhalt hinweis hinweise anmerkung anlage anlagen rechtsmittelbelehrung "
-    "zusammenfassung inhalt einleitung ergebnis fazit danke hallo thanks regards summary".split()
+    ["gründe", "tatbestand", "entscheidungsgründe", "tenor", "beschluss", "urteil", "begründung", "leitsatz", "leitsätze", "sachverhalt", "hinweis", "hinweise", "anmerkung", "anlage", "anlagen", "rechtsmittelbelehrung", "zusammenfassung", "inhalt", "einleitung", "ergebnis", "fazit", "danke", "hallo", "thanks", "regards", "summary"]
 )
 
 
@@ -137,7 +121,7 @@ def build_lexicon(language: str) -> Lexicon:
                "union", "kreis", "stadt", "republik", "amt", "gericht", "senat", "reich",
                "china", "chad", "jersey", "turkey", "georgia", "jordan", "nice", "reading",
                "bath", "split", "mobile", "orange", "marsh", "wells", "deal", "ware",
-               "kurz", "bach", "hart", "bach", "fort", "wall", "dom", "nord", "süd",
+               "kurz", "bach", "hart", "fort", "wall", "dom", "nord", "süd",
                "ost", "west", "mitte", "neu", "alt"}
     lex.common = common
     lex.first_names = {n for n in lex.first_names if n.lower() not in common}
@@ -175,12 +159,10 @@ class _Tok:
 class GazetteerRecognizer(EntityRecognizer):
     """Persons and places from word lists and context rules (see module docstring)."""
 
-    ENTITIES = ["PERSON", "LOCATION"]
-
     def __init__(self, language: str) -> None:
         self._lex: Lexicon | None = None
         super().__init__(
-            supported_entities=self.ENTITIES,
+            supported_entities=["PERSON", "LOCATION"],
             name="GazetteerRecognizer",
             supported_language=language,
         )
@@ -209,10 +191,10 @@ class GazetteerRecognizer(EntityRecognizer):
             end=end,
             score=score,
             analysis_explanation=AnalysisExplanation(
-                recognizer=self.name, original_score=score, textual_explanation=rule
+                recognizer="GazetteerRecognizer", original_score=score, textual_explanation=rule
             ),
             recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_NAME_KEY: "GazetteerRecognizer",
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
             },
         )

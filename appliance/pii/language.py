@@ -12,15 +12,10 @@ import re
 _WORD = re.compile(r"[a-zäöüß]+")
 
 _EN = frozenset(
-    "the and is are was were of to in that it for on with as this be by at from have has "
-    "not you i we they he she his her my your our an or but what which who will would can "
-    "could should there their been do does did please thanks hello".split()
+    ["the", "and", "is", "are", "was", "were", "of", "to", "in", "that", "it", "for", "on", "with", "as", "this", "be", "by", "at", "from", "have", "has", "not", "you", "i", "we", "they", "he", "she", "his", "her", "my", "your", "our", "an", "or", "but", "what", "which", "who", "will", "would", "can", "could", "should", "there", "their", "been", "do", "does", "did", "please", "thanks", "hello"]
 )
 _DE = frozenset(
-    "der die das und ist sind war waren nicht ein eine einer eines einem einen zu mit "
-    "auf für von dem den des sich auch es im als bei nach wie wir ich sie er aber oder "
-    "wenn dass hat haben wird werden kann können noch nur über vom zum zur bitte danke "
-    "hallo ihr ihre sein seine mein meine unser".split()
+    ["der", "die", "das", "und", "ist", "sind", "war", "waren", "nicht", "ein", "eine", "einer", "eines", "einem", "einen", "zu", "mit", "auf", "für", "von", "dem", "den", "des", "sich", "auch", "es", "im", "als", "bei", "nach", "wie", "wir", "ich", "sie", "er", "aber", "oder", "wenn", "dass", "hat", "haben", "wird", "werden", "kann", "können", "noch", "nur", "über", "vom", "zum", "zur", "bitte", "danke", "hallo", "ihr", "ihre", "sein", "seine", "mein", "meine", "unser"]
 )
 
 

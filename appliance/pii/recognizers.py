@@ -173,11 +173,11 @@ SPECS: tuple[RecognizerSpec, ...] = (
         name="EuVatIdRecognizer",
         entity="VAT_ID",
         patterns=(
-            ("eu_vat", r"\b(?:ATU\d{8}|BE[01]\d{9}|BG\d{9,10}|CY\d{8}[A-Z]|CZ\d{8,10}|DE\d{9}"
+            ("eu_vat", (r"\b(?:ATU\d{8}|BE[01]\d{9}|BG\d{9,10}|CY\d{8}[A-Z]|CZ\d{8,10}|DE\d{9}"
              r"|DK\d{8}|EE\d{9}|EL\d{9}|ES[0-9A-Z]\d{7}[0-9A-Z]|FI\d{8}|FR[0-9A-Z]{2}\d{9}"
              r"|HR\d{11}|HU\d{8}|IE\d[0-9A-Z+*]\d{5}[A-Z]{1,2}|IT\d{11}|LT(?:\d{9}|\d{12})"
              r"|LU\d{8}|LV\d{11}|MT\d{8}|NL\d{9}B\d{2}|PL\d{10}|PT\d{9}|RO\d{2,10}"
-             r"|SE\d{12}|SI\d{8}|SK\d{10})\b", 0.5),
+             r"|SE\d{12}|SI\d{8}|SK\d{10})\b"), 0.5),
         ),
         context=("ust", "ust-idnr", "umsatzsteuer", "vat", "tax id", "mwst"),
         validator="de_vat_id",

@@ -41,7 +41,11 @@ class SlotSet:
     def add_item(self, container: Any, key: Any) -> None:
         value = container[key]
         if isinstance(value, str):
-            self.slots.append(TextSlot(value, lambda v, c=container, k=key: c.__setitem__(k, v)))
+
+            def write(new: str, c: Any = container, k: Any = key) -> None:
+                c[k] = new
+
+            self.slots.append(TextSlot(value, write))
 
     def add_content(self, holder: dict[str, Any], key: str) -> None:
         """A message content: a string, or a list of parts of which text parts count."""
