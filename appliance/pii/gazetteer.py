@@ -49,6 +49,12 @@ _INSTITUTION_ENDINGS = (
     "ministeriums", "landes", "freistaates", "freistaat", "kammer", "regierung", "behörde",
     "universität", "court", "university", "ministry",
 )
+#: Words after which a capitalised word or an initial names a place ("Freistaat Sachsen").
+_PLACE_TRIGGERS = frozenset(
+    "freistaat freistaates hansestadt landkreis kreis gemeinde stadt ortsteil ortschaft "
+    "heimatdorf heimatort dorf republik königreich bundesland richtung wohnort geburtsort "
+    "city town village".split()
+)
 _TITLES = frozenset(["mr.", "mrs.", "ms.", "miss", "dr.", "prof.", "mr", "mrs", "ms", "dr"])
 #: Roles after which only an anonymised initial is a name ("der Kläger K."), since
 #: "der Kläger Anspruch ..." is ordinary German word order.
@@ -222,8 +228,13 @@ class GazetteerRecognizer(EntityRecognizer):
             if hit:
                 out.append(("LOCATION", toks[i].start, toks[i + hit - 1].end, 0.7, "place list"))
                 i += hit
-            else:
-                i += 1
+                continue
+            t = toks[i]
+            if (before in _PLACE_TRIGGERS and t.is_cap and t.bare.lower() not in lex.common
+                    and not _looks_like_noun(t.bare)):
+                end = t.end if t.is_initial else t.start + len(t.bare)
+                out.append(("LOCATION", t.start, end, 0.7, "place title"))
+            i += 1
         return out
 
     def _names(self, toks: list[_Tok], german: bool) -> list[tuple[str, int, int, float, str]]:
