@@ -1,5 +1,6 @@
 # EU AI Act: prohibited practices are never served; high-risk uses only from
-# applications registered as high-risk (data/applications.yaml) for the caller's tenant.
+# applications registered as high-risk for the caller's tenant: in data/applications.yaml,
+# or with `appliance apps register` (the declared purpose arrives as risk.declared_class).
 package appliance.main
 
 import rego.v1
@@ -8,6 +9,13 @@ registered_high_risk if {
 	app := data.applications[input.application.id]
 	app.high_risk == true
 	app.tenant == input.principal.tenant
+}
+
+# Registered in the appliance's application registry (looked up for the caller's tenant)
+# with a declared purpose in the high-risk class.
+registered_high_risk if {
+	input.application.id != null
+	input.risk.declared_class == "high"
 }
 
 # METADATA

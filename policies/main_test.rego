@@ -209,6 +209,25 @@ test_high_risk_from_registered_application_allowed_with_obligations if {
 	"ai_act_art12_record_keeping" in d.rules
 }
 
+test_high_risk_from_app_registered_in_registry_allowed if {
+	inp := object.union(base, {
+		"risk": object.union(base.risk, {"class": "high", "areas": ["employment"], "declared_class": "high"}),
+		"application": {"id": "cv-screener"},
+	})
+	d := main.decision with input as inp
+	d.allow
+}
+
+test_high_risk_from_app_declared_minimal_denied if {
+	inp := object.union(base, {
+		"risk": object.union(base.risk, {"class": "high", "areas": ["employment"], "declared_class": "minimal"}),
+		"application": {"id": "marketing-copy"},
+	})
+	d := main.decision with input as inp
+	not d.allow
+	"ai_act_art26_high_risk_unregistered" in d.rules
+}
+
 # --- tenant token caps -------------------------------------------------------------
 
 test_trial_tenant_large_prompt_denied if {

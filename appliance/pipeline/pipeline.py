@@ -158,10 +158,13 @@ class Pipeline:
     async def complete(self, ctx: Context, op: Operation) -> dict[str, Any]:
         """A whole response: prepare, call upstream, screen the answer."""
         await self.prepare(ctx, op)
+        upstream_body = dict(ctx.body)
         response = await self.router.call(ctx, op)
         ctx.usage = usage_of(response.get("usage"))
         for stage in self.response_stages:
             response = await self._screen(stage, ctx, response)
+        if ctx.obligations.get("store_payloads"):
+            ctx.state["payload"] = {"request": upstream_body, "response": answer_text(response)}
         return response
 
     async def _screen(
@@ -180,7 +183,19 @@ class Pipeline:
         chunks: AsyncIterator[Chunk] = self._metered(ctx, self.router.stream(ctx, op))
         for stage in self.response_stages:
             chunks = stage.screen_stream(ctx, chunks)
+        if ctx.obligations.get("store_payloads"):
+            chunks = self._captured(ctx, dict(ctx.body), chunks)
         return chunks
+
+    async def _captured(
+        self, ctx: Context, request: dict[str, Any], chunks: AsyncIterator[Chunk]
+    ) -> AsyncIterator[Chunk]:
+        """Keep the streamed answer for the audit payload (the policy asked for it)."""
+        parts: list[str] = []
+        async for chunk in chunks:
+            parts.append(answer_text(chunk))
+            yield chunk
+        ctx.state["payload"] = {"request": request, "response": "".join(parts)}
 
     async def _metered(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         async for chunk in chunks:
@@ -206,6 +221,22 @@ class Pipeline:
     @cached_property
     def settlers(self) -> tuple[Any, ...]:
         return tuple(s for s in self.request_stages if hasattr(s, "settle"))
+
+
+def answer_text(obj: dict[str, Any]) -> str:
+    """The text of a response or chunk: message/delta content, tool-call arguments, text."""
+    out: list[str] = []
+    for choice in obj.get("choices") or ():
+        part = choice.get("message") or choice.get("delta") or {}
+        content = part.get("content") if isinstance(part, dict) else None
+        if isinstance(content, str):
+            out.append(content)
+        for call in (part.get("tool_calls") or ()) if isinstance(part, dict) else ():
+            fn = call.get("function") or {}
+            out.append(str(fn.get("arguments") or ""))
+        if isinstance(choice.get("text"), str):
+            out.append(choice["text"])
+    return "".join(out)
 
 
 def usage_of(raw: Any) -> Usage:
