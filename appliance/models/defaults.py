@@ -9,6 +9,7 @@ invented: the operator exports them with ``appliance models export``.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -47,5 +48,20 @@ def ensure_default_models(config: Config) -> None:
         started = time.perf_counter()
         log.info("building local model %s under %s (offline, first start only) ...",
                  upstream, models_dir)
-        ensure_builtin(upstream, models_dir, progress=log.info)
+        _build_in_child(upstream, models_dir)
         log.info("local model %s ready in %.1f s", upstream, time.perf_counter() - started)
+
+
+def _build_in_child(name: str, models_dir: Path) -> None:
+    """Build in a fresh process: the server never imports torch, and forks stay clean."""
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=_child_main, args=(name, str(models_dir)), name=f"build-{name}")
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0 or not is_complete(models_dir / name):
+        raise RuntimeError(f"building local model {name} failed (exit code {proc.exitcode})")
+
+
+def _child_main(name: str, models_dir: str) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_builtin(name, Path(models_dir), progress=logging.getLogger(__name__).info)

@@ -138,11 +138,16 @@ async def test_stop_sequence_cuts_answer_before_it(provider: LocalProvider) -> N
 
 
 async def test_completions_list_prompt_and_n(provider: LocalProvider) -> None:
+    model = await _model(provider)
+    prompts = ["The sea", "The sea"]  # identical prompts still count twice; n copies once
     out = await provider.completions(
-        {"model": "local-chat", "prompt": ["a", "b"], "n": 2, "max_tokens": 3, "seed": 3}
+        {"model": "local-chat", "prompt": prompts, "n": 2, "max_tokens": 3, "seed": 3}
     )
     assert [c["index"] for c in out["choices"]] == [0, 1, 2, 3]
+    assert out["usage"]["prompt_tokens"] == 2 * len(model.completion_prompt("The sea"))
     assert out["usage"]["completion_tokens"] <= 12
+    texts = [c["text"] for c in out["choices"]]
+    assert texts[0] == texts[2] and texts[1] == texts[3]  # seed, seed+1 for each prompt
 
 
 LIMITS: list[tuple[dict[str, Any], str]] = [

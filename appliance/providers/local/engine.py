@@ -47,6 +47,8 @@ class Job:
     max_tokens: int
     sampling: SamplingParams
     stop: tuple[str, ...]
+    #: Jobs with the same group share one prompt (choices of ``n``): its tokens count once.
+    group: int = 0
 
 
 class TextModel:

@@ -39,9 +39,9 @@ from appliance.providers.local.engine import (
     TextModel,
     load_model,
 )
+from appliance.providers.local.runtime_check import onnxruntime_install_problem
 from appliance.providers.local.sampling import SamplingParams
 from appliance.providers.local.scheduler import Failed, Finished, TextDelta
-from appliance.providers.local.runtime_check import onnxruntime_install_problem
 from appliance.providers.local.sessions import fallback_warning
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class LocalProvider:
         messages: Any = body.get("messages")  # its shape is checked by render_chat
         prompt = await loop.run_in_executor(self._pool, model.chat_prompt, messages)
         n = _int_param(body, "n", 1, 1, MAX_CHOICES)
-        return _jobs(model, [prompt] * n, body, param="messages", distinct_seeds=True)
+        return _jobs(model, [prompt] * n, body, param="messages", per_prompt=n)
 
     # -- completions ------------------------------------------------------------------------
 
@@ -255,7 +255,7 @@ class LocalProvider:
             self._pool, lambda: [model.completion_prompt(p) for p in prompts]
         )
         return _jobs(model, [p for p in ids for _ in range(n)], body, param="prompt",
-                     distinct_seeds=n > 1)
+                     per_prompt=n)
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -366,9 +366,13 @@ def _stops(body: Body) -> tuple[str, ...]:
 
 
 def _jobs(
-    model: TextModel, prompts: list[list[int]], body: Body, *, param: str, distinct_seeds: bool
+    model: TextModel, prompts: list[list[int]], body: Body, *, param: str, per_prompt: int
 ) -> list[Job]:
-    """Validate limits and sampling once, then one job per prompt (choice)."""
+    """Validate limits and sampling once, then one job per choice.
+
+    ``prompts`` holds each prompt ``per_prompt`` times (the request's ``n``); the copies
+    of one prompt get seeds seed, seed+1, ... so that seeded choices differ.
+    """
     context = model.context_length
     longest = max(len(p) for p in prompts)
     if longest >= context:
@@ -401,8 +405,9 @@ def _jobs(
     for i, prompt in enumerate(prompts):
         budget = context - len(prompt)
         max_tokens = min(requested, budget) if requested is not None else budget
-        row_seed = seed + i if seed is not None and distinct_seeds else seed
-        jobs.append(Job(i, prompt, max_tokens, SamplingParams(temperature, top_p, row_seed), stop))
+        row_seed = seed + i % per_prompt if seed is not None else None
+        sampling = SamplingParams(temperature, top_p, row_seed)
+        jobs.append(Job(i, prompt, max_tokens, sampling, stop, group=i // per_prompt))
     return jobs
 
 
@@ -411,7 +416,7 @@ StreamItem = tuple[int, str, str | None] | dict[str, int]
 
 async def _stream(model: TextModel, jobs: list[Job]) -> AsyncIterator[StreamItem]:
     """(index, text, finish_reason or None) as tokens arrive; the usage dict last."""
-    prompt_tokens = sum(len(p) for p in {tuple(j.prompt) for j in jobs})
+    prompt_tokens = sum(len(j.prompt) for j in {j.group: j for j in jobs}.values())
     completion = 0
     gen = model.generate(jobs)
     try:
