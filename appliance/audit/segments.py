@@ -121,14 +121,20 @@ def httpfs_extension_path() -> Path:
     return Path(str(base / "httpfs.duckdb_extension"))
 
 
+#: DuckDB's memory bound per connection: large sorts (verification reads a whole segment in
+#: order) spill to encrypted temporary files instead of growing without limit.
+MEMORY_LIMIT = "384MB"
+
+
 def connect(tmp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with OpenSSL crypto loaded and encrypted spill files."""
+    """An in-memory DuckDB with OpenSSL crypto loaded, bounded memory, encrypted spills."""
     conn = duckdb.connect(
         ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
     conn.execute(f"LOAD '{httpfs_extension_path()}'")
     conn.execute("SET temp_file_encryption = true")
+    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     if tmp_dir is not None:
         conn.execute(f"SET temp_directory = '{_quote(str(tmp_dir))}'")
     return conn

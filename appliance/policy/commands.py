@@ -27,7 +27,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _policy_dir(args: argparse.Namespace, config: Config) -> Path:
     given = getattr(args, "dir", None)
-    return Path(given) if given is not None else config.policy.dir
+    return Path(given) if given is not None else config.policy.directory
 
 
 def _load(args: argparse.Namespace) -> tuple[Config, PolicySource]:

@@ -13,8 +13,9 @@ class PolicyConfig(BaseModel):
 
     #: Run the decide stage at all (operators may switch it off; callers never can).
     enabled: bool = True
-    #: Directory with the Rego modules, their ``*_test.rego`` tests and ``data/*.yaml|json``.
-    dir: Path = Path("policies")
+    #: Directory with the Rego modules, their ``*_test.rego`` tests and ``data/*.yaml|json``
+    #: (unset: the policies shipped with the appliance).
+    dir: Path | None = None
     #: "embedded": evaluate in-process with regopy; "opa": ask an OPA server over REST.
     engine: Literal["embedded", "opa"] = "embedded"
     #: Base URL of the OPA server used when ``engine = "opa"``.
@@ -33,3 +34,10 @@ class PolicyConfig(BaseModel):
     offload: bool = False
     #: How often the embedded engine looks for changed policy or data files, in seconds.
     reload_interval_s: Annotated[float, Field(gt=0)] = 1.0
+
+    @property
+    def directory(self) -> Path:
+        """The policy directory in force: the configured one, else the shipped one."""
+        from appliance.shipped import shipped
+
+        return self.dir if self.dir is not None else shipped("policies")

@@ -94,7 +94,7 @@ class EmbeddedEngine:
 
     def __init__(self, config: PolicyConfig, root: Path | None = None) -> None:
         self._config = config
-        self._root = root if root is not None else config.dir
+        self._root = root if root is not None else config.directory
         self._entrypoint = entrypoint_path(config)
         self._loaded: _Loaded | None = None
         self._signature: tuple[tuple[str, int, int], ...] = ()

@@ -13,12 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.shipped import shipped
+
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
 def default_sql_dir() -> Path:
-    """``audit/reports`` of the source tree this package lives in."""
-    return Path(__file__).resolve().parents[2] / "audit" / "reports"
+    """``audit/reports`` as shipped (the source tree's, or the installed copy)."""
+    return shipped("audit") / "reports"
 
 
 @dataclass(frozen=True)

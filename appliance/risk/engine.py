@@ -90,7 +90,7 @@ def thresholds_path(config: Config) -> Path:
     """The configured file, else the policy directory's, else the packaged default."""
     if config.risk.safety_thresholds is not None:
         return config.risk.safety_thresholds
-    in_policies = config.policy.dir / "data" / "safety.yaml"
+    in_policies = config.policy.directory / "data" / "safety.yaml"
     if in_policies.is_file():
         return in_policies
     packaged = Path(str(resources.files("appliance.risk").joinpath("data", "safety.yaml")))
