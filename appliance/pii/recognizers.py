@@ -80,6 +80,7 @@ SPECS: tuple[RecognizerSpec, ...] = (
         ),
         context=("iban", "konto", "account", "bank", "überweisung", "transfer"),
         validator="iban",
+        ignore_case=True,  # "my iban is gb50mvfc..." (chat text is often lower-cased)
     ),
     RecognizerSpec(
         name="DeTaxIdRecognizer",

@@ -17,6 +17,7 @@ def _types(analyzer: AnalyzerEngine, text: str, lang: str = "en") -> dict[str, s
 FOUND = [
     ("en", "Please wire it to DE89 3704 0044 0532 0130 00 today.", "DE89 3704 0044 0532 0130 00", "IBAN_CODE"),
     ("de", "Meine IBAN lautet DE89370400440532013000.", "DE89370400440532013000", "IBAN_CODE"),
+    ("en", "my iban is gb82west12345698765432", "gb82west12345698765432", "IBAN_CODE"),
     ("de", "Meine Steuer-ID ist 86095742719.", "86095742719", "DE_TAX_ID"),
     ("en", "My German tax id is 65929970489.", "65929970489", "DE_TAX_ID"),
     ("de", "Personalausweis Nummer L01X00T471 liegt vor.", "L01X00T471", "ID_CARD"),
