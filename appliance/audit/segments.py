@@ -9,6 +9,8 @@ frontier; a failed commit rolls the chain state back with the transaction.
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 import os
 import re
@@ -27,6 +29,7 @@ from appliance.audit.checkpoints import Checkpoint, append_external
 from appliance.audit.keys import SigningKey, load_secret, load_signing_key
 from appliance.audit.merkle import MerkleFrontier, leaf_hash
 from appliance.audit.schema import (
+    COLUMNS,
     ARROW_SCHEMA,
     COLUMN_NAMES,
     SCHEMA_VERSION,
@@ -124,6 +127,17 @@ def httpfs_extension_path() -> Path:
 #: DuckDB's memory bound per connection: large sorts (verification reads a whole segment in
 #: order) spill to encrypted temporary files instead of growing without limit.
 MEMORY_LIMIT = "384MB"
+
+
+#: Batches up to this size are inserted with VALUES; larger ones through Arrow.
+_VALUES_MAX_ROWS = 8
+
+
+@functools.lru_cache(maxsize=_VALUES_MAX_ROWS)
+def _insert_values(n: int) -> str:
+    # Timestamps travel as epoch microseconds, as in the Arrow batches.
+    row = "(" + ", ".join("make_timestamp(?)" if c.kind == "ts" else "?" for c in COLUMNS) + ")"
+    return "INSERT INTO records (" + ", ".join(COLUMN_NAMES) + ") VALUES " + ", ".join([row] * n)
 
 
 def connect(tmp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -253,17 +267,19 @@ class SegmentFile:
                 self.prev = h
                 for name in COLUMN_NAMES:
                     cols[name].append(row.get(name))
-            batch = pa.Table.from_pydict(cols, schema=ARROW_SCHEMA)
             self.conn.execute("BEGIN TRANSACTION")
             try:
-                self.conn.register("audit_batch", batch)
-                self.conn.execute("INSERT INTO records SELECT * FROM audit_batch")
+                if len(rows) <= _VALUES_MAX_ROWS:
+                    # A few rows (light load): one prepared INSERT, no Arrow round trip.
+                    self.conn.execute(_insert_values(len(rows)), [v for c in zip(*cols.values()) for v in c])
+                else:
+                    self.conn.register("audit_batch", pa.Table.from_pydict(cols, schema=ARROW_SCHEMA))
+                    self.conn.execute("INSERT INTO records SELECT * FROM audit_batch")
+                    self.conn.unregister("audit_batch")
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-            finally:
-                self.conn.unregister("audit_batch")
         except BaseException:
             self.frontier._nodes, self.frontier.size, self.prev = saved_nodes, saved_size, saved_prev
             raise

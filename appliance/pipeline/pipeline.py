@@ -9,6 +9,7 @@ switched-off stage costs nothing, not even its imports.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import time
@@ -33,6 +34,9 @@ REQUEST_STAGES: tuple[tuple[str, str | None, str], ...] = (
     ("limits", "limits", "appliance.pipeline.limits:LimitsStage"),
     ("redact", "redact", "appliance.pipeline.redact:Redact"),
 )
+#: Request stages that only read the request and so run together with the stage before
+#: them (PII analysis in its worker processes while the risk model runs in a thread).
+RUNS_WITH_PREVIOUS = frozenset({"classify"})
 RESPONSE_STAGES: tuple[tuple[str, str | None, str], ...] = (
     ("pii_output", "redact", "appliance.pipeline.pii_output:PiiOutput"),
     ("safety_output", "screen_output", "appliance.pipeline.safety_output:SafetyOutputStage"),
@@ -71,14 +75,7 @@ def _enabled(config: Config, switch: str | None) -> bool:
 
 def _instantiate(spec: str, config: Config) -> Any:
     module, _, cls = spec.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:  # INTEGRATION: stage not landed yet
-        if e.name != module:
-            raise
-        log.warning("stage %s is not available yet", module)
-        return None
-    return getattr(mod, cls)(config)
+    return getattr(importlib.import_module(module), cls)(config)
 
 
 def build_stages(config: Config) -> tuple[list[Any], list[Any], Any | None]:
@@ -89,8 +86,6 @@ def build_stages(config: Config) -> tuple[list[Any], list[Any], Any | None]:
     response = [
         _instantiate(spec, config) for _, sw, spec in RESPONSE_STAGES if _enabled(config, sw)
     ]
-    request = [s for s in request if s is not None]
-    response = [s for s in response if s is not None]
     recorder = _instantiate(RECORDER[2], config) if _enabled(config, RECORDER[1]) else None
     return request, response, recorder
 
@@ -112,9 +107,28 @@ class Pipeline:
         if ctx.principal is None:
             await self.authenticate_caller(ctx)
         self.router.resolve(ctx, ctx.requested_model, op)
-        for stage in self.request_stages:
-            await self._run_stage(stage, ctx)
+        for step in self.request_steps:
+            if len(step) == 1:
+                await self._run_stage(step[0], ctx)
+                continue
+            outcomes = await asyncio.gather(
+                *(self._run_stage(stage, ctx) for stage in step), return_exceptions=True
+            )
+            for outcome in outcomes:  # every stage of the step has left its verdict
+                if isinstance(outcome, BaseException):
+                    raise outcome
         self._obey(ctx, op)
+
+    @cached_property
+    def request_steps(self) -> tuple[tuple[RequestStage, ...], ...]:
+        """Request stages grouped into steps; the stages of one step run concurrently."""
+        steps: list[list[RequestStage]] = []
+        for stage in self.request_stages:
+            if steps and stage.name in RUNS_WITH_PREVIOUS:
+                steps[-1].append(stage)
+            else:
+                steps.append([stage])
+        return tuple(tuple(step) for step in steps)
 
     async def _run_stage(self, stage: RequestStage, ctx: Context) -> None:
         t0 = time.perf_counter()
