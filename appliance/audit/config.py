@@ -29,6 +29,7 @@ class KeySourceConfig(_Frozen):
 
 
 class AuditConfig(_Frozen):
+    #: Keep the audit log (operators only: it is the system of record; see [pipeline] record).
     enabled: bool = True
     #: Directory of the audit log; relative paths resolve under ``storage.data_dir``.
     dir: Path = Path("audit")

@@ -76,6 +76,7 @@ class LimitsConfig(_Frozen):
     otel_traces: bool = False
     #: How long hourly usage rows are kept for ``appliance usage``, in days.
     retention_days: int = Field(default=400, ge=1)
+    #: Limits and plan per tenant: [limits.tenants.NAME] rpm, tpm, budgets, plan.
     tenants: dict[str, TenantLimits] = {}
     #: Keyed "<tenant>/<department>".
     departments: dict[str, LimitSpec] = {}

@@ -11,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    #: Run the decide stage at all (operators may switch it off; callers never can).
-    enabled: bool = True
     #: Directory with the Rego modules, their ``*_test.rego`` tests and ``data/*.yaml|json``
     #: (unset: the policies shipped with the appliance).
     dir: Path | None = None

@@ -12,8 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 class RiskConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    #: Run risk tagging and prompt safety screening (the classify stage).
-    enabled: bool = True
     #: Taxonomy YAML (areas, articles, dates, exemplars, rules); None: the built-in one.
     taxonomy: Path | None = None
     #: Safety lexicon YAML (categories, exemplars, rules); None: the built-in one.
@@ -46,11 +44,13 @@ class RiskConfig(BaseModel):
     #: The same for German text the glossary could not translate (all-MiniLM rates
     #: German sentences alike more easily).
     area_floor_de: float = Field(0.5, ge=-1, le=1)
+    #: Cosine giving score 1 for such German text.
     area_ceiling_de: float = Field(0.8, ge=-1, le=1)
     #: A German gloss covering less than this share of words counts as untranslated.
     gloss_min_coverage: float = Field(0.5, ge=0, le=1)
-    #: The same for safety categories.
+    #: Cosine giving safety-category score 0 ...
     safety_floor: float = Field(0.45, ge=-1, le=1)
+    #: ... and score 1.
     safety_ceiling: float = Field(0.85, ge=-1, le=1)
     #: An area scoring at or above this is tagged on the request.
     tag_threshold: float = Field(0.5, ge=0, le=1)
