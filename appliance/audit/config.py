@@ -55,8 +55,9 @@ class AuditConfig(_Frozen):
     tenant_retention_days: dict[str, int] = {}
     #: Group commit: most records written in one transaction.
     commit_max_records: int = Field(2000, gt=0)
-    #: Group commit: how long the writer waits for more records before committing, in ms.
-    commit_max_delay_ms: float = Field(1.0, ge=0)
+    #: Group commit: how long the writer waits for more records before committing, in ms
+    #: (0: none; records that arrive during a commit form the next batch anyway).
+    commit_max_delay_ms: float = Field(0.0, ge=0)
     #: Seal the current segment and start a new one after this many records.
     segment_max_records: int = Field(1_000_000, gt=0)
     #: ... or after this many seconds.
