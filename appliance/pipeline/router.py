@@ -107,11 +107,7 @@ class Router:
                     if not e.retryable:
                         raise _client_error(e) from None
                     last = e
-                    log.warning(
-                        "upstream %s failed (%s), attempt %d", spec.provider, e.code, attempt + 1
-                    )
-                    if attempt < cfg.max_retries:
-                        await asyncio.sleep(cfg.retry_backoff_s * (2**attempt))
+                    await _back_off(spec.provider, cfg, attempt, e)
         assert last is not None
         raise last
 
@@ -140,13 +136,16 @@ class Router:
                     if started or not e.retryable:
                         raise _client_error(e) from None
                     last = e
-                    log.warning(
-                        "upstream %s failed (%s), attempt %d", spec.provider, e.code, attempt + 1
-                    )
-                    if attempt < cfg.max_retries:
-                        await asyncio.sleep(cfg.retry_backoff_s * (2**attempt))
+                    await _back_off(spec.provider, cfg, attempt, e)
         assert last is not None
         raise last
+
+
+async def _back_off(provider: str, cfg: Any, attempt: int, e: UpstreamError) -> None:
+    """Log a retryable failure; sleep (exponentially longer) unless retries are spent."""
+    log.warning("upstream %s failed (%s), attempt %d", provider, e.code, attempt + 1)
+    if attempt < cfg.max_retries:
+        await asyncio.sleep(cfg.retry_backoff_s * (2**attempt))
 
 
 def _client_error(e: UpstreamError) -> ApplianceError:
