@@ -24,8 +24,8 @@ import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -205,10 +205,10 @@ def main() -> int:
         print("\nratios against LiteLLM (higher is better for the appliance):")
         for name in [n for n in results if n.startswith("appliance")]:
             for c in levels:
-                a, l = results[name][c], results["litellm"][c]
+                a, peer = results[name][c], results["litellm"][c]
                 d = results["direct"][c].p50_ms
-                print(f"  {name:<16} clients={c:<4} req/s x{a.rps / l.rps:.2f}  "
-                      f"added P50 {a.p50_ms - d:.2f} ms vs {l.p50_ms - d:.2f} ms")
+                print(f"  {name:<16} clients={c:<4} req/s x{a.rps / peer.rps:.2f}  "
+                      f"added P50 {a.p50_ms - d:.2f} ms vs {peer.p50_ms - d:.2f} ms")
     return 0
 
 

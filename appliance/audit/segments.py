@@ -271,7 +271,7 @@ class SegmentFile:
             try:
                 if len(rows) <= _VALUES_MAX_ROWS:
                     # A few rows (light load): one prepared INSERT, no Arrow round trip.
-                    self.conn.execute(_insert_values(len(rows)), [v for c in zip(*cols.values()) for v in c])
+                    self.conn.execute(_insert_values(len(rows)), [v for row in zip(*cols.values(), strict=True) for v in row])
                 else:
                     self.conn.register("audit_batch", pa.Table.from_pydict(cols, schema=ARROW_SCHEMA))
                     self.conn.execute("INSERT INTO records SELECT * FROM audit_batch")

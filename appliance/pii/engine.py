@@ -208,7 +208,9 @@ def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     value keeps its own type, and otherwise the longer span covers more and leaks less.
     """
     chosen: list[Finding] = []
-    key = lambda f: (f.score < 0.95, -(f.end - f.start), -f.score, f.start)
+    def key(f: Finding) -> tuple[bool, int, float, int]:
+        return (f.score < 0.95, -(f.end - f.start), -f.score, f.start)
+
     for f in sorted(findings, key=key):
         if all(f.end <= c.start or f.start >= c.end for c in chosen):
             chosen.append(f)

@@ -136,7 +136,7 @@ class Pipeline:
             verdict = await stage.run(ctx)
         except ApplianceError:
             raise
-        except Exception as e:  # fail closed: a broken control never lets a request through
+        except Exception as e:  # noqa: BLE001 - fail closed: a broken control never lets a request through
             log.error("stage %s failed: %s", stage.name, type(e).__name__)
             raise StageFailed(
                 f"The {stage.name} stage failed; the request was not forwarded."
@@ -188,7 +188,7 @@ class Pipeline:
             return await stage.screen(ctx, response)
         except ApplianceError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - fail closed: the answer is withheld
             log.error("stage %s failed: %s", stage.name, type(e).__name__)
             raise StageFailed(f"The {stage.name} stage failed; the answer was withheld.") from None
 
@@ -227,7 +227,7 @@ class Pipeline:
         for stage in self.settlers:
             try:
                 await stage.settle(ctx)
-            except Exception as e:  # accounting must never cost the audit record
+            except Exception as e:  # noqa: BLE001 - accounting must never cost the audit record
                 log.error("settling in %s failed: %s", stage.name, type(e).__name__)
         if self.recorder is not None:
             await self.recorder.record(ctx)

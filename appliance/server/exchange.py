@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import orjson
@@ -134,7 +134,7 @@ async def exchange_json(
 async def finish(services: Services, ctx: Context) -> None:
     try:
         await services.pipeline.finish(ctx)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - an unrecorded request is never acknowledged
         # The record could not be made durable: the request must not be acknowledged.
         log.error("recording request %s failed: %s", ctx.request_id, type(e).__name__)
         raise StageFailed("The request could not be recorded; it was not completed.") from None
@@ -186,5 +186,3 @@ async def exchange_stream(
         pass
     return response
 
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -37,7 +37,7 @@ async def error_boundary(request: web.Request, handler: Handler) -> web.StreamRe
         if e.status == 405:
             err.type = "invalid_request_error"
         response = error_response(err, _api(request))  # type: ignore[arg-type]
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the error boundary
         log.error("unhandled %s on %s (request %s)", type(e).__name__, request.path, request_id)
         response = error_response(
             StageFailed(f"Internal error; the request was not completed (request {request_id})."),

@@ -64,7 +64,7 @@ async def _close(obj: Any) -> None:
     if close is not None:
         try:
             await close()
-        except Exception as e:  # closing must go on for the other resources
+        except Exception as e:  # noqa: BLE001 - closing must go on for the other resources
             log.error("closing %s failed: %s", type(obj).__name__, type(e).__name__)
 
 
