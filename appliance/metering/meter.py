@@ -207,7 +207,7 @@ class Meter:
                 "estimated_tokens": tokens,
                 "estimated_cost_usd": round(est_cost, 6),
                 "limits": sorted(
-                    {f"{s.scope.kind}.{s.measure}" for s, it in zip(slots, items, strict=True) if it.limit is not None}
+                    {f"{s.scope.kind}.{s.measure}" for s, it in zip(slots, items, strict=False) if it.limit is not None}
                 ),
             },
         )
