@@ -1,8 +1,9 @@
 """Folders shipped with the appliance that live at the top of the repository, where
 auditors read them: ``policies/`` and ``audit/``.
 
-Running from a clone (or an editable install) they are the source tree's folders; a
-wheel installs copies under ``<prefix>/share/appliance/`` (``[tool.setuptools.data-files]``).
+Running from a clone they are the clone's folders (the working directory's, then the
+source tree's of an editable install), so an edit there takes effect; otherwise the copies
+a wheel installs under ``<prefix>/share/appliance/`` (``[tool.setuptools.data-files]``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 def shipped(name: str) -> Path:
     """The shipped folder ``name`` ("policies" or "audit")."""
-    in_tree = Path(__file__).resolve().parents[1] / name
-    if in_tree.is_dir():
-        return in_tree
+    for candidate in (Path.cwd() / name, Path(__file__).resolve().parents[1] / name):
+        if (candidate / ".appliance").is_file():
+            return candidate
     return Path(sys.prefix) / "share" / "appliance" / name
