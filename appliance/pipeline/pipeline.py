@@ -23,6 +23,7 @@ from appliance.errors import ApplianceError, PermissionDenied, StageFailed
 from appliance.pipeline.context import Context, Usage
 from appliance.pipeline.router import Operation, Router
 from appliance.pipeline.stage import Chunk, Recorder, RequestStage, ResponseStage
+from appliance.risk.text import choice_texts, delta_texts
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class Pipeline:
         """Keep the streamed answer for the audit payload (the policy asked for it)."""
         parts: list[str] = []
         async for chunk in chunks:
-            parts.append(answer_text(chunk))
+            parts.append(answer_text(chunk, chunk=True))
             yield chunk
         ctx.state["payload"] = {"request": request, "response": "".join(parts)}
 
@@ -237,20 +238,9 @@ class Pipeline:
         return tuple(s for s in self.request_stages if hasattr(s, "settle"))
 
 
-def answer_text(obj: dict[str, Any]) -> str:
-    """The text of a response or chunk: message/delta content, tool-call arguments, text."""
-    out: list[str] = []
-    for choice in obj.get("choices") or ():
-        part = choice.get("message") or choice.get("delta") or {}
-        content = part.get("content") if isinstance(part, dict) else None
-        if isinstance(content, str):
-            out.append(content)
-        for call in (part.get("tool_calls") or ()) if isinstance(part, dict) else ():
-            fn = call.get("function") or {}
-            out.append(str(fn.get("arguments") or ""))
-        if isinstance(choice.get("text"), str):
-            out.append(choice["text"])
-    return "".join(out)
+def answer_text(obj: dict[str, Any], *, chunk: bool = False) -> str:
+    """The text of a whole response, or of one stream chunk (content, tool arguments)."""
+    return "".join(text for _, text in (delta_texts(obj) if chunk else choice_texts(obj)))
 
 
 def usage_of(raw: Any) -> Usage:
