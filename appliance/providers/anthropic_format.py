@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from appliance.errors import InvalidRequest, UnsupportedOperation, UpstreamError
+from appliance.providers._translate import JSON_ONLY_HINT, append_turn, tool_arguments
 from appliance.providers._http import reads_upstream, rejects_malformed
 
 Body = dict[str, Any]
@@ -45,22 +46,9 @@ FINISH_TO_STOP: dict[str, str] = {
 #: Anthropic error types worth retrying when they arrive inside a stream.
 RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
 
-JSON_ONLY_HINT = "Respond with a single valid JSON object and nothing else."
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _json_args(arguments: Any) -> Any:
-    """Tool-call arguments arrive as a JSON string in OpenAI, as an object in Anthropic."""
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        return orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("tool call arguments are not valid JSON", param="messages") from None
 
 
 def _dumps(obj: Any) -> str:
@@ -189,17 +177,14 @@ def openai_request_to_anthropic(body: Body, *, default_max_tokens: int = 4096) -
                         "type": "tool_use",
                         "id": call.get("id", ""),
                         "name": fn.get("name", ""),
-                        "input": _json_args(fn.get("arguments")),
+                        "input": tool_arguments(fn.get("arguments")),
                     }
                 )
         elif role == "user":
             blocks = _content_to_anthropic(message.get("content"))
         else:
             raise InvalidRequest(f"unsupported message role {role!r}", param="messages")
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        append_turn(turns, role, blocks, "content")
 
     fmt = body.get("response_format") or {}
     if fmt.get("type") in ("json_object", "json_schema"):
@@ -543,7 +528,7 @@ def openai_response_to_anthropic(resp: Body, model: str) -> Body:
                 "type": "tool_use",
                 "id": call.get("id", ""),
                 "name": fn.get("name", ""),
-                "input": _json_args(fn.get("arguments")),
+                "input": tool_arguments(fn.get("arguments")),
             }
         )
     usage = resp.get("usage") or {}

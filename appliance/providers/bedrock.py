@@ -37,6 +37,7 @@ from appliance.providers._http import (
     rejects_malformed,
     transport_error,
 )
+from appliance.providers._translate import JSON_ONLY_HINT, append_turn, tool_arguments
 from appliance.providers.base import Body
 
 SERVICE = "bedrock"
@@ -70,7 +71,6 @@ _IMAGE_FORMATS = {
     "image/gif": "gif",
     "image/webp": "webp",
 }
-JSON_ONLY_HINT = "Respond with a single valid JSON object and nothing else."
 
 
 # ------------------------------------------------------------ OpenAI -> Converse
@@ -107,15 +107,6 @@ def _content_blocks(content: Any) -> list[Body]:
                 f"content part type {kind!r} is not supported by Bedrock", param="messages"
             )
     return blocks
-
-
-def _arguments(raw: Any) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    try:
-        return orjson.loads(raw or "{}")
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("tool call arguments are not valid JSON", param="messages") from None
 
 
 def _tool_result_content(content: Any) -> list[Body]:
@@ -162,7 +153,7 @@ def openai_to_converse(body: Body) -> Body:
                         "toolUse": {
                             "toolUseId": call.get("id", ""),
                             "name": fn.get("name", ""),
-                            "input": _arguments(fn.get("arguments")),
+                            "input": tool_arguments(fn.get("arguments")),
                         }
                     }
                 )
@@ -170,10 +161,7 @@ def openai_to_converse(body: Body) -> Body:
             blocks = _content_blocks(message.get("content"))
         else:
             raise InvalidRequest(f"unsupported message role {role!r}", param="messages")
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        append_turn(turns, role, blocks, "content")
     fmt = body.get("response_format") or {}
     if fmt.get("type") in ("json_object", "json_schema"):
         system.append({"text": JSON_ONLY_HINT})

@@ -34,6 +34,7 @@ from appliance.providers._http import (
     reads_upstream,
     rejects_malformed,
 )
+from appliance.providers._translate import append_turn, tool_arguments
 from appliance.providers.base import Body
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -190,21 +191,13 @@ def openai_to_gemini(body: Body) -> Body:
             for call in message.get("tool_calls") or []:
                 fn = call.get("function") or {}
                 names[call.get("id", "")] = fn.get("name", "")
-                try:
-                    args = orjson.loads(fn.get("arguments") or "{}")
-                except orjson.JSONDecodeError:
-                    raise InvalidRequest(
-                        "tool call arguments are not valid JSON", param="messages"
-                    ) from None
+                args = tool_arguments(fn.get("arguments"))
                 parts.append({"functionCall": {"name": fn.get("name", ""), "args": args}})
         elif role == "user":
             parts = _parts(message.get("content"))
         else:
             raise InvalidRequest(f"unsupported message role {role!r}", param="messages")
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        append_turn(contents, role, parts, "parts")
 
     out: Body = {"contents": contents}
     if system:
