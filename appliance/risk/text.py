@@ -78,37 +78,36 @@ def request_segments(body: dict[str, Any]) -> Segments:
     return Segments(rules_text=joined, content=joined, safety_text=joined)
 
 
-def choice_texts(response: dict[str, Any]) -> Iterator[tuple[int, str]]:
-    """(choice index, answer text incl. tool-call arguments) of a whole response."""
-    for pos, choice in enumerate(response.get("choices") or ()):
+def _choice_parts(obj: dict[str, Any], key: str) -> Iterator[tuple[int, list[str], bool]]:
+    """Per choice: (index, text pieces, whether it is a completion's plain ``text``).
+
+    ``key`` is "message" for whole responses and "delta" for stream chunks; the pieces are
+    the content and every tool call's arguments.
+    """
+    for pos, choice in enumerate(obj.get("choices") or ()):
         if not isinstance(choice, dict):
             continue
         index = int(choice.get("index", pos))
         if "text" in choice:
-            yield index, str(choice.get("text") or "")
+            yield index, [str(choice.get("text") or "")], True
             continue
-        msg = choice.get("message") or {}
-        parts = [content_text(msg.get("content"))]
-        for call in msg.get("tool_calls") or ():
+        part = choice.get(key) or {}
+        pieces = [content_text(part.get("content"))]
+        for call in part.get("tool_calls") or ():
             fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-            parts.append(str(fn.get("arguments", "")))
-        yield index, "\n".join(p for p in parts if p)
+            pieces.append(str(fn.get("arguments", "") or ""))
+        yield index, pieces, False
+
+
+def choice_texts(response: dict[str, Any]) -> Iterator[tuple[int, str]]:
+    """(choice index, answer text incl. tool-call arguments) of a whole response."""
+    for index, pieces, _ in _choice_parts(response, "message"):
+        yield index, "\n".join(p for p in pieces if p)
 
 
 def delta_texts(chunk: dict[str, Any]) -> Iterator[tuple[int, str]]:
     """(choice index, new text) of one stream chunk: content and tool-call fragments."""
-    for pos, choice in enumerate(chunk.get("choices") or ()):
-        if not isinstance(choice, dict):
-            continue
-        index = int(choice.get("index", pos))
-        if "text" in choice:
-            yield index, str(choice.get("text") or "")
-            continue
-        delta = choice.get("delta") or {}
-        parts = [content_text(delta.get("content"))]
-        for call in delta.get("tool_calls") or ():
-            fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-            parts.append(str(fn.get("arguments", "") or ""))
-        text = "".join(p for p in parts if p)
-        if text:
+    for index, pieces, plain in _choice_parts(chunk, "delta"):
+        text = "".join(p for p in pieces if p)
+        if text or plain:
             yield index, text
