@@ -4,22 +4,92 @@ Each app owns its registry (no process-wide default registry), so several apps i
 process (tests) never mix counts. Labels carry only bounded, non-secret values: route,
 configured model names, tenant, HTTP status, entity types, rule ids, risk classes.
 Never a user id, a key, a prompt or a requested model name the config does not know.
-With ``server.workers > 1`` every process keeps its own counts: scrape each one.
+
+With ``server.workers > 1`` the kernel hands each connection to any worker, so one
+worker's counts alone would be a random slice. ``appliance serve`` then switches
+prometheus_client to its multiprocess mode before forking (:func:`enable_multiprocess`):
+every worker writes its values to memory-mapped files in a per-run directory under the
+data dir, and whichever worker answers ``GET /metrics`` sums all of them. One process
+(``workers = 1``, tests) keeps plain in-memory values and its own registry per app.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as prometheus_values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from appliance.pipeline.context import Context
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+
+
+#: prometheus_client's switch for its multiprocess mode; forked workers inherit it.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Below the data dir: one ``run-<supervisor pid>`` directory per ``appliance serve``.
+METRICS_SUBDIR = "metrics"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def enable_multiprocess(data_dir: Path) -> Path:
+    """Prepare a clean per-run directory and switch this process (and its forks) to it.
+
+    Call in the supervisor before forking workers. Directories left by runs whose
+    supervisor is gone are removed, and so is a leftover of our own pid (a container's
+    pid 1 restarting): stale files would otherwise be summed into the new run's counts.
+    """
+    root = (data_dir / METRICS_SUBDIR).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("run-*"):
+        pid = old.name.removeprefix("run-")
+        if not pid.isdigit() or int(pid) == os.getpid() or not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    run_dir = root / f"run-{os.getpid()}"
+    run_dir.mkdir()
+    os.environ[MULTIPROC_ENV] = str(run_dir)
+    # prometheus_client picks its value class from the environment at import time, which
+    # may already have happened: set it explicitly so that every metric made from now on
+    # (in the forked workers) lives in the run directory.
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue()
+    return run_dir
+
+
+def worker_exited(run_dir: Path, pid: int) -> None:
+    """Drop a dead worker from the live gauges; its counters stay in the sums."""
+    mark_process_dead(pid, str(run_dir))
+
+
+def disable_multiprocess(run_dir: Path) -> None:
+    """Remove the run directory once every worker has exited (the supervisor's last step)."""
+    if os.environ.get(MULTIPROC_ENV) == str(run_dir):
+        del os.environ[MULTIPROC_ENV]
+    prometheus_values.ValueClass = prometheus_values.MutexValue
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def multiprocess_dir() -> Path | None:
+    """The run directory when this process writes multiprocess values, else None."""
+    path = os.environ.get(MULTIPROC_ENV)
+    multiprocess = getattr(prometheus_values.ValueClass, "_multiprocess", False)
+    return Path(path) if path and multiprocess and os.path.isdir(path) else None
 
 
 def decision_of(ctx: Context) -> str:
@@ -33,9 +103,23 @@ def decision_of(ctx: Context) -> str:
 
 
 class Metrics:
+    """The appliance's metrics; in multiprocess mode, one instance per worker process
+    (two in one process would overwrite each other's values in the shared files)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        run_dir = multiprocess_dir()
+        if run_dir is None:
+            self._exposed = r
+        else:
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, str(run_dir))
+        self.workers = Gauge(
+            "appliance_workers", "Server processes that are up (summed over live workers)",
+            registry=r, multiprocess_mode="livesum",
+        )
+        self.workers.set(1)
         self.requests = Counter(
             "appliance_requests", "Requests by route, model, HTTP status and decision",
             ("route", "model", "status", "decision"), registry=r,
@@ -115,7 +199,8 @@ class Metrics:
             self.upstream_errors.labels(ctx.provider or "", ctx.error).inc()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """Text format of this process's registry, or of every worker's files summed."""
+        return generate_latest(self._exposed)
 
 
 def _find(app: web.Application) -> Metrics | None:

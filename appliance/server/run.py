@@ -2,6 +2,8 @@
 
 With ``workers > 1`` every process binds the same port with SO_REUSEPORT and the kernel
 spreads connections; each process owns its resources (and its own audit segment).
+Prometheus metrics are the exception: the workers write them to one per-run directory
+(see :mod:`appliance.metering.metrics`), so any worker's ``/metrics`` shows the sum.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import signal
 import socket
 import ssl
 import sys
-from typing import Any
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -89,9 +93,22 @@ def serve(config: Config) -> int:
     if workers == 1:
         _run_worker(config, sock)
         return 0
+    from appliance.metering.metrics import disable_multiprocess, enable_multiprocess
+
+    run_dir = enable_multiprocess(config.storage.data_dir)
+    try:
+        return _supervise(config, sock, run_dir)
+    finally:
+        disable_multiprocess(run_dir)
+
+
+def _supervise(config: Config, sock: socket.socket, run_dir: Path) -> int:
+    """Fork the workers, relay SIGTERM/SIGINT to them, return once all have exited."""
+    from appliance.metering.metrics import worker_exited
+
     procs: list[Any] = []
     mp = multiprocessing.get_context("fork")
-    for _ in range(workers):
+    for _ in range(config.server.workers):
         p = mp.Process(target=_run_worker, args=(config, sock), daemon=False)
         p.start()
         procs.append(p)
@@ -103,6 +120,10 @@ def serve(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for p in procs:
-        p.join()
+    running = {p.sentinel: p for p in procs}
+    while running:
+        for sentinel in wait(list(running)):
+            p = running.pop(cast(int, sentinel))
+            p.join()
+            worker_exited(run_dir, p.pid)  # the live-worker gauge stops counting it
     return 0
