@@ -27,7 +27,7 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
 )
 
-from appliance.pii.address import AddressBlockRecognizer
+from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.pii.config import PiiConfig
 from appliance.pii.gazetteer import build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
@@ -153,6 +153,8 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
         registry.add_recognizer(gazetteer)
     for lang in languages:
         registry.add_recognizer(AddressBlockRecognizer(lang))
+    if "en" in languages:
+        registry.add_recognizer(AddressGrammarRecognizer("en"))
     _quiet_presidio()
     return AnalyzerEngine(
         registry=registry,
