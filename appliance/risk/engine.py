@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from appliance.config import Config
-from appliance.risk.classifier import AreaModel, Calibration, Embedder, RiskClassifier
+from appliance.risk.classifier import (
+    MINILM_FEATURES,
+    MULTILINGUAL_FEATURES,
+    AreaModel,
+    Calibration,
+    Embedder,
+    RiskClassifier,
+)
 from appliance.risk.glossary import load_glossary
 from appliance.risk.lexicon import ThresholdStore, load_lexicon
 from appliance.risk.taxonomy import load_taxonomy
@@ -32,24 +39,41 @@ def calibration_of(config: Config) -> Calibration:
     )
 
 
-def load_embedder(config: Config) -> Embedder:
-    """The int8 all-MiniLM-L6-v2 on ONNX Runtime: the same files the local provider serves
-    as ``local-embed`` (built once, offline, where that provider keeps its models)."""
+def models_dir(config: Config) -> Path:
+    """Where the built-in models live: the local provider's directory, else the default."""
     from appliance.config import LocalProviderConfig
-    from appliance.models.builtin import EMBED_MODEL, ensure_builtin, ensure_embedding_model
-    from appliance.providers.local.embedding import OnnxEmbedder
+    from appliance.models.builtin import MODELS_SUBDIR
 
     local = next(
         (p for p in config.providers.values() if isinstance(p, LocalProviderConfig)), None
     )
     if local is not None:
-        model_dir = ensure_builtin(EMBED_MODEL, config.resolve(local.models_dir))
-    else:
-        model_dir = ensure_embedding_model(config.storage.data_dir)
+        return config.resolve(local.models_dir)
+    return Path(config.storage.data_dir) / MODELS_SUBDIR
+
+
+def load_embedder(config: Config) -> Embedder:
+    """The int8 all-MiniLM-L6-v2 on ONNX Runtime: the same files the local provider serves
+    as ``local-embed`` (built once, offline, where that provider keeps its models)."""
+    from appliance.models.builtin import EMBED_MODEL, ensure_builtin
+    from appliance.providers.local.embedding import OnnxEmbedder
+
+    model_dir = ensure_builtin(EMBED_MODEL, models_dir(config))
     return OnnxEmbedder(
         model_dir,
         config.risk.execution_providers,
         batch_size=64,
+        intra_op_threads=config.risk.intra_op_threads or None,
+    )
+
+
+def load_multilingual(config: Config) -> Embedder:
+    """USE-multilingual v3 on ONNX Runtime, exported once beside all-MiniLM."""
+    from appliance.risk.multilingual import UseEmbedder, ensure_use_model
+
+    return UseEmbedder(
+        ensure_use_model(models_dir(config)),
+        config.risk.execution_providers,
         intra_op_threads=config.risk.intra_op_threads or None,
     )
 
@@ -59,13 +83,20 @@ def build_classifier(config: Config, *, embedder: Embedder | None = None) -> Ris
     r = config.risk
     if embedder is None and r.embeddings:
         embedder = load_embedder(config)
+    area_model = load_area_model(r.area_model_path) if r.area_model and r.embeddings else None
+    multilingual = None
+    if r.embeddings and r.multilingual:
+        multilingual = load_multilingual(config)
+    elif area_model is not None and MULTILINGUAL_FEATURES in area_model.features:
+        log.warning("risk.multilingual is off: the trained area model needs it and is not used")
     return RiskClassifier(
         load_taxonomy(r.taxonomy, r.application_dates),
         load_lexicon(r.safety_lexicon),
         embedder if r.embeddings else None,
         calibration_of(config),
         glossary=load_glossary(r.glossary) if r.glossary_enabled else None,
-        area_model=load_area_model(r.area_model_path) if r.area_model else None,
+        area_model=area_model,
+        multilingual=multilingual,
     )
 
 
@@ -83,6 +114,7 @@ def load_area_model(path: Path | None = None) -> AreaModel | None:
         labels=tuple(raw["labels"]),
         weights=np.asarray(raw["weights"], dtype=np.float32),
         bias=np.asarray(raw["bias"], dtype=np.float32),
+        features=tuple(raw.get("features") or (MINILM_FEATURES,)),
     )
 
 

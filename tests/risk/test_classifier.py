@@ -182,7 +182,8 @@ def test_the_shipped_area_model_matches_the_taxonomy(classifier: RiskClassifier)
     model = load_area_model()
     assert model is not None
     assert set(model.labels) == {*load_taxonomy().ids(), "minimal"}
-    assert model.weights.shape == (384, len(model.labels))
+    assert model.features == ("minilm", "use-multilingual")
+    assert model.weights.shape == (384 + 512, len(model.labels))
     assert classifier.area_model is not None
 
 
@@ -205,3 +206,14 @@ def test_area_model_can_be_switched_off(shared_data: Path) -> None:
     from .conftest import make_config
 
     assert build_classifier(make_config(shared_data, area_model=False)).area_model is None
+
+
+def test_the_head_needs_the_multilingual_features_it_was_trained_on(shared_data: Path) -> None:
+    from appliance.risk.engine import build_classifier
+
+    from .conftest import make_config
+
+    clf = build_classifier(make_config(shared_data, multilingual=False))
+    assert clf.multilingual is None and clf.area_model is None
+    # rules and similarity still tag the clear cases
+    assert clf.classify("Build a social credit score for citizens.").risk_class == "prohibited"
