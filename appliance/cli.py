@@ -32,6 +32,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "audit": "appliance.audit.commands",
     "report": "appliance.reports.commands",
     "usage": "appliance.metering.commands",
+    "doctor": "appliance.doctor.commands",
 }
 
 
