@@ -115,6 +115,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("doctor", help="check config, data dir, policies, audit log, models, PII, TLS, port")
     p.add_argument("--config", type=Path, default=None, help="TOML config file")
@@ -122,6 +129,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print the results as one JSON document")
     p.add_argument("--check", action="append", choices=sorted(CHECKS), default=None,
                    help="run only this check (repeat for several; config is always checked)")
-    p.add_argument("--audit-records", type=int, default=1000,
+    p.add_argument("--audit-records", type=_positive, default=1000,
                    help="newest records per audit segment whose hash chain is checked (default 1000)")
     p.set_defaults(func=cmd_doctor)

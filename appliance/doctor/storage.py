@@ -124,11 +124,11 @@ def _tail_problem(reader: AuditReader, segment_id: str, alias: str, n: int) -> s
         return None
     first = max(0, int(last) - n + 1)
     # One record before the window anchors its first link.
+    expected = max(0, first - 1)
     rows = cur.execute(
-        f"SELECT * FROM {alias}.records WHERE seq >= ? ORDER BY seq", [max(0, first - 1)]
+        f"SELECT * FROM {alias}.records WHERE seq >= ? ORDER BY seq", [expected]
     ).fetch_arrow_table().to_pylist()
     prev = genesis_hash(segment_id) if first == 0 else None
-    expected = rows[0]["seq"] if rows else 0
     for row in rows:
         seq = row["seq"]
         if seq != expected:
@@ -136,7 +136,8 @@ def _tail_problem(reader: AuditReader, segment_id: str, alias: str, n: int) -> s
         stored = bytes(row["leaf_hash"] or b"")
         if prev is not None and bytes(row["prev_hash"] or b"") != prev:
             return f"{segment_id}: record seq {seq} does not link to the one before"
-        if not row.get("purged") and leaf_hash(canonical_bytes(segment_id, row)) != stored:
+        in_window = seq >= first  # the anchor before the window only lends its hash
+        if in_window and not row.get("purged") and leaf_hash(canonical_bytes(segment_id, row)) != stored:
             return f"{segment_id}: record seq {seq} does not match its hash (altered)"
         prev = stored
         expected += 1

@@ -178,6 +178,32 @@ def test_a_wrong_database_key_fails(installed: Installed) -> None:
     assert lines(run.stdout)["audit"].startswith("fail  audit        1 of 1 segments do not open with the configured key")
 
 
+@pytest.mark.parametrize(("window", "status"), [(1000, "fail"), (1, "ok")])
+def test_an_altered_audit_record_breaks_the_chain(
+    installed: Installed, tmp_path: Path, window: int, status: str
+) -> None:
+    """Record seq 3 of 5 altered: found when the checked tail covers it, not otherwise."""
+    from appliance.audit.segments import attach, connect
+
+    data = tmp_path / "data"
+    shutil.copytree(installed.data, data)
+    (segment,) = (data / "audit" / "segments").glob("seg-*.duckdb")
+    conn = connect()
+    attach(conn, segment, "s", installed.env[DB_KEY_ENV], read_only=False)
+    assert conn.execute("SELECT count(*) FROM s.records").fetchall() == [(5,)]
+    conn.execute("UPDATE s.records SET model = 'altered' WHERE seq = 3")
+    conn.close()
+    run = doctor(installed.write_config("good.toml"), data, installed.env,
+                 "--check", "audit", "--audit-records", str(window))
+    line = lines(run.stdout)["audit"]
+    assert run.returncode == (1 if status == "fail" else 0), line
+    if status == "fail":
+        assert f"hash chain broken: {segment.stem}: record seq 3 does not match its hash (altered)" in line
+        assert "fix: appliance audit verify" in line
+    else:
+        assert line.startswith("ok    audit") and "last 1 records" in line
+
+
 def _break_policy(root: Path, how: str) -> None:
     if how == "syntax":
         module = next(p for p in sorted(root.glob("*.rego")) if not p.name.endswith("_test.rego"))
