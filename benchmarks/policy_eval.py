@@ -1,13 +1,15 @@
-"""Time of one policy decision: in-process (embedded regopy) and through the OPA REST path.
+"""Time of one policy decision: in-process and through the OPA REST path, per evaluator.
 
     .venv/bin/python benchmarks/policy_eval.py [--n 5000] [--dir policies]
 
+Each path is timed with both embedded evaluators in the same run, interleaved in rounds
+so load changes hit both alike: ``regorus`` (the default: the decision rule compiled to a
+regorus VM program, regopy behind it) and ``regopy`` (rego-cpp alone, the baseline).
 In-process: build_input(ctx) + evaluate + normalise, inline on the caller's thread
 (target: median under 200 µs), and the same awaited through the engine's worker thread
-(``[policy] offload``, the default: the event loop stays free meanwhile). REST: the same decision asked through
-opa-python-client's AsyncOpaClient of `appliance policy serve`'s app on loopback
-(the path an OPA server would take). Also the input conversion alone, to show
-where the time goes.
+(``[policy] offload``). REST: the same decision asked through opa-python-client's
+AsyncOpaClient of `appliance policy serve`'s app on loopback (the path an OPA server
+would take). Also the input conversion alone, to show where the time goes.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+
+import orjson
 
 from aiohttp.test_utils import TestServer
 from opa_client.opa_async import AsyncOpaClient
 
 from appliance.pipeline.context import Context, Principal, Verdict
 from appliance.policy.config import PolicyConfig
+from appliance.policy.decision import Decision
 from appliance.policy.engine import EmbeddedEngine
 from appliance.policy.input import build_input
 from appliance.policy.rego import _c, _lib, _push
@@ -46,15 +53,45 @@ def _ctx() -> Context:
     return ctx
 
 
+EVALUATORS = ("regorus", "regopy")
+
+
 def _stats(name: str, samples: list[float]) -> float:
     samples.sort()
     med = statistics.median(samples)
     p99 = samples[int(len(samples) * 0.99) - 1]
     print(
-        f"{name:<44} median {med * 1e6:8.1f} µs   p99 {p99 * 1e6:8.1f} µs   "
+        f"{name:<52} median {med * 1e6:8.1f} µs   p99 {p99 * 1e6:8.1f} µs   "
         f"min {samples[0] * 1e6:7.1f} µs   (n={len(samples)})"
     )
     return med
+
+
+def _timed(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10) -> dict[str, list[float]]:
+    """n samples of each function, taken in interleaved rounds."""
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    per = max(n // rounds, 1)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(per):
+                t = time.perf_counter()
+                fn()
+                out[name].append(time.perf_counter() - t)
+    return out
+
+
+async def _timed_async(
+    fns: dict[str, Callable[[], Awaitable[object]]], n: int, rounds: int = 10
+) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    per = max(n // rounds, 1)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(per):
+                t = time.perf_counter()
+                await fn()
+                out[name].append(time.perf_counter() - t)
+    return out
 
 
 async def main() -> None:
@@ -62,70 +99,99 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--dir", type=Path, default=Path("policies"))
     args = ap.parse_args()
-    engine = EmbeddedEngine(PolicyConfig(dir=args.dir))
-    engine.load()
+    engines = {ev: EmbeddedEngine(PolicyConfig(dir=args.dir, evaluator=ev)) for ev in EVALUATORS}
+    for engine in engines.values():
+        engine.load()
+    assert engines["regorus"].evaluator == "regorus", engines["regorus"].evaluator_note
     ctx = _ctx()
     doc = build_input(ctx, provider_kind="openai")
-    for _ in range(200):
-        engine.decide_sync(build_input(ctx, provider_kind="openai"))
+    loaded = engines["regorus"]._loaded
+    assert loaded is not None and loaded.fast is not None
+    vm = loaded.fast
+    for engine in engines.values():
+        for _ in range(200):
+            engine.decide_sync(build_input(ctx, provider_kind="openai"))
 
-    conv: list[float] = []
-    for _ in range(args.n):
-        t = time.perf_counter()
+    def push_regopy() -> None:
         p = _c.rego_new_input()
         _push(p, doc)
         _lib.regoFreeInput(p)
-        conv.append(time.perf_counter() - t)
-    only_eval: list[float] = []
-    for _ in range(args.n):
-        t = time.perf_counter()
-        engine.decide_sync(doc)
-        only_eval.append(time.perf_counter() - t)
-    full: list[float] = []
-    for _ in range(args.n):
-        t = time.perf_counter()
-        d = engine.decide_sync(build_input(ctx, provider_kind="openai"))
-        full.append(time.perf_counter() - t)
-    assert d.allow
 
-    # What the decide stage awaits: offloaded to the engine's worker thread (the default).
-    worker = EmbeddedEngine(PolicyConfig(dir=args.dir, offload=True, reload_interval_s=3600))
-    await worker.start()
-    offloaded: list[float] = []
+    def push_vm() -> None:
+        vm._vm().set_input_json(orjson.dumps(doc).decode())
+
+    conv = _timed({"regopy": push_regopy, "regorus": push_vm}, args.n)
+    only_eval = _timed({ev: partial(engines[ev].decide_sync, doc) for ev in EVALUATORS}, args.n)
+    def decide_fresh(engine: EmbeddedEngine) -> Decision:
+        return engine.decide_sync(build_input(ctx, provider_kind="openai"))
+
+    full = _timed({ev: partial(decide_fresh, engines[ev]) for ev in EVALUATORS}, args.n)
+    for engine in engines.values():
+        assert engine.decide_sync(build_input(ctx, provider_kind="openai")).allow
+
+    # What the decide stage awaits with ``offload = true``: the engine's worker thread.
+    workers = {
+        ev: EmbeddedEngine(PolicyConfig(dir=args.dir, evaluator=ev, offload=True, reload_interval_s=3600))
+        for ev in EVALUATORS
+    }
+    for worker in workers.values():
+        await worker.start()
     try:
-        for _ in range(200):
-            await worker.decide(doc)
-        for _ in range(args.n):
-            t = time.perf_counter()
-            d = await worker.decide(build_input(ctx, provider_kind="openai"))
-            offloaded.append(time.perf_counter() - t)
-    finally:
-        await worker.aclose()
-    assert d.allow
+        for worker in workers.values():
+            for _ in range(200):
+                await worker.decide(doc)
+        def decide_offloaded(worker: EmbeddedEngine) -> Awaitable[Decision]:
+            return worker.decide(build_input(ctx, provider_kind="openai"))
 
-    server = TestServer(create_app(PolicyConfig(dir=args.dir), args.dir), host="127.0.0.1", port=0)
-    await server.start_server()
-    rest: list[float] = []
+        offloaded = await _timed_async({ev: partial(decide_offloaded, workers[ev]) for ev in EVALUATORS}, args.n)
+    finally:
+        for worker in workers.values():
+            await worker.aclose()
+
+    servers = {
+        ev: TestServer(create_app(PolicyConfig(dir=args.dir, evaluator=ev), args.dir), host="127.0.0.1", port=0)
+        for ev in EVALUATORS
+    }
+    for server in servers.values():
+        await server.start_server()
     try:
-        async with AsyncOpaClient(host="127.0.0.1", port=server.port, retries=0) as client:
-            for _ in range(100):
-                await client.query_rule(doc, "appliance.main", "decision")
-            for _ in range(max(args.n // 5, 200)):
-                t = time.perf_counter()
-                out = await client.query_rule(build_input(ctx, provider_kind="openai"), "appliance.main", "decision")
-                rest.append(time.perf_counter() - t)
-            assert out["result"]["allow"] is True
-    finally:
-        await server.close()
+        async with (
+            AsyncOpaClient(host="127.0.0.1", port=servers["regorus"].port, retries=0) as fast_client,
+            AsyncOpaClient(host="127.0.0.1", port=servers["regopy"].port, retries=0) as ref_client,
+        ):
+            clients = {"regorus": fast_client, "regopy": ref_client}
+            for client in clients.values():
+                for _ in range(100):
+                    await client.query_rule(doc, "appliance.main", "decision")
+            def ask(client: AsyncOpaClient) -> Awaitable[object]:
+                return client.query_rule(build_input(ctx, provider_kind="openai"), "appliance.main", "decision")
 
-    print(f"policy revision {engine.revision} from {args.dir}")
-    _stats("input -> rego-cpp conversion only", conv)
-    _stats("evaluate (input built)", only_eval)
-    med = _stats("in-process: build_input + evaluate", full)
-    _stats("in-process, awaited on the worker thread", offloaded)
-    rest_med = _stats("OPA REST path (AsyncOpaClient, loopback)", rest)
-    print(f"in-process median vs 200 µs target: {med * 1e6 / 200:.2f}x of target "
-          f"({'meets' if med < 200e-6 else 'misses'}); REST / in-process: {rest_med / med:.1f}x")
+            rest = await _timed_async(
+                {ev: partial(ask, clients[ev]) for ev in EVALUATORS}, max(args.n // 5, 200)
+            )
+            for client in clients.values():
+                out = await client.query_rule(doc, "appliance.main", "decision")
+                assert out["result"]["allow"] is True
+    finally:
+        for server in servers.values():
+            await server.close()
+
+    print(f"policy revision {engines['regorus'].revision} from {args.dir}")
+    meds: dict[tuple[str, str], float] = {}
+    for ev in EVALUATORS:
+        label = f"[{ev}]"
+        _stats(f"{label} input conversion only", conv[ev])
+        _stats(f"{label} evaluate (input built)", only_eval[ev])
+        meds[(ev, "in")] = _stats(f"{label} in-process: build_input + evaluate", full[ev])
+        _stats(f"{label} in-process, awaited on the worker thread", offloaded[ev])
+        meds[(ev, "rest")] = _stats(f"{label} OPA REST path (AsyncOpaClient, loopback)", rest[ev])
+    med = meds[("regorus", "in")]
+    print(
+        f"in-process median (default evaluator) vs 200 µs target: {med * 1e6 / 200:.2f}x of target "
+        f"({'meets' if med < 200e-6 else 'misses'}); regopy / regorus in-process: "
+        f"{meds[('regopy', 'in')] / med:.1f}x; REST regopy / regorus: "
+        f"{meds[('regopy', 'rest')] / meds[('regorus', 'rest')]:.1f}x"
+    )
 
 
 if __name__ == "__main__":

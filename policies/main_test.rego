@@ -81,6 +81,23 @@ test_unlisted_department_gets_default_grant if {
 	d.allow
 }
 
+# The "*" shortcut in `granted` means exactly what glob.match("*", null, name) means.
+test_star_grant_is_the_glob_star if {
+	every name in ["gpt-4.1", "anthropic.claude-3-5:v2", "eu/mistral-large", ""] {
+		main.granted("*", name)
+		glob.match("*", null, name)
+	}
+}
+
+test_star_grant_needs_a_name if {
+	not main.granted("*", null)
+}
+
+test_pattern_grant_matches_by_glob if {
+	main.granted("local-*", "local-llama")
+	not main.granted("local-*", "gpt-4o-mini")
+}
+
 # --- GDPR Art. 9 / Art. 44 ---------------------------------------------------------
 
 test_health_data_to_us_provider_denied if {

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Config, load_config
-from appliance.policy.engine import compile_source, entrypoint_path
+from appliance.policy.engine import compile_fast, compile_source, entrypoint_path
 from appliance.policy.source import PolicyLoadError, PolicySource, load_source
 
 _INPUT_REF = re.compile(r"\binput((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
@@ -107,11 +107,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = False
     try:
         config, source = _load(args)
-        compile_source(source, entrypoint_path(config.policy))
+        compiled = compile_source(source, entrypoint_path(config.policy))
         print(f"ok: {len(source.modules)} modules, {len(source.tests)} test files, revision {source.revision}")
     except PolicyLoadError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return 1
+    if config.policy.evaluator == "regorus":
+        _, note = compile_fast(source, entrypoint_path(config.policy), compiled)
+        print(f"note: {note}" if note else "ok: the regorus VM decides like regopy on the example and test inputs")
     for problem in unknown_input_refs(source):
         failed = True
         print(f"error: {problem}", file=sys.stderr)

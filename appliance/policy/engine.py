@@ -1,7 +1,9 @@
-"""Policy engines: embedded (regopy, in-process, hot-reloaded) and remote (an OPA server).
+"""Policy engines: embedded (in-process, hot-reloaded) and remote (an OPA server).
 
 Both answer ``await engine.decide(input) -> Decision`` and never raise for a request:
-any failure to decide becomes a deny with a reason (fail closed).
+any failure to decide becomes a deny with a reason (fail closed). The embedded engine
+compiles every revision with regopy (the reference) and, by default, also into a regorus
+VM program that decides the hot path (see :mod:`appliance.policy.rvm`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from appliance.config import secret
 from appliance.policy.config import PolicyConfig
 from appliance.policy.decision import Decision, deny, from_result
 from appliance.policy.input import example_input
-from appliance.policy.rego import CompiledPolicy, RegoEvalError, error_text
+from appliance.policy.rego import UNDEFINED, CompiledPolicy, RegoEvalError, error_text
 from appliance.policy.rego_source import with_keyword_line
+from appliance.policy.runner import test_inputs
+from appliance.policy.rvm import RvmPolicy
 from appliance.policy.source import PolicyLoadError, PolicySource, load_source, signature
 
 log = logging.getLogger(__name__)
@@ -73,14 +77,60 @@ def compile_source(source: PolicySource, entrypoint: str) -> CompiledPolicy:
     return compiled
 
 
+def compile_fast(
+    source: PolicySource, entrypoint: str, reference: CompiledPolicy
+) -> tuple[RvmPolicy | None, str | None]:
+    """The revision as a regorus VM program, if it decides exactly as ``reference`` does.
+
+    Checked on the documented example input and on every input of the revision's own
+    tests (those that leave ``data`` alone). Returns ``(None, why)`` when regorus cannot
+    compile the set or disagrees on any of them: regopy then decides alone.
+    """
+    try:
+        fast = RvmPolicy(source.modules, source.data, entrypoint)
+    except RegoEvalError as e:
+        return None, f"regorus cannot compile this policy set, regopy decides: {e}"
+    probes = [("the example input", example_input())]
+    probes += [(f"the input of {t.name}", t.input) for t in test_inputs(source) if not t.data_patched]
+    for name, doc in probes:
+        try:
+            expected = reference.evaluate(doc)
+        except (RegoEvalError, TypeError):
+            continue
+        try:
+            got = fast.evaluate(doc)
+        except (RegoEvalError, TypeError):
+            got = UNDEFINED
+        if got is not UNDEFINED and got != expected:
+            return None, f"regorus and regopy disagree on {name}, regopy decides"
+    return fast, None
+
+
 class _Loaded:
     """One policy revision, compiled: swapped as a whole, never mutated."""
 
-    __slots__ = ("compiled", "source")
+    __slots__ = ("compiled", "fast", "source")
 
-    def __init__(self, source: PolicySource, compiled: CompiledPolicy) -> None:
+    def __init__(self, source: PolicySource, compiled: CompiledPolicy, fast: RvmPolicy | None) -> None:
         self.source = source
         self.compiled = compiled
+        self.fast = fast
+
+    def evaluate(self, input_doc: dict[str, Any]) -> Any:
+        """The entrypoint's value: from the VM when it has one, else from regopy.
+
+        The VM answers the normal case. Whatever it cannot (an error, an undefined
+        result, an input it cannot serialise) goes to regopy, the engine the tests ran on,
+        so a decision never depends on a difference between the two engines' edge cases.
+        """
+        if self.fast is not None:
+            try:
+                value = self.fast.evaluate(input_doc)
+            except (RegoEvalError, TypeError):
+                value = UNDEFINED
+            if value is not UNDEFINED:
+                return value
+        return self.compiled.evaluate(input_doc)
 
 
 class EmbeddedEngine:
@@ -99,6 +149,8 @@ class EmbeddedEngine:
         self._loaded: _Loaded | None = None
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self._task: asyncio.Task[None] | None = None
+        #: Why the active revision is decided by regopy alone although regorus is configured.
+        self.evaluator_note: str | None = None
         #: One worker thread: the only user of the interpreter, so no lock is needed.
         self._executor: ThreadPoolExecutor | None = None
         #: Why the latest change was rejected (None once a change loads cleanly).
@@ -112,14 +164,25 @@ class EmbeddedEngine:
     def source(self) -> PolicySource | None:
         return self._loaded.source if self._loaded else None
 
+    @property
+    def evaluator(self) -> str:
+        """Which engine decides the active revision: "regorus" (VM, regopy behind it) or "regopy"."""
+        return "regorus" if self._loaded is not None and self._loaded.fast is not None else "regopy"
+
     def load(self) -> None:
         """Load and compile now (blocking); raises PolicyLoadError and keeps the old set."""
         sig = signature(self._root)
         source = load_source(self._root)
         compiled = compile_source(source, self._entrypoint)
-        self._loaded = _Loaded(source, compiled)
+        fast, note = None, None
+        if self._config.evaluator == "regorus":
+            fast, note = compile_fast(source, self._entrypoint, compiled)
+            if note is not None:
+                log.warning("policy revision %s: %s", source.revision, note)
+        self._loaded = _Loaded(source, compiled, fast)
         self._signature = sig
         self.last_error = None
+        self.evaluator_note = note
 
     def reload_if_changed(self) -> bool:
         """Reload when files changed; True when a new revision is now active (blocking)."""
@@ -167,6 +230,8 @@ class EmbeddedEngine:
             "engine": "embedded",
             "dir": str(self._root),
             "revision": self.revision,
+            "evaluator": self.evaluator,
+            "evaluator_note": self.evaluator_note,
             "last_error": self.last_error,
         }
 
@@ -175,7 +240,7 @@ class EmbeddedEngine:
         if loaded is None:
             return deny("no policy loaded (fail closed)")
         try:
-            result = loaded.compiled.evaluate(input_doc)
+            result = loaded.evaluate(input_doc)
         except (RegoEvalError, TypeError) as e:
             log.error("policy evaluation failed (revision %s): %s", loaded.source.revision, e)
             return deny("policy evaluation failed (fail closed)", loaded.source.revision)
@@ -185,7 +250,7 @@ class EmbeddedEngine:
         """The entrypoint's raw value (UNDEFINED possible); for the REST server."""
         if self._loaded is None:
             raise PolicyLoadError("no policy loaded")
-        return self._loaded.compiled.evaluate(input_doc)
+        return self._loaded.evaluate(input_doc)
 
     async def decide(self, input_doc: dict[str, Any]) -> Decision:
         """Decide on the worker thread (``offload``) or inline; see benchmarks/policy_eval.py."""

@@ -87,6 +87,12 @@ class Report:
 
 def _test_case(module: Module, rule: RuleDef) -> tuple[TestCase, str]:
     """The case and the generated Rego (input/data term rules and the stripped body)."""
+    case, terms, body = _test_parts(module, rule)
+    return case, "\n\n".join([*terms, body])
+
+
+def _test_parts(module: Module, rule: RuleDef) -> tuple[TestCase, list[str], str]:
+    """The case, the rules giving its input/data terms, and the rule of its stripped body."""
     exprs = split_expressions(rule.body or "")
     input_terms = {t for e in exprs for tgt, t in e.withs if tgt == "input"}
     data_over = sorted({(tgt, t) for e in exprs for tgt, t in e.withs if tgt.startswith("data.")})
@@ -106,9 +112,8 @@ def _test_case(module: Module, rule: RuleDef) -> tuple[TestCase, str]:
     for i, (_, term) in enumerate(data_over):
         gen.append(f"__data_{i}_{name} := {term} if {{\n\t{pre or 'true'}\n}}")
     body = "\n\t".join(e.text for e in exprs) or "true"
-    gen.append(f"__body_{name} if {{\n\t{body}\n}}")
     case = TestCase(rule.file, module.package, name, input_term, tuple(data_over), error)
-    return case, "\n\n".join(gen)
+    return case, gen, f"__body_{name} if {{\n\t{body}\n}}"
 
 
 def _module_header(module: Module) -> str:
@@ -243,6 +248,69 @@ def run_tests(source: PolicySource) -> Report:
         if any(not (others & run) for run in runs):
             report.covered.add(rule.rule_id)
     return report
+
+
+@dataclass(frozen=True)
+class TestInput:
+    """The input (and the ``data`` document) one test evaluates its policy under."""
+
+    name: str
+    input: Any
+    data: dict[str, Any]
+    #: True when the test replaces parts of ``data`` (``with data.x as y``).
+    data_patched: bool
+
+
+def test_inputs(source: PolicySource) -> list[TestInput]:
+    """The input and data of every test that sets an input with ``with input as``.
+
+    The engine checks a revision's fast evaluator against regopy on these (the inputs
+    the policy's own authors thought worth testing), and the differential tests replay
+    them. A test whose terms cannot be read is skipped (``policy test`` reports it).
+    """
+    modules = dict(source.modules)
+    cases: list[TestCase] = []
+    for file, text in source.tests.items():
+        try:
+            mod = parse_module(file, text)
+        except (ValueError, IndexError):
+            continue
+        gen: list[str] = [r.text for r in mod.rules if not r.is_test]
+        for rule in mod.rules:
+            if not rule.is_test:
+                continue
+            case, terms, _ = _test_parts(mod, rule)
+            if case.error is None and case.input_term is not None:
+                gen += terms
+                cases.append(case)
+        modules[file] = _module_header(mod) + "\n\n".join(gen) + "\n"
+
+    def path(case: TestCase, rule: str) -> str:
+        return f"{case.package.replace('.', '/')}/{rule}_{case.name}"
+
+    entrypoints: list[str] = []
+    for case in cases:
+        entrypoints.append(path(case, "__input"))
+        entrypoints += [path(case, f"__data_{i}") for i in range(len(case.data_overrides))]
+    if not entrypoints:
+        return []
+    try:
+        session = BundleSession(modules, source.data, entrypoints)
+    except (RegoError, RegoEvalError):
+        return []
+    out: list[TestInput] = []
+    for case in cases:
+        try:
+            value = session.evaluate(path(case, "__input"))
+            data = source.data
+            for i, (target, _) in enumerate(case.data_overrides):
+                over = session.evaluate(path(case, f"__data_{i}"))
+                data = _patched(data, target, None if over is UNDEFINED else over)
+        except RegoEvalError:
+            continue
+        if value is not UNDEFINED:
+            out.append(TestInput(case.name, value, data, bool(case.data_overrides)))
+    return out
 
 
 def format_report(report: Report) -> str:
