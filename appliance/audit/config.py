@@ -58,6 +58,11 @@ class AuditConfig(_Frozen):
     #: Group commit: how long the writer waits for more records before committing, in ms
     #: (0: none; records that arrive during a commit form the next batch anyway).
     commit_max_delay_ms: float = Field(0.0, ge=0)
+    #: Acknowledged records wait in the encrypted journal at most this long, in ms, before
+    #: they are inserted into the segment (one DuckDB commit per batch, not per record).
+    flush_interval_ms: float = Field(200.0, ge=0)
+    #: ... or until this many are waiting.
+    flush_max_records: int = Field(5000, gt=0)
     #: Seal the current segment and start a new one after this many records.
     segment_max_records: int = Field(1_000_000, gt=0)
     #: ... or after this many seconds.

@@ -4,7 +4,9 @@ One process writes one segment at a time (DuckDB lets one process write a file).
 segment file is created lazily with its first record, so an idle writer holds no file.
 Sealing signs a final checkpoint and closes the file; from then on any process may read
 it. Appending assigns ``seq``, ``prev_hash`` and ``leaf_hash`` and extends the Merkle
-frontier; a failed commit rolls the chain state back with the transaction.
+frontier; a failed commit rolls the chain state back with the transaction. A writer's
+segment appends through its journal (:mod:`appliance.audit.journal`) and inserts into
+DuckDB in batches; a checkpoint or close inserts whatever is still pending first.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from appliance.audit.checkpoints import Checkpoint, append_external
+from appliance.audit.journal import Journal, JournalCorrupt, journal_key, journal_path, read_frames
 from appliance.audit.keys import SigningKey, load_secret, load_signing_key
 from appliance.audit.merkle import MerkleFrontier, leaf_hash
 from appliance.audit.schema import (
@@ -196,6 +199,10 @@ class SegmentFile:
         self.created_at = segment_start(segment_id) or time.time()
         self.last_checkpoint_size = 0
         self.last_checkpoint_at = time.monotonic()
+        self.journal: Journal | None = None
+        #: Rows durable in the journal, not yet inserted; since when the oldest waits.
+        self.pending: list[dict[str, Any]] = []
+        self.pending_since = 0.0
 
     @property
     def size(self) -> int:
@@ -252,39 +259,89 @@ class SegmentFile:
                 pass
         return cls.open_existing(paths, key, path, wait_s=wait_s)
 
+    def open_journal(self, key: str) -> None:
+        """Append through a journal from now on (see :meth:`append_journaled`)."""
+        self.journal = Journal(journal_path(self.path), self.segment_id, journal_key(key))
+
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Chain and insert ``rows`` in one transaction; durable when this returns."""
-        saved_nodes = list(self.frontier._nodes)
-        saved_size, saved_prev = self.frontier.size, self.prev
-        cols: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
+        saved = self._chain(rows)
         try:
-            for row in rows:
-                row["seq"] = self.frontier.size
-                row["prev_hash"] = self.prev
-                h = leaf_hash(canonical_bytes_fast(self.segment_id, row))
-                row["leaf_hash"] = h
-                self.frontier.append(h)
-                self.prev = h
-                for name in COLUMN_NAMES:
-                    cols[name].append(row.get(name))
-            self.conn.execute("BEGIN TRANSACTION")
-            try:
-                if len(rows) <= _VALUES_MAX_ROWS:
-                    # A few rows (light load): one prepared INSERT, no Arrow round trip.
-                    self.conn.execute(_insert_values(len(rows)), [v for row in zip(*cols.values(), strict=True) for v in row])
-                else:
-                    self.conn.register("audit_batch", pa.Table.from_pydict(cols, schema=ARROW_SCHEMA))
-                    self.conn.execute("INSERT INTO records SELECT * FROM audit_batch")
-                    self.conn.unregister("audit_batch")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            self._insert(rows)
         except BaseException:
-            self.frontier._nodes, self.frontier.size, self.prev = saved_nodes, saved_size, saved_prev
+            self._unchain(saved)
             raise
 
+    def append_journaled(self, rows: list[dict[str, Any]]) -> None:
+        """Chain ``rows`` and make them durable in the journal; :meth:`flush` inserts them."""
+        assert self.journal is not None
+        saved = self._chain(rows)
+        try:
+            self.journal.append(rows)
+        except BaseException:
+            self._unchain(saved)
+            raise
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.extend(rows)
+
+    def flush(self) -> None:
+        """Insert the journaled rows in one transaction, then empty the journal.
+
+        On failure the rows stay pending (and journaled) for the next try or for recovery.
+        """
+        if not self.pending:
+            return
+        self._insert(self.pending)
+        self.pending = []
+        if self.journal is not None:
+            self.journal.truncate()
+
+    def _chain(self, rows: list[dict[str, Any]]) -> tuple[list[bytes], int, bytes]:
+        saved = (list(self.frontier._nodes), self.frontier.size, self.prev)
+        for row in rows:
+            row["seq"] = self.frontier.size
+            row["prev_hash"] = self.prev
+            h = leaf_hash(canonical_bytes_fast(self.segment_id, row))
+            row["leaf_hash"] = h
+            self.frontier.append(h)
+            self.prev = h
+        return saved
+
+    def _unchain(self, saved: tuple[list[bytes], int, bytes]) -> None:
+        self.frontier._nodes, self.frontier.size, self.prev = saved
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        cols: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in COLUMN_NAMES}
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            if len(rows) <= _VALUES_MAX_ROWS:
+                # A few rows (light load): one prepared INSERT, no Arrow round trip.
+                self.conn.execute(_insert_values(len(rows)), [v for row in zip(*cols.values(), strict=True) for v in row])
+            else:
+                self.conn.register("audit_batch", pa.Table.from_pydict(cols, schema=ARROW_SCHEMA))
+                self.conn.execute("INSERT INTO records SELECT * FROM audit_batch")
+                self.conn.unregister("audit_batch")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def replay_journal(self, key: str) -> int:
+        """Insert what a dead writer journaled but never inserted; returns how many rows."""
+        path = journal_path(self.path)
+        if not path.exists():
+            return 0
+        rows = list(read_frames(path, self.segment_id, journal_key(key), self.size))
+        for i, row in enumerate(rows):
+            if row["seq"] != self.size + i:
+                raise JournalCorrupt(f"{path.name}: seq {row['seq']} where {self.size + i} was due")
+        for start in range(0, len(rows), 10_000):
+            self.append(rows[start : start + 10_000])  # re-chains to the same hashes
+        return len(rows)
+
     def checkpoint(self, key: SigningKey, directories: Iterable[Path], *, sealed: bool = False) -> Checkpoint:
+        self.flush()  # a checkpoint signs rows that are in the file
         cp = Checkpoint(
             segment_id=self.segment_id,
             tree_size=self.size,
@@ -303,11 +360,19 @@ class SegmentFile:
         return cp
 
     def close(self) -> None:
+        """Insert what is pending and close; the journal is removed only once it is empty."""
+        flushed = False
         try:
-            self.conn.execute("USE memory")
-            self.conn.execute("DETACH seg")
+            self.flush()
+            flushed = True
         finally:
-            self.conn.close()
+            if self.journal is not None:
+                self.journal.close(remove=flushed)
+            try:
+                self.conn.execute("USE memory")
+                self.conn.execute("DETACH seg")
+            finally:
+                self.conn.close()
 
 
 def iter_rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:

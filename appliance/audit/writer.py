@@ -2,10 +2,11 @@
 
 Callers hand over a finished row and a completion callback. The thread takes whatever is
 queued (waiting up to ``commit_max_delay_ms`` for more, at most ``commit_max_records``),
-chains and inserts it in one transaction (DuckDB fsyncs its WAL on commit), and only then
-completes the callbacks: a record is acknowledged once it is on disk. The thread also
-signs checkpoints on schedule and rotates (seals) the segment when it is large, old, or a
-reader asks for it by touching ``rotate.request``.
+chains it and appends it to the segment's encrypted journal with one fsync, and only then
+completes the callbacks: a record is acknowledged once it is on disk. Journaled rows are
+inserted into DuckDB in batches (``flush_interval_ms``, ``flush_max_records``) and before
+every checkpoint. The thread also signs checkpoints on schedule and rotates (seals) the
+segment when it is large, old, or a reader asks for it by touching ``rotate.request``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.audit.journal import journal_path
 from appliance.audit.keys import SigningKey
 from appliance.audit.rows import admin_row
 from appliance.audit.segments import (
@@ -136,8 +138,9 @@ class AuditWriter:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=0.2)
+                first = self._queue.get(timeout=self._idle_wait())
             except queue.Empty:
+                self._flush(force=False)
                 self._housekeeping()
                 continue
             if first is None:
@@ -155,6 +158,7 @@ class AuditWriter:
                     break
                 batch.append(item)
             self._write(batch)
+            self._flush(force=False)
             self._housekeeping()
         # drain whatever raced with close()
         rest: list[_Item] = []
@@ -173,10 +177,10 @@ class AuditWriter:
         err: BaseException | None = None
         try:
             if self._segment is None:
-                self._segment = SegmentFile.create(
-                    self.paths, self._key, new_segment_id(self._cfg.segment_prefix)
-                )
-            self._segment.append([it.row for it in batch])
+                seg = SegmentFile.create(self.paths, self._key, new_segment_id(self._cfg.segment_prefix))
+                seg.open_journal(self._key)
+                self._segment = seg
+            self._segment.append_journaled([it.row for it in batch])
             self.stats.records += len(batch)
             self.stats.commits += 1
         except Exception as e:  # noqa: BLE001 - the callers learn it; the request fails closed
@@ -199,6 +203,33 @@ class AuditWriter:
                 loop.call_soon_threadsafe(_settle_all, futs, err)
             except RuntimeError:  # that loop is closed: nobody waits any more
                 pass
+
+    def _idle_wait(self) -> float:
+        """How long to wait for the next record: until pending rows are due, at most 0.2 s."""
+        seg = self._segment
+        if seg is None or not seg.pending:
+            return 0.2
+        due = seg.pending_since + self._cfg.flush_interval_ms / 1000.0 - time.monotonic()
+        return min(0.2, max(due, 0.0005))
+
+    def _flush(self, *, force: bool) -> None:
+        """Insert the journaled rows into DuckDB when they are due (they are durable already)."""
+        seg = self._segment
+        if seg is None or not seg.pending:
+            return
+        due = (
+            force
+            or len(seg.pending) >= self._cfg.flush_max_records
+            or time.monotonic() - seg.pending_since >= self._cfg.flush_interval_ms / 1000.0
+        )
+        if not due:
+            return
+        try:
+            seg.flush()
+        except Exception as e:  # noqa: BLE001 - the rows stay journaled; retried next time
+            self.stats.errors += 1
+            self.stats.last_error = type(e).__name__
+            log.error("audit segment insert failed (records stay in the journal): %s", type(e).__name__)
 
     def _abandon_segment(self) -> None:
         """After a failed commit, start afresh: the next record opens a new segment."""
@@ -277,6 +308,8 @@ def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKe
         if segment_start(segment_id) is None:  # the admin segment is never sealed
             continue
         if any(s == segment_id for s, _ in sealed):
+            # sealed after its last insert: a journal left beside it holds nothing new
+            journal_path(path).unlink(missing_ok=True)
             continue
         try:
             seg = SegmentFile.open_existing(paths, key, path)
@@ -289,10 +322,13 @@ def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKe
             ).fetchone()
             if (seg.segment_id, seg.size) in sealed or (sealed_inside and sealed_inside[0]):
                 continue
-            seg.append([admin_row("recover", "appliance", {"records_found": seg.size})])
+            replayed = seg.replay_journal(key)
+            seg.append([admin_row("recover", "appliance",
+                                  {"records_found": seg.size, "replayed_from_journal": replayed})])
             seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)
             recovered.append(seg.segment_id)
             log.warning("audit segment %s recovered and sealed", seg.segment_id)
         finally:
             seg.close()
+        journal_path(path).unlink(missing_ok=True)
     return recovered
