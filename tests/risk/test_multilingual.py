@@ -79,3 +79,16 @@ def test_held_out_splits_are_never_trained_on(classifier: RiskClassifier) -> Non
     held_out = yaml.safe_load(Path(EVAL_SET).read_text("utf-8"))
     unseen = {it["text"] for split in ("unseen2", "unseen3") for it in held_out[split]}
     assert not unseen & set(texts)
+
+
+def test_the_corpus_keeps_its_distance_from_the_held_out_splits(
+    classifier: RiskClassifier,
+) -> None:
+    """Decontamination: a near-paraphrase of a held-out item would inflate its figure."""
+    assert classifier.multilingual is not None
+    corpus = yaml.safe_load(CORPUS.read_text("utf-8"))["areas"]
+    evaluation = yaml.safe_load(EVAL_SET.read_text("utf-8"))
+    held_out = [it["text"] for split in ("unseen2", "unseen3") for it in evaluation[split]]
+    texts = [t for ts in corpus.values() for t in ts]
+    closest = (classifier.multilingual.embed(texts) @ classifier.multilingual.embed(held_out).T)
+    assert float(closest.max()) < 0.7
