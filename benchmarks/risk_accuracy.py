@@ -173,9 +173,10 @@ def main() -> int:
     ap.add_argument("--no-multilingual", action="store_true",
                     help="all-MiniLM only (the trained head is then not used)")
     args = ap.parse_args()
-    overrides = {
-        "risk": {"embeddings": not args.no_embeddings, "multilingual": not args.no_multilingual}
-    }
+    risk: dict[str, bool] = {"embeddings": not args.no_embeddings}
+    if args.no_multilingual:  # only then: the key is new, older checkouts run this file too
+        risk["multilingual"] = False
+    overrides = {"risk": risk}
     config = load_config(None, data_dir=args.data_dir, overrides=overrides)
     clf = build_classifier(config)
     items = [it for it in load_items() if it["split"] in args.splits]
