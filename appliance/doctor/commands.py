@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -36,9 +37,8 @@ CHECKS: Mapping[str, Check] = {
 
 
 def _secret_values(config: Config) -> list[str]:
-    """Values of the environment variables the config names (``*_env``, ``env``)."""
-    import os
-
+    """Values of the environment variables the config names (``*_env``, ``env``): no line
+    may show one, even when a library puts it into an error message."""
     names: list[str] = []
 
     def walk(node: Any, key: str = "") -> None:
@@ -61,7 +61,7 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def _run(name: str, check: Check, setup: Setup, secrets: list[str]) -> Outcome:
+def _run(check: Check, setup: Setup, secrets: list[str]) -> Outcome:
     try:
         outcome = check(setup)
     except Exception as e:  # noqa: BLE001 - one broken check must not hide the others
@@ -90,7 +90,7 @@ def run_checks(
     for name, check in CHECKS.items():
         if only and name not in only:
             continue
-        yield name, _run(name, check, setup, secrets)
+        yield name, _run(check, setup, secrets)
 
 
 def _count(n: int, noun: str) -> str:
