@@ -172,8 +172,12 @@ def main() -> int:
                     help="splits to score (default: all)")
     ap.add_argument("--no-multilingual", action="store_true",
                     help="all-MiniLM only (the trained head is then not used)")
+    ap.add_argument("--area-model", type=Path, default=None,
+                    help="trained head weights (default: the shipped area_model.json)")
     args = ap.parse_args()
-    risk: dict[str, bool] = {"embeddings": not args.no_embeddings}
+    risk: dict[str, object] = {"embeddings": not args.no_embeddings}
+    if args.area_model is not None:
+        risk["area_model_path"] = str(args.area_model)
     if args.no_multilingual:  # only then: the key is new, older checkouts run this file too
         risk["multilingual"] = False
     overrides = {"risk": risk}
