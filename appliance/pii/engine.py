@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import spacy
@@ -23,13 +23,12 @@ from presidio_analyzer.predefined_recognizers import (
     IbanRecognizer,
     IpRecognizer,
     PhoneRecognizer,
-    SpacyRecognizer,
     UrlRecognizer,
 )
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.pii.config import PiiConfig
-from appliance.pii.gazetteer import build_gazetteer_recognizers
+from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
 
 #: spaCy labels mapped to our entity types (MISC, NORP, dates etc. are not personal data here).
@@ -134,11 +133,7 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
         registry.add_recognizer(IbanRecognizer(supported_language=lang))
         registry.add_recognizer(_PhoneRecognizer(supported_language=lang))
     if "en" in languages:
-        registry.add_recognizer(
-            SpacyRecognizer(supported_language="en",
-                            supported_entities=["PERSON", "LOCATION"],
-                            ner_strength=0.85)
-        )
+        registry.add_recognizer(NameCheckedSpacyRecognizer(supported_language="en", ner_strength=0.85))
         from presidio_analyzer.predefined_recognizers import (
             UsLicenseRecognizer,
             UsPassportRecognizer,
@@ -203,17 +198,34 @@ def _finding(r: RecognizerResult) -> Finding:
 
 
 def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """Keep non-overlapping findings: near-certain ones (checksums, secrets) first, then
-    longer spans, then higher scores.
+    """Non-overlapping findings: near-certain ones (checksums, secrets) first, then longer
+    spans, then higher scores; a loser that sticks out of its winner widens the winner.
 
     Redaction replaces spans, so two overlapping findings must become one; a validated
     value keeps its own type, and otherwise the longer span covers more and leaks less.
+    Names, places and addresses are never near-certain, however much context raised
+    their score: a whole address beats the unit number inside it. Widening instead of
+    dropping means no part of either span reaches the provider.
     """
-    chosen: list[Finding] = []
     def key(f: Finding) -> tuple[bool, int, float, int]:
-        return (f.score < 0.95, -(f.end - f.start), -f.score, f.start)
+        certain = f.score >= 0.95 and f.entity_type not in _NEVER_CERTAIN
+        return (not certain, -(f.end - f.start), -f.score, f.start)
 
+    chosen: list[Finding] = []
     for f in sorted(findings, key=key):
-        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+        hit = next((k for k, c in enumerate(chosen) if f.start < c.end and f.end > c.start), None)
+        if hit is None:
             chosen.append(f)
+            continue
+        c = chosen[hit]
+        if (f.start < c.start or f.end > c.end) and c.entity_type in _NEVER_CERTAIN \
+                and f.entity_type in _NEVER_CERTAIN:
+            wider = replace(c, start=min(c.start, f.start), end=max(c.end, f.end))
+            if all(k == hit or wider.end <= o.start or wider.start >= o.end
+                   for k, o in enumerate(chosen)):
+                chosen[hit] = wider
     return sorted(chosen, key=lambda f: f.start)
+
+
+#: Entity types whose findings come from names, word lists and grammar, never checksums.
+_NEVER_CERTAIN = frozenset({"PERSON", "LOCATION", "ADDRESS", "ORGANIZATION", "NRP"})

@@ -14,6 +14,7 @@ import time.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|\d+|[^\w\s]|…")
 
@@ -96,9 +98,27 @@ class Lexicon:
     #: Ordinary words that names and places must not swallow (German nouns are capitalised).
     common: set[str] = field(default_factory=set)
     max_place_words: int = 1
+    #: Every first and last name of the lists, lower-cased, ordinary words included ("mark").
+    any_names: set[str] = field(default_factory=set)
+    #: Lower-cased word -> frequency in running text (wordfreq, words above 1 in 10 million).
+    frequency: dict[str, float] = field(default_factory=dict)
+
+    def everyday(self, word: str) -> bool:
+        """An ordinary word ("said", "tone", "Discipline"), frequent enough not to be a name."""
+        return self.frequency.get(word.lower(), 0.0) >= _EVERYDAY
+
+    def rare(self, word: str, below: float = 1e-6) -> bool:
+        """Less frequent than ``below`` in running text (every part of a hyphenated word
+        that is long enough to count): a proper noun more often than not."""
+        parts = [w for w in word.lower().split("-") if len(w) > 2] or [word.lower()]
+        return word.lower() not in self.common and any(
+            self.frequency.get(w, 0.0) < below for w in parts)
 
 
+@functools.lru_cache(maxsize=2)
 def build_lexicon(language: str) -> Lexicon:
+    """The word lists for ``language`` (about a second); cached, since the gazetteer, the
+    address grammar and the spaCy filter of one analyzer all read them, never write."""
     lex = Lexicon()
     for loc in _NAME_LOCALES:
         for attr in ("first_names", "first_names_male", "first_names_female"):
@@ -130,11 +150,28 @@ def build_lexicon(language: str) -> Lexicon:
                "kurz", "bach", "hart", "fort", "wall", "dom", "nord", "süd",
                "ost", "west", "mitte", "neu", "alt"}
     lex.common = common
+    lex.any_names = {n.lower() for n in lex.first_names | lex.last_names}
     lex.first_names = {n for n in lex.first_names if n.lower() not in common}
     lex.last_names = {n for n in lex.last_names if n.lower() not in common}
     lex.places = {p for p in lex.places if p.lower() not in common}
     lex.max_place_words = max(len(p.split()) for p in lex.places)
+    if language == "en":
+        from wordfreq import get_frequency_dict
+
+        lex.frequency = {w: f for w, f in get_frequency_dict("en", wordlist="large").items()
+                         if f >= 1e-7}
     return lex
+
+
+#: Zipf 2 (1 in 10 million words): "salarymen", "felines", "lunacy" are above it.
+_VERY_RARE = 1e-7
+#: Zipf 3.5: a lone word spaCy calls a person above it ("Tales", "Discipline") must be a
+#: known name to count; "Metallica" (3.2) is below.
+_SPACY_EVERYDAY = 10 ** (3.5 - 9)
+#: Zipf 4.4: "tone", "said", "points" are above it; "anna", "carmen", "craig" below.
+_EVERYDAY = 10 ** (4.4 - 9)
+#: Prepositions after which an unknown proper noun is a place ("arrived at Mozirje").
+_EN_PLACE_PREPS = frozenset(["in", "at", "from", "to", "near", "into", "via"])
 
 
 def _spacy_stop_words(language: str) -> set[str]:
@@ -183,12 +220,65 @@ class GazetteerRecognizer(EntityRecognizer):
         toks = [_Tok(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         spans: list[tuple[str, int, int, float, str]] = []
         german = self.supported_language == "de"
-        spans += self._places(toks)
+        lower_text = not german and not any(c.isupper() for c in text)
+        spans += self._places(toks, lower_text)
         spans += self._names(toks, german)
         if german:
             spans += self._initials(toks)
             spans += self._signature(text, toks)
+        else:
+            spans += self._proper_nouns(toks, lower_text)
         return [self._result(*s) for s in spans]
+
+    def _proper_nouns(self, toks: list[_Tok], lower_text: bool) -> list[tuple[str, int, int, float, str]]:
+        """English words too rare to be vocabulary, written as names ("Alterio", "ÉCHIROLLES",
+        "Mozirje"; in all-lower-case text "yulan"), or lower-case words from the name lists:
+        a place after "in", "at", "from" ..., a person otherwise. The small spaCy model and
+        the name lists both miss most foreign names; a rare proper noun is masked rather
+        than leaked."""
+        lex = self._lex
+        assert lex is not None
+        out = []
+        i = 0
+        while i < len(toks):
+            t = toks[i]
+            if not self._proper(t, lower_text):
+                i += 1
+                continue
+            j = i + 1
+            while j < len(toks) and not _possessive(toks[j - 1].text):
+                k = j
+                while k < len(toks) - 1 and toks[k].text.lower() in _PLACE_PARTICLES:
+                    k += 1  # "Chiclana de la Frontera", "Ždár nad Sázavou"
+                nxt = toks[k]
+                if not (self._proper(nxt, lower_text) or k == j and nxt.is_cap
+                        and nxt.bare.isalpha() and nxt.bare.lower() not in lex.common):
+                    break  # "Oamaru Central": a title-case word after a proper noun joins it
+                j = k + 1
+            last = toks[j - 1]
+            end = last.start + len(_possessive(last.bare) or last.bare)
+            prev = toks[i - 1].text.lower() if i else ""
+            entity = "LOCATION" if prev in _EN_PLACE_PREPS else "PERSON"
+            out.append((entity, t.start, end, 0.6, "rare proper noun"))
+            i = j
+        return out
+
+    def _proper(self, t: _Tok, lower_text: bool) -> bool:
+        lex = self._lex
+        assert lex is not None
+        word = _possessive(t.bare) or t.bare
+        if len(word) < 2 or not word.replace("-", "").isalpha() or word.lower() in lex.common:
+            return False
+        if lower_text:
+            return word.islower() and (lex.rare(word, _VERY_RARE) or not lex.everyday(word) and (
+                word.title() in lex.first_names or word.title() in lex.last_names))
+        if word.isupper():  # "PORSGRUNN", not "IBAN" or "GDPR"
+            return len(word) > 3 and lex.rare(word, _VERY_RARE)
+        if not (word[0].isupper() and word[1:].islower()):
+            return False
+        if word.endswith("s") and not lex.rare(word[:-1], _VERY_RARE):
+            return False  # "Hobbits": the plural of a word, not a name
+        return lex.rare(word, _VERY_RARE if t.start == 0 else 1e-6)
 
     def _result(self, entity: str, start: int, end: int, score: float, rule: str) -> RecognizerResult:
         return RecognizerResult(
@@ -205,7 +295,9 @@ class GazetteerRecognizer(EntityRecognizer):
             },
         )
 
-    def _places(self, toks: list[_Tok]) -> list[tuple[str, int, int, float, str]]:
+    def _places(self, toks: list[_Tok], lower_text: bool = False) -> list[tuple[str, int, int, float, str]]:
+        """Places from the lists; in all-lower-case English text ("she moved here from
+        dominican republic") the lists are matched in title case."""
         lex = self._lex
         assert lex is not None
         out = []
@@ -214,11 +306,12 @@ class GazetteerRecognizer(EntityRecognizer):
             hit = 0
             for n in range(min(lex.max_place_words, len(toks) - i), 0, -1):
                 words = toks[i:i + n]
-                if not words[0].is_cap:
+                if not (words[0].is_cap or lower_text and words[0].text.isalpha()):
                     continue
                 phrase = " ".join(t.text for t in words)
-                if phrase in lex.places or (phrase.isupper() and len(phrase) > 3
-                                            and phrase.title() in lex.places):
+                if phrase in lex.places or (
+                        (phrase.isupper() and len(phrase) > 3 or lower_text)
+                        and (phrase.title() in lex.places or _title_case(phrase) in lex.places)):
                     hit = n
                     break
             before = toks[i - 1].text.lower() if i else ""
@@ -250,7 +343,8 @@ class GazetteerRecognizer(EntityRecognizer):
                 or (prev2, prev) == ("this", "is") and t.bare.lower() not in lex.common
             # Lower-cased chat text ("i want to add julie novák"): English first names only.
             lower_first = (not german and t.text.islower() and len(t.bare) > 3
-                           and t.bare.title() in lex.first_names and t.bare not in lex.common)
+                           and t.bare.title() in lex.first_names and t.bare not in lex.common
+                           and not lex.everyday(t.bare))
             if not (named or lower_first) and (
                 not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS
             ):
@@ -269,20 +363,25 @@ class GazetteerRecognizer(EntityRecognizer):
                 i += 1  # "in der Lage", "2 Mio.": a first name alone after an article is a noun
                 continue
             if first or triggered or lone_surname:
-                j = i + 1
-                # Swallow following surname-like tokens: "Paul Kirchhof", "Dr. Jay B. Saoud".
-                while j < len(toks) and j < i + 3 and (
-                    toks[j].is_cap and (
-                        toks[j].bare in lex.last_names or toks[j].is_initial
-                        or toks[j].bare.lower() not in lex.common
-                        and not _looks_like_noun(toks[j].bare))
-                    or (named or lower_first) and toks[j].text.isalpha()
-                    and toks[j].bare.lower() not in lex.common
-                ):
-                    j += 1
+                if german:
+                    j = i + 1
+                    # Swallow following surname-like tokens: "Paul Kirchhof", "Dr. Jay B. Saoud".
+                    while j < len(toks) and j < i + 3 and (
+                        toks[j].is_cap and (
+                            toks[j].bare in lex.last_names or toks[j].is_initial
+                            or toks[j].bare.lower() not in lex.common
+                            and not _looks_like_noun(toks[j].bare))
+                        or (named or lower_first) and toks[j].text.isalpha()
+                        and toks[j].bare.lower() not in lex.common
+                    ):
+                        j += 1
+                else:
+                    j = self._name_end_en(toks, i, lowered=named or lower_first)
                 score = 0.85 if triggered or j > i + 1 else (0.65 if first else 0.55)
                 last_tok = toks[j - 1]
                 end = last_tok.end if last_tok.is_initial else last_tok.start + len(last_tok.bare)
+                if _possessive(last_tok.text):
+                    end = last_tok.start + len(_possessive(last_tok.text))
                 # "Mr. Ryan Ziherl" is masked whole: the title is part of how the name reads.
                 start = toks[i - 1].start if prev in _TITLES and not german else t.start
                 out.append(("PERSON", start, end, score, "name list/title"))
@@ -290,6 +389,42 @@ class GazetteerRecognizer(EntityRecognizer):
                 continue
             i += 1
         return out
+
+    def _name_end_en(self, toks: list[_Tok], i: int, lowered: bool) -> int:
+        """Index after the last token of the English name opening at ``i``: surnames,
+        initials, particles ("Donald van der Voet"); a possessive ends the name."""
+        lex = self._lex
+        assert lex is not None
+        j = i + 1
+        if _possessive(toks[i].text):
+            return j
+        while j < len(toks) and j < i + 5:
+            t = toks[j]
+            if t.text.lower() in _NAME_PARTICLES:
+                k = j
+                while k < len(toks) and toks[k].text.lower() in _NAME_PARTICLES:
+                    k += 1
+                after = toks[k] if k < len(toks) else None
+                if after is not None and (after.is_cap or lowered) and after.text.isalpha() \
+                        and after.text.lower() not in lex.common:
+                    j = k
+                    continue
+                break
+            bare = _possessive(t.bare) or t.bare
+            capped = t.is_cap and (
+                bare in lex.last_names or t.is_initial
+                or bare.lower() not in lex.common and not _looks_like_noun(bare)
+                and not lex.everyday(bare))
+            lower = lowered and bare.isalpha() and bare.lower() not in lex.common \
+                and not lex.everyday(bare)
+            if not (capped or lower) or t.text.isupper() and len(t.bare) > 1 and bare not in lex.last_names:
+                break
+            j += 1
+            if _possessive(t.text):
+                break
+        while j > i + 1 and toks[j - 1].text.lower() in _NAME_PARTICLES:
+            j -= 1
+        return j
 
     def _initials(self, toks: list[_Tok]) -> list[tuple[str, int, int, float, str]]:
         """Anonymised names in German decisions: "der Zeuge B.", "K. gab an", "in M. …"."""
@@ -336,6 +471,25 @@ class GazetteerRecognizer(EntityRecognizer):
 
 
 
+_NAME_PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "di", "del", "della", "du", "la", "le", "ter", "ten", "dos", "das", "bin", "ibn", "al"])
+
+
+_PLACE_PARTICLES = _NAME_PARTICLES | {"nad", "pod", "sur", "am", "an", "im", "y", "e", "upon"}
+
+
+def _title_case(phrase: str) -> str:
+    return " ".join(w if w in {"and", "of", "the", "de", "la", "del"} else w.capitalize()
+                    for w in phrase.split(" "))
+
+
+def _possessive(word: str) -> str:
+    """The name in "Mitchell's" ("" when the word is not a possessive)."""
+    for tail in ("'s", "’s"):
+        if word.endswith(tail) and len(word) > 2:
+            return word[: -len(tail)]
+    return ""
+
+
 def _looks_like_noun(word: str) -> bool:
     w = word.lower().rstrip(".")
     return w.endswith(_NOUN_SUFFIXES) or len(w) > 14
@@ -343,3 +497,46 @@ def _looks_like_noun(word: str) -> bool:
 
 def build_gazetteer_recognizers(languages: tuple[str, ...]) -> list[EntityRecognizer]:
     return [GazetteerRecognizer(lang) for lang in languages]
+
+
+class NameCheckedSpacyRecognizer(SpacyRecognizer):
+    """spaCy's persons and places, with the small model's typical slips taken out.
+
+    A person never spans a line break ("Emily Božić\nPhone"), a possessive "'s" is not
+    part of a name, and a lone everyday word ("Discipline", "Tales") that no name list
+    knows is not a person.
+    """
+
+    def __init__(self, supported_language: str = "en", ner_strength: float = 0.85) -> None:
+        self._lex: Lexicon | None = None
+        super().__init__(supported_language=supported_language,
+                         supported_entities=["PERSON", "LOCATION"], ner_strength=ner_strength)
+
+    def load(self) -> None:
+        super().load()
+        self._lex = build_lexicon(self.supported_language)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+        if self._lex is None:
+            self._lex = build_lexicon(self.supported_language)
+        kept = []
+        for r in super().analyze(text, entities, nlp_artifacts):
+            span = text[r.start:r.end]
+            if r.entity_type == "PERSON" and "\n" in span.strip():
+                r.end = r.start + span.index("\n", len(span) - len(span.lstrip()))
+                span = text[r.start:r.end]
+            name = _possessive(span.rstrip()) or span.rstrip()
+            r.end = r.start + len(name)
+            if not any(c.isalpha() for c in name) or self._everyday_word(name, r.entity_type):
+                continue
+            kept.append(r)
+        return kept
+
+    def _everyday_word(self, name: str, entity: str) -> bool:
+        lex = self._lex
+        assert lex is not None
+        if " " in name.strip():
+            return False
+        if entity == "PERSON":
+            return not lex.rare(name, _SPACY_EVERYDAY) and name.lower() not in lex.any_names
+        return lex.everyday(name) and name not in lex.places
