@@ -1,42 +1,141 @@
-"""A process pool of warm Presidio analyzers, owned by the stage that starts it.
+"""A pool of warm Presidio analyzer processes, driven straight from the event loop.
 
 Analysis is CPU-bound Python (spaCy, regexes), so threads would serialize on the GIL:
 each worker process builds its own analyzer once (about a second) and then serves
-batches. One request sends all its text pieces in one call, so the per-request cost is
-one inter-process round trip, not one per message.
+batches. One request sends all its text pieces in one message, so the per-request cost
+is one round trip over a pipe.
+
+Why not ``ProcessPoolExecutor``: its manager and feeder threads hand every call from
+thread to thread, and each hand-over is a GIL switch that can cost up to the interpreter's
+switch interval (5 ms) while another thread computes. Here the event loop writes the
+request to an idle worker's pipe and a reader callback on the same loop takes the answer:
+no extra threads. A worker that dies or overruns ``timeout_s`` fails its request (closed:
+the request is not forwarded) and is replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import multiprocessing
 import os
+import pickle
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
 from appliance.errors import StageFailed
 from appliance.pii.config import PiiConfig
 from appliance.pii.engine import Finding, analyze_texts, build_analyzer
 
-#: The analyzer of *this worker process* (set by the pool initializer, used by the task).
-#: Lives only inside pool workers; the serving process never touches it.
-_WORKER_STATE: dict[str, Any] = {}
+log = logging.getLogger(__name__)
+
+#: Requests larger than this are written from a thread: a pipe holds 64 KiB, and the
+#: event loop must not block until the worker has read the rest.
+_INLINE_BYTES = 48 * 1024
+_READY = b"ready"
 
 
-def _init_worker(config_json: str) -> None:
+def _serve(conn: Connection, config_json: str) -> None:
+    """Worker process main: build the analyzer, then answer requests until EOF."""
     config = PiiConfig.model_validate_json(config_json)
-    _WORKER_STATE["analyzer"] = build_analyzer(config)
-    _WORKER_STATE["ignore"] = frozenset(config.ignore_entities)
-    analyze_texts(_WORKER_STATE["analyzer"], ["warm up"], ["en"])
+    analyzer = build_analyzer(config)
+    ignore = frozenset(config.ignore_entities)
+    analyze_texts(analyzer, ["warm up"], ["en"])
+    conn.send_bytes(_READY)
+    while True:
+        try:
+            texts, languages = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", analyze_texts(analyzer, texts, languages, ignore))
+        except Exception as e:  # noqa: BLE001 - reported to the caller by type only (no content)
+            reply = ("error", type(e).__name__)
+        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _analyze(texts: Sequence[str], languages: Sequence[str]) -> list[list[Finding]]:
-    return analyze_texts(_WORKER_STATE["analyzer"], texts, languages, _WORKER_STATE["ignore"])
+class _Worker:
+    """One analyzer process and the pipe to it; at most one request in flight."""
+
+    def __init__(self, config_json: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_serve, args=(child, config_json), daemon=True,
+                                   name="pii-analyzer")
+        self.process.start()
+        child.close()
+        self._reply: asyncio.Future[bytes] | None = None
+        self._reading: asyncio.AbstractEventLoop | None = None  # the loop watching the pipe
+        self.dead = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._reading is not loop:
+            self._stop_reading()
+            loop.add_reader(self.conn.fileno(), self._on_readable)
+            self._reading = loop
+
+    def _on_readable(self) -> None:
+        fut, self._reply = self._reply, None
+        try:
+            data = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.dead = True
+            self._stop_reading()
+            if fut is not None and not fut.done():
+                fut.set_exception(EOFError("PII worker exited"))
+            return
+        if fut is not None and not fut.done():
+            fut.set_result(data)
+
+    def _stop_reading(self) -> None:
+        loop, self._reading = self._reading, None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(Exception):
+                loop.remove_reader(self.conn.fileno())
+
+    async def ready(self) -> None:
+        if await self.call(None) != _READY:
+            raise RuntimeError("PII worker did not start")
+
+    async def call(self, payload: bytes | None) -> bytes:
+        """Send ``payload`` (None: only wait for the next message) and await the answer."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
+        self._reply = fut
+        self._watch(loop)
+        try:
+            if payload is None:
+                pass
+            elif len(payload) <= _INLINE_BYTES:
+                self.conn.send_bytes(payload)
+            else:
+                await asyncio.to_thread(self.conn.send_bytes, payload)
+            return await fut
+        finally:
+            if not fut.done():
+                fut.cancel()
+
+    def kill(self) -> None:
+        self._stop_reading()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
 
 
-def _ping() -> int:
-    return os.getpid()
+def _hand_over(fut: asyncio.Future[_Worker], worker: _Worker, pool: AnalyzerPool) -> None:
+    if fut.done():  # its waiter gave up meanwhile
+        pool._release(worker)
+    else:
+        fut.set_result(worker)
 
 
 class AnalyzerPool:
@@ -44,46 +143,127 @@ class AnalyzerPool:
 
     def __init__(self, config: PiiConfig) -> None:
         self._config = config
-        self._executor: ProcessPoolExecutor | None = None
+        self._config_json = config.model_dump_json()
+        self._started = False
+        self._all: set[_Worker] = set()
+        # Not an asyncio.Queue: that binds to one event loop, and tests (and CLI commands)
+        # start the pool once and use it from several loops.
+        self._idle: deque[_Worker] = deque()
+        self._waiters: deque[asyncio.Future[_Worker]] = deque()
 
     @property
     def workers(self) -> int:
         return self._config.workers or os.cpu_count() or 1
 
+    def pids(self) -> list[int]:
+        return sorted(w.pid for w in self._all if w.pid is not None)
+
+    async def _spawn(self) -> _Worker:
+        worker = _Worker(self._config_json)
+        self._all.add(worker)
+        try:
+            await worker.ready()
+        except BaseException:
+            self._all.discard(worker)
+            worker.kill()
+            raise
+        return worker
+
     async def start(self) -> None:
-        if self._executor is not None:
+        """Start every worker now (and wait for its models) rather than on the first request."""
+        if self._started:
             return
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self._config.model_dump_json(),),
-        )
-        loop = asyncio.get_running_loop()
-        # Start every worker now (and wait for its models) rather than on the first request.
-        await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _ping) for _ in range(self.workers))
-        )
+        self._idle.extend(await asyncio.gather(*(self._spawn() for _ in range(self.workers))))
+        self._started = True
+
+    async def _acquire(self) -> _Worker:
+        if self._idle:
+            return self._idle.popleft()
+        fut: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._release(fut.result())  # handed over just as we were cancelled
+            raise
+
+    def _release(self, worker: _Worker) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if fut.done():
+                continue
+            loop = fut.get_loop()
+            if loop is asyncio.get_running_loop():
+                fut.set_result(worker)
+            else:
+                loop.call_soon_threadsafe(_hand_over, fut, worker, self)
+            return
+        self._idle.append(worker)
 
     async def analyze(
         self, texts: Sequence[str], languages: Sequence[str]
     ) -> list[list[Finding]]:
         if not any(t.strip() for t in texts):
             return [[] for _ in texts]
-        if self._executor is None:
+        if not self._started:
             raise StageFailed("PII analyzer pool is not started")
-        loop = asyncio.get_running_loop()
+        payload = pickle.dumps((list(texts), list(languages)), protocol=pickle.HIGHEST_PROTOCOL)
+        worker = await self._acquire()
+        while worker.dead:  # died while idle: replace it, take the next
+            self._return(worker, healthy=False)
+            worker = await self._acquire()
+        healthy = False
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, _analyze, list(texts), list(languages)),
-                timeout=self._config.timeout_s,
-            )
+            data = await asyncio.wait_for(worker.call(payload), timeout=self._config.timeout_s)
+            healthy = True
         except TimeoutError:
             raise StageFailed("PII analysis timed out") from None
+        except (EOFError, OSError):
+            raise StageFailed("PII analysis failed") from None
+        finally:
+            self._return(worker, healthy)
+        status, value = pickle.loads(data)
+        if status != "ok":
+            log.error("PII analysis failed in the worker: %s", value)
+            raise StageFailed("PII analysis failed")
+        return value  # type: ignore[no-any-return]
+
+    def _return(self, worker: _Worker, healthy: bool) -> None:
+        """Give the worker back, or replace it (dead or busy past its timeout)."""
+        if not self._started:
+            worker.kill()
+            return
+        if healthy:
+            self._release(worker)
+            return
+        self._all.discard(worker)
+        worker.kill()
+        log.warning("PII analyzer worker replaced")
+        asyncio.get_running_loop().create_task(self._replace())
+
+    async def _replace(self) -> None:
+        try:
+            worker = await self._spawn()
+        except Exception as e:  # noqa: BLE001 - the pool runs on with fewer workers
+            log.error("PII analyzer worker could not be restarted: %s", type(e).__name__)
+            return
+        if self._started:
+            self._release(worker)
+        else:
+            worker.kill()
 
     async def aclose(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: executor.shutdown(wait=True, cancel_futures=True)
-            )
+        if not self._started:
+            return
+        self._started = False
+        self._idle.clear()
+        workers, self._all = list(self._all), set()
+        for worker in workers:
+            worker._stop_reading()
+            with contextlib.suppress(Exception):
+                worker.conn.close()  # EOF: the worker returns
+        for worker in workers:
+            await asyncio.to_thread(worker.process.join, 5)
+            if worker.process.is_alive():
+                worker.kill()
