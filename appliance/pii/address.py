@@ -97,12 +97,18 @@ _STREET_WEAK = frozenset(
     "close gardens via viale rue rua r calle carrer ul ulica plac piazza strada chemin allée route "
     "corso largo camino paseo rambla travessa estrada rodovia praça praca avenida av avda vej gade "
     "gata gatan vägen utca u út strasse straße gasse weg allee platz straat laan λεωφόρος οδός "
-    "odos leoforos".split()
+    "odos leoforos tér rakpart vei veien körút köz".split()
+)
+#: Street words that are not English, so they count in lower case too ("60 Gosposka ulica 47").
+_STREET_FOREIGN = frozenset(
+    "ulica ul utca u út tér rakpart körút vei veien vej gade gata gatan vägen rue rua calle carrer "
+    "via viale avenida avda estrada travessa rodovia strasse straße gasse weg straat laan allé "
+    "allee platz boulevard".split()
 )
 #: Endings of one-word street names ("Amsinckstrasse", "Linieweg", "Kaarikatu").
 _STREET_ENDINGS = (
     "strasse", "straße", "str.", "gasse", "weg", "allee", "platz", "damm", "straat", "plaats",
-    "laan", "gracht", "kade", "singel", "steenweg", "dreef", "vej", "gade", "gatan", "gata",
+    "laan", "gracht", "kade", "singel", "steenweg", "dreef", "vej", "gade", "gatan", "gata", "str",
     "vägen", "väg", "veien", "vegen", "katu", "tie", "polku", "kuja", "utca", "ulica", "straße",
     "ufer", "chaussee", "steig", "pfad",
 )
@@ -110,9 +116,10 @@ _UNITS = frozenset("apt apartment suite ste unit box floor fl room rm bldg build
 #: US military addresses: "USNS Lussier", "FPO AE 05609", "Unit 4181 Box 1281".
 _MILITARY = frozenset("usns usnv uss uscgc fpo apo dpo".split())
 _CONNECTORS = frozenset(
-    "de del della dei di da do dos das van der den von des du le la las los y e el al".split()
+    "de del della dei degli delle dello di da do dos das van der den von des du le la las los y e "
+    "el al nad".split()
 )
-_GRAMMAR_TOKEN = re.compile(r"\n|\d+[A-Za-z]?\b|[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|[^\w\s]")
+_GRAMMAR_TOKEN = re.compile(r"\n|\d+(?:st|nd|rd|th|[A-Za-z])?\b|[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|[^\w\s]")
 _SENTENCE_END = frozenset({".", "?", "!", '"', "“", "”"})
 _JOINERS = frozenset({",", "-", "/", "'", "#", "–"})
 
@@ -200,7 +207,14 @@ class AddressGrammar:
         if bare in _CONNECTORS:
             return "conn"
         if not (w[0].isupper() or lower_text or w.endswith(".")):
-            return "stop"  # "via e-mail", "down the street": lower-case words in cased text
+            # "via e-mail", "down the street": lower-case words in cased text end an address,
+            # except foreign street words and, inside one, rare words ("Makareao, nan 57132").
+            if bare in _STREET_FOREIGN:
+                return "street"
+            inside = prev is not None and prev.kind in {"comma", "word", "place", "num", "street", "nl"}
+            if inside and bare.isalpha() and bare not in _STOP_WORDS and not self._common(bare):
+                return "word"
+            return "stop"
         if bare in _STREET_STRONG:
             return "strong"
         if bare in _STREET_WEAK or len(bare) > 5 and bare.endswith(_STREET_ENDINGS):
@@ -209,6 +223,8 @@ class AddressGrammar:
             return "unit"
         if bare in _MILITARY:
             return "mil"
+        if prev is not None and prev.kind == "mil" and len(bare) == 2:
+            return "word"  # "fpo aa 18532"
         if w.isupper() and 2 <= len(bare) <= 3:
             return "word"  # region and state codes: "CA", "NO", "BZ"
         if len(bare) == 1 and w.endswith("."):
@@ -226,7 +242,7 @@ class AddressGrammar:
         ("the corner of A and B", "Lauren and 226 Thomas Avenue")."""
         raw: list[list[_Part]] = [[]]
         for p in parts:
-            if p.kind == "stop" or p.kind == "and" or p.kind == "nl" and raw[-1] and raw[-1][-1].kind == "nl":
+            if p.kind == "stop" or p.kind == "and":
                 raw.append([p] if p.kind == "and" else [])
             else:
                 raw[-1].append(p)
@@ -235,7 +251,8 @@ class AddressGrammar:
             if run and run[0].kind == "and":
                 body = run[1:]
                 if out and body and out[-1][0][-1].end + 2 >= run[0].start and (
-                        out[-1][1] or self._has_core(body) and _is_short_name(out[-1][0])):
+                        out[-1][1] or (self._has_core(body) or _name_number(body))
+                        and _is_short_name(out[-1][0])):
                     out[-1] = (out[-1][0] + run, out[-1][1])
                     continue
                 run = body
@@ -255,8 +272,8 @@ class AddressGrammar:
             near = kinds[max(0, i - 3):i + 3]
             if k == "strong" and ("num" in near or i > 0 and kinds[i - 1] == "word"):
                 return True
-            if k == "street" and "num" in near:
-                return True
+            if k == "street" and "num" in kinds[max(0, i - 3):i + 6]:
+                return True  # "Rua Soldado Joaquim Xavier 1471", "ul. Asnyka Adama 82"
             if k == "unit" and "num" in kinds[i + 1:i + 3]:
                 return True
             if k == "mil":
@@ -293,6 +310,13 @@ class AddressGrammar:
             end -= 1  # a sentence's full stop, not an abbreviation's
         pieces.append((start, end))
         return [(s, e) for s, e in pieces if s >= 0 and e > s and text[s:e].strip()]
+
+
+def _name_number(run: list[_Part]) -> bool:
+    """ "Sorlaskeid 32", "Českého odboje 1735": a name and a house number, nothing else."""
+    kinds = [p.kind for p in run if p.kind not in {"dot", "comma"}]
+    return 2 <= len(kinds) <= 4 and kinds[-1] == "num" and all(
+        k in {"word", "conn", "place"} for k in kinds[:-1])
 
 
 def _is_short_name(run: list[_Part]) -> bool:

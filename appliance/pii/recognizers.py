@@ -128,10 +128,12 @@ SPECS: tuple[RecognizerSpec, ...] = (
         entity="PHONE_NUMBER",
         patterns=(
             ("short_phone", r"(?<![\w.+-])\(?\d{2,4}\)?[ .\-]?\d{3,4}(?:[ .\-]\d{2,4}){0,2}(?![\w.-]\d)", 0.2),
+            # "25-62-29-72", "0348 2102744", "469 34 883": groups of any length, 7-13 digits
+            ("grouped_phone", r"(?<![\w.+:-])\(?\d{2,4}\)?(?:[ .\-]\d{2,8}){1,4}(?![\w.:-]*\d)", 0.2),
         ),
         context=("call", "phone", "answer", "answering", "number", "reach", "tel", "telefon",
                  "mobile", "mobil", "handy", "fax", "office", "anrufen", "erreichbar"),
-        validator="not_all_same_digit",
+        validator="phone_digits",
         languages=("en",),
     ),
     RecognizerSpec(

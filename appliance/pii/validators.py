@@ -120,7 +120,19 @@ def not_all_same_digit(text: str) -> bool | None:
     return False if d and len(set(d)) == 1 else None
 
 
+_ISO_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
+
+
+def phone_digits(text: str) -> bool | None:
+    """A phone number has 7 to 13 digits, not all the same, and is not a date."""
+    d = re.sub(r"\D", "", text)
+    if not 7 <= len(d) <= 13 or _ISO_DATE.match(text.strip()):
+        return False
+    return not_all_same_digit(text)
+
+
 VALIDATORS: dict[str, Validator] = {
+    "phone_digits": phone_digits,
     "iban": iban,
     "steuer_id": steuer_id,
     "de_document_number": de_document_number,
