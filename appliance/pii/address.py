@@ -113,6 +113,7 @@ _STREET_ENDINGS = (
     "ufer", "chaussee", "steig", "pfad",
 )
 _UNITS = frozenset("apt apartment suite ste unit box floor fl room rm bldg building flat psc cmr".split())
+_UNITS_SURE = frozenset("apt apartment suite ste psc cmr".split())
 #: US military addresses: "USNS Lussier", "FPO AE 05609", "Unit 4181 Box 1281".
 _MILITARY = frozenset("usns usnv uss uscgc fpo apo dpo".split())
 _CONNECTORS = frozenset(
@@ -274,8 +275,11 @@ class AddressGrammar:
                 return True
             if k == "street" and "num" in kinds[max(0, i - 3):i + 6]:
                 return True  # "Rua Soldado Joaquim Xavier 1471", "ul. Asnyka Adama 82"
-            if k == "unit" and "num" in kinds[i + 1:i + 3]:
-                return True
+            if k == "unit" and "num" in kinds[i + 1:i + 3] and (
+                    run[i].low.rstrip(".") in _UNITS_SURE
+                    or i > 0 and run[i - 1].low in {"o.", "po", "po."}  # P.O. Box
+                    or sum(x in {"num", "street", "strong", "place", "mil", "unit"} for x in kinds) >= 3):
+                return True  # "Apt. 4" alone; "Room 4", "Unit 4" only with more of an address
             if k == "mil":
                 return True
         nums = [i for i, k in enumerate(kinds) if k == "num"]
