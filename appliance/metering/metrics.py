@@ -82,6 +82,10 @@ def disable_multiprocess(run_dir: Path) -> None:
     if os.environ.get(MULTIPROC_ENV) == str(run_dir):
         del os.environ[MULTIPROC_ENV]
     prometheus_values.ValueClass = prometheus_values.MutexValue
+    # Release the mmap files this process opened (the function is missing in older releases).
+    close_files = getattr(prometheus_values, "close_all_multiprocess_files", None)
+    if close_files is not None:
+        close_files()
     shutil.rmtree(run_dir, ignore_errors=True)
 
 

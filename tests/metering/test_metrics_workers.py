@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +15,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.metering.metrics import METRICS_SUBDIR
+from appliance.metering.metrics import (
+    METRICS_SUBDIR,
+    Metrics,
+    disable_multiprocess,
+    enable_multiprocess,
+    multiprocess_dir,
+)
 from appliance.testing.fakes import FakeOpenAI
 from appliance.testing.harness import (
     UPSTREAM_KEY_ENV,
@@ -137,3 +144,30 @@ async def test_metrics_sum_over_worker_processes(tmp_path: Path, fake: FakeOpenA
                     if labels["route"] == "chat.completions"]
         assert count == len(sent)
     assert not run_dir.exists()  # the supervisor removes its run directory on exit
+
+
+def test_one_process_keeps_its_counts_in_memory(tmp_path: Path) -> None:
+    assert multiprocess_dir() is None
+    text = Metrics().exposition().decode()
+    assert samples(text, "appliance_workers") == [({}, 1.0)]
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_run_directory_replaces_leftovers_of_dead_runs_only(tmp_path: Path) -> None:
+    root = tmp_path / METRICS_SUBDIR
+    dead, alive, own = root / "run-999999999", root / f"run-{os.getppid()}", root / f"run-{os.getpid()}"
+    for d in (dead, alive, own):
+        d.mkdir(parents=True)
+        (d / "counter_1.db").write_bytes(b"old")
+    run_dir = enable_multiprocess(tmp_path)
+    try:
+        assert run_dir == own.resolve() and not list(own.iterdir())  # our pid's leftover: emptied
+        assert not dead.exists() and alive.exists()  # another live supervisor keeps its own
+        assert multiprocess_dir() == run_dir
+        m = Metrics()
+        m.requests.labels("chat.completions", "gpt-4o", "200", "allow").inc()
+        assert {f.name for f in run_dir.iterdir()} >= {f"counter_{os.getpid()}.db"}
+        assert requests_total(m.exposition().decode()) == 1
+    finally:
+        disable_multiprocess(run_dir)
+    assert multiprocess_dir() is None and not run_dir.exists()
