@@ -88,7 +88,7 @@ def check_tls(setup: Setup) -> Outcome:
     try:
         cert = x509.load_pem_x509_certificate(server.tls_cert.read_bytes())
         ssl_context(setup.config)  # the server's own loader: key matches cert, CA parses
-    except (ValueError, ssl.SSLError) as e:
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
         return fail(f"{server.tls_cert} / {server.tls_key} do not load: {type(e).__name__}: {str(e)[:160]}",
                     "a PEM certificate chain and its matching private key are needed")
     expires = cert.not_valid_after_utc

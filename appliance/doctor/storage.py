@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,30 +88,66 @@ def check_policy(setup: Setup) -> Outcome:
         return fail(f"{directory}: {report.failed} of {len(report.results)} policy tests fail: {failing}", fix)
     if not report.results:
         return warn(f"{directory}: {what}; no *_test.rego tests", "add tests beside the policies")
+    if policy.engine == "opa" and not _opa_answers(policy.opa_url):
+        return fail(f"{what}, but the OPA server at {policy.opa_url} does not answer /health: "
+                    "every request would be denied (fail closed)",
+                    "start the OPA server (or `appliance policy serve`), or set [policy] engine = \"embedded\"")
     if not setup.config.pipeline.decide:
         return warn(f"{what}, but [pipeline] decide = false: no request is checked by policy",
                     "set [pipeline] decide = true")
     return ok(f"{directory}: {what} (revision {source.revision}, engine {policy.engine})")
 
 
+def _opa_answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=2) as r:  # noqa: S310 - configured URL
+            return bool(r.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
 # -- audit ------------------------------------------------------------------------------
 
 
-def _key_state(source: KeySourceConfig, data_dir: Path, purpose: str) -> tuple[str | None, str]:
-    """(the key or None, where it comes from) without generating a missing key file."""
+@dataclass(frozen=True)
+class _Key:
+    value: str | None
+    #: Where it comes from, or why there is none (names only, never the value).
+    source: str
+    #: Missing, but the server will generate it at first start.
+    generated_later: bool = False
+
+
+def _find_key(source: KeySourceConfig, data_dir: Path, purpose: str) -> _Key:
+    """The key as the server would find it, without generating a missing key file."""
     from appliance.audit.keys import KeyUnavailable, load_secret
 
     try:
-        key = load_secret(source.model_copy(update={"generate_if_missing": False}), data_dir, purpose)
+        value = load_secret(source.model_copy(update={"generate_if_missing": False}), data_dir, purpose)
     except KeyUnavailable:
         if source.file is not None and source.generate_if_missing:
-            return None, f"${source.env} unset, key file {source.file} will be generated at first start"
-        return None, f"no {purpose} key: ${source.env or '(no env)'} is unset and no key file or kms_hook yields one"
+            return _Key(None, f"${source.env} unset, key file {source.file} will be generated at first start",
+                        generated_later=True)
+        return _Key(None, f"no {purpose} key: ${source.env or '(no env)'} is unset and no key file or kms_hook yields one")
     if source.env and os.environ.get(source.env):
-        return key, f"key from ${source.env}"
+        return _Key(value, f"${source.env}")
     if source.kms_hook:
-        return key, "key from the kms_hook"
-    return key, f"key from file {source.file}"
+        return _Key(value, "the kms_hook")
+    return _Key(value, f"key file {source.file}")
+
+
+def _missing_key(key: _Key, existing: str | None, fix: str) -> Outcome | None:
+    """The outcome for a key that is not there (None when it is); ``existing`` names what
+    on disk already depends on it: a key generated now would not open that."""
+    if key.value is not None:
+        return None
+    if existing is not None:
+        return fail(f"{existing} exist but {key.source}: they cannot be opened", fix)
+    if key.generated_later:
+        return warn(f"no audit log yet; {key.source}", "for production keep the keys outside the data dir: " + fix)
+    return fail(key.source, fix)
 
 
 def _tail_problem(reader: AuditReader, segment_id: str, alias: str, n: int) -> str | None:
@@ -156,28 +193,26 @@ def check_audit(setup: Setup) -> Outcome:
                     "switch it on: it is the system of record (AI Act Art. 12, 19)")
     paths = AuditPaths.from_config(config)
     data = config.storage.data_dir
-    db_key, db_from = _key_state(config.audit.db_key, data, "audit database")
-    master, master_from = _key_state(config.audit.master_key, data, "audit master")
+    db_key = _find_key(config.audit.db_key, data, "audit database")
+    master = _find_key(config.audit.master_key, data, "audit master")
     segment_files = paths.segment_files()
-    keys_fix = (f"set ${config.audit.db_key.env} and ${config.audit.master_key.env} in the service "
-                "environment (or configure key files / a kms_hook under [audit])")
-    if db_key is None or master is None:
-        missing = db_from if db_key is None else master_from
-        generated = "will be generated" in missing
-        if segment_files and db_key is None:
-            return fail(f"{len(segment_files)} segments exist but {missing}: they cannot be opened", keys_fix)
-        if not generated:
-            return fail(missing, keys_fix)
-        return warn(f"no audit log yet; {missing}", "for production keep the keys outside the data dir: " + keys_fix)
+    fix = (f"set ${config.audit.db_key.env} and ${config.audit.master_key.env} in the service "
+           "environment (or configure key files / a kms_hook under [audit])")
+    segments = f"{len(segment_files)} segments" if segment_files else None
+    wrapped = "wrapped tenant data keys (keystore.json)" if paths.keystore.exists() else None
+    missing = _missing_key(db_key, segments, fix) or _missing_key(master, wrapped, fix)
+    if missing is not None:
+        return missing
     if not segment_files:
-        return ok(f"no audit log yet ({db_from}; master {master_from})")
+        return ok(f"no audit log yet (database key from {db_key.source}, master key from {master.source})")
+    assert db_key.value is not None
     try:
         # fresh=False: never ask running writers to rotate; their open segments are skipped.
-        with attach_all(config, fresh=False, key=db_key) as reader:
+        with attach_all(config, fresh=False, key=db_key.value) as reader:
             unreadable = sorted(n for n, why in reader.skipped.items() if why.startswith("unreadable"))
             if unreadable:
                 return fail(f"{len(unreadable)} of {len(segment_files)} segments do not open with the "
-                            f"configured key ({db_from}): {unreadable[0]}",
+                            f"configured key (from {db_key.source}): {unreadable[0]}",
                             "configure the database key these segments were written with")
             checked = 0
             for segment_id, alias in sorted(reader.segments.items()):
@@ -191,7 +226,7 @@ def check_audit(setup: Setup) -> Outcome:
                     f"appliance audit verify{_state_flags(setup)}")
     busy = len(segment_files) - checked
     note = f"; {busy} segments being written were not checked" if busy else ""
-    return ok(f"{checked} segments open with the key ({db_from}); chain intact over the last "
+    return ok(f"{checked} segments open with the key from {db_key.source}; chain intact over the last "
               f"{setup.audit_records} records of each{note}")
 
 

@@ -208,7 +208,7 @@ def _break_policy(root: Path, how: str) -> None:
     if how == "syntax":
         module = next(p for p in sorted(root.glob("*.rego")) if not p.name.endswith("_test.rego"))
         module.write_text(module.read_text() + "\nallow_everything if {\n")
-    else:  # a test that no longer holds
+    elif how == "failing test":  # a test that no longer holds
         test = next(iter(sorted(root.glob("*_test.rego"))))
         test.write_text(test.read_text() + "\ntest_doctor_sees_this_fail if {\n\tfalse\n}\n")
 
@@ -216,16 +216,21 @@ def _break_policy(root: Path, how: str) -> None:
 @pytest.mark.parametrize(("how", "expected"), [
     ("syntax", "does not compile"),
     ("failing test", "policy tests fail: test_doctor_sees_this_fail"),
+    ("OPA server down", "does not answer /health: every request would be denied"),
 ])
 def test_a_broken_policy_fails(installed: Installed, tmp_path: Path, how: str, expected: str) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(shipped("policies"), policies)
     _break_policy(policies, how)
-    cfg = installed.write_config(f"policy-{how}.toml", {"policy": {"dir": str(policies)}})
+    policy: dict[str, Any] = {"dir": str(policies)}
+    if how == "OPA server down":
+        policy |= {"engine": "opa", "opa_url": f"http://127.0.0.1:{free_port()}"}
+    cfg = installed.write_config(f"policy-{how}.toml", {"policy": policy})
     run = doctor(cfg, installed.data, installed.env, "--check", "policy")
     assert run.returncode == 1
     line = lines(run.stdout)["policy"]
-    assert line.startswith("fail  policy") and expected in line and "fix: appliance policy test" in line
+    fix = "fix: start the OPA server" if how == "OPA server down" else "fix: appliance policy test"
+    assert line.startswith("fail  policy") and expected in line and fix in line
 
 
 @pytest.mark.parametrize("how", ["a file", "read-only"])
