@@ -277,15 +277,29 @@ class RiskClassifier:
             rows.append(embedder.embed([seg.content[-limit:]])[0])
         return np.stack(rows) if rows else None
 
-    def _head_features(self, original: Segments, vectors: Vectors | None) -> Vectors | None:
+    def _embed_all(self, original: Segments, seg: Segments) -> tuple[Vectors | None, Vectors | None]:
+        """all-MiniLM's rows of the glossed segments, and the trained head's features.
+
+        Sequential on purpose: running the multilingual encoder in a second thread was
+        slower on the shared 2-core machine (thread start-up and contention outweigh the
+        1-2 ms it overlaps).
+        """
+        vectors = self._embed_segments(seg)
+        model, multilingual = self.area_model, self.multilingual
+        multi = None
+        if model is not None and multilingual is not None and vectors is not None:
+            if MULTILINGUAL_FEATURES in model.features:
+                multi = self._rows(multilingual, self._multi_cache, original)
+        return vectors, self._head_features(vectors, multi)
+
+    def _head_features(self, vectors: Vectors | None, multi: Vectors | None) -> Vectors | None:
         """What the trained head reads, one row per segment: all-MiniLM's rows (of the
         glossed text), then the multilingual encoder's rows of the text as written."""
         model = self.area_model
         if model is None or vectors is None:
             return None
-        if MULTILINGUAL_FEATURES not in model.features or self.multilingual is None:
+        if MULTILINGUAL_FEATURES not in model.features:
             return vectors
-        multi = self._rows(self.multilingual, self._multi_cache, original)
         if multi is None:
             return None
         if len(multi) != len(vectors):  # a context that glossed to nothing: content only
@@ -331,12 +345,12 @@ class RiskClassifier:
         """Risk tags and safety scores of one request, from one embedding pass."""
         original = seg
         seg, german = self._gloss(seg)
-        vectors = self._embed_segments(seg)
+        vectors, features = self._embed_all(original, seg)
         # The safety screen looks at what the caller supplied, never at the operator's
         # system prompt: its vector (the first row when there is context) is left out.
         supplied = vectors[-1:] if vectors is not None and seg.content else None
         return (
-            self._risk(seg.rules_text, vectors, german, self._head_features(original, vectors)),
+            self._risk(seg.rules_text, vectors, german, features),
             self._safety(seg.safety_text, supplied),
         )
 
@@ -344,8 +358,8 @@ class RiskClassifier:
         """Tags of a single text (a declared purpose, a CLI input, an eval item)."""
         original = Segments(rules_text=text, content=text)
         seg, german = self._gloss(original)
-        vectors = self._embed_segments(seg)
-        return self._risk(seg.rules_text, vectors, german, self._head_features(original, vectors))
+        vectors, features = self._embed_all(original, seg)
+        return self._risk(seg.rules_text, vectors, german, features)
 
     def screen(self, text: str) -> SafetyResult:
         """Safety scores of a single text (an answer, a moderation input)."""
