@@ -20,7 +20,7 @@ _STOP_WORDS = frozenset(STOP_WORDS)
 
 _NUMBERED = re.compile(r"\b\d{1,6}\b")
 _SENTENCE_WORDS = frozenset(
-    ["the", "is", "are", "was", "were", "please", "i", "you", "we", "my", "your", "our", "this", "that", "with", "to", "from", "of", "it", "have", "has", "can", "could", "would", "will", "should", "hello", "hi", "thanks", "dear", "regards", "ist", "sind", "bitte", "ich", "sie", "wir", "mein", "meine", "ihr", "ihre", "das", "die", "der", "und", "mit", "vielen", "dank", "hallo", "sehr", "geehrte"]
+    ["the", "is", "are", "was", "were", "please", "i", "you", "we", "my", "me", "at", "meet", "your", "our", "this", "that", "with", "to", "from", "of", "it", "have", "has", "can", "could", "would", "will", "should", "hello", "hi", "thanks", "dear", "regards", "ist", "sind", "bitte", "ich", "sie", "wir", "mein", "meine", "ihr", "ihre", "das", "die", "der", "und", "mit", "vielen", "dank", "hallo", "sehr", "geehrte"]
 )
 _MAX_LINE = 60
 #: Bullet marks that open a line of a list ("- ", "* ", "• ", "??? " from a lost encoding).
@@ -253,8 +253,8 @@ class AddressGrammar:
                 body = run[1:]
                 if out and body and out[-1][0][-1].end + 2 >= run[0].start and (
                         out[-1][1] or (self._has_core(body) or _name_number(body))
-                        and _is_short_name(out[-1][0])):
-                    out[-1] = (out[-1][0] + run, out[-1][1])
+                        and _is_short_name(out[-1][0]) and _after_cue(parts, out[-1][0][0])):
+                    out[-1] = (out[-1][0] + run, True)  # a corner: accepted as a whole
                     continue
                 run = body
             if run:
@@ -314,6 +314,15 @@ class AddressGrammar:
             end -= 1  # a sentence's full stop, not an abbreviation's
         pieces.append((start, end))
         return [(s, e) for s, e in pieces if s >= 0 and e > s and text[s:e].strip()]
+
+
+#: Words right before a corner address ("to Lauren and Sorlaskeid 32", "office is at ...").
+_CORNER_CUES = frozenset({"to", "at", "on", "is", "address", ":", "in", "from"})
+
+
+def _after_cue(parts: list[_Part], first: _Part) -> bool:
+    i = parts.index(first)
+    return i > 0 and parts[i - 1].low in _CORNER_CUES
 
 
 def _name_number(run: list[_Part]) -> bool:

@@ -245,20 +245,20 @@ class GazetteerRecognizer(EntityRecognizer):
             if not self._proper(t, lower_text):
                 i += 1
                 continue
+            prev = toks[i - 1].text.lower() if i else ""
+            entity = "LOCATION" if prev in _EN_PLACE_PREPS else "PERSON"
             j = i + 1
             while j < len(toks) and not _possessive(toks[j - 1].text):
                 k = j
                 while k < len(toks) - 1 and toks[k].text.lower() in _PLACE_PARTICLES:
                     k += 1  # "Chiclana de la Frontera", "Ždár nad Sázavou"
                 nxt = toks[k]
-                if not (self._proper(nxt, lower_text) or k == j and nxt.is_cap
-                        and nxt.bare.isalpha() and nxt.bare.lower() not in lex.common):
-                    break  # "Oamaru Central": a title-case word after a proper noun joins it
+                if not (self._proper(nxt, lower_text) or entity == "LOCATION" and k == j
+                        and nxt.is_cap and nxt.bare.isalpha() and nxt.bare.lower() not in lex.common):
+                    break  # "Oamaru Central": a title-case word after a place joins it
                 j = k + 1
             last = toks[j - 1]
             end = last.start + len(_possessive(last.bare) or last.bare)
-            prev = toks[i - 1].text.lower() if i else ""
-            entity = "LOCATION" if prev in _EN_PLACE_PREPS else "PERSON"
             out.append((entity, t.start, end, 0.6, "rare proper noun"))
             i = j
         return out
