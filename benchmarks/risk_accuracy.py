@@ -13,12 +13,14 @@ after the first version and then used for improvements (not held out any more), 
 written after the second version (then partly used: glossary vocabulary), unseen2 =
 written after that version was frozen (session 1's held-out figure; its errors were seen
 before the session-2 training corpus was written), unseen3 = written in session 2 before
-the classifier was changed, never run until the end and never trained or tuned on. The
-trained area model (appliance/risk/training.py) learns from the exemplars, its own
-paraphrase corpus and the tune/holdout/fresh/unseen splits, never from unseen2 or unseen3.
+the classifier was changed (held out in round 1, its errors read in round 2: development
+now), unseen4 = written at the start of round 2 before any change, FROZEN, run once at the
+end: the held-out figure. The trained area model (appliance/risk/training.py) learns from
+the exemplars, its own paraphrase corpus and the tune/holdout/fresh/unseen splits, never
+from unseen2, unseen3 or unseen4.
 
-`--splits` limits the run to some splits (development runs leave unseen3 out, so it is
-not looked at before the end).
+`--splits` limits the run to some splits; by default unseen4 is left out, so development
+runs never look at it (name it explicitly for the final figure).
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ from appliance.risk.taxonomy import RISK_CLASSES
 CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
 EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
 RECALL_BAR = 0.95
-SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3")
-#: The splits the recall bar is judged on (never trained on).
-HELD_OUT_SPLITS = ("unseen2", "unseen3")
+SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4")
+#: The split the recall bar is judged on (never trained on, never run during development).
+HELD_OUT_SPLITS = ("unseen4",)
+#: Development runs score these; the held-out split only when named with --splits.
+DEFAULT_SPLITS = tuple(s for s in SPLITS if s not in HELD_OUT_SPLITS)
 LATENCY_BAR_MS = 10.0
 
 
@@ -61,7 +65,7 @@ def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
         items.append({**it, "split": "fresh"})
     for it in raw.get("unseen") or ():
         items.append({**it, "split": "unseen"})
-    for split in ("unseen2", "unseen3"):
+    for split in ("unseen2", "unseen3", "unseen4"):
         for it in raw.get(split) or ():
             items.append({**it, "split": split})
     return items
@@ -138,7 +142,7 @@ def sweep(clf: RiskClassifier, items: list[dict[str, Any]]) -> None:
             base, area_floor=base.area_floor + shift, area_ceiling=base.area_ceiling + shift
         )
         cells = []
-        for split in ("holdout", "fresh", "unseen", "unseen2", "unseen3"):
+        for split in ("holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4"):
             sub = [it for it in items if it["split"] == split]
             if not sub:
                 continue
@@ -168,8 +172,8 @@ def main() -> int:
         help="also print the recall/precision trade-off when the embedding calibration is "
         "shifted (a curve for operators, not a tuning step: defaults are not changed)",
     )
-    ap.add_argument("--splits", nargs="*", default=list(SPLITS), choices=SPLITS,
-                    help="splits to score (default: all)")
+    ap.add_argument("--splits", nargs="*", default=list(DEFAULT_SPLITS), choices=SPLITS,
+                    help="splits to score (default: all but the held-out unseen4)")
     ap.add_argument("--no-multilingual", action="store_true",
                     help="all-MiniLM only (the trained head is then not used)")
     ap.add_argument("--area-model", type=Path, default=None,
@@ -198,8 +202,9 @@ def main() -> int:
         if not idx:
             continue
         label = {
-            "unseen2": "held out, errors seen before the training corpus was written",
-            "unseen3": "HELD OUT",
+            "unseen2": "development: never trained on, errors seen",
+            "unseen3": "development: never trained on, errors seen in round 2",
+            "unseen4": "HELD OUT",
             "all": "the splits scored",
         }.get(split, "seen in training")
         recalls = report(f"{split} ({label})", [items[i] for i in idx], [predicted[i] for i in idx])

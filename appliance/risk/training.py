@@ -5,8 +5,9 @@
 Training data: the taxonomy's exemplars (labelled with their area) and minimal
 exemplars, the paraphrase corpus ``data/training_corpus.yaml`` (written for training,
 apart from the evaluation set), and the labelled evaluation items of the splits named in
-``TRAIN_SPLITS``. The held-out splits ``unseen2`` and ``unseen3`` are never trained on:
-benchmarks/risk_accuracy.py reports them as the held-out figures. Features: all-MiniLM's
+``TRAIN_SPLITS``. The splits in ``HELD_OUT`` are never trained on: ``unseen4`` is the
+frozen held-out split benchmarks/risk_accuracy.py reports; ``unseen2`` and ``unseen3``
+(held out in earlier rounds, now development data) stay out so they remain a fair check. Features: all-MiniLM's
 vector of the (glossed) text next to USE-multilingual's vector of the text as written
 (see ``classifier.py``). The weights are written to ``appliance/risk/data/area_model.json``
 (numpy only at run time). Hyperparameters are fixed (not searched): L2 1e-3, 400
@@ -30,8 +31,9 @@ EVAL_SET = Path(__file__).resolve().parents[2] / "tests" / "risk" / "eval_set.ya
 MODEL_PATH = Path(__file__).with_name("data") / "area_model.json"
 CORPUS = Path(__file__).with_name("data") / "training_corpus.yaml"
 TRAIN_SPLITS = ("items", "fresh", "unseen")
-#: Never trained on, whatever TRAIN_SPLITS says: the held-out figures.
-HELD_OUT = frozenset({"unseen2", "unseen3"})
+#: Never trained on, whatever TRAIN_SPLITS says: unseen4 is the held-out figure,
+#: unseen2/unseen3 the development check.
+HELD_OUT = frozenset({"unseen2", "unseen3", "unseen4"})
 L2 = 1e-3
 STEPS = 400
 LEARNING_RATE = 2.0
@@ -112,7 +114,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--splits", nargs="*", default=list(TRAIN_SPLITS),
-                    help="evaluation splits to train on besides the corpus (never unseen2/3)")
+                    help="evaluation splits to train on besides the corpus (never unseen2-4)")
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     args = ap.parse_args()
     config = load_config(None, data_dir=args.data_dir, overrides={"risk": {"area_model": False}})

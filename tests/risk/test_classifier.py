@@ -112,7 +112,7 @@ def test_eval_set_is_big_and_covers_everything() -> None:
 
 def test_recall_on_the_first_written_items_holds_the_bar(classifier: RiskClassifier) -> None:
     """A regression guard on tune+holdout, which the area model is trained on (the held-out
-    figures are unseen2 and unseen3 in benchmarks/risk_accuracy.py)."""
+    figure is unseen4 in benchmarks/risk_accuracy.py)."""
     items = _split("all-written-first")
     for risky in ("prohibited", "high"):
         subset = [it for it in items if it["class"] == risky]

@@ -12,6 +12,10 @@ from appliance.risk.classifier import RiskClassifier
 from appliance.risk.taxonomy import load_taxonomy
 from appliance.risk.training import CORPUS, EVAL_SET, training_set
 
+#: Splits the corpus must keep its distance from: unseen4 is the frozen held-out split,
+#: unseen2/unseen3 the development splits (still never trained on).
+HELD_OUT_SPLITS = ("unseen2", "unseen3", "unseen4")
+
 SENTENCES = [
     "Decide which employees to dismiss.",
     "Entscheide, welche Mitarbeiter entlassen werden.",
@@ -74,10 +78,12 @@ def test_the_corpus_copies_nothing_from_the_evaluation_set() -> None:
 def test_held_out_splits_are_never_trained_on(classifier: RiskClassifier) -> None:
     with pytest.raises(ValueError, match="never trained on"):
         training_set(classifier, splits=("items", "unseen3"))
+    with pytest.raises(ValueError, match="never trained on"):
+        training_set(classifier, splits=("unseen4",))
     texts, labels = training_set(classifier, splits=())
     assert len(texts) == len(labels) > 500
     held_out = yaml.safe_load(Path(EVAL_SET).read_text("utf-8"))
-    unseen = {it["text"] for split in ("unseen2", "unseen3") for it in held_out[split]}
+    unseen = {it["text"] for split in HELD_OUT_SPLITS for it in held_out[split]}
     assert not unseen & set(texts)
 
 
@@ -88,7 +94,7 @@ def test_the_corpus_keeps_its_distance_from_the_held_out_splits(
     assert classifier.multilingual is not None
     corpus = yaml.safe_load(CORPUS.read_text("utf-8"))["areas"]
     evaluation = yaml.safe_load(EVAL_SET.read_text("utf-8"))
-    held_out = [it["text"] for split in ("unseen2", "unseen3") for it in evaluation[split]]
+    held_out = [it["text"] for split in HELD_OUT_SPLITS for it in evaluation[split]]
     texts = [t for ts in corpus.values() for t in ts]
     closest = (classifier.multilingual.embed(texts) @ classifier.multilingual.embed(held_out).T)
     assert float(closest.max()) < 0.7
