@@ -23,6 +23,7 @@ from typing import Any
 
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from spacy.lang.en.stop_words import STOP_WORDS as _STOP_WORDS_EN
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|\d+|[^\w\s]|…")
 
@@ -170,6 +171,11 @@ _VERY_RARE = 1e-7
 _SPACY_EVERYDAY = 10 ** (3.5 - 9)
 #: Zipf 4.4: "tone", "said", "points" are above it; "anna", "carmen", "craig" below.
 _EVERYDAY = 10 ** (4.4 - 9)
+#: Words after which a capitalised word is a person even when it is also a word
+#: ("starring Kraft", "said Freddie", "named him Mark").
+_EN_PERSON_CUES = frozenset(["said", "asked", "told", "starring", "featuring", "named", "him",
+                             "her", "dear", "hi", "hello", "hey", "thanks", "mr.", "mrs.", "ms.",
+                             "dr.", "mr", "mrs", "ms", "dr"])
 #: Prepositions after which an unknown proper noun is a place ("arrived at Mozirje").
 _EN_PLACE_PREPS = frozenset(["in", "at", "from", "to", "near", "into", "via"])
 
@@ -242,10 +248,12 @@ class GazetteerRecognizer(EntityRecognizer):
         i = 0
         while i < len(toks):
             t = toks[i]
-            if not self._proper(t, lower_text):
+            prev = toks[i - 1].text.lower() if i else ""
+            cue = prev in _EN_PERSON_CUES and t.is_cap and t.bare.isalpha() and not t.text.isupper() \
+                and t.bare.lower() not in _STOP_WORDS_EN
+            if not (cue or self._proper(t, lower_text, place=prev in _EN_PLACE_PREPS)):
                 i += 1
                 continue
-            prev = toks[i - 1].text.lower() if i else ""
             entity = "LOCATION" if prev in _EN_PLACE_PREPS else "PERSON"
             j = i + 1
             while j < len(toks) and not _possessive(toks[j - 1].text):
@@ -263,7 +271,7 @@ class GazetteerRecognizer(EntityRecognizer):
             i = j
         return out
 
-    def _proper(self, t: _Tok, lower_text: bool) -> bool:
+    def _proper(self, t: _Tok, lower_text: bool, place: bool = False) -> bool:
         lex = self._lex
         assert lex is not None
         word = _possessive(t.bare) or t.bare
@@ -272,8 +280,8 @@ class GazetteerRecognizer(EntityRecognizer):
         if lower_text:
             return word.islower() and (lex.rare(word, _VERY_RARE) or not lex.everyday(word) and (
                 word.title() in lex.first_names or word.title() in lex.last_names))
-        if word.isupper():  # "PORSGRUNN", not "IBAN" or "GDPR"
-            return len(word) > 3 and lex.rare(word, _VERY_RARE)
+        if word.isupper():  # "in PORSGRUNN"; acronyms ("IBAN", "ONNX", "TOML") stay
+            return place and len(word) > 3 and lex.rare(word, _VERY_RARE)
         if not (word[0].isupper() and word[1:].islower()):
             return False
         if word.endswith("s") and not lex.rare(word[:-1], _VERY_RARE):
