@@ -144,8 +144,14 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
             registry.add_recognizer(us(supported_language="en"))
     for rec in build_recognizers(tuple(languages)):
         registry.add_recognizer(rec)
-    for gazetteer in build_gazetteer_recognizers(tuple(languages)):
+    # German persons and places: the trained tagger, which also arbitrates the German
+    # gazetteer's findings (appliance.pii.de); other languages use the gazetteer directly.
+    for gazetteer in build_gazetteer_recognizers(tuple(lang for lang in languages if lang != "de")):
         registry.add_recognizer(gazetteer)
+    if "de" in languages:
+        from appliance.pii.de.recognizer import build_german_recognizer
+
+        registry.add_recognizer(build_german_recognizer())
     for lang in languages:
         registry.add_recognizer(AddressBlockRecognizer(lang))
     if "en" in languages:

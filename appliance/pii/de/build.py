@@ -1,0 +1,109 @@
+"""Build the German tagger offline, once, and find it again: the recipe of ``de-ner``.
+
+``python -m appliance.pii.de.build [DIR]`` builds into DIR (default: the cache
+directory below). The analyzer calls :func:`ensure_model`, which builds in a child
+process (torch stays out of the analyzer workers) under a file lock, so racing workers
+and test processes build it once. The cache key covers the recipe and the code that
+shapes the training data, so a change to either builds a new model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from appliance.pii.de.recognizer import META_FILE, MODEL_FILE
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the model directory (wins over the cache default).
+ENV_DIR = "APPLIANCE_DE_NER_DIR"
+_SOURCES = ("features.py", "lexicon.py", "synth.py", "train.py")
+
+
+def fingerprint() -> str:
+    """Hash of the recipe code and the installed word lists' versions."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _SOURCES:
+        h.update((here / name).read_bytes())
+    for dist in ("faker", "zufallsworte", "torch"):
+        h.update(version(dist).encode())
+    return h.hexdigest()[:12]
+
+
+def default_model_dir() -> Path:
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "appliance" / f"de-ner-{fingerprint()}"
+
+
+def is_built(model_dir: Path) -> bool:
+    return (model_dir / MODEL_FILE).is_file() and (model_dir / META_FILE).is_file()
+
+
+def build_model(out: Path, progress: Callable[[str], None] = log.info) -> dict[str, object]:
+    """Generate data, train, export: fills the empty directory ``out``; returns the meta."""
+    from appliance.pii.de.lexicon import load_lexicon
+    from appliance.pii.de.synth import generate
+    from appliance.pii.de.train import Recipe, export, train
+
+    started = time.perf_counter()
+    recipe = Recipe()
+    lex = load_lexicon()
+    samples = generate(lex, recipe.samples, recipe.seed)
+    progress(f"de-ner: {len(samples)} generated samples in {time.perf_counter() - started:.1f} s")
+    model, vocab = train(samples, lex, recipe, progress)
+    export(model, out / MODEL_FILE)
+    from appliance.pii.de.features import FLAGS, TAGS
+
+    meta: dict[str, object] = {
+        "name": "de-ner", "tags": list(TAGS), "flags": list(FLAGS), "vocab": vocab,
+        "recipe": dataclasses.asdict(recipe), "fingerprint": fingerprint(),
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
+    (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+    progress(f"de-ner: built in {meta['build_seconds']} s, "
+             f"{(out / MODEL_FILE).stat().st_size / 1e6:.1f} MB")
+    return meta
+
+
+def ensure_model(model_dir: Path | None = None) -> Path:
+    """The model directory, built first (in a child process) if it is missing."""
+    from appliance.models.build_cache import build_once
+
+    target = model_dir or default_model_dir()
+
+    def _build(tmp: Path) -> None:
+        log.info("German NER model missing at %s: building it offline (once, about a minute)",
+                 target)
+        subprocess.run([sys.executable, "-m", "appliance.pii.de.build", str(tmp)], check=True)
+
+    return build_once(target, _build, is_done=is_built)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args:
+        out = Path(args[0])
+        out.mkdir(parents=True, exist_ok=True)
+        build_model(out)
+    else:
+        print(ensure_model())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

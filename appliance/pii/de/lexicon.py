@@ -1,0 +1,123 @@
+"""Word lists the German tagger reads as features and the generator draws from.
+
+Every list comes from an installed package (Faker's person and address providers, the
+Duden word list of ``zufallsworte``), so a clean install rebuilds the same lists offline.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+#: Locales whose person names appear in German texts (court decisions name parties of
+#: every origin); German-speaking ones first, they also drive the generator's weights.
+NAME_LOCALES = (
+    "de_DE", "de_AT", "de_CH", "en_US", "en_GB", "fr_FR", "it_IT", "es_ES", "nl_NL",
+    "pl_PL", "tr_TR", "hr_HR", "cs_CZ", "sk_SK", "sl_SI", "pt_PT", "sv_SE", "da_DK", "fi_FI",
+    "hu_HU", "ro_RO", "lv_LV", "lt_LT", "et_EE",
+)
+GERMAN_LOCALES = ("de_DE", "de_AT", "de_CH")
+
+#: Places the Faker lists lack but German legal and business texts name often.
+EXTRA_PLACES = (
+    "Bundesrepublik Deutschland", "Deutschland", "Europa", "Westeuropa", "Osteuropa",
+    "Nordafrika", "Afrika", "Asien", "Amerika", "Nordamerika", "Südamerika", "Nahost",
+    "Kalifornien", "Texas", "Florida", "New York", "Bayern", "Sachsen", "Thüringen",
+    "Weißrussland", "Russland", "Türkei", "Niederlande", "Großbritannien", "England",
+    "Schottland", "Wales", "Kosovo", "Tschechien", "Nordmazedonien", "Vereinigte Staaten",
+    "Vereinigten Staaten", "Vereinigte Staaten von Amerika", "Vereinigten Staaten von Amerika",
+    "USA", "Frankfurt am Main", "Frankfurt an der Oder", "Halle an der Saale",
+    "Freiburg im Breisgau", "Mülheim an der Ruhr", "Rothenburg ob der Tauber", "Ruhrgebiet",
+    "Rheinland", "Westfalen", "Schwarzwald", "Bodensee", "Allgäu", "Eifel", "Harz", "Sauerland",
+    "Oberbayern", "Niederbayern", "Franken", "Oberfranken", "Mittelfranken", "Unterfranken",
+    "Ostfriesland", "Vorpommern", "Berlin-Mitte", "Kreuzberg", "Schwabing", "Altona",
+)
+
+
+def _provider_list(module: str, attr: str) -> tuple[str, ...]:
+    try:
+        provider = importlib.import_module(module).Provider
+    except ImportError:
+        return ()
+    value: Any = getattr(provider, attr, ())
+    return tuple(value.keys()) if isinstance(value, dict) else tuple(value or ())
+
+
+def _names(locales: Iterable[str], attrs: Iterable[str], kind: str = "person") -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for loc in locales:
+        for attr in attrs:
+            for v in _provider_list(f"faker.providers.{kind}.{loc}", attr):
+                if len(v) > 1 and v[:1].isupper() and all(c < "\u0250" for c in v):
+                    out[v] = None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Surface forms (case-sensitive) by kind; ``places`` holds multi-word forms too."""
+
+    first_names: frozenset[str]
+    last_names: frozenset[str]
+    places: frozenset[str]
+    #: Duden words, exactly as written (nouns capitalised), and lower-cased.
+    duden: frozenset[str]
+    duden_lower: frozenset[str]
+    #: Ordered lists the generator samples from (German-speaking ones separately).
+    german_first: tuple[str, ...]
+    german_last: tuple[str, ...]
+    foreign_first: tuple[str, ...]
+    foreign_last: tuple[str, ...]
+    cities: tuple[str, ...]
+    countries: tuple[str, ...]
+    states: tuple[str, ...]
+    nouns: tuple[str, ...]
+    lower_words: tuple[str, ...]
+
+    @property
+    def max_place_words(self) -> int:
+        return max(len(p.split()) for p in self.places)
+
+
+_FIRST = ("first_names", "first_names_male", "first_names_female")
+
+
+@cache
+def load_lexicon() -> Lexicon:
+    """Build the lists once per process (a second: Faker modules and a 240k-word list)."""
+    import zufallsworte
+
+    duden: tuple[str, ...] = tuple(zufallsworte.duden)
+    german_first = _names(GERMAN_LOCALES, _FIRST)
+    german_last = _names(GERMAN_LOCALES, ("last_names",))
+    foreign = [loc for loc in NAME_LOCALES if loc not in GERMAN_LOCALES]
+    foreign_first = tuple(n for n in _names(foreign, _FIRST) if n.isalpha() or "-" in n)
+    foreign_last = tuple(n for n in _names(foreign, ("last_names",)) if n.replace("-", "").isalpha())
+    cities = _names(GERMAN_LOCALES, ("cities", "city_names"), "address")
+    countries = _names(("de_DE",), ("countries",), "address")
+    states = _names(GERMAN_LOCALES, ("states",), "address")
+    places = set(cities) | set(countries) | set(states) | set(EXTRA_PLACES)
+    places |= {p + "s" for p in list(places) if " " not in p and p[-1] not in "sxzß"}
+    names = set(german_first) | set(german_last) | set(foreign_first) | set(foreign_last)
+    return Lexicon(
+        first_names=frozenset(german_first) | frozenset(foreign_first),
+        last_names=frozenset(german_last) | frozenset(foreign_last),
+        places=frozenset(places),
+        duden=frozenset(duden),
+        duden_lower=frozenset(w.lower() for w in duden),
+        german_first=german_first,
+        german_last=german_last,
+        foreign_first=foreign_first,
+        foreign_last=foreign_last,
+        cities=tuple(dict.fromkeys(cities + tuple(p for p in EXTRA_PLACES if " " not in p))),
+        countries=countries,
+        states=states,
+        # Duden lists some names ("Becker", "Emily"); as ordinary nouns they would teach
+        # the tagger that those names are not names.
+        nouns=tuple(w for w in duden if w[:1].isupper() and w.isalpha() and len(w) > 2
+                    and w not in names and w not in places),
+        lower_words=tuple(w for w in duden if w.islower() and w.isalpha()),
+    )

@@ -1,0 +1,168 @@
+"""The German tagger: generated training data, decoding, and the built ONNX model itself.
+
+The model is built once per machine (cached by recipe fingerprint, under a file lock, so
+parallel test workers share one build); the sentences here are written for these tests,
+none comes from the evaluation set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from presidio_analyzer import AnalyzerEngine
+
+from appliance.pii.de.build import ensure_model, fingerprint, is_built
+from appliance.pii.de.features import TAGS, Token, chunks, tokenize
+from appliance.pii.de.lexicon import load_lexicon
+from appliance.pii.de.recognizer import GermanNerRecognizer, GermanTagger, _decode
+from appliance.pii.de.synth import generate
+from appliance.pii.engine import analyze_texts
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    return ensure_model()
+
+
+@pytest.fixture(scope="session")
+def tagger(model_dir: Path) -> GermanTagger:
+    return GermanTagger(model_dir)
+
+
+def _found(tagger: GermanTagger, text: str) -> set[tuple[str, str]]:
+    return {(s.entity, text[s.start:s.end]) for s in tagger.tag(text)}
+
+
+# -- generated data ---------------------------------------------------------------------
+
+
+def test_generated_samples_are_reproducible_and_labelled_on_token_boundaries() -> None:
+    lex = load_lexicon()
+    a, b = generate(lex, 300, seed=3), generate(lex, 300, seed=3)
+    assert a == b
+    assert generate(lex, 300, seed=4) != a
+    labels = {label for s in a for *_, label in s.spans}
+    assert labels == {"PER", "LOC"}
+    for s in a:
+        tags = s.tags()
+        tokens = tokenize(s.text)
+        assert len(tags) == len(tokens)
+        for start, end, label in s.spans:
+            inside = [TAGS[t] for t, tok in zip(tags, tokens, strict=True)
+                      if tok.start >= start and tok.end <= end]
+            assert inside and inside[0] == f"B-{label}"
+            assert all(t == f"I-{label}" for t in inside[1:])
+
+
+def test_generated_data_holds_negatives_with_names_and_places_in_them() -> None:
+    """Citations and court names carry surnames and towns that must stay ordinary words."""
+    lex = load_lexicon()
+    samples = generate(lex, 2000, seed=5)
+    unlabelled_places = 0
+    for s in samples:
+        covered = [(a, b) for a, b, _ in s.spans]
+        for tok in tokenize(s.text):
+            if tok.text in lex.places and not any(a <= tok.start < b for a, b in covered):
+                unlabelled_places += 1
+    assert unlabelled_places > 20
+    assert sum(1 for s in samples if not s.spans) > len(samples) // 3
+
+
+# -- decoding and chunking ------------------------------------------------------------------
+
+
+def _tok(text: str, start: int) -> Token:
+    return Token(text, start, start + len(text), False, False)
+
+
+def test_decode_joins_bio_runs_and_opens_on_stray_inside_tags() -> None:
+    tokens = [_tok("Herr", 0), _tok("Max", 5), _tok("Müller", 9), _tok("in", 16), _tok("Köln", 19)]
+    probs = np.zeros((5, len(TAGS)), dtype=np.float32)
+    for i, tag in enumerate(["O", "B-PER", "I-PER", "O", "I-LOC"]):
+        probs[i, TAGS.index(tag)] = 0.9
+    spans = _decode(tokens, probs)
+    assert [(s.entity, s.start, s.end) for s in spans] == [("PERSON", 5, 15), ("LOCATION", 19, 23)]
+    assert all(s.score == pytest.approx(0.9) for s in spans)
+
+
+def test_long_texts_are_cut_at_sentence_ends_within_the_limit() -> None:
+    tokens = tokenize(" ".join(["Ein Satz mit fünf Wörtern ."] * 100))
+    ranges = chunks(tokens, limit=40)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(tokens)
+    assert all(b - a <= 40 for a, b in ranges)
+    assert all(tokens[b - 1].text == "." for a, b in ranges)
+
+
+# -- the built model ---------------------------------------------------------------------
+
+
+def test_model_directory_is_complete_and_matches_this_code(model_dir: Path) -> None:
+    assert is_built(model_dir)
+    meta = json.loads((model_dir / "meta.json").read_text("utf-8"))
+    assert meta["tags"] == list(TAGS)
+    assert meta["fingerprint"] == fingerprint()
+    assert (model_dir / "model.onnx").stat().st_size < 10_000_000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Der Kläger, Herr Max Müller aus Köln, hat Berufung eingelegt.",
+         {("PERSON", "Max Müller"), ("LOCATION", "Köln")}),
+        ("Die Zeugin Sabine Hoffmann wohnt seit 2015 in Leipzig.",
+         {("PERSON", "Sabine Hoffmann"), ("LOCATION", "Leipzig")}),
+        ("Sehr geehrte Frau Schneider,\nvielen Dank für Ihre Nachricht.",
+         {("PERSON", "Schneider")}),
+        ("Mit freundlichen Grüßen\nJürgen Becker", {("PERSON", "Jürgen Becker")}),
+        ("Der Beschwerdeführer reiste 2016 aus Afghanistan nach Deutschland ein.",
+         {("LOCATION", "Afghanistan"), ("LOCATION", "Deutschland")}),
+        ("Der Angeklagte K. entfernte sich vom Unfallort, ohne dem Zeugen M. Angaben zu machen.",
+         {("PERSON", "K."), ("PERSON", "M.")}),
+    ],
+)
+def test_tagger_finds_german_persons_and_places(
+    tagger: GermanTagger, text: str, expected: set[tuple[str, str]]
+) -> None:
+    assert expected <= _found(tagger, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Die Kostenentscheidung beruht auf § 154 Abs. 2 VwGO.",
+        "Der Anspruch besteht in Höhe von 1.200 Euro und kommt in Betracht.",
+        "Die Revision ist zulässig, aber unbegründet.",
+        "Das Gesetz trat am 1. Januar 2015 in Kraft.",
+    ],
+)
+def test_tagger_leaves_ordinary_legal_german_alone(tagger: GermanTagger, text: str) -> None:
+    assert _found(tagger, text) == set()
+
+
+def test_recognizer_reports_through_presidio(model_dir: Path) -> None:
+    rec = GermanNerRecognizer(model_dir)
+    results = rec.analyze("Frau Anna Schmidt aus Hamburg rief an.", ["PERSON", "LOCATION"])
+    found = {(r.entity_type, r.start, r.end) for r in results}
+    assert ("PERSON", 5, 17) in found and ("LOCATION", 22, 29) in found
+    assert all(r.recognition_metadata["recognizer_name"] == "GermanNerRecognizer"
+               for r in results)
+    assert rec.analyze("Frau Anna Schmidt aus Hamburg rief an.", ["EMAIL_ADDRESS"]) == []
+
+
+def test_analyzer_uses_the_tagger_for_german(analyzer: AnalyzerEngine) -> None:
+    """A surname no name list holds, a town no place list holds: only the tagger knows."""
+    text = "Die Richterin Lachenmayr wohnt in Gelsenkirchen-Buer."
+    (findings,) = analyze_texts(analyzer, [text], ["de"])
+    found = {(f.entity_type, text[f.start:f.end], f.recognizer) for f in findings}
+    assert ("PERSON", "Lachenmayr", "GermanNerRecognizer") in found
+    assert ("LOCATION", "Gelsenkirchen-Buer", "GermanNerRecognizer") in found
+
+
+def test_rule_findings_pass_through_the_arbitration(analyzer: AnalyzerEngine) -> None:
+    """Gazetteer findings survive Presidio's per-recognizer bookkeeping (same request)."""
+    text = "Der Zeuge B. hat ausgesagt."
+    (findings,) = analyze_texts(analyzer, [text], ["de"])
+    assert any(text[f.start:f.end] == "B." and f.entity_type == "PERSON" for f in findings)
