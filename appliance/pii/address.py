@@ -156,7 +156,9 @@ class AddressGrammar:
         parts = self._classify(text)
         spans: list[tuple[int, int]] = []
         for run, corner in self._runs(parts):
-            if corner or self._has_core(run):
+            if corner or self._has_core(run) or _announced(parts, run) and any(
+                    p.kind in {"num", "place"} for p in run) and any(
+                    p.kind in {"word", "place", "street"} for p in run):
                 spans.extend(self._pieces(text, run, corner))
         return spans
 
@@ -318,6 +320,23 @@ class AddressGrammar:
 
 #: Words right before a corner address ("to Lauren and Sorlaskeid 32", "office is at ...").
 _CORNER_CUES = frozenset({"to", "at", "on", "is", "address", ":", "in", "from"})
+
+
+#: Words that announce an address: "my address is ...", "she lives at ...".
+_ADDRESS_WORDS = frozenset({"address", "addresses", "adresse", "anschrift"})
+_OTHER_ADDRESSES = frozenset({"ip", "email", "e-mail", "mail", "mac", "web", "wallet", "bitcoin"})
+_ADDRESS_VERBS = frozenset({"live", "lives", "living", "located", "moved", "reside", "resides"})
+
+
+def _announced(parts: list[_Part], run: list[_Part]) -> bool:
+    """Whether an address word stands just before the run ("address: Hraunás 84",
+    "lives at Sorlaskeid 32"): then a number or a place is enough of an address."""
+    i = parts.index(run[0])
+    before = [p.low.rstrip(":.") for p in parts[max(0, i - 4):i]]
+    for k, w in enumerate(before):
+        if w in _ADDRESS_WORDS and (k == 0 or before[k - 1] not in _OTHER_ADDRESSES):
+            return True
+    return len(before) >= 2 and before[-1] in {"at", "to", "in"} and before[-2] in _ADDRESS_VERBS
 
 
 def _after_cue(parts: list[_Part], first: _Part) -> bool:

@@ -46,6 +46,8 @@ def grammar() -> AddressGrammarRecognizer:
      "the corner of Orchard Road and Kellerman Street"),
     ("Send the parcel to Ottilie and Brunnenweg 14 in case I am out.", "Ottilie and Brunnenweg 14"),
     ("The unit is at PSC 4410, Box 2231\nAPO AE 09012 now", "PSC 4410, Box 2231\nAPO AE 09012"),
+    ("My address is Hraunás 84, Reykjavík.", "Hraunás 84, Reykjavík"),
+    ("She lives at Sorlaskeid 32 since May.", "Sorlaskeid 32"),
 ])
 def test_grammar_masks_the_whole_address(grammar: AddressGrammarRecognizer, text: str, address: str) -> None:
     spans = [text[r.start:r.end] for r in grammar.analyze(text, [])]
@@ -57,6 +59,8 @@ def test_grammar_masks_the_whole_address(grammar: AddressGrammarRecognizer, text
     "She walked down the street and bought 3 apples.",
     "The meeting is at 10 in Room 4 of the main office.",
     "Chapter 5 explains the method; see also Table 2.",
+    "My IP address is 10.0.0.1 today.",
+    "The address of the page is 5 levels deep.",
 ])
 def test_grammar_leaves_ordinary_text(grammar: AddressGrammarRecognizer, text: str) -> None:
     assert grammar.analyze(text, []) == []
