@@ -296,7 +296,7 @@ def report(name: str, classes: Sequence[str], runs: dict[str, Run], errors: int 
                 missed = [(tok, n) for (g, tok), n in dev.missed.most_common() if g == cls][:errors]
                 if missed:
                     print(f"missed {cls}: " + ", ".join(f"{tok!r}x{n}" for tok, n in missed))
-            for cls in classes + ("OTHER",):
+            for cls in (*classes, "OTHER"):
                 spurious = [(f"{tok!r}[{by}]", n) for (p, by, tok), n in dev.spurious.most_common()
                             if p == cls][:errors]
                 if spurious:

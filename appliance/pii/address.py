@@ -366,6 +366,9 @@ def _before_space(text: str, pos: int) -> int:
     return pos
 
 
+_GRAMMAR_NAME = "AddressGrammarRecognizer"
+
+
 class AddressGrammarRecognizer(EntityRecognizer):
     """Presidio face of :class:`AddressGrammar` (English); word lists load with the analyzer."""
 
@@ -373,7 +376,7 @@ class AddressGrammarRecognizer(EntityRecognizer):
 
     def __init__(self, language: str = "en") -> None:
         self._grammar: AddressGrammar | None = None
-        super().__init__(supported_entities=["ADDRESS"], name="AddressGrammarRecognizer",
+        super().__init__(supported_entities=["ADDRESS"], name=_GRAMMAR_NAME,
                          supported_language=language)
 
     def load(self) -> None:
@@ -394,8 +397,8 @@ class AddressGrammarRecognizer(EntityRecognizer):
         return [
             RecognizerResult(
                 "ADDRESS", s, e, self.SCORE,
-                analysis_explanation=AnalysisExplanation(self.name, self.SCORE, textual_explanation="address grammar"),
-                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                analysis_explanation=AnalysisExplanation(_GRAMMAR_NAME, self.SCORE, textual_explanation="address grammar"),
+                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: _GRAMMAR_NAME,
                                       RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id},
             )
             for s, e in self._grammar.find(text)
