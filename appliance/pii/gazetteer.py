@@ -176,6 +176,8 @@ _EVERYDAY = 10 ** (4.4 - 9)
 _EN_PERSON_CUES = frozenset(["said", "asked", "told", "starring", "featuring", "named", "him",
                              "her", "dear", "hi", "hello", "hey", "thanks", "mr.", "mrs.", "ms.",
                              "dr.", "mr", "mrs", "ms", "dr"])
+#: Tokens after which any word is capitalised: sentence ends, line breaks, bullets.
+_OPENERS = frozenset([".", "!", "?", "\n", "-", "*", "•", ":", "(", '"', "“", "1", "2", "3"])
 #: Prepositions after which an unknown proper noun is a place ("arrived at Mozirje").
 _EN_PLACE_PREPS = frozenset(["in", "at", "from", "to", "near", "into", "via"])
 
@@ -251,7 +253,8 @@ class GazetteerRecognizer(EntityRecognizer):
             prev = toks[i - 1].text.lower() if i else ""
             cue = prev in _EN_PERSON_CUES and t.is_cap and t.bare.isalpha() and not t.text.isupper() \
                 and t.bare.lower() not in _STOP_WORDS_EN
-            if not (cue or self._proper(t, lower_text, place=prev in _EN_PLACE_PREPS)):
+            opening = i == 0 or prev in _OPENERS
+            if not (cue or self._proper(t, lower_text, place=prev in _EN_PLACE_PREPS, opening=opening)):
                 i += 1
                 continue
             entity = "LOCATION" if prev in _EN_PLACE_PREPS else "PERSON"
@@ -271,7 +274,7 @@ class GazetteerRecognizer(EntityRecognizer):
             i = j
         return out
 
-    def _proper(self, t: _Tok, lower_text: bool, place: bool = False) -> bool:
+    def _proper(self, t: _Tok, lower_text: bool, place: bool = False, opening: bool = False) -> bool:
         lex = self._lex
         assert lex is not None
         word = _possessive(t.bare) or t.bare
@@ -286,7 +289,8 @@ class GazetteerRecognizer(EntityRecognizer):
             return False
         if word.endswith("s") and not lex.rare(word[:-1], _VERY_RARE):
             return False  # "Hobbits": the plural of a word, not a name
-        return lex.rare(word, _VERY_RARE if t.start == 0 else 1e-6)
+        # A sentence or list item opens with a capital anyway ("Redact the ..."): rarer there.
+        return lex.rare(word, _VERY_RARE if opening else 1e-6)
 
     def _result(self, entity: str, start: int, end: int, score: float, rule: str) -> RecognizerResult:
         return RecognizerResult(
@@ -352,7 +356,12 @@ class GazetteerRecognizer(EntityRecognizer):
             # Lower-cased chat text ("i want to add julie novák"): English first names only.
             lower_first = (not german and t.text.islower() and len(t.bare) > 3
                            and t.bare.title() in lex.first_names and t.bare not in lex.common
-                           and not lex.everyday(t.bare))
+                           and not lex.everyday(t.bare)) or (
+                # "mark pinto": an everyday first name followed by a surname
+                not german and t.text.islower() and t.bare in lex.any_names
+                and i + 1 < len(toks) and toks[i + 1].text.islower()
+                and toks[i + 1].bare.title() in lex.last_names
+                and not lex.everyday(toks[i + 1].bare))
             if not (named or lower_first) and (
                 not t.is_cap or t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS
             ):
@@ -421,6 +430,7 @@ class GazetteerRecognizer(EntityRecognizer):
             bare = _possessive(t.bare) or t.bare
             capped = t.is_cap and (
                 bare in lex.last_names or t.is_initial
+                or bare.lower() in lex.any_names and not t.text.isupper()  # "Crystal Grant"
                 or bare.lower() not in lex.common and not _looks_like_noun(bare)
                 and not lex.everyday(bare))
             lower = lowered and bare.isalpha() and bare.lower() not in lex.common \
