@@ -129,6 +129,22 @@ def latency(
     return wall, cpu
 
 
+def long_latency(clf: RiskClassifier, items: list[dict[str, Any]]) -> list[float]:
+    """CPU time per request for long inputs (~1900 characters: eval items joined), where
+    the embedding cut (``embed_max_chars``) matters; the short items above never reach it."""
+    system = "You are a helpful assistant of ACME GmbH. Answer briefly."
+    texts = [it["text"] for it in items]
+    longs = [" ".join(texts[i : i + 25])[:1900] for i in range(0, max(1, len(texts) - 25), 10)]
+    cpu: list[float] = []
+    for text in longs[:40]:
+        seg = Segments(rules_text=system + "\n" + text, context=system, content=text,
+                       safety_text=text)
+        c0 = time.process_time()
+        clf.analyse(seg)
+        cpu.append((time.process_time() - c0) * 1000)
+    return cpu
+
+
 def sweep(clf: RiskClassifier, items: list[dict[str, Any]]) -> None:
     """Recall of prohibited/high and precision of the risky classes per split, with the
     embedding floor and ceiling shifted down (more sensitive) or up (more precise)."""
@@ -227,6 +243,14 @@ def main() -> int:
         f" CPU time median {statistics.median(cpu):.2f} ms; bar {LATENCY_BAR_MS:.0f} ms ->"
         f" {median / LATENCY_BAR_MS:.2f} of the bar"
     )
+    long_cpu = long_latency(clf, items)
+    if long_cpu:
+        print(
+            f"long requests (~1900 characters, {len(long_cpu)} runs): CPU time median"
+            f" {statistics.median(long_cpu):.2f} ms (embedded: the first"
+            f" {clf.calibration.embed_max_chars - clf.calibration.embed_tail_chars} and last"
+            f" {clf.calibration.embed_tail_chars} characters)"
+        )
     ok &= median < LATENCY_BAR_MS
     print(
         f"bars (recall >= {RECALL_BAR} on prohibited and high, median < {LATENCY_BAR_MS} ms): "

@@ -66,8 +66,21 @@ class Calibration:
     #: that is likelier than not to be wrong, because a missed prohibited or high-risk use
     #: costs more than a false flag a policy can still allow.
     head_threshold: float = 0.5
-    #: Longest text embedded, in characters (the tokenizer truncates further).
-    embed_max_chars: int = 2000
+    #: The same for German text: the head, trained on fewer German than English sentences,
+    #: gives German risky requests less mass (on the development splits unseen2+unseen3,
+    #: 0.4 raised German prohibited recall from 23/25 to 25/25 and high from 29/32 to
+    #: 30/32 with no new false flag; for English, 0.4 cost 2 high and added 2 false flags).
+    head_threshold_de: float = 0.4
+    #: Longest text embedded, in characters: a longer one is embedded as its first
+    #: ``embed_max_chars - embed_tail_chars`` characters (where a request states its task)
+    #: and its last ``embed_tail_chars`` (where an appended instruction or injection
+    #: sits). Both encoders cost roughly linear time per token, and a 2000-character text
+    #: cost ~68 ms CPU against ~45 ms at 800 on the shared machine; the rules still scan
+    #: up to ``rules_max_chars``.
+    embed_max_chars: int = 800
+    embed_tail_chars: int = 200
+    #: The same limit for the context (a system prompt): its embedding is cached.
+    context_max_chars: int = 2000
     #: Longest text the rules scan, in characters.
     rules_max_chars: int = 20000
 
@@ -236,6 +249,11 @@ class RiskClassifier:
 
     # -- embedding ------------------------------------------------------------------------
 
+    @staticmethod
+    def _is_german(seg: Segments) -> bool:
+        """Whether the request is written in German (the text ``_gloss`` judges)."""
+        return looks_german(seg.content or seg.rules_text or seg.safety_text)
+
     def _gloss(self, seg: Segments) -> tuple[Segments, bool]:
         """German requests are also read through the glossary (see ``glossary.py``).
 
@@ -263,10 +281,9 @@ class RiskClassifier:
         return self._rows(self.embedder, self._cache, seg)
 
     def _rows(self, embedder: Embedder, cache: _LruVectors, seg: Segments) -> Vectors | None:
-        limit = self.calibration.embed_max_chars
         rows: list[Vectors] = []
         if seg.context:
-            text = seg.context[:limit]
+            text = seg.context[: self.calibration.context_max_chars]
             key = hashlib.sha256(text.encode("utf-8", "replace")).digest()
             cached = cache.get(key)
             if cached is None:
@@ -274,8 +291,16 @@ class RiskClassifier:
                 cache.put(key, cached)
             rows.append(cached)
         if seg.content:
-            rows.append(embedder.embed([seg.content[-limit:]])[0])
+            rows.append(embedder.embed([self._clip(seg.content)])[0])
         return np.stack(rows) if rows else None
+
+    def _clip(self, text: str) -> str:
+        """``text`` cut to ``embed_max_chars``: its head and its tail."""
+        limit, tail = self.calibration.embed_max_chars, self.calibration.embed_tail_chars
+        if len(text) <= limit:
+            return text
+        tail = min(tail, limit)
+        return text[: limit - tail] + (" … " + text[-tail:] if tail else "")
 
     def _embed_all(self, original: Segments, seg: Segments) -> tuple[Vectors | None, Vectors | None]:
         """all-MiniLM's rows of the glossed segments, and the trained head's features.
@@ -350,7 +375,8 @@ class RiskClassifier:
         # system prompt: its vector (the first row when there is context) is left out.
         supplied = vectors[-1:] if vectors is not None and seg.content else None
         return (
-            self._risk(seg.rules_text, vectors, german, features),
+            self._risk(seg.rules_text, vectors, german, features, original.rules_text,
+                       written_german=self._is_german(original)),
             self._safety(seg.safety_text, supplied),
         )
 
@@ -359,7 +385,8 @@ class RiskClassifier:
         original = Segments(rules_text=text, content=text)
         seg, german = self._gloss(original)
         vectors, features = self._embed_all(original, seg)
-        return self._risk(seg.rules_text, vectors, german, features)
+        return self._risk(seg.rules_text, vectors, german, features, text,
+                          written_german=self._is_german(original))
 
     def screen(self, text: str) -> SafetyResult:
         """Safety scores of a single text (an answer, a moderation input)."""
@@ -367,8 +394,18 @@ class RiskClassifier:
         return self._safety(seg.safety_text, self._embed_segments(seg))
 
     def _risk(
-        self, text: str, vectors: Vectors | None, german: bool, features: Vectors | None
+        self,
+        text: str,
+        vectors: Vectors | None,
+        german: bool,
+        features: Vectors | None,
+        as_written: str | None = None,
+        *,
+        written_german: bool = False,
     ) -> RiskResult:
+        """``as_written`` (the text before glossing) decides whether the request talks
+        about a practice: a gloss turns German nouns into English verbs ("Erkennung" into
+        "detect") that would read as doing it."""
         cal = self.calibration
         text = text[: cal.rules_max_chars]
         cosines = self._best_cosines(vectors, self._area_rows)
@@ -386,23 +423,26 @@ class RiskClassifier:
         # (the taxonomy's minimal exemplars) is not nearer still.
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
-        damping = self.taxonomy.damping(text)
+        damping = self.taxonomy.damping(
+            text if as_written is None else as_written[: cal.rules_max_chars]
+        )
         learned = self._learned(features)
+        head_threshold = cal.head_threshold_de if written_german else cal.head_threshold
         tagged: list[AreaScore] = []
         for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
-            emb = max(emb, self._head_score(learned.get(area.id, 0.0)))
+            emb = max(emb, self._head_score(learned.get(area.id, 0.0), head_threshold))
             score = max(rule, emb) * damping
             if score >= cal.tag_threshold:
                 tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
 
-    def _head_score(self, mass: float) -> float:
-        """The head's class mass on the tag scale: ``head_threshold`` becomes
+    def _head_score(self, mass: float, h: float) -> float:
+        """The head's class mass on the tag scale: ``h`` (the head threshold) becomes
         ``tag_threshold``, 0 and 1 stay put."""
-        h, t = self.calibration.head_threshold, self.calibration.tag_threshold
+        t = self.calibration.tag_threshold
         if mass >= h:
             return t + (mass - h) * (1.0 - t) / (1.0 - h) if h < 1.0 else 1.0
         return mass * t / h if h > 0.0 else t

@@ -60,14 +60,21 @@ class Taxonomy:
     areas: tuple[Area, ...]
     #: Rules that recognise talk *about* a practice (the law, its history) ...
     discussion: tuple[Rule, ...] = ()
-    #: ... and the factor every area score is multiplied by when one fires.
+    #: ... and the factor every area score is multiplied by when one fires ...
     discussion_factor: float = 1.0
+    #: ... unless one of these fires: the request also asks to *do* something (build a
+    #: script, rank, decide, detect), so "summarise these CVs and reject the weakest" is
+    #: not talk about hiring.
+    doing: tuple[Rule, ...] = ()
     #: Everyday tasks: similarity to these beats similarity to an area (a negative class).
     minimal_exemplars: tuple[str, ...] = ()
 
     def damping(self, text: str) -> float:
-        """The factor for ``text``: ``discussion_factor`` if it discusses, else 1."""
-        if any(r.fires(text) for r in self.discussion):
+        """The factor for ``text``: ``discussion_factor`` if it discusses (asks about,
+        explains, translates) without asking to do anything, else 1."""
+        if any(r.fires(text) for r in self.discussion) and not any(
+            r.fires(text) for r in self.doing
+        ):
             return self.discussion_factor
         return 1.0
 
@@ -165,6 +172,7 @@ def load_taxonomy(
         areas=tuple(areas),
         discussion=compile_rules(raw.get("discussion"), f"{source}: discussion"),
         discussion_factor=factor,
+        doing=compile_rules(raw.get("doing"), f"{source}: doing"),
         minimal_exemplars=tuple(str(e) for e in raw.get("minimal_exemplars") or ()),
     )
 
