@@ -463,10 +463,7 @@ class _Gen:
         base = r.choice((self.last(), self.town(), r.choice(self.lex.nouns)))
         suffix = r.choice(("straße", "str.", "weg", "allee", "platz", "gasse", "ring", " Straße",
                            "damm", "ufer"))
-        if suffix.startswith(" "):
-            base += suffix
-        else:
-            base += suffix
+        base += suffix
         if r.random() < 0.1:
             return [(f"Bundesstraße {r.randint(1, 500)}", "LOC")]
         return [(f"{base} {r.randint(1, 180)}{r.choice(('', '', '', 'a', 'b'))}", "LOC")]
