@@ -103,7 +103,7 @@ _STREET_WEAK = frozenset(
 _STREET_FOREIGN = frozenset(
     "ulica ul utca u út tér rakpart körút vei veien vej gade gata gatan vägen rue rua calle carrer "
     "via viale avenida avda estrada travessa rodovia strasse straße gasse weg straat laan allé "
-    "allee platz boulevard".split()
+    "allee platz boulevard avenue chemin impasse quai aleja osiedle".split()
 )
 #: Endings of one-word street names ("Amsinckstrasse", "Linieweg", "Kaarikatu").
 _STREET_ENDINGS = (
@@ -120,9 +120,14 @@ _CONNECTORS = frozenset(
     "de del della dei degli delle dello di da do dos das van der den von des du le la las los y e "
     "el al nad".split()
 )
-_GRAMMAR_TOKEN = re.compile(r"\n|\d+(?:st|nd|rd|th|[A-Za-z])?\b|[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|[^\w\s]")
+_GRAMMAR_TOKEN = re.compile(r"\n|\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{2,8}\b|\d+(?:st|nd|rd|th|[A-Za-z])?\b|[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|[^\w\s]")
+#: House numbers with a letter or ordinal ("7b", "184th") and postcode shapes (UK "S6",
+#: "SW1A", "3DX"; Dutch "9590NC"; Canadian "p6a3t2"); "10k", "4GB" or "20ms" are not.
+_HOUSE_OR_POSTCODE = re.compile(
+    r"\d{1,5}[a-hA-H]|\d+(?:st|nd|rd|th)|[A-Za-z]{1,2}\d[A-Za-z\d]?|\d[A-Za-z]{2}|\d{4}[A-Za-z]{2}"
+    r"|[A-Za-z]\d[A-Za-z]\d[A-Za-z]\d")
 _SENTENCE_END = frozenset({".", "?", "!", '"', "“", "”"})
-_JOINERS = frozenset({",", "-", "/", "'", "#", "–"})
+_JOINERS = frozenset({",", "-", "/", "'", "#", "–", "(", ")"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +200,9 @@ class AddressGrammar:
         bare = low.rstrip(".")
         if w == "\n":
             return "nl"
-        if w[0].isdigit():
-            return "num" if sum(c.isdigit() for c in w) <= 6 else "stop"
+        if any(c.isdigit() for c in w):  # "12", "7b", "184th", postcodes "S6", "3DX", "9590NC"
+            digits = sum(c.isdigit() for c in w)
+            return "num" if digits <= 8 and (w.isdigit() or _HOUSE_OR_POSTCODE.fullmatch(w)) else "stop"
         if not w[0].isalpha():
             if prev is None or prev.kind in {"nl", "gap"}:
                 return "gap"  # a bullet ("???", "-", "*") opening a line is not part of it
@@ -234,7 +240,8 @@ class AddressGrammar:
             return "word"  # initials and "P.O."
         if bare in _STOP_WORDS or w.endswith(".") and not w[0].isupper() and not lower_text:
             return "stop"
-        sentence_start = prev is None or text[prev.start:prev.end] in _SENTENCE_END
+        sentence_start = prev is None or text[prev.start:prev.end] in _SENTENCE_END or (
+            prev.kind in {"word", "place"} and prev.low.endswith(".") and len(prev.low) > 5)
         if (sentence_start or lower_text) and self._common(bare):
             return "stop"
         return "word"
@@ -284,6 +291,8 @@ class AddressGrammar:
                 return True  # "Apt. 4" alone; "Room 4", "Unit 4" only with more of an address
             if k == "mil":
                 return True
+        if _postcode_lines(run) or _street_then_postcode(run):
+            return True
         nums = [i for i, k in enumerate(kinds) if k == "num"]
         # "98 Tylova 1036", "56 San Andrés 70": number, name, number.
         return any(b - a >= 2 and all(kinds[j] in {"word", "conn", "place"} for j in range(a + 1, b))
@@ -342,6 +351,44 @@ def _announced(parts: list[_Part], run: list[_Part]) -> bool:
 def _after_cue(parts: list[_Part], first: _Part) -> bool:
     i = parts.index(first)
     return i > 0 and parts[i - 1].low in _CORNER_CUES
+
+
+def _postcode_lines(run: list[_Part]) -> bool:
+    """Two or more lines with numbers, one of them a postcode (4 to 6 digits):
+    "0181 Aguilar Parkways / North Christopher, MT 09657", "Chládkova 901 / 159 08 Boží Dar"."""
+    lines: list[list[_Part]] = [[]]
+    for p in run:
+        if p.kind == "nl":
+            lines.append([])
+        else:
+            lines[-1].append(p)
+    numbered = [line for line in lines if any(p.kind == "num" for p in line)]
+    if len(numbered) < 2 or not any(p.kind in {"word", "street", "strong", "place"} for p in run):
+        return False  # lines of bare numbers are phone numbers or figures, not an address
+    postcode = any(p.kind == "num" and 4 <= sum(c.isdigit() for c in p.low) <= 8
+                   for line in numbered for p in line)
+    # A line opening with a house number and a name ("01 Claire Prairie"), not "1. Buy milk".
+    house = any(len(line) > 1 and line[0].kind == "num" and line[1].kind in {"word", "street", "place", "num"}
+                for line in numbered)
+    return postcode or house
+
+
+def _street_then_postcode(run: list[_Part]) -> bool:
+    """One line: name, house number, comma, postcode, town ("Rasmussenstranda 465, 7529 Gretheborg")
+    or town, region code, postcode ("Springfield, IL 62704")."""
+    kinds = [p.kind for p in run]
+    for i in range(2, len(run)):
+        post = run[i]
+        if post.kind != "num" or not 4 <= len(post.low) <= 6:
+            continue
+        if kinds[i - 1] == "comma" and kinds[i - 2] == "num" and i >= 3 and kinds[i - 3] in {"word", "street"} \
+                and i + 1 < len(run) and kinds[i + 1] in {"word", "place"}:
+            return True
+        code = run[i - 1]
+        if code.kind == "word" and code.low.isalpha() and len(code.low) == 2 \
+                and kinds[i - 2] == "comma" and i >= 3 and kinds[i - 3] in {"word", "place"}:
+            return True
+    return False
 
 
 def _name_number(run: list[_Part]) -> bool:

@@ -130,9 +130,12 @@ SPECS: tuple[RecognizerSpec, ...] = (
             ("short_phone", r"(?<![\w.+-])\(?\d{2,4}\)?[ .\-]?\d{3,4}(?:[ .\-]\d{2,4}){0,2}(?![\w.-]\d)", 0.2),
             # "25-62-29-72", "0348 2102744", "469 34 883": groups of any length, 7-13 digits
             ("grouped_phone", r"(?<![\w.+:-])\(?\d{2,4}\)?(?:[ .\-]\d{2,8}){1,4}(?![\w.:-]*\d)", 0.2),
+            # with a country or trunk prefix: "1-546-109-2483", "+31(0)012-904047", "(009)-0054749"
+            ("prefixed_phone", r"(?<![\w.+:-])(?:\+|00)?\d{1,3}(?:[ .\-]?\(\d{1,5}\))?[ .\-]?\(?\d{2,5}\)?(?:[ .\-]\d{2,8}){1,4}(?![\w.:-]*\d)", 0.2),
+            ("plain_phone", r"(?<![\w.+:-])(?:\+|00)?\d{8,13}\b", 0.1),
         ),
         context=("call", "phone", "answer", "answering", "number", "reach", "tel", "telefon",
-                 "mobile", "mobil", "handy", "fax", "office", "anrufen", "erreichbar"),
+                 "mobile", "mobil", "handy", "fax", "office", "anrufen", "erreichbar", "contact"),
         validator="phone_digits",
         languages=("en",),
     ),

@@ -47,6 +47,10 @@ def grammar() -> AddressGrammarRecognizer:
     ("Send the parcel to Ottilie and Brunnenweg 14 in case I am out.", "Ottilie and Brunnenweg 14"),
     ("The unit is at PSC 4410, Box 2231\nAPO AE 09012 now", "PSC 4410, Box 2231\nAPO AE 09012"),
     ("My address is Hraunás 84, Reykjavík.", "Hraunás 84, Reykjavík"),
+    ("Ship to 4410 Kessler Parkways\nEast Marlow, MT 59601 please", "4410 Kessler Parkways\nEast Marlow, MT 59601"),
+    ("Write to 22 Ferndale Prairie\nLittle Wexcombe\nS6 3DX next week", "22 Ferndale Prairie\nLittle Wexcombe\nS6 3DX"),
+    ("Send it to Vrchlického 412\n159 08 Nová Ves please", "Vrchlického 412\n159 08 Nová Ves"),
+    ("Deliver to Kirkebakken 465, 7529 Holmestrand. Thanks", "Kirkebakken 465, 7529 Holmestrand"),
     ("She lives at Sorlaskeid 32 since May.", "Sorlaskeid 32"),
 ])
 def test_grammar_masks_the_whole_address(grammar: AddressGrammarRecognizer, text: str, address: str) -> None:
@@ -60,6 +64,8 @@ def test_grammar_masks_the_whole_address(grammar: AddressGrammarRecognizer, text
     "The meeting is at 10 in Room 4 of the main office.",
     "Chapter 5 explains the method; see also Table 2.",
     "My IP address is 10.0.0.1 today.",
+    "Shopping list:\n1. Buy milk\n2. Call the bank",
+    "Install Python 3.12 and run step 2 twice.",
     "The address of the page is 5 levels deep.",
 ])
 def test_grammar_leaves_ordinary_text(grammar: AddressGrammarRecognizer, text: str) -> None:
@@ -118,3 +124,10 @@ def test_context_boost_does_not_make_a_unit_beat_its_address() -> None:
     unit = Finding("ADDRESS", 20, 28, 0.95, "pattern")
     whole = Finding("ADDRESS", 0, 50, 0.65, "grammar")
     assert _resolve_overlaps([unit, whole]) == [whole]
+
+
+def test_lines_of_phone_numbers_stay_phone_numbers(analyzer: AnalyzerEngine) -> None:
+    text = "Call me at 555-123-4567\n555 987 6543"
+    found = analyze_texts(analyzer, [text], ["en"], IGNORE)[0]
+    assert [(f.entity_type, text[f.start:f.end]) for f in found] == [
+        ("PHONE_NUMBER", "555-123-4567"), ("PHONE_NUMBER", "555 987 6543")]
