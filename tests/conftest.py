@@ -21,8 +21,23 @@ from appliance.testing.harness import (
     merge,
     openai_upstream,
 )
+from appliance.testing.models import TestModels, ensure_test_models
 
 FAKE_KEY = "sk-upstream-test"
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The parent of the per-worker base temp is shared by every xdist worker of this run.
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if root.name.startswith("popen-gw") else root
+    return shared / "appliance-models"
+
+
+@pytest.fixture(scope="session")
+def test_models(model_cache: Path) -> TestModels:
+    """The built-in local models, built once per run and shared by xdist workers (file lock)."""
+    return ensure_test_models(model_cache)
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ class AuditWriter:
             try:
                 first = self._queue.get(timeout=self._idle_wait())
             except queue.Empty:
-                self._flush(force=False)
+                self._flush()
                 self._housekeeping()
                 continue
             if first is None:
@@ -158,7 +158,7 @@ class AuditWriter:
                     break
                 batch.append(item)
             self._write(batch)
-            self._flush(force=False)
+            self._flush()
             self._housekeeping()
         # drain whatever raced with close()
         rest: list[_Item] = []
@@ -212,14 +212,13 @@ class AuditWriter:
         due = seg.pending_since + self._cfg.flush_interval_ms / 1000.0 - time.monotonic()
         return min(0.2, max(due, 0.0005))
 
-    def _flush(self, *, force: bool) -> None:
+    def _flush(self) -> None:
         """Insert the journaled rows into DuckDB when they are due (they are durable already)."""
         seg = self._segment
         if seg is None or not seg.pending:
             return
         due = (
-            force
-            or len(seg.pending) >= self._cfg.flush_max_records
+            len(seg.pending) >= self._cfg.flush_max_records
             or time.monotonic() - seg.pending_since >= self._cfg.flush_interval_ms / 1000.0
         )
         if not due:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import importlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +79,8 @@ _HEADINGS = frozenset(
 )
 
 
-def _names(module: str, attr: str) -> Iterable[str]:
+def faker_names(module: str, attr: str) -> tuple[str, ...]:
+    """A word list of a Faker provider module (``()`` if the locale is missing)."""
     try:
         provider = importlib.import_module(module).Provider
     except ImportError:
@@ -123,19 +123,19 @@ def build_lexicon(language: str) -> Lexicon:
     lex = Lexicon()
     for loc in _NAME_LOCALES:
         for attr in ("first_names", "first_names_male", "first_names_female"):
-            lex.first_names.update(n for n in _names(f"faker.providers.person.{loc}", attr)
+            lex.first_names.update(n for n in faker_names(f"faker.providers.person.{loc}", attr)
                                    if len(n) > 2)
-        lex.last_names.update(n for n in _names(f"faker.providers.person.{loc}", "last_names")
+        lex.last_names.update(n for n in faker_names(f"faker.providers.person.{loc}", "last_names")
                               if len(n) > 2)
     place_locales = _PLACE_LOCALES if language == "en" else ("de_DE", "de_AT", "de_CH")
     for loc in place_locales:
         for attr in ("cities", "countries", "states", "city_names"):
-            lex.places.update(p for p in _names(f"faker.providers.address.{loc}", attr)
+            lex.places.update(p for p in faker_names(f"faker.providers.address.{loc}", attr)
                               if len(p) > 2)
     lex.places.update(_DE_STATES_EXTRA)
     lex.places.update({p + "s" for p in list(lex.places) if " " not in p and p[-1] not in "sxzß"})
-    common = {w.lower() for w in _names("faker.providers.lorem.de_DE", "word_list")}
-    common |= {w.lower() for w in _names("faker.providers.lorem.en_US", "word_list")}
+    common = {w.lower() for w in faker_names("faker.providers.lorem.de_DE", "word_list")}
+    common |= {w.lower() for w in faker_names("faker.providers.lorem.en_US", "word_list")}
     common |= _spacy_stop_words(language)
     common |= _HEADINGS | _DE_PERSON_TRIGGERS | _DE_ROLE_TRIGGERS
     common |= {"bank", "mark", "will", "may", "long", "young", "page", "case", "bill", "art",

@@ -55,6 +55,15 @@ def engine_message(error: BaseException) -> str:
     return " ".join(lines) or type(error).__name__
 
 
+def _engine_error(error: BaseException) -> RegoEvalError | None:
+    """Engine errors and Rust panics as :class:`RegoEvalError`; None for anything else."""
+    if isinstance(error, RuntimeError):
+        return RegoEvalError(engine_message(error))
+    if _is_panic(error):
+        return RegoEvalError(f"regorus failed: {engine_message(error)}")
+    return None
+
+
 class RvmPolicy:
     """Modules and data compiled once into an RVM program for one entrypoint.
 
@@ -69,12 +78,10 @@ class RvmPolicy:
         try:
             program = Program.compile_from_modules(self._data_json, list(modules.items()), [self.rule])
             self._binary = program.serialize_binary()
-        except RuntimeError as e:
-            raise RegoEvalError(engine_message(e)) from None
         except BaseException as e:
-            if not _is_panic(e):
+            if (err := _engine_error(e)) is None:
                 raise
-            raise RegoEvalError(f"regorus failed: {engine_message(e)}") from None
+            raise err from None
 
     def _vm(self) -> Rvm:
         vms: OrderedDict[RvmPolicy, Rvm] | None = getattr(_THREAD_VMS, "vms", None)
@@ -101,12 +108,10 @@ class RvmPolicy:
             vm = self._vm()
             vm.set_input_json(text)
             out = vm.execute_entry_point(self.rule)
-        except RuntimeError as e:
-            raise RegoEvalError(engine_message(e)) from None
         except BaseException as e:
-            if not _is_panic(e):
+            if (err := _engine_error(e)) is None:
                 raise
-            raise RegoEvalError(f"regorus failed: {engine_message(e)}") from None
+            raise err from None
         if out == _UNDEFINED_JSON:
             return UNDEFINED
         return orjson.loads(out)

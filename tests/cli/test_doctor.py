@@ -34,7 +34,7 @@ from appliance.testing.harness import (
     serve_subprocess,
     to_toml,
 )
-from appliance.testing.models import TestModels, ensure_test_models
+from appliance.testing.models import TestModels
 
 UPSTREAM_KEY = "sk-upstream-doctor-0123456789"
 DB_KEY_ENV, MASTER_KEY_ENV = "APPLIANCE_AUDIT_DB_KEY", "APPLIANCE_AUDIT_MASTER_KEY"
@@ -66,12 +66,6 @@ class Installed:
         path = self.work / name
         path.write_text(to_toml(merge(self.config, *extra)))
         return path
-
-
-@pytest.fixture(scope="module")
-def test_models(tmp_path_factory: pytest.TempPathFactory) -> TestModels:
-    """The same build the e2e tests use (one per run, shared by xdist workers)."""
-    return ensure_test_models(tmp_path_factory.getbasetemp().parent / "model-cache")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from appliance.testing.harness import (
     serve_subprocess,
     to_toml,
 )
-from appliance.testing.models import ensure_test_models
 
 UPSTREAM_KEY = "sk-e2e-upstream"
 ADMIN_KEY = "admin-e2e"
@@ -49,12 +48,6 @@ class FullAppliance:
 
     def key(self, **kw: Any) -> str:
         return create_key(self.data_dir, **kw)
-
-
-@pytest.fixture(scope="session")
-def test_models(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Built once per run; pytest-xdist workers share the build (file lock)."""
-    return ensure_test_models(tmp_path_factory.getbasetemp().parent / "model-cache")
 
 
 @pytest.fixture(scope="session")

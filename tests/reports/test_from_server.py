@@ -15,14 +15,7 @@ from appliance.reports.export import export
 from appliance.reports.request import Period, ReportRequest
 from appliance.testing.fakes import FakeOpenAI
 from appliance.testing.harness import openai_upstream
-from appliance.testing.models import ensure_test_models
 from tests.conftest import StartAppliance
-
-
-@pytest.fixture(scope="session")
-def test_models(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The built-in local models, built once per run and shared with the other suites."""
-    return ensure_test_models(tmp_path_factory.getbasetemp().parent / "model-cache")
 
 
 async def test_usage_pii_and_policy_reports_count_the_requests_served(

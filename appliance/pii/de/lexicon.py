@@ -6,11 +6,11 @@ Duden word list of ``zufallsworte``), so a clean install rebuilds the same lists
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+
+from appliance.pii.gazetteer import faker_names
 
 #: Locales whose person names appear in German texts (court decisions name parties of
 #: every origin); German-speaking ones first, they also drive the generator's weights.
@@ -37,20 +37,11 @@ EXTRA_PLACES = (
 )
 
 
-def _provider_list(module: str, attr: str) -> tuple[str, ...]:
-    try:
-        provider = importlib.import_module(module).Provider
-    except ImportError:
-        return ()
-    value: Any = getattr(provider, attr, ())
-    return tuple(value.keys()) if isinstance(value, dict) else tuple(value or ())
-
-
 def _names(locales: Iterable[str], attrs: Iterable[str], kind: str = "person") -> tuple[str, ...]:
     out: dict[str, None] = {}
     for loc in locales:
         for attr in attrs:
-            for v in _provider_list(f"faker.providers.{kind}.{loc}", attr):
+            for v in faker_names(f"faker.providers.{kind}.{loc}", attr):
                 if len(v) > 1 and v[:1].isupper() and all(c < "\u0250" for c in v):
                     out[v] = None
     return tuple(out)
