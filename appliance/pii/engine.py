@@ -27,6 +27,7 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
 )
 
+from appliance.blas import one_blas_thread
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.pii.config import PiiConfig
 from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
@@ -128,8 +129,10 @@ def _numpy_matmul(nlp: Any) -> None:
     The BLIS build thinc ships is about 4x slower than NumPy on the small matrices one
     short message makes (79 µs against 18 µs for 12x288 by 288x288 here); with NumPy a
     short prompt takes 1.9 ms in spaCy instead of 2.5, a 400-character one 5.9 instead
-    of 9.9. The results are the same: only who multiplies changes.
+    of 9.9. The results are the same: only who multiplies changes. NumPy is held to one
+    BLAS thread (see :mod:`appliance.blas`): its threads stall when the cores are busy.
     """
+    one_blas_thread()
     ops = NumpyOps(use_blis=False)
     for _, pipe in nlp.pipeline:
         model = getattr(pipe, "model", None)

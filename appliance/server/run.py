@@ -62,8 +62,10 @@ def _prepare_models(config: Config) -> None:
 
 
 def _run_worker(config: Config, sock: socket.socket) -> None:
+    from appliance.blas import one_blas_thread
     from appliance.server.app import create_app
 
+    one_blas_thread()
     try:
         import uvloop
 
