@@ -52,6 +52,15 @@ _INSTITUTION_ENDINGS = (
     "universität", "court", "university", "ministry",
 )
 #: Words after which a capitalised word or an initial names a place ("Freistaat Sachsen").
+#: German court abbreviations: "OLG Karlsruhe", "LG Lübeck", "SG München" name a court
+#: (in citations an ordinary word), not a place where someone is.
+_DE_COURTS = frozenset(
+    "ag lg olg bgh sg lsg bsg vg ovg vgh bverwg fg bfh arbg lag bag bpatg bverfg kg "
+    "amtsgericht landgericht oberlandesgericht sozialgericht landessozialgericht "
+    "verwaltungsgericht verwaltungsgerichtshof oberverwaltungsgericht finanzgericht "
+    "arbeitsgericht landesarbeitsgericht staatsanwaltschaft generalstaatsanwaltschaft "
+    "gerichtshof".split()
+)
 _PLACE_TRIGGERS = frozenset(
     "freistaat freistaates hansestadt landkreis kreis gemeinde stadt ortsteil ortschaft "
     "heimatdorf heimatort dorf republik königreich bundesland richtung wohnort geburtsort "
@@ -101,6 +110,9 @@ class Lexicon:
     max_place_words: int = 1
     #: Every first and last name of the lists, lower-cased, ordinary words included ("mark").
     any_names: set[str] = field(default_factory=set)
+    #: German surnames that are also ordinary words ("Fischer", "Koch"): a name when they
+    #: stand alone on a line, as judges sign decisions.
+    surnames_on_own_line: frozenset[str] = frozenset()
     #: Lower-cased word -> frequency in running text (wordfreq, words above 1 in 10 million).
     frequency: dict[str, float] = field(default_factory=dict)
 
@@ -133,6 +145,16 @@ def build_lexicon(language: str) -> Lexicon:
             lex.places.update(p for p in faker_names(f"faker.providers.address.{loc}", attr)
                               if len(p) > 2)
     lex.places.update(_DE_STATES_EXTRA)
+    if language == "de":
+        # Faker's German towns lack Köln and Nürnberg and every exonym (Moskau, Warschau);
+        # Wiktionary's toponyms have them. Those that are also ordinary nouns stay out.
+        from appliance.pii.de.wiktionary import load_wiktionary_nouns
+
+        wiki = load_wiktionary_nouns()
+        lex.places.update(wiki.places - wiki.ambiguous_places)
+        lex.surnames_on_own_line = frozenset(
+            n for n in wiki.last_names | lex.last_names if n.isalpha() and len(n) > 2
+            and n.lower() not in _HEADINGS | {"kosten", "streitwert", "rechtsmittel"})
     lex.places.update({p + "s" for p in list(lex.places) if " " not in p and p[-1] not in "sxzß"})
     common = {w.lower() for w in faker_names("faker.providers.lorem.de_DE", "word_list")}
     common |= {w.lower() for w in faker_names("faker.providers.lorem.en_US", "word_list")}
@@ -327,7 +349,8 @@ class GazetteerRecognizer(EntityRecognizer):
                     hit = n
                     break
             before = toks[i - 1].text.lower() if i else ""
-            if hit and before.endswith(_INSTITUTION_ENDINGS):
+            if hit and (before.endswith(_INSTITUTION_ENDINGS)
+                        or self.supported_language == "de" and _court_before(toks, i)):
                 i += hit  # "Landesarbeitsgericht Hamburg": part of an institution's name
                 continue
             if hit:
@@ -446,15 +469,19 @@ class GazetteerRecognizer(EntityRecognizer):
 
     def _initials(self, toks: list[_Tok]) -> list[tuple[str, int, int, float, str]]:
         """Anonymised names in German decisions: "der Zeuge B.", "K. gab an", "in M. …"."""
-        out = []
+        out: list[tuple[str, int, int, float, str]] = []
         for i, t in enumerate(toks):
             if not t.is_initial or t.text.lower() in _DE_PERSON_TRIGGERS:
                 continue
             prev = toks[i - 1].text.lower() if i else ""
             nxt = toks[i + 1].text if i + 1 < len(toks) else ""
-            if (prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":", "-"}
+            prev2 = toks[i - 2].text.lower() if i > 1 else ""
+            bracketed = prev == "(" and nxt == ")" and (
+                prev2 in _DE_PERSON_TRIGGERS or prev2 in _DE_ROLE_TRIGGERS)
+            if not bracketed and (
+                    prev in _NOT_AFTER or nxt[:1].isdigit() or nxt in {"/", ")", ":", "-"}
                     or nxt.rstrip(".") in _ROMAN or t.bare in {"I", "V", "X"}):
-                continue
+                continue  # "der Sachverständige ( S )" is a person; "Anlage ( B )" is not
             if prev[:1].isdigit():
                 continue
             if (i == 0 or toks[i - 1].text in {".", ":", "\n"}) and nxt[:1].isupper():
@@ -463,6 +490,9 @@ class GazetteerRecognizer(EntityRecognizer):
             if nxt in {"…", "..."}:
                 end = toks[i + 1].end
             entity = "LOCATION" if prev in _DE_PLACE_PREPS and prev != "bei" else "PERSON"
+            if prev in {",", "und", "oder", "sowie"} and out and out[-1][0] == "LOCATION" \
+                    and out[-1][2] >= toks[i - 2].end:
+                entity = "LOCATION"  # "in G , P , S und H": a list of anonymised places
             score = 0.75 if (prev in _DE_PERSON_TRIGGERS or prev in _DE_ROLE_TRIGGERS
                              or entity == "LOCATION") else 0.55
             out.append((entity, t.start, end, score, "anonymised initial"))
@@ -483,7 +513,8 @@ class GazetteerRecognizer(EntityRecognizer):
                 continue
             if all(w[:1].isupper() and w.replace("-", "").replace(".", "").isalpha()
                    and w.lower().rstrip(".") not in lex.common and not _looks_like_noun(w)
-                   for w in names):
+                   for w in names) or (
+                       len(words) == 1 and words[0] in lex.surnames_on_own_line):
                 out.append(("PERSON", start, start + len(line.strip()), 0.6, "signature line"))
         return out
 
@@ -493,6 +524,11 @@ _NAME_PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "di", "del"
 
 
 _PLACE_PARTICLES = _NAME_PARTICLES | {"nad", "pod", "sur", "am", "an", "im", "y", "e", "upon"}
+
+
+def _court_before(toks: list[_Tok], i: int) -> bool:
+    """A court's name ends right before token ``i`` ("OLG", "Landgericht", "LSG Bayern")."""
+    return i > 0 and toks[i - 1].text.lower() in _DE_COURTS
 
 
 def _title_case(phrase: str) -> str:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 #: Environment variable naming the model directory (wins over the cache default).
 ENV_DIR = "APPLIANCE_DE_NER_DIR"
-_SOURCES = ("features.py", "lexicon.py", "synth.py", "train.py")
+_SOURCES = ("features.py", "lexicon.py", "synth.py", "train.py", "wiktionary.py")
 
 
 def fingerprint() -> str:
@@ -37,7 +37,7 @@ def fingerprint() -> str:
     here = Path(__file__).parent
     for name in _SOURCES:
         h.update((here / name).read_bytes())
-    for dist in ("faker", "zufallsworte", "torch"):
+    for dist in ("faker", "zufallsworte", "german-nouns", "torch"):
         h.update(version(dist).encode())
     return h.hexdigest()[:12]
 

@@ -2,7 +2,8 @@
 
 Each token gets a lower-cased word id (frequent context words only, so that the model
 cannot memorise names), its characters (case kept: "Krumbiegel" vs "Kündigung"), a shape
-class and flags from the word lists (first name, surname, place, Duden word) and the
+class and flags from the word lists (first name, surname, place, Duden word, ordinary
+noun in any case and number) and the
 line layout (a surname alone on a line is a judge's signature).
 """
 
@@ -27,7 +28,7 @@ CHAR_IDS = {c: i + 2 for i, c in enumerate(CHARSET)}  # 0 padding, 1 unknown
 MAX_CHARS = 16
 SHAPES = ("pad", "lower", "title", "upper", "letter", "digits", "alnum", "punct", "other")
 FLAGS = ("first_name", "last_name", "place_begin", "place_inside", "duden", "duden_lower",
-         "line_start", "line_end", "dot_attached", "hyphenated")
+         "line_start", "line_end", "dot_attached", "hyphenated", "common_noun")
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 ENTITY_OF_TAG = {"PER": "PERSON", "LOC": "LOCATION"}
 #: Tokens per sequence the tagger sees at once (longer texts are cut at line ends).
@@ -145,5 +146,6 @@ def encode(tokens: Sequence[Token], lex: Lexicon, vocab: dict[str, int]) -> Enco
             t.line_end,
             nxt is not None and nxt.text == "." and nxt.start == t.end,
             "-" in w,
+            w in lex.common_nouns or "-" in w and w.rsplit("-", 1)[-1].title() in lex.common_nouns,
         )
     return Encoded(words, chars, shapes, flags)

@@ -1,7 +1,8 @@
 """Word lists the German tagger reads as features and the generator draws from.
 
 Every list comes from an installed package (Faker's person and address providers, the
-Duden word list of ``zufallsworte``), so a clean install rebuilds the same lists offline.
+Duden word list of ``zufallsworte``, Wiktionary's nouns from ``german-nouns``), so a clean
+install rebuilds the same lists offline.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
+from appliance.pii.de.wiktionary import load_wiktionary_nouns
 from appliance.pii.gazetteer import faker_names
 
 #: Locales whose person names appear in German texts (court decisions name parties of
@@ -57,15 +59,21 @@ class Lexicon:
     #: Duden words, exactly as written (nouns capitalised), and lower-cased.
     duden: frozenset[str]
     duden_lower: frozenset[str]
+    #: Every form of Wiktionary's ordinary (not proper) nouns: "Raum", "Anspruchs".
+    common_nouns: frozenset[str]
     #: Ordered lists the generator samples from (German-speaking ones separately).
     german_first: tuple[str, ...]
     german_last: tuple[str, ...]
     foreign_first: tuple[str, ...]
     foreign_last: tuple[str, ...]
     cities: tuple[str, ...]
+    #: Wiktionary's place names that are no ordinary noun (towns, regions, rivers, exonyms).
+    toponyms: tuple[str, ...]
     countries: tuple[str, ...]
     states: tuple[str, ...]
     nouns: tuple[str, ...]
+    #: Wiktionary's ordinary nouns in every form that is no name or place.
+    noun_forms: tuple[str, ...]
     lower_words: tuple[str, ...]
 
     @property
@@ -81,34 +89,47 @@ def load_lexicon() -> Lexicon:
     """Build the lists once per process (a second: Faker modules and a 240k-word list)."""
     import zufallsworte
 
+    wiki = load_wiktionary_nouns()
     duden: tuple[str, ...] = tuple(zufallsworte.duden)
     german_first = _names(GERMAN_LOCALES, _FIRST)
-    german_last = _names(GERMAN_LOCALES, ("last_names",))
+    # Wiktionary's surnames add those that are also ordinary nouns ("Fischer", "Koch"),
+    # which judges' signature lines are full of.
+    german_last = tuple(dict.fromkeys(_names(GERMAN_LOCALES, ("last_names",))
+                                      + tuple(sorted(n for n in wiki.last_names if n.isalpha()
+                                                     and len(n) > 2))))
     foreign = [loc for loc in NAME_LOCALES if loc not in GERMAN_LOCALES]
     foreign_first = tuple(n for n in _names(foreign, _FIRST) if n.isalpha() or "-" in n)
     foreign_last = tuple(n for n in _names(foreign, ("last_names",)) if n.replace("-", "").isalpha())
     cities = _names(GERMAN_LOCALES, ("cities", "city_names"), "address")
     countries = _names(("de_DE",), ("countries",), "address")
     states = _names(GERMAN_LOCALES, ("states",), "address")
+    # A place that is also an ordinary noun ("Welt", "Osten", "Essen") is left to context.
     places = set(cities) | set(countries) | set(states) | set(EXTRA_PLACES)
+    places |= wiki.places - wiki.ambiguous_places
     places |= {p + "s" for p in list(places) if " " not in p and p[-1] not in "sxzß"}
     names = set(german_first) | set(german_last) | set(foreign_first) | set(foreign_last)
+    toponyms = tuple(sorted(p for p in wiki.places - wiki.ambiguous_places - names
+                            if p.replace("-", "").replace(" ", "").isalpha() and len(p) > 2))
     return Lexicon(
-        first_names=frozenset(german_first) | frozenset(foreign_first),
+        first_names=frozenset(german_first) | frozenset(foreign_first) | wiki.first_names,
         last_names=frozenset(german_last) | frozenset(foreign_last),
         places=frozenset(places),
         duden=frozenset(duden),
         duden_lower=frozenset(w.lower() for w in duden),
+        common_nouns=wiki.common,
         german_first=german_first,
         german_last=german_last,
         foreign_first=foreign_first,
         foreign_last=foreign_last,
         cities=tuple(dict.fromkeys(cities + tuple(p for p in EXTRA_PLACES if " " not in p))),
+        toponyms=toponyms,
         countries=countries,
         states=states,
         # Duden lists some names ("Becker", "Emily"); as ordinary nouns they would teach
         # the tagger that those names are not names.
         nouns=tuple(w for w in duden if w[:1].isupper() and w.isalpha() and len(w) > 2
                     and w not in names and w not in places),
+        noun_forms=tuple(sorted(w for w in wiki.common if w.isalpha() and len(w) > 2
+                                and w not in names and w not in places)),
         lower_words=tuple(w for w in duden if w.islower() and w.isalpha()),
     )

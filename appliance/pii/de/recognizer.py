@@ -108,8 +108,8 @@ class Arbitration:
     about places is less reliable than its doubt about persons.
     """
 
-    add_person: float = 0.9
-    add_location: float = 0.9
+    add_person: float = 0.95
+    add_location: float = 0.95
     veto_person: float = 0.98
     veto_location: float = 1.01  # above 1: never
 

@@ -210,6 +210,44 @@ LEGAL = (
     "Die Beklagte zahlte an {PI} einen Betrag in Höhe von {MONEY} .",
     "Der Bruder der Klägerin , {PI} , lebt in {LI} .",
     "Gegen {PI} wird ein gesondertes Verfahren geführt .",
+    # Judges named in a list after one title ("die Richter Jacobi und Schödel").
+    "hat der {NUM}. Senat des Bundespatentgerichts am {D} unter Mitwirkung der Vorsitzenden Richterin {PS} sowie der Richter {PS} und {PS} beschlossen :",
+    "durch den Vorsitzenden Richter {PS} , die Richter {PS} , {PS} und {PS} sowie die Richterin {PS}",
+    "durch die Richter {PS} , {PS} und {PS} beschlossen :",
+    "Richter am Bundesgerichtshof {PS} ist wegen Urlaubs an der Unterschrift gehindert .",
+    "an der Entscheidung wirken die ehrenamtlichen Richter {PF} und {PF} mit .",
+    # Anonymised persons: an initial in brackets, letters for names, "XX".
+    "In seinem Gutachten führte der Sachverständige ( {PI} ) aus , die {N} sei nicht nachweisbar .",
+    "Die Zeugin ( {PS} ) hat den Vorfall anders geschildert .",
+    "Herr {PI} war als Referatsleiter {PX} für die {N} zuständig .",
+    "Die Beigeladene zu {NUM} ( Frau {PX} ) hat sich nicht geäußert .",
+    "Der Kläger und seine Ehefrau {PX} wohnten damals in {LX} .",
+    # Anonymised places: initials in a list, a letter for a country.
+    "Die Rettungswachen in {LX} , {LX} , {LX} und {LX} sowie der Standort im Stadtgebiet {LX} sind besetzt .",
+    "Soweit die Immobilien im Land {LX} fehlten , habe dies keine Auswirkung auf die {N} .",
+    "Die Klägerin hat Vermögen im Staat {LX} und in {LK} .",
+    "Er stammt aus dem Dorf {LX} in der Provinz {LC} .",
+    "Er sei in seinem Heimatdorf {LMULTI} von den Taliban bedroht worden .",
+    "Die Familie lebte in {LMULTI} im Norden von {LK} .",
+    # Places and persons in trademarks, fairs and firm names are still labelled.
+    "Die Wortfolge „ {LC} {N} “ ist für die beanspruchten Dienstleistungen beschreibend .",
+    "Das Anmeldezeichen setzt sich aus den Wortbestandteilen „ {LC} “ und „ {N} “ zusammen .",
+    "Der Sockel wurde auf der Messe „ {N} {LK} {YEAR} “ in {LC} ausgestellt .",
+    "Die Anmelderin macht geltend , {LC} sei als Ortsbezeichnung nicht bekannt .",
+    "Welchen Einfluss die Stationierung von Soldaten in {LC} habe , sei nicht feststellbar .",
+    "Die Klägerin wohnte bis {YEAR} in der {STR} in {LC} und zog dann nach {LC} .",
+    "Der Unfall ereignete sich auf der Kreuzung {STR} / {STR} in {LC} .",
+    "Das Grundstück liegt in der Gemarkung {LC} , Flur {NUM} , Flurstück {NUM} .",
+)
+#: Patent and technical literature, where the LER annotation marks authors as persons
+#: (unlike commentary citations in legal prose, whose authors stay ordinary words).
+PATENT_LITERATURE = (
+    "D{NUM} {PAUTH} : {TITLE} , Seiten {NUM} - {NUM} , © {UN} , {YEAR} ;",
+    "D{NUM} {PAUTH} et al. , “ {TITLE} ” , {TITLE} , {YEAR} , {NUM} , Seiten {NUM} bis {NUM}",
+    "D{NUM} {PAUTH} : {TITLE} .",
+    "E{NUM} {PAUTH} , {PAUTH} : {TITLE} , {YEAR}",
+    "Die Druckschrift D{NUM} ( {PAUTH} , {TITLE} ) offenbart eine {N} .",
+    "Der Fachmann entnimmt dem Aufsatz von {PAUTH} in der D{NUM} keine Anregung zur {N} .",
 )
 #: Legal sentences without persons or places, whose traps the tagger must learn.
 LEGAL_NEGATIVE = (
@@ -265,6 +303,21 @@ LEGAL_NEGATIVE = (
     "{N} - {N}",
     "Kosten des {N}s",
     "Hinweise zur {N}",
+    # Prepositions before ordinary nouns in every case and number: not places.
+    "Die {N} ist in {NC} geregelt .",
+    "Die Leistungen werden in {NC} und in {NC} erbracht .",
+    "Er geriet mit der Zahlung in {NC} , weil die {N} fehlte .",
+    "In {NC} {NUM} ist die {N} dargestellt .",
+    "Das Gemenge besteht aus {NC} , {NC} und {NC} .",
+    "Nach {NC} ist die {N} erneut zu prüfen .",
+    "Der Vertrag trat mit {NC} in Kraft .",
+    "Er ist mit dem Fahrzeug nach Hause gefahren .",
+    "Die Frage stand in Rede , ob die {N} in {NC} resultiert .",
+    "Die Beklagte hat die {N} im {NC} festgehalten .",
+    "Die Angaben in {NC} und {NC} sind widersprüchlich .",
+    "Aus {NC} ergibt sich nichts anderes .",
+    "Bei {NC} ist nach {PAR} zu verfahren .",
+    "Der Antrag wurde nach {NC} gestellt .",
 )
 #: Letters, e-mails and forms.
 LETTERS = (
@@ -370,8 +423,11 @@ class _Gen:
 
     def town(self) -> str:
         r = self.rng
-        if r.random() < 0.1:
+        x = r.random()
+        if x < 0.1:
             return self._towns.word(r, self._known_places) or r.choice(self.lex.cities)
+        if x < 0.45:
+            return r.choice(self.lex.toponyms)
         return r.choice(self.lex.cities)
 
     def s_PF(self) -> list[Piece]:
@@ -458,6 +514,59 @@ class _Gen:
             return self.s_LS()
         return self.s_LI()
 
+    def s_PX(self) -> list[Piece]:
+        """A person anonymised as letters: "XX", "X", "Y.", "N. N."."""
+        r = self.rng
+        return [(r.choice(("XX", "X", "Y", "XY", "X.", "Y.", "N. N.", "A. B.", "Z")), "PER")]
+
+    def s_LX(self) -> list[Piece]:
+        """A place anonymised as letters ("G", "Gr", "Hi", "X", "M."), sometimes spelt out."""
+        r = self.rng
+        x = r.random()
+        if x < 0.35:
+            return [(r.choice("ABCDEFGHKLMNOPRSTWXYZ"), "LOC")]
+        if x < 0.6:
+            return [(r.choice("BDFGHKLMNPRSTW") + r.choice(("r", "i", "a", "e", "o", "u", "h", "l",
+                                                              "r.", "i.", "a.")), "LOC")]
+        if x < 0.8:
+            return [(self.initial(), "LOC")]
+        return self.s_LC()
+
+    def s_LMULTI(self) -> list[Piece]:
+        """A foreign village of two words nobody lists ("Bakhi Kali")."""
+        r = self.rng
+        words = [self._towns.word(r, self._known_places) or r.choice(self.lex.cities)
+                 for _ in range(r.randint(1, 2))]
+        if r.random() < 0.5:
+            words.append(r.choice(self.lex.foreign_last))
+        return [(" ".join(words), "LOC")]
+
+    def s_PAUTH(self) -> list[Piece]:
+        """An author of technical literature: "BRADLER , Christian", "J. Deubener", "Ekström , Å."."""
+        r = self.rng
+        last, first = self.last(), self.first()
+        x = r.random()
+        if x < 0.3:
+            text = f"{last.upper()} , {first}"
+        elif x < 0.55:
+            text = f"{first[0]}. {last}"
+        elif x < 0.75:
+            text = f"{last} , {first[0]}."
+        elif x < 0.9:
+            text = f"{last} , {first}"
+        else:
+            text = last
+        return [(text, "PER")]
+
+    def s_TITLE(self) -> list[Piece]:
+        """A title of technical literature, often English."""
+        r = self.rng
+        if r.random() < 0.5:
+            words = r.sample(_EN_TITLE_WORDS, r.randint(3, 7))
+            words[0] = words[0].capitalize()
+            return [(" ".join(words), None)]
+        return [(" ".join(r.choice(self.lex.nouns) for _ in range(r.randint(1, 3))), None)]
+
     def s_STR(self) -> list[Piece]:
         r = self.rng
         base = r.choice((self.last(), self.town(), r.choice(self.lex.nouns)))
@@ -472,8 +581,17 @@ class _Gen:
     def s_PLZ(self) -> list[Piece]:
         return [(f"{self.rng.randint(1000, 99999):05d}", None)]
 
+    def noun(self) -> str:
+        """A Duden noun, or one of Wiktionary's in any case and number."""
+        r = self.rng
+        return r.choice(self.lex.nouns if r.random() < 0.6 else self.lex.noun_forms)
+
     def s_N(self) -> list[Piece]:
         return [(self.rng.choice(self.lex.nouns), None)]
+
+    def s_NC(self) -> list[Piece]:
+        """An ordinary noun in any case and number ("Einkommenseinbußen", "Verzug")."""
+        return [(self.rng.choice(self.lex.noun_forms), None)]
 
     def s_LW(self) -> list[Piece]:
         return [(self.rng.choice(self.lex.lower_words), None)]
@@ -634,9 +752,9 @@ class _Gen:
             if x < 0.22:
                 parts.append(self.s_NP()[0][0])
             elif x < 0.3:
-                parts.append(f"{r.choice(_PREPS[:14])} {r.choice(self.lex.nouns)}")
+                parts.append(f"{r.choice(_PREPS[:14])} {self.noun()}")
             elif x < 0.42:
-                parts.append(f"{r.choice(_PREPS)} {self.s_NP()[0][0] if r.random() < 0.4 else r.choice(self.lex.nouns)}")
+                parts.append(f"{r.choice(_PREPS)} {self.s_NP()[0][0] if r.random() < 0.4 else self.noun()}")
             elif x < 0.5:
                 parts.append(f"{r.choice(_IDIOMS)} {self.s_NP()[0][0]}")
             elif x < 0.7:
@@ -703,12 +821,21 @@ _IDIOMS = ("in Höhe von", "in Bezug auf", "in Betracht", "in Rede stehende", "i
            "nach Ablauf", "nach Eingang", "in Zusammenhang mit", "in Textform", "in Euro",
            "in Untersuchungshaft", "in Teilzeit", "in Vollzeit", "aus Sicht", "aus Gründen",
            "nach Erlass", "bei Abschluss", "in Übereinstimmung mit", "in Vertretung",
-           "in Kopie", "nach Beendigung", "in Ermangelung", "zu Lasten", "zu Gunsten")
+           "in Kopie", "nach Beendigung", "in Ermangelung", "zu Lasten", "zu Gunsten",
+           "nach Hause", "zu Hause", "in Verzug", "in Schritt", "in Figur", "in Abb.",
+           "in Anknüpfung an", "in Rede", "nach Fristablauf", "in Kraft")
 _LEAD = ("Dies", "Das", "Die", "Der", "Es", "Hierzu", "Daher", "Insoweit", "Zudem", "Ferner",
          "Allerdings", "Danach", "Demnach", "Zwar", "Soweit", "Nach", "Im", "In", "Bei", "Mit",
          "Aus", "Auch", "Dabei", "Vielmehr", "Deshalb", "Gleichwohl", "Unabhängig")
 
 
+_EN_TITLE_WORDS = (
+    "analysis", "of", "the", "and", "in", "for", "a", "new", "method", "system", "power",
+    "electronics", "high", "voltage", "glass", "crystal", "growth", "time", "induction",
+    "nucleation", "control", "design", "study", "on", "with", "additional", "information",
+    "check", "properties", "thin", "film", "laser", "sensor", "data", "network", "optical",
+    "semiconductor", "device", "process", "materials", "review", "journal", "letters",
+)
 _ROMAN_AZ = ("I", "II", "III", "IV", "V", "VI", "VIII", "IX", "X", "XI")
 _SLOT = re.compile(r"(\{[A-Z_]+\})")
 
@@ -737,7 +864,7 @@ def generate(lex: Lexicon, n: int, seed: int) -> list[Sample]:
     gen = _Gen(lex, rng)
     registers: tuple[tuple[float, tuple[str, ...]], ...] = (
         (0.28, LEGAL), (0.22, LEGAL_NEGATIVE), (0.24, ("{FILLER}",)), (0.15, LETTERS),
-        (0.04, CHAT), (0.07, SIGNATURES),
+        (0.04, CHAT), (0.07, SIGNATURES), (0.02, PATENT_LITERATURE),
     )
     weights = [w for w, _ in registers]
     out: list[Sample] = []
