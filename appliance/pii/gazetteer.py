@@ -51,6 +51,10 @@ _INSTITUTION_ENDINGS = (
     "ministeriums", "landes", "freistaates", "freistaat", "kammer", "regierung", "behörde",
     "universität", "court", "university", "ministry",
 )
+#: In German, "des Landes Brandenburg" and "Freistaat Bayern" are places (or parties,
+#: which the state is too): only courts, offices and ministries end a place match.
+_DE_INSTITUTION_ENDINGS = tuple(e for e in _INSTITUTION_ENDINGS
+                                if e not in {"landes", "freistaates", "freistaat"})
 #: Words after which a capitalised word or an initial names a place ("Freistaat Sachsen").
 #: German court abbreviations: "OLG Karlsruhe", "LG Lübeck", "SG München" name a court
 #: (in citations an ordinary word), not a place where someone is.
@@ -61,6 +65,8 @@ _DE_COURTS = frozenset(
     "arbeitsgericht landesarbeitsgericht staatsanwaltschaft generalstaatsanwaltschaft "
     "gerichtshof".split()
 )
+_DE_LAW_ENDINGS = ("gesetz", "gesetzes", "verordnung", "ordnung", "verfassung",
+                   "tarifvertrag", "tarifvertrags")
 _PLACE_TRIGGERS = frozenset(
     "freistaat freistaates hansestadt landkreis kreis gemeinde stadt ortsteil ortschaft "
     "heimatdorf heimatort dorf republik königreich bundesland richtung wohnort geburtsort "
@@ -113,6 +119,9 @@ class Lexicon:
     #: German surnames that are also ordinary words ("Fischer", "Koch"): a name when they
     #: stand alone on a line, as judges sign decisions.
     surnames_on_own_line: frozenset[str] = frozenset()
+    #: German ordinary nouns in every case and number (Wiktionary): "Kollegen" after
+    #: "die Richter Albrecht und" is no name.
+    ordinary_nouns: frozenset[str] = frozenset()
     #: Lower-cased word -> frequency in running text (wordfreq, words above 1 in 10 million).
     frequency: dict[str, float] = field(default_factory=dict)
 
@@ -152,6 +161,7 @@ def build_lexicon(language: str) -> Lexicon:
 
         wiki = load_wiktionary_nouns()
         lex.places.update(wiki.places - wiki.ambiguous_places)
+        lex.ordinary_nouns = wiki.common
         lex.surnames_on_own_line = frozenset(
             n for n in wiki.last_names | lex.last_names if n.isalpha() and len(n) > 2
             and n.lower() not in _HEADINGS | {"kosten", "streitwert", "rechtsmittel"})
@@ -349,8 +359,9 @@ class GazetteerRecognizer(EntityRecognizer):
                     hit = n
                     break
             before = toks[i - 1].text.lower() if i else ""
-            if hit and (before.endswith(_INSTITUTION_ENDINGS)
-                        or self.supported_language == "de" and _court_before(toks, i)):
+            german = self.supported_language == "de"
+            if hit and (before.endswith(_DE_INSTITUTION_ENDINGS if german else _INSTITUTION_ENDINGS)
+                        or german and _court_before(toks, i)):
                 i += hit  # "Landesarbeitsgericht Hamburg": part of an institution's name
                 continue
             if hit:
@@ -425,10 +436,30 @@ class GazetteerRecognizer(EntityRecognizer):
                 # "Mr. Ryan Ziherl" is masked whole: the title is part of how the name reads.
                 start = toks[i - 1].start if prev in _TITLES and not german else t.start
                 out.append(("PERSON", start, end, score, "name list/title"))
+                if german and triggered:
+                    j = self._more_names(toks, j, out)
                 i = j
                 continue
             i += 1
         return out
+
+    def _more_names(self, toks: list[_Tok], j: int, out: list[tuple[str, int, int, float, str]]) -> int:
+        """Names listed after a title's name, "die Richter Albrecht , Kern und Lauber":
+        each word after a comma or "und" that no list knows as an ordinary word is a name
+        too. Returns the index after the last one."""
+        lex = self._lex
+        assert lex is not None
+        while j + 1 < len(toks) and toks[j].text in {",", "und", "sowie"}:
+            t = toks[j + 1]
+            word = t.bare
+            if not (t.is_initial or t.is_cap and word.isalpha() and len(word) > 2
+                    and word.lower() not in lex.common and word not in lex.ordinary_nouns
+                    and not _looks_like_noun(word)):
+                break
+            end = t.end if t.is_initial else t.start + len(word)
+            out.append(("PERSON", t.start, end, 0.8, "name list/title"))
+            j += 2
+        return j
 
     def _name_end_en(self, toks: list[_Tok], i: int, lowered: bool) -> int:
         """Index after the last token of the English name opening at ``i``: surnames,
@@ -514,7 +545,7 @@ class GazetteerRecognizer(EntityRecognizer):
             if all(w[:1].isupper() and w.replace("-", "").replace(".", "").isalpha()
                    and w.lower().rstrip(".") not in lex.common and not _looks_like_noun(w)
                    for w in names) or (
-                       len(words) == 1 and words[0] in lex.surnames_on_own_line):
+                       len(words) == 1 and (words[0] in lex.surnames_on_own_line or _lone_name(words[0]))):
                 out.append(("PERSON", start, start + len(line.strip()), 0.6, "signature line"))
         return out
 
@@ -526,9 +557,19 @@ _NAME_PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "di", "del"
 _PLACE_PARTICLES = _NAME_PARTICLES | {"nad", "pod", "sur", "am", "an", "im", "y", "e", "upon"}
 
 
+def _lone_name(word: str) -> bool:
+    """A capitalised word alone on its line that is no heading: a judge signing."""
+    return (word[:1].isupper() and word[1:].islower() and word.isalpha() and len(word) > 2
+            and word.lower() not in _HEADINGS and not _looks_like_noun(word))
+
+
 def _court_before(toks: list[_Tok], i: int) -> bool:
-    """A court's name ends right before token ``i`` ("OLG", "Landgericht", "LSG Bayern")."""
-    return i > 0 and toks[i - 1].text.lower() in _DE_COURTS
+    """A court's or a law's name ends right before token ``i`` ("OLG Karlsruhe",
+    "TV-Ärzte Hessen", "Kommunalabgabengesetz Bayern"): the place is part of the name."""
+    if i == 0:
+        return False
+    before = toks[i - 1].text.lower()
+    return before in _DE_COURTS or before.startswith("tv-") or before.endswith(_DE_LAW_ENDINGS)
 
 
 def _title_case(phrase: str) -> str:

@@ -206,6 +206,11 @@ def _german(analyzer: AnalyzerEngine, text: str) -> set[tuple[str, str]]:
          {("PERSON", "SCHNEIDERHAN, Walter")}),
         ("Die Richter Albrecht und Kunkelmann haben an der Entscheidung mitgewirkt.",
          {("PERSON", "Albrecht"), ("PERSON", "Kunkelmann")}),
+        ("Die Revision wird zurückgewiesen.\nHollerbaum", {("PERSON", "Hollerbaum")}),
+        ("Die Klägerin wohnt in der Lindenstraße 7 in Jena.",
+         {("ADDRESS", "Lindenstraße 7"), ("LOCATION", "Jena")}),
+        ("Das Land Brandenburg und der Freistaat Sachsen haben Stellung genommen.",
+         {("LOCATION", "Brandenburg"), ("LOCATION", "Sachsen")}),
     ],
 )
 def test_analyzer_finds_places_and_persons_german_decisions_name(
@@ -220,9 +225,12 @@ def test_analyzer_finds_places_and_persons_german_decisions_name(
         "Hiergegen wendet sich die Revision (vgl. OLG Karlsruhe, Beschluss vom 3. Mai 2010).",
         "Ebenso LG Lübeck, Urteil vom 2. März 2001, und SG München, Beschluss vom 4. Mai 2011.",
         "Der Vertrag trat mit Unterzeichnung in Kraft und die Beklagte geriet in Verzug.",
+        "Die Stufenlaufzeit bestimmt sich nach § 14 TV-Ärzte Hessen und § 3 Schulgesetz Bayern.",
+        "Die Richterin Albers und Kollegen haben beraten.\nGründe",
     ],
 )
-def test_courts_and_prepositions_before_nouns_are_no_places(
+def test_courts_laws_and_ordinary_nouns_are_no_persons_or_places(
     analyzer: AnalyzerEngine, text: str
 ) -> None:
-    assert not {f for f in _german(analyzer, text) if f[0] in {"PERSON", "LOCATION"}}
+    found = _german(analyzer, text) - {("PERSON", "Albers")}
+    assert not {f for f in found if f[0] in {"PERSON", "LOCATION"}}

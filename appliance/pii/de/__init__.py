@@ -3,9 +3,10 @@
 No German spaCy pipeline and no pretrained German encoder is on the package registry, so
 the appliance trains its own tagger offline: :mod:`.synth` writes labelled German
 sentences (court decisions, letters, e-mails, chat, signature lines) from Faker's German,
-Austrian and Swiss names and places and the Duden word list of ``zufallsworte``;
-:mod:`.train` fits a small character-CNN + token-CNN tagger on them with torch and
-exports it to ONNX; :mod:`.build` caches the result; :mod:`.recognizer` plugs it into
+Austrian and Swiss names and places, Wiktionary's German place names, surnames and nouns
+(:mod:`.wiktionary`) and the Duden word list of ``zufallsworte``; :mod:`.train` fits two
+small character-CNN + token-CNN taggers on them with torch and exports their average to
+ONNX; :mod:`.build` caches the result; :mod:`.recognizer` plugs it into
 Presidio for ``de``, where it also arbitrates the rule-based gazetteer's findings.
 Nothing is downloaded and nothing large is committed.
 """

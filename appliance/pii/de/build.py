@@ -57,15 +57,21 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info) -> dict[s
     """Generate data, train, export: fills the empty directory ``out``; returns the meta."""
     from appliance.pii.de.lexicon import load_lexicon
     from appliance.pii.de.synth import generate
-    from appliance.pii.de.train import Recipe, export, train
+    from appliance.pii.de.train import Ensemble, Recipe, build_vocab, export, train
 
     started = time.perf_counter()
     recipe = Recipe()
     lex = load_lexicon()
-    samples = generate(lex, recipe.samples, recipe.seed)
-    progress(f"de-ner: {len(samples)} generated samples in {time.perf_counter() - started:.1f} s")
-    model, vocab = train(samples, lex, recipe, progress)
-    export(model, out / MODEL_FILE)
+    seeds = [recipe.seed + k for k in range(recipe.members)]
+    texts = {seed: generate(lex, recipe.samples, seed) for seed in seeds}
+    progress(f"de-ner: {recipe.members} x {recipe.samples} generated samples in "
+             f"{time.perf_counter() - started:.1f} s")
+    vocab = build_vocab([s for samples in texts.values() for s in samples], recipe)
+    members = []
+    for seed in seeds:
+        progress(f"de-ner: training the tagger of seed {seed}")
+        members.append(train(texts[seed], lex, recipe, progress, vocab=vocab, seed=seed)[0])
+    export(Ensemble(members), out / MODEL_FILE)
     from appliance.pii.de.features import FLAGS, TAGS
 
     meta: dict[str, object] = {

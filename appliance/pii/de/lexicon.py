@@ -76,9 +76,8 @@ class Lexicon:
     noun_forms: tuple[str, ...]
     lower_words: tuple[str, ...]
 
-    @property
-    def max_place_words(self) -> int:
-        return max(len(p.split()) for p in self.places)
+    #: Words in the longest place name (the longest match to try), counted once at load.
+    max_place_words: int
 
 
 _FIRST = ("first_names", "first_names_male", "first_names_female")
@@ -114,6 +113,7 @@ def load_lexicon() -> Lexicon:
         first_names=frozenset(german_first) | frozenset(foreign_first) | wiki.first_names,
         last_names=frozenset(german_last) | frozenset(foreign_last),
         places=frozenset(places),
+        max_place_words=max(len(p.split()) for p in places),
         duden=frozenset(duden),
         duden_lower=frozenset(w.lower() for w in duden),
         common_nouns=wiki.common,

@@ -238,6 +238,12 @@ LEGAL = (
     "Die Klägerin wohnte bis {YEAR} in der {STR} in {LC} und zog dann nach {LC} .",
     "Der Unfall ereignete sich auf der Kreuzung {STR} / {STR} in {LC} .",
     "Das Grundstück liegt in der Gemarkung {LC} , Flur {NUM} , Flurstück {NUM} .",
+    # Streets without a house number.
+    "Die Wohnung liegt in der {STRN} in {LC} .",
+    "Der Angeklagte bog von der {STRN} in die {STRN} ab .",
+    "Das Grundstück grenzt an die {STRN} .",
+    "Die Geschädigte ging die {STRN} entlang in Richtung {STRN} .",
+    "Die Praxis befindet sich am {STRN} , Ecke {STRN} .",
 )
 #: Patent and technical literature, where the LER annotation marks authors as persons
 #: (unlike commentary citations in legal prose, whose authors stay ordinary words).
@@ -566,6 +572,13 @@ class _Gen:
             words[0] = words[0].capitalize()
             return [(" ".join(words), None)]
         return [(" ".join(r.choice(self.lex.nouns) for _ in range(r.randint(1, 3))), None)]
+
+    def s_STRN(self) -> list[Piece]:
+        """A street named without its house number."""
+        text = self.s_STR()[0][0]
+        if text.startswith("Bundesstraße"):
+            return [(text, "LOC")]  # "Bundesstraße" alone is an ordinary noun
+        return [(text.rsplit(" ", 1)[0], "LOC")]
 
     def s_STR(self) -> list[Piece]:
         r = self.rng

@@ -31,14 +31,6 @@ class WiktionaryNouns:
     common: frozenset[str]
 
 
-def _forms(row: dict[str, str]) -> set[str]:
-    out = {row["lemma"]}
-    for key, value in row.items():
-        if key not in {"lemma", "pos"} and not key.startswith("genus") and value:
-            out.add(value)
-    return {f for f in out if f[:1].isupper() and not f.startswith("-")}
-
-
 @cache
 def load_wiktionary_nouns() -> WiktionaryNouns:
     path = importlib.resources.files("german_nouns").joinpath("nouns.csv")
@@ -46,11 +38,17 @@ def load_wiktionary_nouns() -> WiktionaryNouns:
     first: set[str] = set()
     last: set[str] = set()
     common: set[str] = set()
-    common_lemmas: set[str] = set()
     with path.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            tags = set(row["pos"].split(","))
-            forms = _forms(row)
+        rows = csv.reader(fh)
+        header = next(rows)
+        lemma, pos = header.index("lemma"), header.index("pos")
+        # Every column but lemma, part of speech and gender holds one inflected form.
+        form_columns = [k for k, name in enumerate(header)
+                        if name not in {"lemma", "pos"} and not name.startswith("genus")]
+        for row in rows:
+            tags = set(row[pos].split(","))
+            forms = {row[lemma], *(row[k] for k in form_columns if row[k])}
+            forms = {f for f in forms if f[:1].isupper()}
             if "Toponym" in tags:
                 places |= forms
             if "Vorname" in tags:
@@ -59,7 +57,6 @@ def load_wiktionary_nouns() -> WiktionaryNouns:
                 last |= forms
             if "Substantiv" in tags and not tags & _PROPER:
                 common |= forms
-                common_lemmas.add(row["lemma"])
     return WiktionaryNouns(
         places=frozenset(places),
         ambiguous_places=frozenset(places & common),
