@@ -59,6 +59,14 @@ class Calibration:
     #: Same rescaling for safety categories (kept stricter: false blocks hurt users).
     safety_floor: float = 0.45
     safety_ceiling: float = 0.85
+    #: The same for the multilingual encoder, which screens safety whenever it is loaded:
+    #: one ~1 ms embedding per answer instead of all-MiniLM's ~3 ms, and German read as
+    #: written. Its floor is where all-MiniLM's sits on the training corpus (the 97.5th
+    #: percentile of every sentence's best cosine to a category exemplar: 0.45 there, 0.30
+    #: here); it rates paraphrases of one exemplar higher than all-MiniLM does, so the
+    #: ceiling stays where it was.
+    safety_floor_multilingual: float = 0.30
+    safety_ceiling_multilingual: float = 0.85
     #: An area with a score at or above this is tagged on the request.
     tag_threshold: float = 0.5
     #: Probability mass of a class in the trained head that maps to ``tag_threshold``
@@ -236,6 +244,17 @@ class RiskClassifier:
         self._negative_rows = (start, len(texts))
         if embedder is not None and texts:
             self._matrix = embedder.embed(texts)
+        # Safety: the multilingual encoder's own exemplar rows when it is loaded.
+        self._safety_matrix, self._safety_rows = self._matrix, self._cat_rows
+        self._safety_scale = (calibration.safety_floor, calibration.safety_ceiling)
+        if self.multilingual is not None and self.categories:
+            exemplars = [e for c in self.categories for e in c.exemplars]
+            first = self._cat_rows[0][0]
+            self._safety_matrix = self.multilingual.embed(exemplars)
+            self._safety_rows = [(a - first, b - first) for a, b in self._cat_rows]
+            self._safety_scale = (
+                calibration.safety_floor_multilingual, calibration.safety_ceiling_multilingual
+            )
 
     def _can_feed(self, model: AreaModel | None) -> bool:
         """Whether the embedders at hand produce the features ``model`` was trained on."""
@@ -302,20 +321,21 @@ class RiskClassifier:
         tail = min(tail, limit)
         return text[: limit - tail] + (" … " + text[-tail:] if tail else "")
 
-    def _embed_all(self, original: Segments, seg: Segments) -> tuple[Vectors | None, Vectors | None]:
-        """all-MiniLM's rows of the glossed segments, and the trained head's features.
+    def _embed_all(
+        self, original: Segments, seg: Segments
+    ) -> tuple[Vectors | None, Vectors | None, Vectors | None]:
+        """all-MiniLM's rows of the glossed segments, the multilingual encoder's rows of
+        the segments as written, and the trained head's features.
 
         Sequential on purpose: running the multilingual encoder in a second thread was
         slower on the shared 2-core machine (thread start-up and contention outweigh the
         1-2 ms it overlaps).
         """
         vectors = self._embed_segments(seg)
-        model, multilingual = self.area_model, self.multilingual
         multi = None
-        if model is not None and multilingual is not None and vectors is not None:
-            if MULTILINGUAL_FEATURES in model.features:
-                multi = self._rows(multilingual, self._multi_cache, original)
-        return vectors, self._head_features(vectors, multi)
+        if self.multilingual is not None and vectors is not None:
+            multi = self._rows(self.multilingual, self._multi_cache, original)
+        return vectors, multi, self._head_features(vectors, multi)
 
     def _head_features(self, vectors: Vectors | None, multi: Vectors | None) -> Vectors | None:
         """What the trained head reads, one row per segment: all-MiniLM's rows (of the
@@ -354,10 +374,13 @@ class RiskClassifier:
         row: Vectors = np.concatenate([vectors[-1], multi[-1]])
         return row
 
-    def _best_cosines(self, vectors: Vectors | None, spans: list[tuple[int, int]]) -> list[float]:
-        if vectors is None or self._matrix is None:
+    def _best_cosines(
+        self, vectors: Vectors | None, spans: list[tuple[int, int]], matrix: Vectors | None = None
+    ) -> list[float]:
+        matrix = self._matrix if matrix is None else matrix
+        if vectors is None or matrix is None:
             return [0.0] * len(spans)
-        best = (vectors @ self._matrix.T).max(axis=0)  # best over segments, per exemplar
+        best = (vectors @ matrix.T).max(axis=0)  # best over segments, per exemplar
         return [float(best[s:e].max()) if e > s else 0.0 for s, e in spans]
 
     @staticmethod
@@ -370,10 +393,11 @@ class RiskClassifier:
         """Risk tags and safety scores of one request, from one embedding pass."""
         original = seg
         seg, german = self._gloss(seg)
-        vectors, features = self._embed_all(original, seg)
+        vectors, multi, features = self._embed_all(original, seg)
         # The safety screen looks at what the caller supplied, never at the operator's
-        # system prompt: its vector (the first row when there is context) is left out.
-        supplied = vectors[-1:] if vectors is not None and seg.content else None
+        # system prompt: its vector (the last row, after any context) is the one used.
+        safety_rows = multi if self.multilingual is not None else vectors
+        supplied = safety_rows[-1:] if safety_rows is not None and seg.content else None
         return (
             self._risk(seg.rules_text, vectors, german, features, original.rules_text,
                        written_german=self._is_german(original)),
@@ -384,14 +408,20 @@ class RiskClassifier:
         """Tags of a single text (a declared purpose, a CLI input, an eval item)."""
         original = Segments(rules_text=text, content=text)
         seg, german = self._gloss(original)
-        vectors, features = self._embed_all(original, seg)
+        vectors, _, features = self._embed_all(original, seg)
         return self._risk(seg.rules_text, vectors, german, features, text,
                           written_german=self._is_german(original))
 
     def screen(self, text: str) -> SafetyResult:
-        """Safety scores of a single text (an answer, a moderation input)."""
-        seg, _ = self._gloss(Segments(rules_text="", content=text, safety_text=text))
-        return self._safety(seg.safety_text, self._embed_segments(seg))
+        """Safety scores of a single text (an answer, a moderation input): the rules read
+        it with its gloss, the multilingual encoder (when loaded) as written."""
+        original = Segments(rules_text="", content=text, safety_text=text)
+        seg, _ = self._gloss(original)
+        if self.multilingual is not None:
+            vectors = self._rows(self.multilingual, self._multi_cache, original)
+        else:
+            vectors = self._embed_segments(seg)
+        return self._safety(seg.safety_text, vectors)
 
     def _risk(
         self,
@@ -468,13 +498,13 @@ class RiskClassifier:
         return out
 
     def _safety(self, text: str, vectors: Vectors | None) -> SafetyResult:
-        cal = self.calibration
-        text = text[: cal.rules_max_chars]
-        cosines = self._best_cosines(vectors, self._cat_rows)
+        text = text[: self.calibration.rules_max_chars]
+        cosines = self._best_cosines(vectors, self._safety_rows, self._safety_matrix)
+        floor, ceiling = self._safety_scale
         scores: dict[str, float] = {}
         for cat, cos in zip(self.categories, cosines, strict=True):
             rule = cat.rule_score(text) if text else 0.0
-            scores[cat.id] = max(rule, self._rescale(cos, cal.safety_floor, cal.safety_ceiling))
+            scores[cat.id] = max(rule, self._rescale(cos, floor, ceiling))
         return SafetyResult(scores)
 
     def in_force(self, area_id: str, today: dt.date | None = None) -> bool:

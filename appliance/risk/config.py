@@ -56,6 +56,11 @@ class RiskConfig(BaseModel):
     safety_floor: float = Field(0.45, ge=-1, le=1)
     #: ... and score 1.
     safety_ceiling: float = Field(0.85, ge=-1, le=1)
+    #: The same two for the multilingual encoder (USE), which screens safety whenever
+    #: ``multilingual`` is on; its cosines spread differently from all-MiniLM's.
+    safety_floor_multilingual: float = Field(0.30, ge=-1, le=1)
+    #: Cosine giving safety-category score 1 with the multilingual encoder.
+    safety_ceiling_multilingual: float = Field(0.85, ge=-1, le=1)
     #: An area scoring at or above this is tagged on the request.
     tag_threshold: float = Field(0.5, ge=0, le=1)
     #: Seconds an application's declared purpose stays cached before it is looked up again.

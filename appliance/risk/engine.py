@@ -34,6 +34,8 @@ def calibration_of(config: Config) -> Calibration:
         area_ceiling_de=r.area_ceiling_de,
         safety_floor=r.safety_floor,
         safety_ceiling=r.safety_ceiling,
+        safety_floor_multilingual=r.safety_floor_multilingual,
+        safety_ceiling_multilingual=r.safety_ceiling_multilingual,
         tag_threshold=r.tag_threshold,
         gloss_min_coverage=r.gloss_min_coverage,
     )
