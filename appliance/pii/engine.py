@@ -15,7 +15,6 @@ from typing import Any
 
 import spacy
 import tldextract
-from thinc.api import NumpyOps
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
@@ -27,11 +26,11 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
 )
 
-from appliance.blas import one_blas_thread
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.pii.config import PiiConfig
 from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
+from appliance.pii.spacy_ops import use_inference_ops
 
 #: spaCy labels mapped to our entity types (MISC, NORP, dates etc. are not personal data here).
 _SPACY_LABELS = {
@@ -119,26 +118,8 @@ class _OfflineSpacyEngine(SpacyNlpEngine):
                 nlp[lang] = spacy.blank(lang)
             else:
                 nlp[lang] = spacy.load(model["model_name"], exclude=["parser", "tagger", "attribute_ruler", "lemmatizer"])
-                _numpy_matmul(nlp[lang])
+                use_inference_ops(nlp[lang])
         self.nlp = nlp  # type: ignore[assignment]
-
-
-def _numpy_matmul(nlp: Any) -> None:
-    """Run the pipeline's matrix products through NumPy's BLAS instead of thinc's BLIS.
-
-    The BLIS build thinc ships is about 4x slower than NumPy on the small matrices one
-    short message makes (79 µs against 18 µs for 12x288 by 288x288 here); with NumPy a
-    short prompt takes 1.9 ms in spaCy instead of 2.5, a 400-character one 5.9 instead
-    of 9.9. The results are the same: only who multiplies changes. NumPy is held to one
-    BLAS thread (see :mod:`appliance.blas`): its threads stall when the cores are busy.
-    """
-    one_blas_thread()
-    ops = NumpyOps(use_blis=False)
-    for _, pipe in nlp.pipeline:
-        model = getattr(pipe, "model", None)
-        if model is not None:
-            for node in model.walk():
-                node.ops = ops
 
 
 def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
