@@ -17,7 +17,7 @@ from pathlib import Path
 from appliance.models.build_cache import build_once
 from appliance.models.export import Progress, export_onnx
 from appliance.models.manifest import is_complete
-from appliance.models.quantize import quantize_int8
+from appliance.models.quantize import quantize_int8, write_screening_copy
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def minilm_checkpoint() -> Path:
 
 
 def build_embedding_model(out: Path, progress: Progress = log.info) -> None:
-    """Export MiniLM to ONNX (fp32, in a scratch dir) and write its int8 copy to ``out``."""
+    """Export MiniLM to ONNX (fp32, in a scratch dir) and write its int8 copies to ``out``:
+    the served one and the faster one the risk classifier screens with."""
     with tempfile.TemporaryDirectory(prefix="appliance-export-", dir=out.parent) as scratch:
         fp32 = Path(scratch) / EMBED_MODEL
         export_onnx(
@@ -46,6 +47,7 @@ def build_embedding_model(out: Path, progress: Progress = log.info) -> None:
             source_kind="package", progress=progress,
         )
         quantize_int8(fp32, out, name=EMBED_MODEL, progress=progress)
+        write_screening_copy(fp32, out, progress=progress)
 
 
 def build_chat_model(out: Path, progress: Progress = log.info) -> None:

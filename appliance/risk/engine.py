@@ -55,17 +55,23 @@ def models_dir(config: Config) -> Path:
 
 
 def load_embedder(config: Config) -> Embedder:
-    """The int8 all-MiniLM-L6-v2 on ONNX Runtime: the same files the local provider serves
-    as ``local-embed`` (built once, offline, where that provider keeps its models)."""
+    """The int8 all-MiniLM-L6-v2 on ONNX Runtime, from the directory the local provider
+    serves as ``local-embed`` (built once, offline): its screening copy when present."""
     from appliance.models.builtin import EMBED_MODEL, ensure_builtin
+    from appliance.models.quantize import SCREENING_ONNX
     from appliance.providers.local.embedding import OnnxEmbedder
 
     model_dir = ensure_builtin(EMBED_MODEL, models_dir(config))
+    screening = (model_dir / SCREENING_ONNX).is_file()
+    if not screening:
+        log.info("risk: %s has no %s (built by an older version): screening with the "
+                 "served model", model_dir, SCREENING_ONNX)
     return OnnxEmbedder(
         model_dir,
         config.risk.execution_providers,
         batch_size=64,
         intra_op_threads=config.risk.intra_op_threads or None,
+        onnx_file=SCREENING_ONNX if screening else None,
     )
 
 

@@ -63,3 +63,15 @@ def test_built_model_is_int8(test_models: TestModels) -> None:
     assert manifest.quantization == "int8"
     assert manifest.task == "embedding"
     assert (test_models.embed / manifest.onnx).stat().st_size < 40_000_000
+
+
+def test_screening_copy_points_the_same_way(test_models: TestModels, embedder: OnnxEmbedder) -> None:
+    """The every-MatMul-int8 copy the risk classifier screens with stays close to the
+    served vectors (its use is judged by the risk benchmark, not by fidelity)."""
+    from appliance.models.quantize import SCREENING_ONNX
+
+    assert (test_models.embed / SCREENING_ONNX).is_file()
+    screening = OnnxEmbedder(test_models.embed, onnx_file=SCREENING_ONNX)
+    cosines = (screening.embed(SENTENCES) * embedder.embed(SENTENCES)).sum(axis=1)
+    assert cosines.min() >= 0.98, cosines
+    assert cosines.max() < 1.0 - 1e-6  # a different model really ran

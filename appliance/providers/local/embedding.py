@@ -28,7 +28,10 @@ class OnnxEmbedder:
         *,
         batch_size: int = 32,
         intra_op_threads: int | None = None,
+        onnx_file: str | None = None,
     ) -> None:
+        """``onnx_file``: another ONNX file of the same directory (same tokenizer and
+        pooling) to run instead of the manifest's, e.g. its screening copy."""
         self.model_dir = Path(model_dir)
         if (self.model_dir / MANIFEST_NAME).is_file():
             self.manifest = load_manifest(self.model_dir)
@@ -40,8 +43,9 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(self.max_length)
         pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         self.tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")
+        onnx_path = self.model_dir / onnx_file if onnx_file else self.manifest.onnx_path(self.model_dir)
         self.session = create_session(
-            self.manifest.onnx_path(self.model_dir),
+            onnx_path,
             providers,
             intra_op_threads=intra_op_threads,
             label=self.manifest.name,
