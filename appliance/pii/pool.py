@@ -249,7 +249,9 @@ class AnalyzerPool:
             batch = self._take_batch()
             if not batch:
                 return
-            worker = self._idle.popleft()
+            # The worker that finished last: its caches are still warm (at low load one
+            # worker then serves every request instead of each in turn).
+            worker = self._idle.pop()
             if worker.dead:  # died while idle: replace it, try the next
                 self._return(worker, healthy=False)
                 self._jobs.extendleft(reversed(batch))
