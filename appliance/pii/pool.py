@@ -190,9 +190,9 @@ class AnalyzerPool:
 
     Requests that arrive while every worker is busy wait in one queue; a worker that
     frees up takes all of them at once (up to ``batch_chars`` characters), so spaCy tags
-    them in one ``pipe`` call. Under load that halves its cost per text (a batch of 32
-    short messages costs 1.2 ms each against 2.9 ms one by one); an idle pool still
-    answers a lone request at once.
+    them in one ``pipe`` call. Under load that cuts its cost per text by two thirds (a
+    batch of 32 short prompts costs 0.63 ms CPU each in spaCy, one alone 1.96 ms); an idle
+    pool still answers a lone request at once.
     """
 
     def __init__(self, config: PiiConfig) -> None:
