@@ -59,8 +59,6 @@ def quantize_int8(
     src_dir: Path, out_dir: Path, *, name: str | None = None, progress: Progress = lambda _m: None
 ) -> Path:
     """Write an int8 copy of the model in ``src_dir`` to ``out_dir`` (with its manifest)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     manifest = load_manifest(src_dir)
     if manifest.quantization == "int8":
         raise ValueError(f"{src_dir} is already int8-quantized")
@@ -71,16 +69,8 @@ def quantize_int8(
             (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item, out_dir / rel)
     progress(f"quantizing {manifest.name} to int8 ({size_mb(src_dir):.1f} MB) ...")
-    with _quiet_root_logger():
-        quantize_dynamic(
-            model_input=manifest.onnx_path(src_dir),
-            model_output=manifest.onnx_path(out_dir),
-            nodes_to_exclude=activation_fed_matmuls(manifest.onnx_path(src_dir)),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            # Graphs over 2 GB keep weights in a side file.
-            use_external_data_format=manifest.onnx_path(src_dir).stat().st_size > 1_800_000_000,
-        )
+    src = manifest.onnx_path(src_dir)
+    _quantize(src, manifest.onnx_path(out_dir), exclude=activation_fed_matmuls(src))
     write_manifest(
         out_dir,
         manifest.model_copy(update={"quantization": "int8", "name": name or out_dir.name}),
@@ -104,16 +94,24 @@ def write_screening_copy(src_dir: Path, out_dir: Path, progress: Progress = lamb
     for is judged by the risk benchmark, not by vector fidelity. Callers that serve
     embeddings keep ``model.onnx``.
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     manifest = load_manifest(src_dir)
     target = out_dir / SCREENING_ONNX
     progress(f"quantizing {manifest.name} for screening (every MatMul int8) ...")
+    _quantize(manifest.onnx_path(src_dir), target, exclude=[])
+    return target
+
+
+def _quantize(src: Path, dst: Path, exclude: list[str]) -> None:
+    """Weights int8 per output channel, activations quantized on the fly."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     with _quiet_root_logger():
         quantize_dynamic(
-            model_input=manifest.onnx_path(src_dir),
-            model_output=target,
+            model_input=src,
+            model_output=dst,
+            nodes_to_exclude=exclude,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            # Graphs over 2 GB keep weights in a side file.
+            use_external_data_format=src.stat().st_size > 1_800_000_000,
         )
-    return target

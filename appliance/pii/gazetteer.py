@@ -55,7 +55,6 @@ _INSTITUTION_ENDINGS = (
 #: which the state is too): only courts, offices and ministries end a place match.
 _DE_INSTITUTION_ENDINGS = tuple(e for e in _INSTITUTION_ENDINGS
                                 if e not in {"landes", "freistaates", "freistaat"})
-#: Words after which a capitalised word or an initial names a place ("Freistaat Sachsen").
 #: German court abbreviations: "OLG Karlsruhe", "LG Lübeck", "SG München" name a court
 #: (in citations an ordinary word), not a place where someone is.
 _DE_COURTS = frozenset(
@@ -67,6 +66,7 @@ _DE_COURTS = frozenset(
 )
 _DE_LAW_ENDINGS = ("gesetz", "gesetzes", "verordnung", "ordnung", "verfassung",
                    "tarifvertrag", "tarifvertrags")
+#: Words after which a capitalised word or an initial names a place ("Freistaat Sachsen").
 _PLACE_TRIGGERS = frozenset(
     "freistaat freistaates hansestadt landkreis kreis gemeinde stadt ortsteil ortschaft "
     "heimatdorf heimatort dorf republik königreich bundesland richtung wohnort geburtsort "
@@ -160,7 +160,7 @@ def build_lexicon(language: str) -> Lexicon:
         from appliance.pii.de.wiktionary import load_wiktionary_nouns
 
         wiki = load_wiktionary_nouns()
-        lex.places.update(wiki.places - wiki.ambiguous_places)
+        lex.places.update(wiki.unambiguous_places)
         lex.ordinary_nouns = wiki.common
         lex.surnames_on_own_line = frozenset(
             n for n in wiki.last_names | lex.last_names if n.isalpha() and len(n) > 2
@@ -344,6 +344,8 @@ class GazetteerRecognizer(EntityRecognizer):
         dominican republic") the lists are matched in title case."""
         lex = self._lex
         assert lex is not None
+        german = self.supported_language == "de"
+        institution_endings = _DE_INSTITUTION_ENDINGS if german else _INSTITUTION_ENDINGS
         out = []
         i = 0
         while i < len(toks):
@@ -359,9 +361,7 @@ class GazetteerRecognizer(EntityRecognizer):
                     hit = n
                     break
             before = toks[i - 1].text.lower() if i else ""
-            german = self.supported_language == "de"
-            if hit and (before.endswith(_DE_INSTITUTION_ENDINGS if german else _INSTITUTION_ENDINGS)
-                        or german and _court_before(toks, i)):
+            if hit and (before.endswith(institution_endings) or german and _court_before(toks, i)):
                 i += hit  # "Landesarbeitsgericht Hamburg": part of an institution's name
                 continue
             if hit:

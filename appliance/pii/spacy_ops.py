@@ -28,8 +28,6 @@ class InferenceOps(NumpyOps):
     they are viewed as; activations always take the ordinary path.
     """
 
-    name = "numpy"
-
     def __init__(self) -> None:
         super().__init__(use_blis=False)
         self._weights: set[int] = set()

@@ -104,10 +104,10 @@ def load_lexicon() -> Lexicon:
     states = _names(GERMAN_LOCALES, ("states",), "address")
     # A place that is also an ordinary noun ("Welt", "Osten", "Essen") is left to context.
     places = set(cities) | set(countries) | set(states) | set(EXTRA_PLACES)
-    places |= wiki.places - wiki.ambiguous_places
+    places |= wiki.unambiguous_places
     places |= {p + "s" for p in list(places) if " " not in p and p[-1] not in "sxzß"}
     names = set(german_first) | set(german_last) | set(foreign_first) | set(foreign_last)
-    toponyms = tuple(sorted(p for p in wiki.places - wiki.ambiguous_places - names
+    toponyms = tuple(sorted(p for p in wiki.unambiguous_places - names
                             if p.replace("-", "").replace(" ", "").isalpha() and len(p) > 2))
     return Lexicon(
         first_names=frozenset(german_first) | frozenset(foreign_first) | wiki.first_names,

@@ -25,6 +25,8 @@ class WiktionaryNouns:
     places: frozenset[str]
     #: Places that are also an ordinary noun ("Essen", "Stein", "Hof"): context decides.
     ambiguous_places: frozenset[str]
+    #: The other places: a listed word that is a place whatever the context.
+    unambiguous_places: frozenset[str]
     first_names: frozenset[str]
     last_names: frozenset[str]
     #: Every form of every ordinary (not proper) noun: "Raum", "Räumen", "Anspruchs".
@@ -60,6 +62,7 @@ def load_wiktionary_nouns() -> WiktionaryNouns:
     return WiktionaryNouns(
         places=frozenset(places),
         ambiguous_places=frozenset(places & common),
+        unambiguous_places=frozenset(places - common),
         first_names=frozenset(first),
         last_names=frozenset(last),
         common=frozenset(common),
