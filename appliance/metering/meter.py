@@ -3,15 +3,16 @@
 ``admit`` reserves what a request is expected to use (one request, its estimated
 tokens, its estimated cost) against every limit that applies, atomically, or refuses
 it with HTTP 429 naming the limit. ``settle`` replaces the estimates with the real
-token counts and cost, books the usage row for ``appliance usage``, notifies when a
-budget crosses its soft limit or runs out (once per period), and updates the metrics.
+token counts and cost, books the usage row for ``appliance usage`` and notifies when a
+budget crosses its soft limit or runs out (once per period); ``observe`` updates the
+metrics once the request is recorded.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -306,13 +307,22 @@ class Meter:
     # -- settlement -------------------------------------------------------------------
 
     async def settle(self, ctx: Context) -> None:
-        try:
-            if ctx.principal is not None:
-                await self._settle(ctx)
-        finally:
-            self.metrics.observe(ctx)
-            if self._tracer is not None:
-                emit_spans(ctx, self._tracer)
+        """Book the request's real tokens and cost, once, as soon as its usage is known."""
+        if ctx.principal is not None:
+            await self._settle(ctx)
+
+    async def settle_failure(self, ctx: Context) -> None:
+        """Count as failed a request whose usage was booked before its answer failed."""
+        if ctx.principal is not None:
+            row = replace(self._usage_row(ctx, clock(), 0), requests=0, prompt_tokens=0,
+                          completion_tokens=0)
+            await self.store.charge(Charge(usage=row))
+
+    def observe(self, ctx: Context) -> None:
+        """Metrics and trace spans of a finished request (after it is recorded)."""
+        self.metrics.observe(ctx)
+        if self._tracer is not None:
+            emit_spans(ctx, self._tracer)
 
     async def _settle(self, ctx: Context) -> None:
         p = ctx.principal

@@ -80,12 +80,18 @@ class Finding:
     recognizer: str
 
 
+#: en_core_web_sm components Presidio never reads (see :class:`_OfflineSpacyEngine`).
+_UNUSED_COMPONENTS = ["tok2vec", "parser", "tagger", "attribute_ruler", "lemmatizer"]
+
+
 class _OfflineSpacyEngine(SpacyNlpEngine):
     """spaCy engine that never downloads: English from an installed package, German blank.
 
-    Only tok2vec and NER run: the parser is a third of the time on short texts, and the
-    tagger and lemmatizer another 7% for nothing (context words match the lower-cased
-    word instead, as for German; the English benchmark scores identically).
+    Only NER runs: the parser is a third of the time on short texts, and the tagger and
+    lemmatizer another 7% for nothing (context words match the lower-cased word instead,
+    as for German; the English benchmark scores identically). The shared ``tok2vec``
+    component only fed those: the NER model embeds its own, so running it cost a third
+    of a short prompt's analysis (0.64 of 1.9 ms) for output nothing read.
     """
 
     def __init__(self, en_model: str, languages: Sequence[str]) -> None:
@@ -117,7 +123,7 @@ class _OfflineSpacyEngine(SpacyNlpEngine):
             if model["model_name"] == "blank":
                 nlp[lang] = spacy.blank(lang)
             else:
-                nlp[lang] = spacy.load(model["model_name"], exclude=["parser", "tagger", "attribute_ruler", "lemmatizer"])
+                nlp[lang] = spacy.load(model["model_name"], exclude=_UNUSED_COMPONENTS)
                 use_inference_ops(nlp[lang])
         self.nlp = nlp  # type: ignore[assignment]
 

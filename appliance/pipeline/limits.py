@@ -39,5 +39,12 @@ class LimitsStage:
         return await self._meter.admit(ctx)
 
     async def settle(self, ctx: Context) -> None:
-        """Book real tokens and cost, notify budgets, update metrics (every request)."""
+        """Book real tokens and cost and notify budgets (every request, once)."""
         await self._meter.settle(ctx)
+
+    async def settle_failure(self, ctx: Context) -> None:
+        await self._meter.settle_failure(ctx)
+
+    def observe(self, ctx: Context) -> None:
+        """Metrics and spans (every request, after its record)."""
+        self._meter.observe(ctx)

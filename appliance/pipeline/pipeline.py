@@ -27,6 +27,9 @@ from appliance.risk.text import choice_texts, delta_texts
 
 log = logging.getLogger(__name__)
 
+#: ``ctx.state`` key of the settlement ``complete`` starts while the answer is screened.
+_SETTLING = "pipeline.settling"
+
 #: (stage name, [pipeline] switch or None, "module:Class"). Order is the pipeline order.
 REQUEST_STAGES: tuple[tuple[str, str | None, str], ...] = (
     ("pii_detect", "redact", "appliance.pipeline.pii_detect:PiiDetect"),
@@ -176,6 +179,10 @@ class Pipeline:
         upstream_body = dict(ctx.body)
         response = await self.router.call(ctx, op)
         ctx.usage = usage_of(response.get("usage"))
+        if self.settlers:
+            # The usage is known and no screen changes it: book it while the answer is
+            # screened rather than after (``finish`` waits for it).
+            ctx.state[_SETTLING] = asyncio.ensure_future(self._settle(ctx))
         for stage in self.response_stages:
             response = await self._screen(stage, ctx, response)
         if ctx.obligations.get("store_payloads"):
@@ -221,21 +228,47 @@ class Pipeline:
     async def finish(self, ctx: Context) -> None:
         """Settle usage and cost, then record the request, whatever happened to it.
 
-        Stages that account for what a request consumed implement ``settle(ctx)``; it runs
-        before the record is written so that the record carries the cost.
+        Stages that account for what a request consumed implement ``settle(ctx)`` (it runs
+        before the record is written, so that the record carries the cost; ``complete``
+        starts it early), ``settle_failure(ctx)`` (the answer failed after its usage was
+        booked) and ``observe(ctx)`` (metrics, run after this returns: once the request
+        is recorded, nothing the caller waits for depends on them).
         """
         ctx.finished_at = time.time()
-        for stage in self.settlers:
-            try:
-                await stage.settle(ctx)
-            except Exception as e:  # noqa: BLE001 - accounting must never cost the audit record
-                log.error("settling in %s failed: %s", stage.name, type(e).__name__)
+        early: asyncio.Future[int] | None = ctx.state.pop(_SETTLING, None)
+        if early is None:
+            await self._settle(ctx)
+        elif await early < 400 <= ctx.status:
+            await self._settle(ctx, failure=True)
         if self.recorder is not None:
             await self.recorder.record(ctx)
+        if self.observers:
+            asyncio.get_running_loop().call_soon(self._observe, ctx)
+
+    async def _settle(self, ctx: Context, *, failure: bool = False) -> int:
+        """Every settler's ``settle`` (or ``settle_failure``); the status it booked."""
+        status = ctx.status
+        for stage in self.settlers:
+            try:
+                await (stage.settle_failure(ctx) if failure else stage.settle(ctx))
+            except Exception as e:  # noqa: BLE001 - accounting must never cost the audit record
+                log.error("settling in %s failed: %s", stage.name, type(e).__name__)
+        return status
+
+    def _observe(self, ctx: Context) -> None:
+        for stage in self.observers:
+            try:
+                stage.observe(ctx)
+            except Exception as e:  # noqa: BLE001 - metrics never fail a request
+                log.error("observing in %s failed: %s", stage.name, type(e).__name__)
 
     @cached_property
     def settlers(self) -> tuple[Any, ...]:
         return tuple(s for s in self.request_stages if hasattr(s, "settle"))
+
+    @cached_property
+    def observers(self) -> tuple[Any, ...]:
+        return tuple(s for s in self.request_stages if hasattr(s, "observe"))
 
 
 def answer_text(obj: dict[str, Any], *, chunk: bool = False) -> str:

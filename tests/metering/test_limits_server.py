@@ -214,6 +214,34 @@ async def test_streams_are_metered(
     assert rows[0].cost_nano == (rows[0].prompt_tokens + rows[0].completion_tokens) * 1_000_000
 
 
+async def test_an_answer_failing_after_its_usage_was_booked_counts_as_an_error(
+    start_appliance: StartAppliance, openai_models: dict[str, Any], data_files: dict[str, Any]
+) -> None:
+    """Usage is booked while the answer is screened; a screen that then breaks (503) must
+    still leave one request, one error and the tokens the provider charged for."""
+    from openai import InternalServerError
+
+    from appliance.server.services import SERVICES
+
+    class BrokenScreen:
+        name = "broken_screen"
+
+        async def screen(self, ctx: Any, response: dict[str, Any]) -> dict[str, Any]:
+            await asyncio.sleep(0.05)  # the booking started before this screen finishes
+            raise RuntimeError("screen broke")
+
+    running = await start_appliance(config(openai_models, data_files))
+    pipeline = running.server.app[SERVICES].pipeline
+    object.__setattr__(pipeline, "response_stages", (*pipeline.response_stages, BrokenScreen()))
+    async with client(running.base_url, running.key) as c:
+        with pytest.raises(InternalServerError) as failed:
+            await c.chat.completions.create(model="gpt-4o", messages=CHAT)
+    assert failed.value.status_code == 503
+    [row] = await _limits_stage(running).meter.store.usage(0, 10**7)
+    assert (row.requests, row.errors) == (1, 1)
+    assert row.prompt_tokens > 0 and row.completion_tokens > 0
+
+
 async def test_metrics_endpoint(
     aiohttp_server: Any, tmp_path: Path, openai_models: dict[str, Any], data_files: dict[str, Any]
 ) -> None:
