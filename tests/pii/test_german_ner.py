@@ -2,12 +2,14 @@
 
 The model is built once per machine (cached by recipe fingerprint, under a file lock, so
 parallel test workers share one build); the sentences here are written for these tests,
-none comes from the evaluation set.
+none comes from the evaluation set (the tagger trains on its DEV half, see
+test_german_ler_data.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,8 @@ from presidio_analyzer import AnalyzerEngine
 from appliance.pii.de.build import ensure_model, fingerprint, is_built
 from appliance.pii.de.features import TAGS, Token, chunks, tokenize
 from appliance.pii.de.lexicon import load_lexicon
-from appliance.pii.de.recognizer import GermanNerRecognizer, GermanTagger, _decode
+from appliance.pii.de.ler import dev_half
+from appliance.pii.de.recognizer import Arbitration, GermanNerRecognizer, GermanTagger, _decode
 from appliance.pii.de.synth import generate
 from appliance.pii.de.wiktionary import load_wiktionary_nouns
 from appliance.pii.engine import analyze_texts
@@ -105,6 +108,7 @@ def test_model_directory_is_complete_and_matches_this_code(model_dir: Path) -> N
     meta = json.loads((model_dir / "meta.json").read_text("utf-8"))
     assert meta["tags"] == list(TAGS)
     assert meta["fingerprint"] == fingerprint()
+    assert meta["real_sentences"] == len(dev_half())  # the LER DEV half, nothing more
     assert (model_dir / "model.onnx").stat().st_size < 10_000_000
 
 
@@ -153,6 +157,15 @@ def test_recognizer_reports_through_presidio(model_dir: Path) -> None:
     assert all(r.recognition_metadata["recognizer_name"] == "GermanNerRecognizer"
                for r in results)
     assert rec.analyze("Frau Anna Schmidt aus Hamburg rief an.", ["EMAIL_ADDRESS"]) == []
+
+
+def test_arbitration_thresholds_decide_what_the_tagger_adds(model_dir: Path) -> None:
+    text = "Frau Anna Schmidt aus Hamburg rief an."
+    rec = GermanNerRecognizer(model_dir)
+    assert {r.entity_type for r in rec.analyze(text, ["PERSON", "LOCATION"])} == {
+        "PERSON", "LOCATION"}
+    rec.arbitration = Arbitration(add_person=1.01, add_location=1.01)
+    assert rec.analyze(text, ["PERSON", "LOCATION"]) == []
 
 
 def test_analyzer_uses_the_tagger_for_german(analyzer: AnalyzerEngine) -> None:
@@ -216,7 +229,14 @@ def _german(analyzer: AnalyzerEngine, text: str) -> set[tuple[str, str]]:
 def test_analyzer_finds_places_and_persons_german_decisions_name(
     analyzer: AnalyzerEngine, text: str, expected: set[tuple[str, str]]
 ) -> None:
-    assert expected <= _german(analyzer, text)
+    """Each expected phrase lies inside a finding of its type (LER, which the tagger now
+    learns from, takes "Freistaat Sachsen" whole; the redaction covers Sachsen either way)."""
+    (findings,) = analyze_texts(analyzer, [text], ["de"])
+    for entity, phrase in expected:
+        where = re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text)
+        assert where is not None
+        assert any(f.entity_type == entity and f.start <= where.start() and where.end() <= f.end
+                   for f in findings), (entity, phrase, _german(analyzer, text))
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
 """Labelled German training text, written on the fly from templates and word lists.
 
-The tagger never sees real annotated German: there is none we may train on. Instead this
-module writes sentences in the registers the appliance meets (court decisions, letters,
-e-mails, chat, signature and heading lines) with persons and places drawn from Faker's
-German, Austrian, Swiss and foreign lists, plus surnames and town names invented by a
-character model of those lists (so that the tagger learns what a name looks like, not
-only which names exist). Ordinary words come from the Duden list. Equally important are
+Real annotated German is scarce: the tagger also learns from the DEV half of the LER court
+decisions (:mod:`.ler`), but that is one register and 253 entities. So this module writes
+sentences in the registers the appliance meets (court decisions, letters, e-mails, chat,
+signature and heading lines) with persons and places drawn from Faker's German, Austrian,
+Swiss and foreign lists, plus surnames and town names invented by a character model of
+those lists (so that the tagger learns what a name looks like, not only which names
+exist). Ordinary words come from the Duden list. Equally important are
 the negatives German legal prose is full of: places inside court and law names
 ("OLG Karlsruhe", "TV-Ärzte Hessen"), authors in literature citations ("Greger, in:
 Zöller, ZPO"), section letters ("Abschnitt II. D") and capitalised nouns: all labelled

@@ -61,6 +61,12 @@ class Recipe:
     entity_weight: float = 2.0
     #: Taggers averaged in the exported graph (seeds ``seed``, ``seed + 1``, ...).
     members: int = 2
+    #: Copies of each real LER DEV-half sentence in every member's data, next to the
+    #: ``samples`` generated ones (3,333 real sentences are few; see :mod:`.ler`).
+    real_repeat: int = 2
+    #: Extra copies of the real sentences that name a person or place (only 188 of the
+    #: 3,333 do; they hold the 253 entities the tagger can learn court usage from).
+    real_entity_repeat: int = 0
 
 
 class Tagger(nn.Module):
@@ -192,6 +198,22 @@ def train(
         progress(f"epoch {epoch + 1}/{recipe.epochs}: loss {total / len(data):.4f}")
     model.eval()
     return model, vocab
+
+
+def train_member(job: tuple[Sequence[Sample], Recipe, list[str], int]) -> dict[str, torch.Tensor]:
+    """One ensemble member in a worker process (its weights travel back, not the model)."""
+    from appliance.pii.de.lexicon import load_lexicon
+
+    samples, recipe, vocab, seed = job
+    model, _ = train(samples, load_lexicon(), recipe, vocab=vocab, seed=seed)
+    return model.state_dict()
+
+
+def from_weights(weights: dict[str, torch.Tensor], recipe: Recipe, vocab: Sequence[str]) -> Tagger:
+    model = Tagger(recipe, len(vocab))
+    model.load_state_dict(weights)
+    model.eval()
+    return model
 
 
 def export(model: nn.Module, path: Path) -> None:
