@@ -6,7 +6,13 @@ proxy in front of the same upstream (``--peer litellm``). Load comes from ``wrk`
 thread per core-ish) so the load generator costs little of the 2 cores. Prints P50/P99
 latency and requests/s at 1, 32 and 256 concurrent clients, and the ratios.
 
+``--rounds N`` measures every target N times, round-robin (all targets once, then again),
+and prints each figure's median over the rounds, and every round's ratio against LiteLLM:
+on a shared host the machine's speed drifts over minutes, so one back-to-back pair can
+decide a comparison by chance while interleaved rounds show it.
+
     python benchmarks/proxy_overhead.py [--full] [--peer litellm] [--workers 2] [--duration 10]
+                                        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,6 +152,13 @@ def wrk(url: str, key: str, connections: int, duration: int) -> Load:
     return Load(rps, p50, p99, failed, mean)
 
 
+def median_load(runs: list[Load]) -> Load:
+    """Each figure's median over the rounds (taken figure by figure)."""
+    med = statistics.median
+    return Load(med(r.rps for r in runs), med(r.p50_ms for r in runs), med(r.p99_ms for r in runs),
+                sum(r.errors for r in runs), med(r.mean_ms for r in runs))
+
+
 @contextmanager
 def appliance(upstream: str, workdir: Path, workers: int, full: bool) -> Iterator[tuple[str, str]]:
     parts = [openai_upstream("up", upstream, max_retries=0), {"server": {"workers": workers}}]
@@ -187,11 +201,12 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="also measure with every compliance stage on")
     ap.add_argument("--peer", choices=["litellm"], help="also measure LiteLLM's proxy")
     ap.add_argument("--concurrency", default="1,32,256")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved repetitions (medians)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
     levels = [int(c) for c in args.concurrency.split(",")]
-    results: dict[str, dict[int, Load]] = {}
+    rounds: dict[str, dict[int, list[Load]]] = {}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         upstream = stack.enter_context(fake_upstream())
@@ -201,10 +216,16 @@ def main() -> int:
             targets["appliance-full"] = stack.enter_context(appliance(upstream, work, args.workers, full=True))
         if args.peer == "litellm":
             targets["litellm"] = stack.enter_context(litellm(upstream, work))
-        for name, (url, key) in targets.items():
+        for url, key in targets.values():
             wrk(url, key, 8, 2)  # warm-up
-            results[name] = {c: wrk(url, key, c, args.duration) for c in levels}
-    print(f"workers={args.workers} duration={args.duration}s cores={os.cpu_count()}")
+        for _ in range(args.rounds):
+            for name, (url, key) in targets.items():
+                for c in levels:
+                    rounds.setdefault(name, {}).setdefault(c, []).append(wrk(url, key, c, args.duration))
+    results = {name: {c: median_load(runs) for c, runs in by_level.items()}
+               for name, by_level in rounds.items()}
+    print(f"workers={args.workers} duration={args.duration}s cores={os.cpu_count()} "
+          f"rounds={args.rounds} (medians)")
     print(f"{'target':<16}{'clients':>8}{'req/s':>10}{'P50 ms':>9}{'P99 ms':>9}{'mean ms':>9}"
           f"{'+P50 ms':>9}{'errors':>8}")
     for name, by_level in results.items():
@@ -221,6 +242,12 @@ def main() -> int:
                 print(f"  {name:<16} clients={c:<4} req/s x{a.rps / peer.rps:.2f}  "
                       f"added P50 {a.p50_ms - d.p50_ms:.2f} ms vs {peer.p50_ms - d.p50_ms:.2f} ms, "
                       f"mean {a.mean_ms - d.mean_ms:.2f} ms vs {peer.mean_ms - d.mean_ms:.2f} ms")
+                if args.rounds > 1:
+                    per_round = zip(rounds[name][c], rounds["litellm"][c], rounds["direct"][c],
+                                    strict=True)
+                    print("    each round: " + "; ".join(
+                        f"x{x.rps / y.rps:.2f} {x.p50_ms - z.p50_ms:.2f} vs {y.p50_ms - z.p50_ms:.2f} ms"
+                        for x, y, z in per_round))
     return 0
 
 
