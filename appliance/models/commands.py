@@ -1,4 +1,4 @@
-"""CLI: ``appliance models list | export | quantize | build-test-model``.
+"""CLI: ``appliance models list | prepare | export | quantize | build-test-model``.
 
 Model directories live under the local provider's ``models_dir`` (by default
 ``<data_dir>/models``). Long steps print progress lines to stderr.
@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.add_argument("--no-load", action="store_true", help="do not try loading each model")
     _state_args(ls)
     ls.set_defaults(func=cmd_list)
+
+    pr = msub.add_parser("prepare", help="build every model the configuration needs now, "
+                                         "not on first start (offline)")
+    _state_args(pr)
+    pr.set_defaults(func=cmd_prepare)
 
     ex = msub.add_parser("export", help="export a Hugging Face model to ONNX with Optimum")
     ex.add_argument("source", help="hub id (needs network) or a local checkpoint directory")
@@ -130,6 +135,17 @@ def cmd_list(args: argparse.Namespace) -> int:
               f"{r.get('size_mb', 0):>9.1f}  {r.get('runs_on') or '-':<8}{loads:<6}"
               + (f" {r['error']}" if r.get("error") else ""))
     return 0 if all(r.get("loads") is not False for r in rows) else 1
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    import logging
+
+    from appliance.models.prepare import prepare
+
+    # The builders report through logging; an operator running this wants to see them.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    prepare(load_config(args.config, data_dir=args.data_dir), _progress)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -107,3 +107,33 @@ def test_cli_models_list(tmp_path: Path, test_models: TestModels) -> None:
     assert rows["local-embed"]["task"] == "embedding"
     assert rows["local-embed"]["quantization"] == "int8"
     assert rows["local-embed"]["configured_as"] == "local-embed"
+
+
+def test_cli_models_prepare_builds_what_is_missing_then_nothing(
+    tmp_path: Path, test_models: TestModels
+) -> None:
+    """``models prepare`` builds every model ``serve`` would build on first start (here
+    the chat model is missing), and a second run finds them all."""
+    from appliance.risk.multilingual import MODEL_NAME, ensure_use_model
+
+    models_dir = tmp_path / "data" / "models"
+    models_dir.mkdir(parents=True)
+    (models_dir / "local-embed").symlink_to(test_models.embed)
+    (models_dir / MODEL_NAME).symlink_to(ensure_use_model(test_models.models_dir))
+
+    def prepare() -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "appliance", "models", "prepare",
+             "--data-dir", str(tmp_path / "data")],
+            capture_output=True, text=True, timeout=900, cwd=REPO, check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        return out
+
+    first = prepare()
+    assert is_complete(models_dir / "local-chat")
+    assert "model local-chat is missing" in first.stderr
+    for name in ("local models", "local-embed", MODEL_NAME, "de-ner"):
+        assert f"{name}: ready" in first.stderr, first.stderr
+    second = prepare()
+    assert "building" not in second.stderr.lower(), second.stderr
