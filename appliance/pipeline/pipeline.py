@@ -231,8 +231,7 @@ class Pipeline:
         Stages that account for what a request consumed implement ``settle(ctx)`` (it runs
         before the record is written, so that the record carries the cost; ``complete``
         starts it early), ``settle_failure(ctx)`` (the answer failed after its usage was
-        booked) and ``observe(ctx)`` (metrics, run after this returns: once the request
-        is recorded, nothing the caller waits for depends on them).
+        booked) and ``observe(ctx)`` (metrics, once the request is recorded).
         """
         ctx.finished_at = time.time()
         early: asyncio.Future[int] | None = ctx.state.pop(_SETTLING, None)
@@ -242,8 +241,7 @@ class Pipeline:
             await self._settle(ctx, failure=True)
         if self.recorder is not None:
             await self.recorder.record(ctx)
-        if self.observers:
-            asyncio.get_running_loop().call_soon(self._observe, ctx)
+        self._observe(ctx)
 
     async def _settle(self, ctx: Context, *, failure: bool = False) -> int:
         """Every settler's ``settle`` (or ``settle_failure``); the status it booked."""
