@@ -5,7 +5,7 @@ write names, places and their many look-alikes), but only the DEV half of
 ``ler_dev.conll`` may be learnt from: the TEST half is the held-out figure. This module
 is the single place that splits the file (the benchmark imports it, so the two can
 never drift), maps LER's classes to the scored ones, and reads the DEV half the package
-ships in ``data/`` (see ``data/README.md``).
+ships in ``data/`` (see ``data/NOTICE.txt``).
 
 ``python -m appliance.pii.de.ler SRC`` rewrites the packaged file from a copy of
 ``ler_dev.conll`` (byte-identical output for the same input).
