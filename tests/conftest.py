@@ -34,6 +34,19 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared / "appliance-models"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def german_tagger() -> Path:
+    """The German PII tagger, built once per machine (file lock) before any test runs.
+
+    A server started by a test would otherwise build it on its first start: about three
+    minutes on two cores that the other test worker keeps busy, past the harness's
+    start-up timeout (a clean CI run failed that way).
+    """
+    from appliance.pii.de.build import ensure_model
+
+    return ensure_model()
+
+
 @pytest.fixture(scope="session")
 def test_models(model_cache: Path) -> TestModels:
     """The built-in local models, built once per run and shared by xdist workers (file lock)."""

@@ -56,3 +56,21 @@ def build_once(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """End this build process when ``parent`` (the process that waits for it) is gone.
+
+    A server killed while it waits for a model leaves its build child, and that child's
+    training workers, running on for minutes for nobody: the finished directory would
+    land under a temporary name no one renames. Call first thing in such a child.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

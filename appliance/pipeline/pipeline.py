@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: ``ctx.state`` key of the settlement ``complete`` starts while the answer is screened.
 _SETTLING = "pipeline.settling"
+#: Settlements in flight (the event loop keeps only weak references to tasks).
+_RUNNING: set[asyncio.Future[int]] = set()
 
 #: (stage name, [pipeline] switch or None, "module:Class"). Order is the pipeline order.
 REQUEST_STAGES: tuple[tuple[str, str | None, str], ...] = (
@@ -182,7 +184,9 @@ class Pipeline:
         if self.settlers:
             # The usage is known and no screen changes it: book it while the answer is
             # screened rather than after (``finish`` waits for it).
-            ctx.state[_SETTLING] = asyncio.ensure_future(self._settle(ctx))
+            settling = ctx.state[_SETTLING] = asyncio.ensure_future(self._settle(ctx))
+            _RUNNING.add(settling)  # held until done, even if the caller goes away
+            settling.add_done_callback(_RUNNING.discard)
         for stage in self.response_stages:
             response = await self._screen(stage, ctx, response)
         if ctx.obligations.get("store_payloads"):
@@ -239,9 +243,11 @@ class Pipeline:
             await self._settle(ctx)
         elif await early < 400 <= ctx.status:
             await self._settle(ctx, failure=True)
-        if self.recorder is not None:
-            await self.recorder.record(ctx)
-        self._observe(ctx)
+        try:
+            if self.recorder is not None:
+                await self.recorder.record(ctx)
+        finally:  # a request that could not be recorded still counts in the metrics
+            self._observe(ctx)
 
     async def _settle(self, ctx: Context, *, failure: bool = False) -> int:
         """Every settler's ``settle`` (or ``settle_failure``); the status it booked."""

@@ -137,3 +137,40 @@ def test_cli_models_prepare_builds_what_is_missing_then_nothing(
         assert f"{name}: ready" in first.stderr, first.stderr
     second = prepare()
     assert "building" not in second.stderr.lower(), second.stderr
+
+
+def test_a_build_child_ends_when_the_process_waiting_for_it_is_killed() -> None:
+    """A killed server must not leave its model build (and its training workers) running."""
+    import os
+    import time
+
+    grandchild = ("import os, time\n"
+                  "from appliance.models.build_cache import exit_with_parent\n"
+                  "exit_with_parent(os.getppid(), poll_s=0.05)\n"
+                  "time.sleep(120)\n")
+    child = ("import subprocess, sys, time\n"
+             f"p = subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+             "print(p.pid, flush=True)\n"
+             "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO)
+    assert parent.stdout is not None
+    build_pid = int(parent.stdout.readline())
+
+    def running() -> bool:
+        try:
+            status = Path(f"/proc/{build_pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "\nState:\tZ" not in status
+
+    time.sleep(0.5)
+    assert running()
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running():
+        os.kill(build_pid, 9)
+        raise AssertionError("the build child outlived the process waiting for it")

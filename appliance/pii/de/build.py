@@ -71,6 +71,7 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info,
     ``real`` is the labelled real text mixed in (default: the packaged LER DEV half);
     benchmarks/de_ner_folds.py passes a quarter of it to choose thresholds honestly.
     """
+    from appliance.models.build_cache import exit_with_parent
     from appliance.pii.de.ler import dev_half_samples
     from appliance.pii.de.lexicon import load_lexicon
     from appliance.pii.de.synth import generate
@@ -100,7 +101,8 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info,
         # seeds its own torch RNG), in about half the time on the 2 cores CI has.
         progress(f"de-ner: training the taggers of seeds {seeds} in {workers} processes")
         jobs = [(texts[seed], recipe, vocab, seed) for seed in seeds]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             members = [from_weights(w, recipe, vocab) for w in pool.map(train_member, jobs)]
     else:
         members = []
@@ -146,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args:
+        from appliance.models.build_cache import exit_with_parent
+
+        exit_with_parent(os.getppid())
         out = Path(args[0])
         out.mkdir(parents=True, exist_ok=True)
         build_model(out)
