@@ -29,8 +29,10 @@ class Step:
 
 def steps(config: Config) -> list[Step]:
     """The models ``config`` needs, in the order ``serve`` would first use them."""
+    from appliance.models.defaults import ensure_default_models
+
     out = [Step("local models", "models served by local providers",
-                lambda: _local_models(config))]
+                lambda: ensure_default_models(config))]
     if config.risk.embeddings:
         from appliance.models.builtin import EMBED_MODEL, ensure_builtin
         from appliance.risk.engine import models_dir
@@ -47,13 +49,6 @@ def steps(config: Config) -> list[Step]:
 
         out.append(Step("de-ner", "German persons and places (PII)", ensure_model))
     return out
-
-
-def _local_models(config: Config) -> None:
-    from appliance.models.defaults import ensure_default_models
-
-    ensure_default_models(config)
-    return None
 
 
 def prepare(config: Config, progress: Callable[[str], None]) -> None:
