@@ -70,6 +70,9 @@ _DOC_ALPHABET = "CFGHJKLMNPRTVWXYZ0-9"
 _STREET_SUFFIX = (
     r"(?:stra(?:ß|ss)e|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee|steig|pfad|markt)"
 )
+#: Put before a plate's number: not a citation's year and page ("NJW-RR 1999, 1234",
+#: "GRUR-RR 2010 S. 12"), which read like a plate.
+_NOT_CITATION = r"(?!(?:19|20)\d\d(?:,[ ]?\d|[ ]S\.[ ]?\d))"
 
 SPECS: tuple[RecognizerSpec, ...] = (
     RecognizerSpec(
@@ -169,8 +172,8 @@ SPECS: tuple[RecognizerSpec, ...] = (
         name="DeLicensePlateRecognizer",
         entity="LICENSE_PLATE",
         patterns=(
-            ("de_plate_canonical", r"\b[A-ZÄÖÜ]{1,3}-[A-Z]{1,2} [1-9]\d{0,3}[EH]?\b", 0.55),
-            ("de_plate_loose", r"\b[A-ZÄÖÜ]{1,3}[ -][A-Z]{1,2}[ -]?[1-9]\d{0,3}[EH]?\b", 0.3),
+            ("de_plate_canonical", rf"\b[A-ZÄÖÜ]{{1,3}}-[A-Z]{{1,2}} {_NOT_CITATION}[1-9]\d{{0,3}}[EH]?\b", 0.55),
+            ("de_plate_loose", rf"\b[A-ZÄÖÜ]{{1,3}}[ -][A-Z]{{1,2}}[ -]?{_NOT_CITATION}[1-9]\d{{0,3}}[EH]?\b", 0.3),
         ),
         context=("kennzeichen", "kfz", "nummernschild", "fahrzeug", "auto", "plate",
                  "license plate", "licence plate", "registration", "car", "vehicle"),

@@ -65,6 +65,7 @@ NOT_FOUND = [
     ("en", "The weather is nice and the meeting is at noon.", None),
     ("de", "Der Anspruch ergibt sich aus § 3 Abs. 1 S. 2 BGB.", None),
     ("de", "Die Klage ist zulässig, aber unbegründet.", None),
+    ("de", "Vgl. BGH, NJW-RR 1999, 1234; OLG Köln GRUR-RR 2010 S. 12.", "LICENSE_PLATE"),  # citations
 ]
 
 
