@@ -11,8 +11,13 @@ benchmarks/pii_accuracy.py scores it. Each mix of real and generated text (``--m
 is a separate pair of fold models; the generated-only mix (``0:0``) is the reference.
 
 Usage: .venv/bin/python benchmarks/de_ner_folds.py [--mixes 0:0,2:0] [--samples N]
-       [--epochs N] [--work DIR]
+       [--epochs N] [--work DIR] [--shift-check]
 Fold models are cached in --work (by recipe code, mix and size), so a rerun only re-scores.
+
+``--shift-check`` asks whether the TEST half is like the DEV half: fold A's model, at the
+current setting, scored on quarter B (DEV sentences it has not seen) and on the TEST half,
+totals only. It chooses nothing and prints no errors; it tells whether the folds' figures
+can be expected on the TEST half at all.
 
 The choice, per class (the bars are per class): the highest F2 of that class, where
 settings within 0.005 of it are a tie broken by fewer leaked words (recall first).
@@ -39,7 +44,13 @@ from pii_accuracy import Scores, evaluate, german_samples  # noqa: E402
 
 from appliance.pii.config import PiiConfig  # noqa: E402
 from appliance.pii.de.build import ENV_DIR, build_model, fingerprint, is_built  # noqa: E402
-from appliance.pii.de.ler import Sentence, dev_half, split_halves, to_sample  # noqa: E402
+from appliance.pii.de.ler import (  # noqa: E402
+    Sentence,
+    dev_half,
+    read_conll,
+    split_halves,
+    to_sample,
+)
 from appliance.pii.de.recognizer import Arbitration, Evidence, GermanNerRecognizer  # noqa: E402
 from appliance.pii.engine import analyze_texts, build_analyzer  # noqa: E402
 
@@ -101,6 +112,7 @@ class FoldScorer:
     def __init__(self, model_dir: Path, scored: Sequence[Sentence]) -> None:
         from appliance.pii.gazetteer import GazetteerRecognizer
 
+        self.model_dir = model_dir
         os.environ[ENV_DIR] = str(model_dir)  # build_analyzer loads this model
         config = PiiConfig(languages=("de",))
         self._engine = build_analyzer(config)
@@ -162,6 +174,10 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=12000, help="generated samples per fold model")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "de-ner-folds")
+    ap.add_argument("--shift-check", action="store_true",
+                    help="fold A's model on quarter B and on the TEST half, totals only")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "pii",
+                    help="where ler_dev.conll is (--shift-check)")
     args = ap.parse_args()
     mixes = [Mix(*map(int, m.split(":"))) for m in args.mixes.split(",")]
     quarter_a, quarter_b = split_halves(dev_half())
@@ -201,6 +217,11 @@ def main() -> None:
             for a, s in sorted(results, key=lambda r: -r[1].row(cls)[2])[:5]:
                 print(line(f"  {a}", s))
         print(f"median analysis time {statistics.median(sc.ms):.2f} ms/sentence (cached evidence)")
+        if args.shift_check:
+            test = split_halves(read_conll((args.data / "ler_dev.conll").read_text("utf-8")))[1]
+            print(f"shift check, fold A's model at {current}:")
+            print(line("  on quarter B (DEV, unseen)", folds[0].scores([current])[0]))
+            print(line("  on the TEST half", FoldScorer(folds[0].model_dir, test).scores([current])[0]))
 
 if __name__ == "__main__":
     main()
