@@ -44,6 +44,9 @@ printed. The full set and DEV half follow, labelled as contaminated, for compari
 earlier runs only. 81 TEST sentences repeat a DEV sentence word for word (boilerplate);
 "test, unseen" scores the TEST half without them.
 ``--errors N`` prints the N most frequent missed and spurious tokens per class, DEV half only.
+German DEV-half errors are errors on the tagger's own training text, so they show what the
+rules and the arbitration do, not what the tagger would miss in new decisions; for those,
+``benchmarks/de_ner_folds.py`` scores fold models on DEV sentences they did not learn.
 
 "overall" is type-agnostic (a PII token found as any PII type counts), like
 presidio-research's PII precision/recall. "leaked" is the share of gold PII word tokens
