@@ -115,9 +115,8 @@ class Load:
 
 
 def loop_mean_ms(clients: int, load: Load) -> float:
-    """The mean latency of a closed loop by Little's law: every client always waits on one
-    request, so clients / throughput, censoring nothing. Under saturation this is the
-    honest "added latency"; P50 and wrk's mean only count requests that finished."""
+    """A closed loop's mean latency by Little's law (every client always waits on one
+    request): clients / throughput, with nothing censored."""
     return 1000.0 * clients / load.rps if load.rps else float("inf")
 
 
