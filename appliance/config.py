@@ -48,6 +48,11 @@ class ServerConfig(_Frozen):
     workers: int = Field(1, ge=1)
     #: Upper bound on one request's upstream wait, in seconds.
     request_timeout_s: float = Field(600.0, gt=0)
+    #: One line per request on the "appliance.access" logger (request id, key id, tenant,
+    #: model, status, decision, duration; never content): "logfmt", "json" or "off".
+    access_log: Literal["logfmt", "json", "off"] = "logfmt"
+    #: Paths not logged (health probes and metrics scrapes would drown the rest).
+    access_log_skip_paths: tuple[str, ...] = ("/healthz", "/readyz", "/metrics")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:

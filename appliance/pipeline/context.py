@@ -73,6 +73,9 @@ class Context:
     verdicts: list[Verdict] = field(default_factory=list)
     #: Obligations set by the policy decision, obeyed by later stages.
     obligations: dict[str, Any] = field(default_factory=dict)
+    #: The policy's cap on answer tokens when the caller asked for none: the router applies
+    #: it per model, clamped to what that model's context leaves (never an error).
+    output_ceiling: int | None = None
     #: Per-request state owned by individual stages (e.g. the PII placeholder vault).
     #: Keyed by stage name; never shared across requests.
     state: dict[str, Any] = field(default_factory=dict)

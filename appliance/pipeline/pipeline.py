@@ -21,7 +21,7 @@ from typing import Any
 from appliance.config import Config
 from appliance.errors import ApplianceError, PermissionDenied, StageFailed
 from appliance.pipeline.context import Context, Usage
-from appliance.pipeline.router import Operation, Router
+from appliance.pipeline.router import OUTPUT_FIELDS, Operation, Router
 from appliance.pipeline.stage import Chunk, Recorder, RequestStage, ResponseStage
 from appliance.risk.text import choice_texts, delta_texts
 
@@ -163,11 +163,11 @@ class Pipeline:
             self.router.resolve(ctx, str(forced), op)
         cap = ob.get("max_tokens")
         if isinstance(cap, int) and op != "embeddings":
-            for field in ("max_tokens", "max_completion_tokens"):
-                if field in ctx.body and isinstance(ctx.body[field], int):
-                    ctx.body[field] = min(ctx.body[field], cap)
-            if "max_tokens" not in ctx.body and "max_completion_tokens" not in ctx.body:
-                ctx.body["max_tokens"] = cap
+            asked = [f for f in OUTPUT_FIELDS if isinstance(ctx.body.get(f), int)]
+            for field in asked:  # the caller's own cap, lowered to the policy's
+                ctx.body[field] = min(ctx.body[field], cap)
+            if not asked:  # a ceiling, not a request: the router fits it to the model
+                ctx.output_ceiling = cap
         if ctx.stream and ob.get("deny_streaming"):
             raise PermissionDenied(
                 "Request denied by policy: streaming is not allowed for this request; "

@@ -21,11 +21,15 @@ from appliance.errors import (
     UpstreamError,
 )
 from appliance.pipeline.context import Context
-from appliance.providers.base import Provider
+from appliance.metering.tokens import estimate_prompt
+from appliance.providers.base import KnowsOutputRoom, Provider
 
 log = logging.getLogger(__name__)
 
 Operation = Literal["chat", "completions", "embeddings"]
+
+#: The request fields that cap the answer's tokens (OpenAI's older and newer name).
+OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens")
 
 #: Which model tasks can serve which operation.
 _TASKS: dict[Operation, frozenset[str]] = {
@@ -72,17 +76,23 @@ class Router:
                 chain.append((name, fb))
         return chain
 
-    def _upstream_body(self, ctx: Context, name: str, spec: ModelConfig) -> dict[str, Any]:
+    async def _upstream_body(
+        self, ctx: Context, name: str, spec: ModelConfig, provider: Provider
+    ) -> dict[str, Any]:
         body = dict(ctx.body)
         body["model"] = spec.upstream_model or name
         cap = spec.max_output_tokens
         if cap is not None:
-            for field in ("max_tokens", "max_completion_tokens"):
+            for field in OUTPUT_FIELDS:
                 if isinstance(body.get(field), int) and body[field] > cap:
                     raise InvalidRequest(
                         f"{field} is {body[field]}, above this model's limit of {cap}.",
                         param=field,
                     )
+        if ctx.output_ceiling is not None:
+            fitted = await _fit_ceiling(ctx.output_ceiling, spec, provider, body)
+            if fitted is not None:
+                body["max_tokens"] = fitted
         return body
 
     def _switch(self, ctx: Context, name: str, spec: ModelConfig) -> Provider:
@@ -94,7 +104,7 @@ class Router:
         last: UpstreamError | None = None
         for name, spec in self._attempts(ctx, op):
             provider = self._switch(ctx, name, spec)
-            body = self._upstream_body(ctx, name, spec)
+            body = await self._upstream_body(ctx, name, spec, provider)
             cfg = self._config.providers[spec.provider]
             for attempt in range(cfg.max_retries + 1):
                 try:
@@ -116,7 +126,7 @@ class Router:
         last: UpstreamError | None = None
         for name, spec in self._attempts(ctx, op):
             provider = self._switch(ctx, name, spec)
-            body = self._upstream_body(ctx, name, spec)
+            body = await self._upstream_body(ctx, name, spec, provider)
             body["stream"] = True
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
             cfg = self._config.providers[spec.provider]
@@ -139,6 +149,25 @@ class Router:
                     await _back_off(spec.provider, cfg, attempt, e)
         assert last is not None
         raise last
+
+
+async def _fit_ceiling(
+    ceiling: int, spec: ModelConfig, provider: Provider, body: dict[str, Any]
+) -> int | None:
+    """The policy's answer cap fitted to this model: never above its output limit, nor
+    above the room its context leaves after the prompt (counted exactly where the provider
+    can, else estimated). None leaves the body without a cap: the prompt alone fills the
+    context, and the provider's own error then says so."""
+    cap = min(ceiling, spec.max_output_tokens or ceiling)
+    if isinstance(provider, KnowsOutputRoom):
+        room = await provider.output_room(body)
+    elif spec.context_length is not None:
+        room = spec.context_length - estimate_prompt(body)
+    else:
+        room = None
+    if room is None:
+        return cap
+    return min(cap, room) if room >= 1 else None
 
 
 async def _back_off(provider: str, cfg: Any, attempt: int, e: UpstreamError) -> None:

@@ -13,7 +13,7 @@ back-off and fallback to the next model are done by the router, not by adapters.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -45,6 +45,16 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None:
+        ...
+
+
+@runtime_checkable
+class KnowsOutputRoom(Protocol):
+    """A provider that knows exactly how many answer tokens a request's context leaves
+    (local models count with their own tokenizer); others are estimated by the router."""
+
+    async def output_room(self, body: Body) -> int | None:
+        """Context tokens left after the prompt; None when the body cannot be measured."""
         ...
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from appliance.config import Config
 from appliance.metering import metrics
 from appliance.server import admin_api, anthropic_api, health, openai_api, realtime
+from appliance.server.access_log import access_log
 from appliance.server.middleware import error_boundary
 from appliance.server.services import services_ctx
 
@@ -15,8 +16,10 @@ ROUTE_GROUPS = (health, openai_api, anthropic_api, realtime, admin_api, metrics)
 
 
 def create_app(config: Config) -> web.Application:
+    #: Outermost first: the access log sees the status the error boundary rendered.
+    middlewares = [m for m in (access_log(config.server), error_boundary) if m is not None]
     app = web.Application(
-        middlewares=[error_boundary],
+        middlewares=middlewares,
         client_max_size=config.server.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )

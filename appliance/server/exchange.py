@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 Api = Literal["openai", "anthropic"]
 REQUEST_ID = web.RequestKey("request_id", str)
+#: The pipeline context of a request, for the access log (routes that run the pipeline).
+CONTEXT = web.RequestKey("context", Context)
 
 
 def new_request_id() -> str:
@@ -50,13 +52,15 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def new_context(request: web.Request, route: Route, api: Api) -> Context:
-    return Context(
+    ctx = Context(
         request_id=request[REQUEST_ID],
         route=route,
         body={},
         api_key=api_key_of(request),
         api=api,
     )
+    request[CONTEXT] = ctx
+    return ctx
 
 
 def response_headers(ctx: Context) -> dict[str, str]:

@@ -88,14 +88,15 @@ def _model_objects(request: web.Request) -> list[dict[str, Any]]:
     out = []
     for name, spec in config.models.items():
         provider = config.providers[spec.provider]
-        out.append(
-            {
-                "id": name,
-                "object": "model",
-                "created": created,
-                "owned_by": "local" if provider.kind == "local" else spec.provider,
-            }
-        )
+        obj: dict[str, Any] = {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "local" if provider.kind == "local" else spec.provider,
+        }
+        if spec.description:  # says e.g. that the built-in local-chat has random weights
+            obj["description"] = spec.description
+        out.append(obj)
     return out
 
 

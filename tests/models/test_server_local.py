@@ -28,6 +28,8 @@ async def test_openai_sdk_gets_streamed_chat_and_embeddings(
         models = {m.id: m for m in (await client.models.list()).data}
         assert models["local-chat"].owned_by == "local"
         assert models["local-embed"].owned_by == "local"
+        # A newcomer reads here that local-chat's answers are gibberish, and why.
+        assert "random weights" in (models["local-chat"].model_extra or {})["description"]
 
         stream = await client.chat.completions.create(
             model="local-chat", stream=True, max_tokens=16, temperature=0,
@@ -84,3 +86,37 @@ async def test_limits_are_4xx_through_the_server(start_appliance, local_models) 
 def test_base64_roundtrip_sanity() -> None:
     vec = np.arange(4, dtype=np.float32)
     assert np.frombuffer(base64.b64decode(base64.b64encode(vec.tobytes())), np.float32).tolist() == [0, 1, 2, 3]
+
+
+async def test_a_policy_cap_never_exceeds_what_the_model_can_produce(
+    start_appliance, local_models  # type: ignore[no-untyped-def]
+) -> None:
+    """The shipped policy caps answers at 8,192 tokens (512 for the trial tenant); a caller
+    who sets no max_tokens must get an answer from a 2,048-token model, not a 400 about a
+    cap it never asked for: the README's first request."""
+    app = await start_appliance(local_models)
+    client = openai.AsyncOpenAI(base_url=app.base_url, api_key=app.key, max_retries=0)
+    trial = openai.AsyncOpenAI(
+        base_url=app.base_url, api_key=app.new_key(tenant="trial"), max_retries=0
+    )
+    try:
+        hello = await client.chat.completions.create(
+            model="local-chat", messages=[{"role": "user", "content": "Hello"}]
+        )
+        assert hello.usage is not None
+        assert hello.usage.prompt_tokens + hello.usage.completion_tokens <= 2048
+        # The trial tenant's 512-token cap binds unless the prompt leaves less room.
+        long_prompt = "Please summarise the meeting notes about the quarterly plan. " * 30
+        done = await trial.completions.create(model="local-chat", prompt=long_prompt)
+        assert done.usage is not None
+        assert done.usage.completion_tokens <= 512
+        assert done.usage.prompt_tokens + done.usage.completion_tokens <= 2048
+        # A cap the caller did ask for is still the caller's: too large is a 400.
+        with pytest.raises(openai.BadRequestError):
+            await client.chat.completions.create(
+                model="local-chat", max_tokens=4000,
+                messages=[{"role": "user", "content": "Hello"}],
+            )
+    finally:
+        await client.close()
+        await trial.close()

@@ -198,6 +198,34 @@ class LocalProvider:
         n = _int_param(body, "n", 1, 1, MAX_CHOICES)
         return _jobs(model, [prompt] * n, body, param="messages", per_prompt=n)
 
+    # -- output room ------------------------------------------------------------------------
+
+    async def output_room(self, body: Body) -> int | None:
+        """Tokens the context leaves for the answer after this request's longest prompt.
+
+        The router clamps an output cap the caller did not ask for (a policy's) to it, so
+        that a default never exceeds what the model can produce. None when the body cannot
+        be tokenized: the call itself then says why.
+        """
+        try:
+            model = await self._text_model(body)
+        except ApplianceError:
+            return None
+        loop = asyncio.get_running_loop()
+        if "messages" in body:
+            prompts = [await loop.run_in_executor(
+                self._pool, model.chat_prompt, body.get("messages"))]
+        else:
+            raw = body.get("prompt")
+            texts = [raw] if isinstance(raw, str) else raw
+            if not isinstance(texts, list) or not texts or not all(
+                isinstance(t, str) for t in texts
+            ):
+                return None
+            prompts = await loop.run_in_executor(
+                self._pool, lambda: [model.completion_prompt(t) for t in texts])
+        return model.context_length - max(len(p) for p in prompts)
+
     # -- completions ------------------------------------------------------------------------
 
     async def completions(self, body: Body) -> Body:
