@@ -15,6 +15,8 @@ class ApplianceError(Exception):
     type: str = "server_error"
     anthropic_type: str = "api_error"
     code: str | None = None
+    #: Why a control refused the request (policy texts, never request content).
+    reasons: tuple[str, ...] = ()
 
     def __init__(
         self, message: str, *, param: str | None = None, code: str | None = None

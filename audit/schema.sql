@@ -26,7 +26,7 @@
 --   completion_tokens output tokens
 --   total_tokens      input + output tokens
 --   cost_usd          cost of the request in USD
---   decision          allow | deny | error
+--   decision          allow | deny | rate_limited | error (appliance.core.decision)
 --   reasons           reasons of the decision (policy and denying stages)
 --   policy_revision   revision of the policy bundle that decided
 --   policy_rules      ids of the policy rules that fired

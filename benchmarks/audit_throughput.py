@@ -25,7 +25,8 @@ import pyarrow as pa
 from appliance.audit.rows import request_row
 from appliance.audit.schema import ARROW_SCHEMA, COLUMN_NAMES, render_schema_sql
 from appliance.config import load_config
-from appliance.pipeline.context import Context, Principal, Usage, Verdict
+from appliance.core.context import Context, Principal, Usage
+from appliance.core.findings import PiiFindings, PolicyFindings, RiskFindings, Verdict
 from appliance.pipeline.record import RecordStage
 
 
@@ -36,10 +37,10 @@ def make_ctx(i: int, payload: bool) -> Context:
     ctx.requested_model = ctx.model = "gpt-4o"
     ctx.provider, ctx.provider_region = "openai", "eu"
     ctx.verdicts += [
-        Verdict("pii_detect", facts={"counts": {"PERSON": 1, "EMAIL_ADDRESS": 1},
-                                     "recognizers": {"PERSON": ["SpacyRecognizer"]}, "languages": ["en"]}),
-        Verdict("classify", facts={"risk_class": "minimal", "areas": [], "drift": False}),
-        Verdict("decide", facts={"allow": True, "reasons": [], "revision": "rev-1", "rules": []}),
+        Verdict("pii_detect", findings=PiiFindings(
+            True, {"PERSON": 1, "EMAIL_ADDRESS": 1}, {"PERSON": ("SpacyRecognizer",)}, ("en",))),
+        Verdict("classify", findings=RiskFindings("minimal", "minimal")),
+        Verdict("decide", findings=PolicyFindings(allow=True, revision="rev-1")),
     ]
     ctx.usage = Usage(120, 80)
     ctx.cost_usd = 0.0012

@@ -27,7 +27,8 @@ import orjson
 from aiohttp.test_utils import TestServer
 from opa_client.opa_async import AsyncOpaClient
 
-from appliance.pipeline.context import Context, Principal, Verdict
+from appliance.core.context import Context, Principal
+from appliance.core.findings import PiiFindings, RiskFindings, Verdict
 from appliance.policy.config import PolicyConfig
 from appliance.policy.decision import Decision
 from appliance.policy.engine import EmbeddedEngine
@@ -48,8 +49,9 @@ def _ctx() -> Context:
         provider="openai",
         provider_region="eu",
     )
-    ctx.verdicts.append(Verdict("pii_detect", facts={"counts": {"PERSON": 2, "EMAIL_ADDRESS": 1}, "languages": ["en"]}))
-    ctx.verdicts.append(Verdict("classify", facts={"risk_class": "limited", "areas": [], "drift": False}))
+    ctx.verdicts.append(Verdict("pii_detect", findings=PiiFindings(
+        True, {"PERSON": 2, "EMAIL_ADDRESS": 1}, languages=("en",))))
+    ctx.verdicts.append(Verdict("classify", findings=RiskFindings("limited", "limited")))
     return ctx
 
 

@@ -1,8 +1,8 @@
 """Turn a request's Context (and its verdict facts) into one audit row; never values.
 
-Only identifiers, counts, types, scores and revisions are copied: the facts contract
-(contracts.md) already forbids raw values in verdicts, and this module reads named
-fields only, so a stage that put something unexpected in its facts does not leak it.
+Only identifiers, counts, types, scores and revisions are copied: the stages' typed
+findings (:mod:`appliance.core.findings`) hold no raw values, and this module reads
+their named fields only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ from typing import Any
 import orjson
 
 from appliance.audit.schema import to_micros
-from appliance.pipeline.context import Context, Verdict
+from appliance.core.context import Context
+from appliance.core.decision import decision_of
+from appliance.core.findings import (
+    AnswerSafetyFindings,
+    PiiFindings,
+    PolicyFindings,
+    RedactionFindings,
+    RiskFindings,
+)
 
 
 def _json(value: object) -> str | None:
@@ -23,68 +31,13 @@ def _json(value: object) -> str | None:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _latest(ctx: Context, stage: str) -> Verdict | None:
-    for v in reversed(ctx.verdicts):
-        if v.stage == stage:
-            return v
-    return None
-
-
-def _facts(ctx: Context, stage: str) -> Mapping[str, object]:
-    v = _latest(ctx, stage)
-    return v.facts if v is not None else {}
-
-
-def _int_map(value: object) -> dict[str, int] | None:
-    if not isinstance(value, Mapping):
-        return None
-    return {str(k): int(n) for k, n in value.items() if isinstance(n, (int, float))}
-
-
-def _str_list(value: object) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [str(x) for x in value]
-    return None
-
-
-def _areas(value: object) -> list[dict[str, object]] | None:
-    if not isinstance(value, (list, tuple)):
-        return None
-    out: list[dict[str, object]] = []
-    for a in value:
-        if isinstance(a, Mapping):
-            score = a.get("score")
-            out.append(
-                {
-                    "id": str(a.get("id")),
-                    "article": None if a.get("article") is None else str(a.get("article")),
-                    "score": float(score) if isinstance(score, (int, float)) else None,
-                }
-            )
-    return out
-
-
-def decision_of(ctx: Context) -> str:
-    """allow | deny | error: deny when any stage denied or the status says so."""
-    if any(v.outcome == "deny" for v in ctx.verdicts) or ctx.status in (401, 403, 429):
-        return "deny"
-    allow = _facts(ctx, "decide").get("allow")
-    if allow is False:
-        return "deny"
-    if ctx.status >= 400:
-        return "error"
-    return "allow"
-
-
-def _reasons(ctx: Context) -> list[str]:
+def _reasons(ctx: Context, policy: PolicyFindings | None) -> list[str]:
     out: list[str] = []
     for v in ctx.verdicts:
         for r in v.reasons:
             if r not in out:
                 out.append(r)
-    for r in _str_list(_facts(ctx, "decide").get("reasons")) or []:
+    for r in policy.reasons if policy else ():
         if r not in out:
             out.append(r)
     return out
@@ -101,28 +54,30 @@ def _obligations(ctx: Context) -> dict[str, Any]:
     return out
 
 
+def _redaction(found: RedactionFindings | None) -> dict[str, object] | None:
+    if found is None or not found.applied:
+        return None
+    return {
+        "actions": dict(found.actions),
+        "masked": found.masked,
+        "hashed": found.hashed,
+        "redacted": found.redacted,
+    }
+
+
 def request_row(ctx: Context) -> dict[str, Any]:
     """The audit row of one finished request (without chain fields or payload)."""
     end = ctx.finished_at if ctx.finished_at is not None else time.time()
     p = ctx.principal
-    pii = _facts(ctx, "pii_detect")
-    risk = _facts(ctx, "classify")
-    decide = _facts(ctx, "decide")
-    redact = _facts(ctx, "redact")
-    counts = _int_map(pii.get("counts"))
-    redaction: dict[str, object] | None = None
-    if redact:
-        redaction = {
-            "actions": {str(k): str(v) for k, v in dict(redact.get("actions") or {}).items()},  # type: ignore[call-overload]
-            **{k: int(redact.get(k) or 0) for k in ("masked", "hashed", "redacted")},  # type: ignore[call-overload]
-        }
-    safety_flags = set(_str_list(risk.get("safety_flags")) or [])
-    safety_blocked = set(_str_list(risk.get("safety_blocked")) or [])
-    for stage in ("safety_output",):
-        f = _facts(ctx, stage)
-        safety_flags.update(_str_list(f.get("safety_flags")) or [])
-        safety_blocked.update(_str_list(f.get("safety_blocked")) or [])
-    declared = risk.get("declared_class")
+    pii = ctx.findings(PiiFindings)
+    risk = ctx.findings(RiskFindings)
+    policy = ctx.findings(PolicyFindings)
+    answer = ctx.findings(AnswerSafetyFindings)
+    counts = {t: n for t, n in pii.counts.items()} if pii and pii.scanned else None
+    safety_flags = set(risk.safety_flags if risk else ()) | set(answer.flags if answer else ())
+    safety_blocked = set(risk.safety_blocked if risk else ()) | set(
+        answer.blocked if answer else ()
+    )
     return {
         "kind": "request",
         "request_id": ctx.request_id,
@@ -134,7 +89,7 @@ def request_row(ctx: Context) -> dict[str, Any]:
         "key_id": p.key_id if p else None,
         "department": p.department if p else None,
         "roles": _json(list(p.roles)) if p else None,
-        "application": (p.application if p else None) or (str(risk["application"]) if risk.get("application") else None),
+        "application": (p.application if p else None) or (risk.application if risk else None),
         "route": ctx.route,
         "stream": ctx.stream,
         "requested_model": ctx.requested_model or None,
@@ -145,30 +100,31 @@ def request_row(ctx: Context) -> dict[str, Any]:
         "completion_tokens": ctx.usage.completion_tokens,
         "total_tokens": ctx.usage.total_tokens,
         "cost_usd": float(ctx.cost_usd),
-        "decision": decision_of(ctx),
-        "reasons": _json(_reasons(ctx)),
-        "policy_revision": None if decide.get("revision") is None else str(decide.get("revision")),
-        "policy_rules": _json(_str_list(decide.get("rules"))),
+        "decision": str(decision_of(ctx)),
+        "reasons": _json(_reasons(ctx, policy)),
+        "policy_revision": policy.revision or None if policy else None,
+        "policy_rules": _json(list(policy.rules)) if policy else None,
         "obligations": _json(_obligations(ctx)),
-        "risk_class": None if risk.get("risk_class") is None else str(risk.get("risk_class")),
-        "risk_areas": _json(_areas(risk.get("areas"))),
-        "risk_drift": bool(risk["drift"]) if "drift" in risk else None,
-        "declared_class": None if declared is None else str(declared),
+        "risk_class": risk.risk_class if risk else None,
+        "risk_areas": _json(
+            [{"id": a.id, "article": a.article, "score": a.score} for a in risk.areas]
+        ) if risk else None,
+        "risk_drift": risk.drift if risk else None,
+        "declared_class": risk.declared_class if risk else None,
         "pii_counts": _json(counts),
         "pii_total": sum(counts.values()) if counts else 0,
         "pii_recognizers": _json(
-            {str(k): _str_list(v) for k, v in dict(pii.get("recognizers") or {}).items()}  # type: ignore[call-overload]
-            if pii.get("recognizers")
-            else None
-        ),
-        "pii_languages": _json(_str_list(pii.get("languages"))),
-        "redaction": _json(redaction),
+            {t: list(names) for t, names in pii.recognizers.items()}
+        ) if pii and pii.recognizers else None,
+        "pii_languages": _json(list(pii.languages)) if pii and pii.scanned else None,
+        "redaction": _json(_redaction(ctx.findings(RedactionFindings))),
         "safety_flags": _json(sorted(safety_flags)),
         "safety_blocked": _json(sorted(safety_blocked)),
         "status": ctx.status,
         "error": ctx.error,
         "stages": _json(
-            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)} for v in ctx.verdicts]
+            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)}
+             for v in ctx.verdicts]
         ),
         "extra": None,
     }

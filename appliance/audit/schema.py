@@ -70,7 +70,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("completion_tokens", "int", "output tokens"),
     Column("total_tokens", "int", "input + output tokens"),
     Column("cost_usd", "float", "cost of the request in USD"),
-    Column("decision", "str", "allow | deny | error"),
+    Column("decision", "str", "allow | deny | rate_limited | error (appliance.core.decision)"),
     Column("reasons", "json", "reasons of the decision (policy and denying stages)"),
     Column("policy_revision", "str", "revision of the policy bundle that decided"),
     Column("policy_rules", "json", "ids of the policy rules that fired"),

@@ -44,9 +44,9 @@ from appliance.metering.store import (
     seconds_to_next_month,
     usd_to_nano,
 )
-from appliance.metering.tokens import estimate_prompt, requested_output
-from appliance.metering.tracing import emit_spans, otel_tracer
-from appliance.pipeline.context import Context, Usage, Verdict
+from appliance.core.tokens import estimate_prompt, requested_output
+from appliance.core.context import Context, StateKey, Usage
+from appliance.core.findings import AdmissionFindings, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ class Reservation:
     tokens: int
     cost_nano: int
     volume: Volume | None = None
+
+
+#: What admission booked, for ``settle`` to adjust (per request).
+RESERVATION: StateKey[Reservation] = StateKey("limits.reservation")
 
 
 def open_store(config: Config) -> CounterStore:
@@ -112,15 +116,14 @@ def _money(nano: int) -> str:
 
 
 class Meter:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, metrics: Metrics) -> None:
         self._config = config
         self._limits = config.limits
-        self.metrics = Metrics()
+        self.metrics = metrics
         self._store: CounterStore | None = None
         self._prices: PriceTable | None = None
         self._plans: Plans | None = None
         self._notifier = Notifier(config.limits.webhook_url, config.limits.webhook_timeout_s)
-        self._tracer: Any = None
 
     async def start(self) -> None:
         self._prices = PriceTable.load(self._limits.prices_file)
@@ -129,8 +132,6 @@ class Meter:
         await store.start()
         self._store = store
         await self._notifier.start()
-        if self._limits.otel_traces:
-            self._tracer = otel_tracer()
 
     async def aclose(self) -> None:
         await self._notifier.aclose()
@@ -174,9 +175,9 @@ class Meter:
     async def admit(self, ctx: Context) -> Verdict:
         p = ctx.principal
         if p is None:
-            return Verdict(STATE, facts={"skipped": "no principal"})
+            return Verdict(STATE, findings=AdmissionFindings())
         now = clock()
-        scopes = scopes_of(p, ctx.state.get("key_limits"), self._limits, self.plans)
+        scopes = scopes_of(p, p.limits, self._limits, self.plans)
         prompt = estimate_prompt(ctx.body)
         output = requested_output(ctx.body) if ctx.route != "embeddings" else 0
         tokens = prompt + output
@@ -201,16 +202,17 @@ class Meter:
         if not outcome.admitted:
             assert outcome.refused is not None
             raise self._refusal(reservation, outcome, outcome.refused, outcome.now)
-        ctx.state[STATE] = reservation
+        ctx.put(RESERVATION, reservation)
         return Verdict(
             STATE,
-            facts={
-                "estimated_tokens": tokens,
-                "estimated_cost_usd": round(est_cost, 6),
-                "limits": sorted(
-                    {f"{s.scope.kind}.{s.measure}" for s, it in zip(slots, items, strict=False) if it.limit is not None}
-                ),
-            },
+            findings=AdmissionFindings(
+                estimated_tokens=tokens,
+                estimated_cost_usd=round(est_cost, 6),
+                limits=tuple(sorted(
+                    {f"{s.scope.kind}.{s.measure}"
+                     for s, it in zip(slots, items, strict=False) if it.limit is not None}
+                )),
+            ),
         )
 
     def _items(
@@ -318,12 +320,6 @@ class Meter:
                           completion_tokens=0)
             await self.store.charge(Charge(usage=row))
 
-    def observe(self, ctx: Context) -> None:
-        """Metrics and trace spans of a finished request (after it is recorded)."""
-        self.metrics.observe(ctx)
-        if self._tracer is not None:
-            emit_spans(ctx, self._tracer)
-
     async def _settle(self, ctx: Context) -> None:
         p = ctx.principal
         assert p is not None
@@ -334,7 +330,7 @@ class Meter:
             usage = ctx.usage = Usage(prompt_tokens=estimate_prompt(ctx.body))
         quote = self.quote(ctx)
         cost_nano = 0
-        reservation: Reservation | None = ctx.state.get(STATE)
+        reservation = ctx.get(RESERVATION)
         charge = Charge()
         volume = reservation.volume if reservation is not None else None
         if volume is not None:
@@ -365,7 +361,7 @@ class Meter:
                 charge.items.append(item.at(item.bucket, actual - item.amount))
                 slots.append(slot)
         elif cost_nano:
-            scopes = scopes_of(p, ctx.state.get("key_limits"), self._limits, self.plans)
+            scopes = scopes_of(p, p.limits, self._limits, self.plans)
             items, all_slots = self._items(scopes, now, 0, cost_nano)
             for item, slot in zip(items, all_slots, strict=True):
                 if slot.measure.startswith("budget"):

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the appliance, served at ``GET /metrics``.
+"""Prometheus metrics of the appliance, served at ``GET /metrics`` (``server/metrics.py``).
 
 Each app owns its registry (no process-wide default registry), so several apps in one
 process (tests) never mix counts. Labels carry only bounded, non-secret values: route,
@@ -15,19 +15,17 @@ data dir, and whichever worker answers ``GET /metrics`` sums all of them. One pr
 
 from __future__ import annotations
 
-import hmac
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as prometheus_values
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from appliance.pipeline.context import Context
+from appliance.core.context import Context
+from appliance.core.decision import decision_of
+from appliance.core.findings import PiiFindings, PolicyFindings, RiskFindings
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
@@ -96,19 +94,12 @@ def multiprocess_dir() -> Path | None:
     return Path(path) if path and multiprocess and os.path.isdir(path) else None
 
 
-def decision_of(ctx: Context) -> str:
-    if ctx.status == 429:
-        return "rate_limited"
-    if ctx.fact("decide", "allow") is False or ctx.status in (401, 403):
-        return "deny"
-    if ctx.status >= 400:
-        return "error"
-    return "allow"
-
-
 class Metrics:
     """The appliance's metrics; in multiprocess mode, one instance per worker process
-    (two in one process would overwrite each other's values in the shared files)."""
+    (two in one process would overwrite each other's values in the shared files).
+    An observer of the pipeline: ``observe`` counts each request after its record."""
+
+    name = "metrics"
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -185,59 +176,20 @@ class Metrics:
             self.tokens.labels(tenant, model, "completion").inc(ctx.usage.completion_tokens)
         if ctx.cost_usd:
             self.cost.labels(tenant, model).inc(ctx.cost_usd)
-        counts = ctx.fact("pii_detect", "counts")
-        if isinstance(counts, dict):
-            for entity, n in counts.items():
-                if isinstance(n, int) and n > 0:
-                    self.pii.labels(str(entity)).inc(n)
-        if ctx.fact("decide", "allow") is False:
-            # "deny_rules" (only the rules that denied) when the policy stage gives it;
-            # "rules" also holds the obligation rules that fired on the same request.
-            rules = ctx.fact("decide", "deny_rules") or ctx.fact("decide", "rules") or ()
-            for rule in rules if isinstance(rules, list | tuple) and rules else ("unspecified",):
-                self.denials.labels(str(rule)[:80]).inc()
-        risk = ctx.fact("classify", "risk_class")
-        if isinstance(risk, str):
-            self.risk.labels(risk).inc()
+        pii = ctx.findings(PiiFindings)
+        for entity, n in (pii.counts.items() if pii else ()):
+            if n > 0:
+                self.pii.labels(entity).inc(n)
+        policy = ctx.findings(PolicyFindings)
+        if policy is not None and not policy.allow:
+            for rule in policy.rules or ("unspecified",):
+                self.denials.labels(rule[:80]).inc()
+        risk = ctx.findings(RiskFindings)
+        if risk is not None:
+            self.risk.labels(risk.risk_class).inc()
         if ctx.error and (ctx.status in (502, 504) or ctx.error.startswith("upstream")):
             self.upstream_errors.labels(ctx.provider or "", ctx.error).inc()
 
     def exposition(self) -> bytes:
         """Text format of this process's registry, or of every worker's files summed."""
         return generate_latest(self._exposed)
-
-
-def _find(app: web.Application) -> Metrics | None:
-    from appliance.server.services import SERVICES
-
-    services = app.get(SERVICES)
-    if services is None:
-        return None
-    found = services.extras.get("metrics")
-    if isinstance(found, Metrics):
-        return found
-    for stage in services.pipeline.request_stages:
-        m: Any = getattr(stage, "metrics", None)
-        if isinstance(m, Metrics):
-            return m
-    return None
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    from appliance.server.services import SERVICES
-
-    metrics = _find(request.app)
-    if metrics is None:
-        raise web.HTTPNotFound(text="metrics need the limits stage ([pipeline] limits = true)")
-    services = request.app[SERVICES]
-    if services.config.limits.metrics_require_admin_key:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not services.admin_key or not hmac.compare_digest(given, services.admin_key):
-            raise web.HTTPUnauthorized(text="the admin key is required for /metrics")
-    return web.Response(
-        body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics_handler)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from appliance.metering.config import LimitsConfig, LimitSpec
 from appliance.metering.plans import Plans
-from appliance.pipeline.context import Principal
+from appliance.core.context import Principal
 
 Kind = Literal["tenant", "department", "user", "application", "key"]
 

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from appliance.pipeline.context import Context
+from appliance.core.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +61,21 @@ def emit_spans(ctx: Context, tracer: Any) -> None:
         span.end(end_time=t + d)
         t += d
     root.end(end_time=max(end, t))
+
+
+class Tracer:
+    """The pipeline's observer that emits a request's spans once it is recorded."""
+
+    name = "traces"
+
+    def __init__(self, tracer: Any) -> None:
+        self._tracer = tracer
+
+    @classmethod
+    def open(cls) -> Tracer | None:
+        """A tracer on the global OpenTelemetry provider, or None without OpenTelemetry."""
+        tracer = otel_tracer()
+        return cls(tracer) if tracer is not None else None
+
+    def observe(self, ctx: Context) -> None:
+        emit_spans(ctx, self._tracer)

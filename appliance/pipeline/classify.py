@@ -12,10 +12,11 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from appliance.config import Config
-from appliance.pipeline.context import Context, Verdict
+from appliance.core.context import Context
+from appliance.core.findings import AreaFinding, RiskFindings, Verdict
 from appliance.risk.apps import AppDirectory, DeclaredPurpose
 from appliance.risk.classifier import RiskClassifier, RiskResult, SafetyResult
-from appliance.risk.engine import build_classifier, threshold_store
+from appliance.risk.engine import threshold_store
 from appliance.risk.lexicon import ThresholdStore
 from appliance.risk.purpose import drift
 from appliance.risk.taxonomy import CLASS_RANK, strongest
@@ -25,44 +26,33 @@ RISK_HEADER = "x-appliance-risk"
 
 
 class ClassifyStage:
+    """Request stage on the process's classifier and application directory; owns the
+    threads the classifier runs on."""
+
     name = "classify"
 
-    def __init__(self, config: Config) -> None:
-        self._config = config
-        self._pool: ThreadPoolExecutor | None = None
-        self._classifier: RiskClassifier | None = None
-        self._thresholds: ThresholdStore | None = None
-        self._apps: AppDirectory | None = None
-
-    @property
-    def classifier(self) -> RiskClassifier:
-        """The loaded classifier (after ``start``), shared with baseline_class callers."""
-        if self._classifier is None:
-            raise RuntimeError("ClassifyStage.start() has not run")
-        return self._classifier
-
-    async def start(self, classifier: RiskClassifier | None = None) -> None:
-        """Load the classifier (or share one already loaded: the model is read-only)."""
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")
+    def __init__(
+        self, config: Config, classifier: RiskClassifier | None, apps: AppDirectory
+    ) -> None:
         if classifier is None:
-            loop = asyncio.get_running_loop()
-            classifier = await loop.run_in_executor(self._pool, build_classifier, self._config)
-        self._classifier = classifier
-        self._thresholds = threshold_store(self._config, self._classifier)
-        from appliance.keys.store import control_plane_path
+            raise ValueError("the classify stage needs the risk classifier")
+        self._config = config
+        self.classifier = classifier
+        self._apps = apps
+        self._pool: ThreadPoolExecutor | None = None
+        self._thresholds: ThresholdStore | None = None
 
-        db = control_plane_path(self._config.storage.data_dir)
-        self._apps = AppDirectory(db, self._config.risk.app_cache_s)
+    async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")
+        self._thresholds = threshold_store(self._config, self.classifier)
 
     async def aclose(self) -> None:
-        if self._apps is not None:
-            self._apps.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     async def run(self, ctx: Context) -> Verdict:
-        if self._pool is None or self._thresholds is None or self._apps is None:
+        if self._pool is None or self._thresholds is None:
             raise RuntimeError("ClassifyStage.start() has not run")
         loop = asyncio.get_running_loop()
         segments = request_segments(ctx.body)
@@ -70,9 +60,7 @@ class ClassifyStage:
         declared: DeclaredPurpose | None = None
         app_name = ctx.principal.application if ctx.principal else None
         if ctx.principal is not None and app_name:
-            declared = await loop.run_in_executor(
-                self._pool, self._apps.lookup, ctx.principal.tenant, app_name
-            )
+            declared = await self._apps.lookup(ctx.principal.tenant, app_name)
         return self._verdict(ctx, risk, safety, declared, app_name)
 
     def _verdict(
@@ -100,30 +88,30 @@ class ClassifyStage:
         )
         thresholds = self._thresholds.current().of("prompt")
         actions = {c: thresholds[c].action(s) for c, s in safety.scores.items() if c in thresholds}
-        flags = sorted(c for c, a in actions.items() if a in ("flag", "block"))
-        blocked = sorted(c for c, a in actions.items() if a == "block")
+        flags = tuple(sorted(c for c, a in actions.items() if a in ("flag", "block")))
+        blocked = tuple(sorted(c for c, a in actions.items() if a == "block"))
         header = risk_class
         if risk.areas:
             header += "; areas=" + ",".join(risk.area_ids())
         ctx.headers[RISK_HEADER] = header
-        facts: dict[str, object] = {
-            "risk_class": risk_class,
-            "content_class": risk.risk_class,
-            "areas": risk.facts(),
-            "drift": bool(drifted),
-            "drift_areas": drifted,
-            "declared_class": declared.risk_class if declared else None,
-            "application": app_name,
-            "transparency": transparency,
-            "taxonomy_version": taxonomy.version,
-            "safety": safety.rounded(),
-            "safety_flags": flags,
-            "safety_blocked": blocked,
-        }
+        findings = RiskFindings(
+            risk_class=risk_class,
+            content_class=risk.risk_class,
+            areas=tuple(AreaFinding(a.id, a.article, round(a.score, 3)) for a in risk.areas),
+            drift=bool(drifted),
+            drift_areas=tuple(drifted),
+            declared_class=declared.risk_class if declared else None,
+            application=app_name,
+            transparency=transparency,
+            taxonomy_version=taxonomy.version,
+            safety=safety.rounded(),
+            safety_flags=flags,
+            safety_blocked=blocked,
+        )
         if blocked:
             reasons = tuple(f"safety: {c} content in the request" for c in blocked)
-            return Verdict(self.name, outcome="deny", reasons=reasons, facts=facts)
+            return Verdict(self.name, outcome="deny", reasons=reasons, findings=findings)
         reasons = ()
         if CLASS_RANK[risk_class] >= CLASS_RANK["high"]:
             reasons = (f"risk class {risk_class}",)
-        return Verdict(self.name, reasons=reasons, facts=facts)
+        return Verdict(self.name, reasons=reasons, findings=findings)

@@ -2,16 +2,15 @@
 
 Builds the policy input from the context (and the pii_detect / classify verdicts),
 evaluates it, sets ``ctx.obligations`` for the later stages and returns a verdict whose
-facts (allow, reasons, obligations, revision, rules) the audit record keeps, so
+findings (allow, reasons, obligations, revision, rules) the audit record keeps, so
 ``appliance policy explain`` can show which rules decided a past request.
 """
 
 from __future__ import annotations
 
-import time
-
 from appliance.config import Config
-from appliance.pipeline.context import Context, Verdict
+from appliance.core.context import Context
+from appliance.core.findings import Verdict
 from appliance.policy.engine import EmbeddedEngine, OpaEngine, make_engine
 from appliance.policy.input import build_input
 
@@ -42,14 +41,12 @@ class DecideStage:
         return cfg.kind if cfg is not None else None
 
     async def run(self, ctx: Context) -> Verdict:
-        started = time.perf_counter()
         doc = build_input(ctx, provider_kind=self._provider_kind(ctx.provider))
         decision = await self._engine.decide(doc)
         ctx.obligations = dict(decision.obligations)
         return Verdict(
-            stage=self.name,
+            self.name,
             outcome="continue" if decision.allow else "deny",
             reasons=decision.reasons,
-            facts=decision.facts(),
-            duration_s=time.perf_counter() - started,
+            findings=decision.findings(),
         )

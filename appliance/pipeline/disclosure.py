@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from appliance.config import Config
-from appliance.pipeline.context import Context
+from appliance.core.context import Context
+from appliance.core.findings import DisclosureFindings, RiskFindings, Verdict
 from appliance.pipeline.stage import Chunk
 
 
@@ -24,27 +25,23 @@ class DisclosureStage:
     def __init__(self, config: Config) -> None:
         self._risk = config.risk
 
-    async def start(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
     def applies(self, ctx: Context) -> bool:
         decided = ctx.obligations.get("disclosure")
         if decided is not None:
             return bool(decided)
-        if ctx.fact("classify", "transparency"):
-            return True
+        risk = ctx.findings(RiskFindings)
+        if risk is None:
+            return False
         classes = set(self._risk.disclosure_classes)
-        return (
-            ctx.fact("classify", "risk_class") in classes
-            or ctx.fact("classify", "declared_class") in classes
-        )
+        return risk.transparency or risk.risk_class in classes or risk.declared_class in classes
 
     def _mark(self, ctx: Context) -> bool:
-        """Set the header; True when a text must be added too."""
-        if ctx.route in ("embeddings", "moderations") or not self.applies(ctx):
+        """Leave the verdict and set the header; True when a text must be added too."""
+        if ctx.route in ("embeddings", "moderations"):
+            return False
+        disclosed = self.applies(ctx)
+        ctx.verdicts.append(Verdict(self.name, findings=DisclosureFindings(disclosed)))
+        if not disclosed:
             return False
         ctx.headers[self._risk.disclosure_header] = "true"
         return bool(self._risk.disclosure_text)

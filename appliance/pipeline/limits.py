@@ -2,27 +2,24 @@
 
 Runs after the policy decision (a denied request costs nothing and counts against no
 limit) and before redaction and the model call. The work is done by
-:class:`appliance.metering.meter.Meter`; this class is its face towards the pipeline.
+:class:`appliance.metering.meter.Meter`; this class is its face towards the pipeline: a
+request stage, a settler (real tokens and cost, once per request) and a lifecycle.
 """
 
 from __future__ import annotations
 
 from appliance.config import Config
+from appliance.core.context import Context
+from appliance.core.findings import Verdict
 from appliance.metering.meter import Meter
 from appliance.metering.metrics import Metrics
-from appliance.pipeline.context import Context, Verdict
 
 
 class LimitsStage:
     name = "limits"
 
-    def __init__(self, config: Config) -> None:
-        self._meter = Meter(config)
-
-    @property
-    def metrics(self) -> Metrics:
-        """Served at GET /metrics (see :mod:`appliance.metering.metrics`)."""
-        return self._meter.metrics
+    def __init__(self, config: Config, metrics: Metrics) -> None:
+        self._meter = Meter(config, metrics)
 
     @property
     def meter(self) -> Meter:
@@ -44,7 +41,3 @@ class LimitsStage:
 
     async def settle_failure(self, ctx: Context) -> None:
         await self._meter.settle_failure(ctx)
-
-    def observe(self, ctx: Context) -> None:
-        """Metrics and spans (every request, after its record)."""
-        self._meter.observe(ctx)

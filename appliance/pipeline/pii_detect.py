@@ -1,22 +1,25 @@
 """pii_detect: find personal data in every text piece of the request (nothing is changed yet).
 
 Runs before the policy decision so that policies can see what was found (counts and
-types, never values). The findings wait in ``ctx.state["pii_detect"]`` for the redact
-stage, which applies the actions the policy chose.
+types, never values). The findings wait in the request's state (``DETECTED``) for the
+redact stage, which applies the actions the policy chose.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from appliance.config import Config
+from appliance.core.context import Context, StateKey
+from appliance.core.findings import PiiFindings, Verdict
 from appliance.pii.engine import Finding
 from appliance.pii.language import detect_language
-from appliance.pii.pool import AnalyzerPool
 from appliance.pii.slots import request_slots
-from appliance.pipeline.context import Context, Verdict
+
+if TYPE_CHECKING:
+    from appliance.pii.pool import AnalyzerPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,21 +31,18 @@ class DetectState:
     findings: tuple[tuple[Finding, ...], ...]
 
 
+#: pii_detect's findings with their texts, for redact.
+DETECTED: StateKey[DetectState] = StateKey("pii_detect.detected")
+
+
 class PiiDetect:
-    """Request stage. ``PiiDetect(config)``; ``await start()`` spawns the analyzer pool."""
+    """Request stage, on the process's analyzer pool (None: PII detection is off)."""
 
     name = "pii_detect"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, analyzer: AnalyzerPool | None) -> None:
         self._config = config.pii
-        self.pool = AnalyzerPool(config.pii)
-
-    async def start(self) -> None:
-        if self._config.enabled:
-            await self.pool.start()
-
-    async def aclose(self) -> None:
-        await self.pool.aclose()
+        self._pool = analyzer
 
     def language_for(self, ctx: Context, text: str) -> str:
         cfg = self._config
@@ -55,31 +55,29 @@ class PiiDetect:
         return lang if lang in cfg.languages else cfg.languages[0]
 
     async def run(self, ctx: Context) -> Verdict:
-        began = time.perf_counter()
-        if not self._config.enabled:
-            return Verdict(stage=self.name, facts={"enabled": False})
+        if self._pool is None:
+            return Verdict(self.name, findings=PiiFindings(scanned=False))
         texts = request_slots(ctx.route, ctx.body).texts
         languages = [self.language_for(ctx, t) for t in texts]
-        findings = await self.pool.analyze(texts, languages)
-        ctx.state[self.name] = DetectState(
+        findings = await self._pool.analyze(texts, languages)
+        ctx.put(DETECTED, DetectState(
             tuple(texts), tuple(languages), tuple(tuple(f) for f in findings)
-        )
-        return Verdict(
-            stage=self.name,
-            facts=detection_facts(findings, languages),
-            duration_s=time.perf_counter() - began,
-        )
+        ))
+        return Verdict(self.name, findings=detection_findings(findings, languages))
 
 
-def detection_facts(findings: list[list[Finding]], languages: list[str]) -> dict[str, object]:
+def detection_findings(
+    findings: list[list[Finding]], languages: list[str]
+) -> PiiFindings:
     counts: Counter[str] = Counter()
     recognizers: dict[str, set[str]] = {}
     for per_text in findings:
         for f in per_text:
             counts[f.entity_type] += 1
             recognizers.setdefault(f.entity_type, set()).add(f.recognizer)
-    return {
-        "counts": dict(counts),
-        "recognizers": {k: sorted(v) for k, v in recognizers.items()},
-        "languages": sorted(set(languages)),
-    }
+    return PiiFindings(
+        scanned=True,
+        counts=dict(counts),
+        recognizers={k: tuple(sorted(v)) for k, v in recognizers.items()},
+        languages=tuple(sorted(set(languages))),
+    )

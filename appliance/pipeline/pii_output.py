@@ -11,30 +11,34 @@ hash (those are removed from the answer whatever restore says).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import Config
+from appliance.core.context import Context
+from appliance.core.findings import AnswerPiiFindings, Verdict
 from appliance.pii.actions import ActionTable, Outcome, apply_actions
 from appliance.pii.config import Action
 from appliance.pii.engine import Finding
 from appliance.pii.language import detect_language
-from appliance.pii.pool import AnalyzerPool
 from appliance.pii.slots import response_slots
 from appliance.pii.stream import PlaceholderRestorer, StreamScreener
 from appliance.pii.vault import PLACEHOLDER, Vault
-from appliance.pipeline.context import Context
-from appliance.pipeline.redact import RedactState
+from appliance.pipeline.redact import REDACTED
 from appliance.pipeline.stage import Chunk
+
+if TYPE_CHECKING:
+    from appliance.pii.pool import AnalyzerPool
 
 
 class _Plan:
     """What the output side does for one request."""
 
-    def __init__(self, ctx: Context, config: Config) -> None:
+    def __init__(self, ctx: Context, config: Config, can_screen: bool) -> None:
         pii = config.pii
-        state = ctx.state.get("redact")
-        if isinstance(state, RedactState):
+        state = ctx.get(REDACTED)
+        if state is not None:
             self.vault, actions, self.salt = state.vault, state.actions, state.salt
         else:
             self.vault, self.salt = Vault(), os.urandom(16)
@@ -54,7 +58,7 @@ class _Plan:
             {t: on_output(a) for t, a in actions.by_type.items()}, on_output(actions.default)
         )
         acting = set(self.actions.by_type.values()) | {self.actions.default}
-        self.screen = pii.enabled and pii.screen_output and acting != {"allow"}
+        self.screen = can_screen and pii.screen_output and acting != {"allow"}
         self.outcome = Outcome()
 
     def transform(self, text: str, findings: Sequence[Finding], in_json: bool = False) -> str:
@@ -68,29 +72,17 @@ class _Plan:
 
 
 class PiiOutput:
-    """Response stage. ``PiiOutput(config, analyzer=None)``.
-
-    Pass the pii_detect stage's ``pool`` as ``analyzer`` to share its warm workers; without
-    one the stage starts (and owns) its own pool in :meth:`start`.
-    """
+    """Response stage, on the process's analyzer pool (None: PII detection is off, so
+    only placeholders are restored)."""
 
     name = "pii_output"
 
-    def __init__(self, config: Config, analyzer: AnalyzerPool | None = None) -> None:
+    def __init__(self, config: Config, analyzer: AnalyzerPool | None) -> None:
         self._config = config
-        self._owns_pool = analyzer is None
-        self.pool = analyzer if analyzer is not None else AnalyzerPool(config.pii)
+        self._pool = analyzer
 
-    async def start(self, analyzer: AnalyzerPool | None = None) -> None:
-        """Start an own pool, or reuse ``analyzer`` (the pii_detect stage's warm pool)."""
-        if analyzer is not None:
-            self.pool, self._owns_pool = analyzer, False
-        elif self._owns_pool and self._config.pii.enabled and self._config.pii.screen_output:
-            await self.pool.start()
-
-    async def aclose(self) -> None:
-        if self._owns_pool:
-            await self.pool.aclose()
+    def _plan(self, ctx: Context) -> _Plan:
+        return _Plan(ctx, self._config, can_screen=self._pool is not None)
 
     def _lang(self, text: str) -> str:
         langs = self._config.pii.languages
@@ -98,22 +90,27 @@ class PiiOutput:
         return lang if lang in langs else langs[0]
 
     async def _analyze_one(self, text: str) -> list[Finding]:
-        return (await self.pool.analyze([text], [self._lang(text)]))[0]
+        assert self._pool is not None  # a plan screens only with a pool
+        return (await self._pool.analyze([text], [self._lang(text)]))[0]
 
-    def _record(self, ctx: Context, plan: _Plan) -> None:
-        ctx.state[self.name] = {
-            "screened": dict(plan.outcome.types),
-            "restored": plan.restore,
-        }
+    def _record(self, ctx: Context, plan: _Plan, duration_s: float) -> None:
+        """The stage's verdict; a stream's duration is not measured (it would be the
+        upstream's time as much as the screen's)."""
+        ctx.verdicts.append(Verdict(
+            self.name,
+            findings=AnswerPiiFindings(restored=plan.restore, screened=dict(plan.outcome.types)),
+            duration_s=duration_s,
+        ))
 
     async def screen(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
-        plan = _Plan(ctx, self._config)
+        started = time.perf_counter()
+        plan = self._plan(ctx)
         if not (plan.screen or plan.restore):
             return response
         slots = response_slots(response)
         texts = slots.texts
-        if plan.screen:
-            findings = await self.pool.analyze(texts, [self._lang(t) for t in texts])
+        if plan.screen and self._pool is not None:
+            findings = await self._pool.analyze(texts, [self._lang(t) for t in texts])
         else:
             findings = [[] for _ in texts]
         for slot, found in zip(slots.slots, findings, strict=True):
@@ -123,13 +120,13 @@ class PiiOutput:
             if text != slot.text:
                 slot.write(text)
         slots.commit()
-        self._record(ctx, plan)
+        self._record(ctx, plan, time.perf_counter() - started)
         return response
 
     async def screen_stream(
         self, ctx: Context, chunks: AsyncIterator[Chunk]
     ) -> AsyncIterator[Chunk]:
-        plan = _Plan(ctx, self._config)
+        plan = self._plan(ctx)
         if not (plan.screen or plan.restore):
             async for chunk in chunks:
                 yield chunk
@@ -172,7 +169,7 @@ class PiiOutput:
                     "model": (last or {}).get("model", ""),
                     "choices": [extra],
                 }
-        self._record(ctx, plan)
+        self._record(ctx, plan, 0.0)
 
 
 class _Channel:

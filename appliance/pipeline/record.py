@@ -15,8 +15,8 @@ from appliance.audit.keys import key_bytes, load_secret
 from appliance.audit.rows import request_row
 from appliance.audit.writer import AuditWriter
 from appliance.config import Config
+from appliance.core.context import Context, Payload
 from appliance.errors import StageFailed
-from appliance.pipeline.context import Context
 
 _NO_TENANT = "_none"
 
@@ -28,6 +28,9 @@ class RecordStage:
         self._config = config
         self._writer: AuditWriter | None = None
         self._keystore: TenantKeyStore | None = None
+        #: Back-pressure: at most this many records of this process in flight; the disk
+        #: is the limit, and a request waits for a slot rather than polling for one.
+        self._in_flight = asyncio.Semaphore(config.audit.queue_max_records)
 
     async def start(self) -> None:
         if not self._config.audit.enabled:
@@ -49,9 +52,11 @@ class RecordStage:
             self._keystore = TenantKeyStore(self._writer.paths.keystore, key_bytes(secret, "audit master"))
         return self._keystore
 
-    def _seal_payload(self, row: dict[str, Any], ctx: Context, payload: object) -> None:
+    def _seal_payload(self, row: dict[str, Any], ctx: Context, payload: Payload) -> None:
         tenant = ctx.principal.tenant if ctx.principal else _NO_TENANT
-        sealed = self._keys().seal(tenant, ctx.request_id, payload)
+        sealed = self._keys().seal(
+            tenant, ctx.request_id, {"request": payload.request, "response": payload.response}
+        )
         row["payload_key_id"] = sealed.key_id
         row["payload_nonce"] = sealed.nonce
         row["payload_ct"] = sealed.ciphertext
@@ -63,7 +68,7 @@ class RecordStage:
                 return
             raise StageFailed("The audit log is not running; the request was not recorded.")
         row = request_row(ctx)
-        payload = ctx.state.get("payload")
+        payload = ctx.payload
         if payload is not None and ctx.obligations.get("store_payloads"):
             try:
                 if self._keys().has_key(ctx.principal.tenant if ctx.principal else _NO_TENANT):
@@ -72,9 +77,10 @@ class RecordStage:
                     await asyncio.to_thread(self._seal_payload, row, ctx, payload)
             except Exception:  # noqa: BLE001 - translated at this boundary, no content leaks
                 raise StageFailed("The audit payload could not be encrypted.") from None
-        while writer.pending() >= self._config.audit.queue_max_records:
-            await asyncio.sleep(0.001)  # back-pressure: the disk is the limit
-        try:
-            await writer.submit_async(row)
-        except Exception:  # noqa: BLE001 - translated at this boundary
-            raise StageFailed("The request could not be recorded in the audit log.") from None
+        async with self._in_flight:
+            try:
+                await writer.submit_async(row)
+            except Exception:  # noqa: BLE001 - translated at this boundary
+                raise StageFailed(
+                    "The request could not be recorded in the audit log."
+                ) from None

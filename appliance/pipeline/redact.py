@@ -2,23 +2,25 @@
 
 Reads the findings of pii_detect, resolves an action per entity type (policy obligation
 ``pii_actions``, then config), rewrites every text piece in place and keeps the
-placeholder vault for this request only in ``ctx.state["redact"]``. A type whose action
-is ``block`` rejects the request; the reason names the type, never the value.
+placeholder vault for this request only, in its state (``REDACTED``). A type whose action
+is ``block`` rejects the request; the reason names the type, never the value. The
+obligations stage has already resolved the model the request goes to, so whether it
+leaves the premises is read from the provider in force.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 from appliance.config import Config, secret
+from appliance.core.context import Context, StateKey
+from appliance.core.findings import RedactionFindings, Verdict
 from appliance.errors import PermissionDenied, StageFailed
 from appliance.pii.actions import ActionTable, Outcome, apply_actions
 from appliance.pii.slots import request_slots
 from appliance.pii.vault import Vault
-from appliance.pipeline.context import Context, Verdict
-from appliance.pipeline.pii_detect import DetectState
+from appliance.pipeline.pii_detect import DETECTED
 
 
 @dataclass
@@ -30,8 +32,12 @@ class RedactState:
     salt: bytes
 
 
+#: The vault and actions of this request, for pii_output.
+REDACTED: StateKey[RedactState] = StateKey("redact.state")
+
+
 class Redact:
-    """Request stage. ``Redact(config)``; no resources of its own (start/aclose are no-ops)."""
+    """Request stage. ``Redact(config)``; no resources of its own."""
 
     name = "redact"
 
@@ -39,30 +45,19 @@ class Redact:
         self._config = config
         self._pii = config.pii
 
-    async def start(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
     def _salt(self) -> bytes:
         fixed = secret(self._pii.hash_salt_env)
         return fixed.encode("utf-8") if fixed else os.urandom(16)
 
     def _goes_local(self, ctx: Context) -> bool:
-        forced = ctx.obligations.get("force_local_model")
-        provider_name = ctx.provider
-        if isinstance(forced, str) and forced in self._config.models:
-            provider_name = self._config.models[forced].provider
-        provider = self._config.providers.get(provider_name)
+        provider = self._config.providers.get(ctx.provider)
         return provider is not None and provider.kind == "local"
 
     async def run(self, ctx: Context) -> Verdict:
-        began = time.perf_counter()
         if not self._pii.enabled:
-            return Verdict(stage=self.name, facts={"enabled": False})
-        detected = ctx.state.get("pii_detect")
-        if not isinstance(detected, DetectState):
+            return Verdict(self.name, findings=RedactionFindings(applied=False))
+        detected = ctx.get(DETECTED)
+        if detected is None:
             raise StageFailed("redact ran without pii_detect")
         actions = ActionTable.resolve(self._pii, ctx.obligations.get("pii_actions"))
         if not self._pii.redact_for_local and self._goes_local(ctx):
@@ -90,14 +85,14 @@ class Redact:
             if text != slot.text:
                 slot.write(text)
         slots.commit()
-        ctx.state[self.name] = state
+        ctx.put(REDACTED, state)
         return Verdict(
-            stage=self.name,
-            facts={
-                "actions": {t: actions(t) for t in sorted(outcome.types)},
-                "masked": outcome.masked,
-                "hashed": outcome.hashed,
-                "redacted": outcome.redacted,
-            },
-            duration_s=time.perf_counter() - began,
+            self.name,
+            findings=RedactionFindings(
+                applied=True,
+                actions={t: actions(t) for t in sorted(outcome.types)},
+                masked=outcome.masked,
+                hashed=outcome.hashed,
+                redacted=outcome.redacted,
+            ),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 from appliance.config import Config, ModelConfig
 from appliance.errors import (
@@ -20,13 +20,11 @@ from appliance.errors import (
     UnsupportedOperation,
     UpstreamError,
 )
-from appliance.pipeline.context import Context
-from appliance.metering.tokens import estimate_prompt
+from appliance.core.context import Context, Operation
+from appliance.core.tokens import estimate_prompt
 from appliance.providers.base import KnowsOutputRoom, Provider
 
 log = logging.getLogger(__name__)
-
-Operation = Literal["chat", "completions", "embeddings"]
 
 #: The request fields that cap the answer's tokens (OpenAI's older and newer name).
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens")

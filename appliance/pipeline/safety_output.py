@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from appliance.config import Config
-from appliance.pipeline.context import Context, Verdict
+from appliance.core.context import Context
+from appliance.core.findings import AnswerSafetyFindings, Verdict
 from appliance.pipeline.stage import Chunk
 from appliance.risk.classifier import RiskClassifier
 from appliance.risk.screening import SafetyScreen, Screened
@@ -28,15 +29,19 @@ _SENTENCE_END = re.compile(r"[.!?。\n]\s*$")
 
 
 class SafetyOutputStage:
+    """Response stage on the process's classifier (read-only, shared with classify)."""
+
     name = "safety_output"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, classifier: RiskClassifier | None) -> None:
+        if classifier is None:
+            raise ValueError("the safety_output stage needs the risk classifier")
         self._config = config
+        self._classifier = classifier
         self._screen = SafetyScreen(config)
 
-    async def start(self, classifier: RiskClassifier | None = None) -> None:
-        """Load the classifier (or share the classify stage's: the model is read-only)."""
-        await self._screen.start(classifier)
+    async def start(self) -> None:
+        await self._screen.start(self._classifier)
 
     async def aclose(self) -> None:
         await self._screen.aclose()
@@ -49,12 +54,12 @@ class SafetyOutputStage:
             Verdict(
                 self.name,
                 reasons=reasons,
-                facts={
-                    "safety": merged,
-                    "safety_flags": sorted(flags),
-                    "safety_blocked": sorted(blocked),
-                    "withheld": bool(blocked),
-                },
+                findings=AnswerSafetyFindings(
+                    scores=merged,
+                    flags=tuple(sorted(flags)),
+                    blocked=tuple(sorted(blocked)),
+                    withheld=bool(blocked),
+                ),
             )
         )
 

@@ -1,8 +1,11 @@
-"""The protocols every pipeline stage implements.
+"""The protocols of the pipeline: what a stage is, and the hooks it may also offer.
 
 A request stage runs before the model is called and may deny. A response stage screens
 what comes back: a whole response, or a stream chunk by chunk (an async iterator in,
 an async iterator out, never buffered whole). The recorder runs after every request.
+Besides its one protocol, a component may implement the optional hooks below; the
+pipeline sorts its components by them once, when it is built (``isinstance`` against
+these runtime-checkable protocols), so a misspelt hook is found at start, not ignored.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
-from appliance.pipeline.context import Context, Verdict
+from appliance.core.context import Context
+from appliance.core.findings import Verdict
 
 Chunk = dict[str, Any]
 
@@ -30,11 +34,13 @@ class ResponseStage(Protocol):
     name: str
 
     async def screen(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
-        """Screen (and possibly rewrite) a complete response in the canonical shape."""
+        """Screen (and possibly rewrite) a complete response in the canonical shape;
+        append the stage's verdict to ``ctx.verdicts``."""
         ...
 
     def screen_stream(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-        """Screen a stream of canonical chunks, yielding as early as safely possible."""
+        """Screen a stream of canonical chunks, yielding as early as safely possible;
+        append the stage's verdict once the stream has ended."""
         ...
 
 
@@ -45,3 +51,38 @@ class Recorder(Protocol):
     async def record(self, ctx: Context) -> None:
         """Persist what happened to the request; returns once it is durable."""
         ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """Owns resources (processes, ONNX sessions, connections): opened before the first
+    request, closed after the last, in reverse order."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Settler(Protocol):
+    """Accounts for what a request consumed; runs before the record is written, so that
+    the record carries the cost."""
+
+    name: str
+
+    async def settle(self, ctx: Context) -> None:
+        """Book the request's real usage and cost (once per request)."""
+        ...
+
+    async def settle_failure(self, ctx: Context) -> None:
+        """The answer failed after its usage was booked: count it as failed."""
+        ...
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Watches finished requests (metrics, traces), after their record; never fails one."""
+
+    name: str
+
+    def observe(self, ctx: Context) -> None: ...

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.findings import PolicyFindings
 from appliance.policy.rego import Undefined
 
 #: What later stages assume when a policy sets nothing: mask every PII type, restore
@@ -29,8 +30,18 @@ class Decision:
     rules: tuple[str, ...] = ()
     revision: str = ""
 
+    def findings(self) -> PolicyFindings:
+        """What the decide stage's verdict carries (and the audit record keeps)."""
+        return PolicyFindings(
+            allow=self.allow,
+            reasons=self.reasons,
+            rules=self.rules,
+            revision=self.revision,
+            obligations=self.obligations,
+        )
+
     def facts(self) -> dict[str, Any]:
-        """The verdict facts (contracts.md: allow, reasons, obligations, revision, rules)."""
+        """The decision as JSON, as ``appliance policy eval`` and ``explain`` print it."""
         return {
             "allow": self.allow,
             "reasons": list(self.reasons),

@@ -13,44 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from appliance.pipeline.context import Context
+from appliance.core.context import Context
+from appliance.core.findings import PiiFindings, RiskFindings
+from appliance.core.tokens import estimate_prompt
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def _text_chars(value: Any) -> int:
-    """Characters of prompt text in a content value (str, list of parts, list of str)."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        total = 0
-        for part in value:
-            if isinstance(part, str):
-                total += len(part)
-            elif isinstance(part, dict) and isinstance(part.get("text"), str):
-                total += len(part["text"])
-        return total
-    return 0
-
-
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """Rough prompt size in tokens (characters / 4): cheap, tokenizer-free, model-agnostic."""
-    chars = 0
-    for msg in body.get("messages") or ():
-        if not isinstance(msg, dict):
-            continue
-        chars += _text_chars(msg.get("content"))
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                chars += len(fn["arguments"])
-    chars += _text_chars(body.get("prompt"))
-    chars += _text_chars(body.get("input"))
-    for tool in body.get("tools") or ():
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(fn, dict) and isinstance(fn.get("description"), str):
-            chars += len(fn["description"])
-    return (chars + 3) // 4
 
 
 def _tool_names(body: dict[str, Any]) -> list[str]:
@@ -70,26 +37,13 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
     return None
 
 
-def _latest_facts(ctx: Context, stage: str) -> dict[str, Any] | None:
-    for v in reversed(ctx.verdicts):
-        if v.stage == stage:
-            return dict(v.facts)
-    return None
-
-
-def _str_list(value: Any) -> list[str]:
-    return [str(x) for x in value] if isinstance(value, (list, tuple, set, frozenset)) else []
-
-
 def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, Any]:
     """The policy input for ``ctx`` (see docs/policy-input.md); never holds prompt text."""
     p = ctx.principal
-    pii = _latest_facts(ctx, "pii_detect")
-    risk = _latest_facts(ctx, "classify")
-    counts_raw = (pii or {}).get("counts") or {}
-    counts = {str(k): int(n) for k, n in counts_raw.items() if int(n) > 0}
-    areas = [a for a in (risk or {}).get("areas") or () if isinstance(a, dict)]
-    application = (p.application if p else None) or (risk or {}).get("application")
+    pii = ctx.findings(PiiFindings)
+    risk = ctx.findings(RiskFindings)
+    counts = {t: n for t, n in pii.counts.items() if n > 0} if pii else {}
+    application = (p.application if p else None) or (risk.application if risk else None)
     now = datetime.fromtimestamp(ctx.started_at, UTC)
     return {
         "principal": {
@@ -106,26 +60,26 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "provider": ctx.provider,
             "provider_kind": provider_kind,
             "provider_region": ctx.provider_region or "unknown",
-            "token_estimate": estimate_tokens(ctx.body),
+            "token_estimate": estimate_prompt(ctx.body),
             "max_tokens": _max_tokens(ctx.body),
             "stream": bool(ctx.stream),
             "tools": _tool_names(ctx.body),
         },
         "pii": {
-            "scanned": pii is not None,
+            "scanned": pii is not None and pii.scanned,
             "counts": counts,
             "types": sorted(counts),
-            "languages": _str_list((pii or {}).get("languages")),
+            "languages": sorted(pii.languages) if pii else [],
         },
         "risk": {
             "assessed": risk is not None,
-            "class": (risk or {}).get("risk_class"),
-            "areas": [str(a.get("id")) for a in areas if a.get("id") is not None],
-            "articles": sorted({str(a["article"]) for a in areas if a.get("article")}),
-            "declared_class": (risk or {}).get("declared_class"),
-            "drift": bool((risk or {}).get("drift", False)),
-            "safety_flags": _str_list((risk or {}).get("safety_flags")),
-            "safety_blocked": _str_list((risk or {}).get("safety_blocked")),
+            "class": risk.risk_class if risk else None,
+            "areas": list(risk.area_ids) if risk else [],
+            "articles": list(risk.articles) if risk else [],
+            "declared_class": risk.declared_class if risk else None,
+            "drift": risk.drift if risk else False,
+            "safety_flags": list(risk.safety_flags) if risk else [],
+            "safety_blocked": list(risk.safety_blocked) if risk else [],
         },
         "application": {"id": application},
         "time": {

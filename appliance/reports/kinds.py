@@ -73,7 +73,8 @@ def _usage_findings(s: Mapping[str, Any]) -> list[str]:
             f"USD {float(s['cost_usd'] or 0):,.2f}."
         ),
         (
-            f"{_n(s['denied']):,} requests ({_pct(s['denied'], s['requests'])}) were denied and "
+            f"{_n(s['denied']):,} requests ({_pct(s['denied'], s['requests'])}) were denied, "
+            f"{_n(s['rate_limited']):,} refused by a rate limit or budget and "
             f"{_n(s['errors']):,} failed."
         ),
     ]
@@ -146,7 +147,8 @@ def _policy_findings(s: Mapping[str, Any]) -> list[str]:
     return [
         (
             f"{_n(s['decisions']):,} decisions: {_n(s['allowed']):,} allowed, {_n(s['denied']):,} "
-            f"denied ({_pct(s['denied'], s['decisions'])}), {_n(s['errors']):,} errors."
+            f"denied ({_pct(s['denied'], s['decisions'])}), {_n(s['rate_limited']):,} rate "
+            f"limited, {_n(s['errors']):,} errors."
         ),
         f"{_n(s['revisions'])} policy revision(s) were in force during the period.",
     ]

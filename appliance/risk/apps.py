@@ -1,12 +1,14 @@
-"""The declared purpose of the calling application, cached (the app table changes rarely)."""
+"""Applications and their declared purposes: registering one fixes its baseline AI Act
+class; the classify stage looks them up (cached: the table changes rarely)."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from appliance.keys.store import ControlPlane
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,53 +18,51 @@ class DeclaredPurpose:
     areas: tuple[dict[str, Any], ...]
 
 
-class AppDirectory:
-    """Looks applications up in the control plane, caching each for ``ttl_s`` seconds.
+def register_application(
+    control: ControlPlane,
+    *,
+    tenant: str,
+    name: str,
+    purpose: str,
+    annex_iii: str | None,
+    classifier: Any = None,
+) -> dict[str, Any]:
+    """Classify the declared purpose and store the application (idempotent per name).
 
-    Opened lazily: a deployment without a control plane (or a test without one) simply
-    has no declared purposes.
+    Pass the running classifier to read the purpose with its model, not the rules alone.
+    The one path for the CLI and the admin API.
     """
+    from appliance.risk.purpose import baseline_class
 
-    def __init__(self, db_path: Path, ttl_s: float) -> None:
-        self._path = db_path
+    risk_class, areas = baseline_class(purpose, annex_iii, classifier=classifier)
+    return control.register_app(tenant, name, purpose, annex_iii, risk_class, areas)
+
+
+class AppDirectory:
+    """Looks applications up in the process's control plane, caching each for ``ttl_s``
+    seconds; the query runs on a thread, never on the event loop."""
+
+    def __init__(self, control: ControlPlane, ttl_s: float) -> None:
+        self._control = control
         self._ttl = ttl_s
-        self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], tuple[float, DeclaredPurpose | None]] = {}
-        self._control: Any = None
 
-    def _open(self) -> Any:
-        if self._control is None:
-            from appliance.keys.store import ControlPlane
-
-            self._control = ControlPlane.open(self._path)
-        return self._control
-
-    def lookup(self, tenant: str, name: str) -> DeclaredPurpose | None:
-        now = time.monotonic()
+    async def lookup(self, tenant: str, name: str) -> DeclaredPurpose | None:
         key = (tenant, name)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and now - hit[0] < self._ttl:
-                return hit[1]
-            if not self._path.exists():
-                return None
-            app = self._open().get_app(tenant, name)
-            found = (
-                None
-                if app is None
-                else DeclaredPurpose(
-                    name=name,
-                    risk_class=str(app.get("risk_class") or "minimal"),
-                    areas=tuple(a for a in app.get("areas") or () if isinstance(a, dict)),
-                )
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        app = await asyncio.to_thread(self._control.get_app, tenant, name)
+        found = (
+            None
+            if app is None
+            else DeclaredPurpose(
+                name=name,
+                risk_class=str(app.get("risk_class") or "minimal"),
+                areas=tuple(a for a in app.get("areas") or () if isinstance(a, dict)),
             )
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now, found)
-            return found
-
-    def close(self) -> None:
-        with self._lock:
-            if self._control is not None:
-                self._control.close()
-                self._control = None
+        )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic(), found)
+        return found

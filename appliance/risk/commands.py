@@ -97,19 +97,19 @@ def _control(config: Config) -> Any:
 
 
 def cmd_apps_register(args: argparse.Namespace) -> int:
-    from appliance.risk.purpose import baseline_class
+    from appliance.risk.apps import register_application
 
     try:
         config = _config(args)
         clf = _classifier(config, config.risk.embeddings)
-        risk_class, areas = baseline_class(args.purpose, args.annex_iii, classifier=clf)
     except (ConfigError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 2
     control = _control(config)
     try:
-        app = control.register_app(
-            args.tenant, args.name, args.purpose, args.annex_iii, risk_class, areas
+        app = register_application(
+            control, tenant=args.tenant, name=args.name, purpose=args.purpose,
+            annex_iii=args.annex_iii, classifier=clf,
         )
     except ValueError as e:
         print(str(e), file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -13,7 +14,7 @@ from appliance.errors import (
     NotFound,
     PermissionDenied,
 )
-from appliance.keys.apps import register_application
+from appliance.risk.apps import register_application
 from appliance.server.exchange import api_key_of, read_body
 from appliance.server.services import SERVICES, Services
 from appliance.server.validate import parse_json
@@ -42,7 +43,7 @@ def _str(body: dict[str, Any], name: str, required: bool = True) -> str | None:
 
 async def list_keys(request: web.Request) -> web.Response:
     services = _guard(request)
-    keys = services.control.list_keys(request.query.get("tenant"))
+    keys = await asyncio.to_thread(services.control.list_keys, request.query.get("tenant"))
     return web.json_response({"object": "list", "data": [k.public() for k in keys]})
 
 
@@ -56,7 +57,8 @@ async def create_key(request: web.Request) -> web.Response:
     if not isinstance(limits, dict):
         raise InvalidRequest("'limits' must be an object.", param="limits")
     try:
-        key, record = services.control.create_key(
+        key, record = await asyncio.to_thread(
+            services.control.create_key,
             tenant=_str(body, "tenant") or "",
             user=_str(body, "user") or "",
             department=_str(body, "department", required=False),
@@ -72,14 +74,14 @@ async def create_key(request: web.Request) -> web.Response:
 async def revoke_key(request: web.Request) -> web.Response:
     services = _guard(request)
     key_id = request.match_info["key_id"]
-    if not services.control.revoke_key(key_id):
+    if not await asyncio.to_thread(services.control.revoke_key, key_id):
         raise NotFound(f"No key with id {key_id!r}.")
     return web.json_response({"id": key_id, "revoked": True})
 
 
 async def list_apps(request: web.Request) -> web.Response:
     services = _guard(request)
-    apps = services.control.list_apps(request.query.get("tenant"))
+    apps = await asyncio.to_thread(services.control.list_apps, request.query.get("tenant"))
     return web.json_response({"object": "list", "data": apps})
 
 
@@ -87,13 +89,14 @@ async def register_app(request: web.Request) -> web.Response:
     services = _guard(request)
     body = parse_json(await read_body(request))
     try:
-        app = register_application(
+        app = await asyncio.to_thread(
+            register_application,
             services.control,
             tenant=_str(body, "tenant") or "",
             name=_str(body, "name") or "",
             purpose=_str(body, "purpose") or "",
             annex_iii=_str(body, "annex_iii", required=False),
-            classifier=getattr(services.stages.get("classify"), "classifier", None),
+            classifier=services.classifier,
         )
     except ValueError as e:
         raise InvalidRequest(str(e)) from None

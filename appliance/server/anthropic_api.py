@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from appliance.errors import InvalidRequest
-from appliance.pipeline.context import Context
+from appliance.core.context import Context
 from appliance.providers.anthropic_format import (
     anthropic_request_to_openai,
     openai_response_to_anthropic,

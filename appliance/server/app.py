@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance.config import Config
-from appliance.metering import metrics
-from appliance.server import admin_api, anthropic_api, health, openai_api, realtime
+from appliance.server import admin_api, anthropic_api, health, metrics, openai_api, realtime
 from appliance.server.access_log import access_log
 from appliance.server.middleware import error_boundary
 from appliance.server.services import services_ctx

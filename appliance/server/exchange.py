@@ -2,11 +2,15 @@
 
 The route parses and validates, then hands a Context here. Whatever happens, the
 request is recorded before the response completes: for a JSON answer before the body is
-sent, for a stream before its final event.
+sent, for a stream before its final event. Whatever raises where (an ApplianceError, an
+unexpected exception in a stage or an adapter, the caller going away), the context's
+status and error say how the request ended, and it is settled and recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,9 +19,9 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
+from appliance.core.context import Context, Operation, Route
+from appliance.core.decision import decision_of
 from appliance.errors import ApplianceError, PayloadTooLarge, StageFailed
-from appliance.pipeline.context import Context, Route
-from appliance.pipeline.router import Operation
 from appliance.server.errors import error_response, sse_error_event
 from appliance.server.services import SERVICES, Services
 
@@ -69,16 +73,10 @@ def response_headers(ctx: Context) -> dict[str, str]:
     return headers
 
 
-def decision_of(ctx: Context) -> str:
-    """allow | deny | rate_limited | error: what became of the request, in one word."""
-    if ctx.status in (401, 403):
-        return "deny"
-    if ctx.status == 429:
-        return "rate_limited"
-    allowed = ctx.fact("decide", "allow")
-    if allowed is False:
-        return "deny"
-    return "error" if ctx.status >= 400 else "allow"
+def unexpected(ctx: Context, e: Exception) -> StageFailed:
+    """An exception no stage translated (a bug, an adapter's): logged by type only."""
+    log.error("request %s failed: %s", ctx.request_id, type(e).__name__)
+    return StageFailed(f"Internal error; the request was not completed (request {ctx.request_id}).")
 
 
 def failed(ctx: Context, err: ApplianceError) -> web.Response:
@@ -131,6 +129,15 @@ async def exchange_json(
         reply = failed(ctx, e)
         await finish(services, ctx)
         return reply
+    except Exception as e:  # noqa: BLE001 - recorded as failed, answered 503
+        reply = failed(ctx, unexpected(ctx, e))
+        await finish(services, ctx)
+        return reply
+    except asyncio.CancelledError:  # the caller went away: still settled and recorded
+        ctx.status, ctx.error = 499, "client_disconnected"
+        with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
+            await asyncio.shield(finish(services, ctx))
+        raise
     await finish(services, ctx)
     return web.Response(body=body, content_type="application/json", headers=response_headers(ctx))
 
@@ -169,24 +176,34 @@ async def exchange_stream(
             **response_headers(ctx),
         }
     )
-    await response.prepare(request)
     tail = done
     try:
+        await response.prepare(request)
         async for data in encoder(ctx)(pipeline.stream(ctx, op)):
             await response.write(data)
     except ApplianceError as e:
         ctx.status, ctx.error = e.status, e.code or e.type
         tail = sse_error_event(e, ctx.api)
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         ctx.status, ctx.error = 499, "client_disconnected"
-        await finish(services, ctx)
+        with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
+            await finish(services, ctx)
         return response
-    await finish(services, ctx)
+    except Exception as e:  # noqa: BLE001 - the stream ends with an error event, recorded
+        err = unexpected(ctx, e)
+        ctx.status, ctx.error = err.status, err.code
+        tail = sse_error_event(err, ctx.api)
+    except asyncio.CancelledError:  # the caller went away: still settled and recorded
+        ctx.status, ctx.error = 499, "client_disconnected"
+        with contextlib.suppress(StageFailed):
+            await asyncio.shield(finish(services, ctx))
+        raise
     try:
+        await finish(services, ctx)
+    except StageFailed as e:  # not recorded: the stream must not end as a success
+        tail = sse_error_event(e, ctx.api)
+    with contextlib.suppress(ConnectionError):
         if tail:
             await response.write(tail)
         await response.write_eof()
-    except (ConnectionResetError, ConnectionError):
-        pass
     return response
-

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from appliance.errors import ApplianceError, ModelNotFound
-from appliance.pipeline.context import Context
+from appliance.core.context import Context, StateKey
 from appliance.server.errors import error_response
 from appliance.server.exchange import (
     api_key_of,
@@ -51,19 +51,23 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return await exchange_json(request, ctx, _parser(ctx, validate_completion), "completions")
 
 
+#: The embedding encoding the caller asked for ("float" or "base64").
+ENCODING: StateKey[str] = StateKey("embeddings.encoding_format")
+
+
 def _embeddings_parser(ctx: Context) -> Any:
     def parse(raw: bytes) -> None:
         body = parse_json(raw)
         ctx.requested_model = validate_embeddings(body)
         # Providers always answer floats; the encoding the caller asked for is applied last.
-        ctx.state["encoding_format"] = body.pop("encoding_format", None) or "float"
+        ctx.put(ENCODING, body.pop("encoding_format", None) or "float")
         ctx.body = body
 
     return parse
 
 
 def _encode_embeddings(ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
-    if ctx.state.get("encoding_format") != "base64":
+    if ctx.get(ENCODING) != "base64":
         return response
     data = []
     for item in response.get("data", []):
@@ -100,13 +104,13 @@ def _model_objects(request: web.Request) -> list[dict[str, Any]]:
     return out
 
 
-def _authenticate(request: web.Request) -> None:
-    request.app[SERVICES].authenticator.verify(api_key_of(request))
+async def _authenticate(request: web.Request) -> None:
+    await request.app[SERVICES].authenticator.verify(api_key_of(request))
 
 
 async def list_models(request: web.Request) -> web.Response:
     try:
-        _authenticate(request)
+        await _authenticate(request)
     except ApplianceError as e:
         return error_response(e)
     body = {"object": "list", "data": _model_objects(request)}
@@ -115,7 +119,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     try:
-        _authenticate(request)
+        await _authenticate(request)
     except ApplianceError as e:
         return error_response(e)
     wanted = request.match_info["model"]

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from appliance.errors import ApplianceError, InvalidRequest
 from appliance.server.errors import error_body
-from appliance.server.exchange import finish, new_context, response_headers
+from appliance.server.exchange import finish, new_context, response_headers, unexpected
 from appliance.server.services import SERVICES
 from appliance.server.validate import parse_json, validate_chat
 
@@ -55,6 +55,12 @@ async def realtime_chat(request: web.Request) -> web.StreamResponse:
         final = {"type": "error", "status": 408, "error": {
             "message": "No request received within 60 seconds.",
             "type": "invalid_request_error", "param": None, "code": "timeout"}}
+    except ConnectionError:
+        ctx.status, ctx.error = 499, "client_disconnected"
+    except Exception as e:  # noqa: BLE001 - recorded as failed, told in the last message
+        err = unexpected(ctx, e)
+        ctx.status, ctx.error = err.status, err.code
+        final = {"type": "error", "status": err.status, **error_body(err, "openai")}
     await finish(services, ctx)
     if not ws.closed:
         await ws.send_str(orjson.dumps(final).decode())

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from appliance.config import Config, LocalProviderConfig, secret
 from appliance.keys.store import ControlPlane, control_plane_path
+from appliance.metering.metrics import Metrics
 from appliance.pipeline.authenticate import AuthenticateStage, Authenticator
-from appliance.pipeline.pipeline import Pipeline, build_stages, start_stages
+from appliance.pipeline.components import Components, open_components
+from appliance.pipeline.pipeline import Pipeline, build_pipeline
 from appliance.pipeline.router import Router
+from appliance.pipeline.stage import Lifecycle
 from appliance.providers.base import Provider
 from appliance.providers.registry import create_provider
+from appliance.risk.classifier import RiskClassifier
 from appliance.risk.moderation import Moderator
 
 log = logging.getLogger(__name__)
@@ -26,22 +30,22 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     config: Config
+    #: The process's one control-plane connection (keys, applications).
     control: ControlPlane
     authenticator: Authenticator
     pipeline: Pipeline
     http: aiohttp.ClientSession
     admin_key: str | None
-    #: Screens text for POST /v1/moderations (shares the classify stage's model).
+    metrics: Metrics
+    #: The risk classifier, when a stage loaded it (application registration reads it).
+    classifier: RiskClassifier | None
+    #: Screens text for POST /v1/moderations (shares the classifier when one is loaded).
     moderator: Moderator
     moderator_ready: bool
-    #: The running stages by name (the metrics route reads the limits stage's registry).
-    stages: dict[str, Any] = field(default_factory=dict)
-    #: Optional components that other parts register.
-    extras: dict[str, Any] = field(default_factory=dict)
     _moderator_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def ready_moderator(self) -> Moderator:
-        """The moderator, loading its model on first use when no classify stage runs."""
+        """The moderator, loading its model on first use when no stage loaded one."""
         if not self.moderator_ready:
             async with self._moderator_lock:
                 if not self.moderator_ready:
@@ -51,21 +55,6 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
-
-
-async def _start(obj: Any) -> None:
-    start = getattr(obj, "start", None)
-    if start is not None:
-        await start()
-
-
-async def _close(obj: Any) -> None:
-    close = getattr(obj, "aclose", None)
-    if close is not None:
-        try:
-            await close()
-        except Exception as e:  # noqa: BLE001 - closing must go on for the other resources
-            log.error("closing %s failed: %s", type(obj).__name__, type(e).__name__)
 
 
 def open_providers(config: Config, http: aiohttp.ClientSession) -> dict[str, Provider]:
@@ -85,55 +74,59 @@ def open_providers(config: Config, http: aiohttp.ClientSession) -> dict[str, Pro
     return providers
 
 
-def services_ctx(config: Config) -> Any:
+async def _close_logged(name: str, close: Callable[[], object]) -> None:
+    """Close one resource; a failure is logged and the others still close."""
+    try:
+        result = close()
+        if asyncio.iscoroutine(result):
+            await result
+    except Exception as e:  # noqa: BLE001 - closing must go on for the other resources
+        log.error("closing %s failed: %s", name, type(e).__name__)
+
+
+async def open_services(config: Config, stack: AsyncExitStack) -> Services:
+    """Open every resource of one server process on ``stack`` (closed in reverse order)."""
+    config.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    control = ControlPlane.open(control_plane_path(config.storage.data_dir))
+    stack.push_async_callback(_close_logged, "control plane", control.close)
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+    http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+    stack.push_async_callback(_close_logged, "http session", http.close)
+    providers = open_providers(config, http)
+    for name, provider in providers.items():
+        stack.push_async_callback(_close_logged, f"provider {name}", provider.aclose)
+        if isinstance(provider, Lifecycle):  # a local provider loads its models
+            await provider.start()
+    parts: Components = await open_components(config, control, Router(config, providers), stack)
+    authenticator = Authenticator(control)
+    pipeline, owned = build_pipeline(config, parts, AuthenticateStage(authenticator))
+    for resource in owned:
+        stack.push_async_callback(_close_logged, type(resource).__name__, resource.aclose)
+        await resource.start()
+    moderator = Moderator(config)
+    stack.push_async_callback(_close_logged, "moderator", moderator.aclose)
+    if parts.classifier is not None:  # else it loads its own model on the first moderation
+        await moderator.start(parts.classifier)
+    return Services(
+        config=config,
+        control=control,
+        authenticator=authenticator,
+        pipeline=pipeline,
+        http=http,
+        admin_key=secret(config.server.admin_key_env),
+        metrics=parts.metrics,
+        classifier=parts.classifier,
+        moderator=moderator,
+        moderator_ready=parts.classifier is not None,
+    )
+
+
+def services_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
     """The cleanup context that owns every resource of one server process."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        config.storage.data_dir.mkdir(parents=True, exist_ok=True)
-        control = ControlPlane.open(control_plane_path(config.storage.data_dir))
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
-        http = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None)
-        )
-        started: list[Any] = []
-        try:
-            providers = open_providers(config, http)
-            started.extend(providers.values())
-            for p in providers.values():
-                await _start(p)
-            request_stages, response_stages, recorder = build_stages(config)
-            stages = [s for s in (*request_stages, *response_stages, recorder) if s is not None]
-            started.extend(stages)
-            await start_stages(stages)
-            moderator = Moderator(config)
-            started.append(moderator)
-            classify = next((s for s in stages if s.name == "classify"), None)
-            if classify is not None:  # else it loads its own model on the first moderation
-                await moderator.start(classify.classifier)
-            authenticator = Authenticator(control)
-            pipeline = Pipeline(
-                authenticate=AuthenticateStage(authenticator),
-                request_stages=tuple(request_stages),
-                response_stages=tuple(response_stages),
-                recorder=recorder,
-                router=Router(config, providers),
-            )
-            app[SERVICES] = Services(
-                config=config,
-                control=control,
-                authenticator=authenticator,
-                pipeline=pipeline,
-                http=http,
-                admin_key=secret(config.server.admin_key_env),
-                moderator=moderator,
-                moderator_ready=classify is not None,
-                stages={s.name: s for s in stages},
-            )
+        async with AsyncExitStack() as stack:
+            app[SERVICES] = await open_services(config, stack)
             yield
-        finally:
-            for obj in reversed(started):
-                await _close(obj)
-            await http.close()
-            control.close()
 
     return ctx

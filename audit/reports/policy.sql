@@ -6,6 +6,7 @@
 SELECT count(*)                                                         AS decisions,
        count(*) FILTER (WHERE decision = 'allow')                       AS allowed,
        count(*) FILTER (WHERE decision = 'deny')                        AS denied,
+       count(*) FILTER (WHERE decision = 'rate_limited')                AS rate_limited,
        count(*) FILTER (WHERE decision = 'error')                       AS errors,
        count(DISTINCT policy_revision)                                  AS revisions
 FROM scope;

@@ -7,6 +7,7 @@
 SELECT count(*)                                        AS requests,
        count(*) FILTER (WHERE decision = 'allow')      AS allowed,
        count(*) FILTER (WHERE decision = 'deny')       AS denied,
+       count(*) FILTER (WHERE decision = 'rate_limited') AS rate_limited,
        count(*) FILTER (WHERE decision = 'error')      AS errors,
        coalesce(sum(prompt_tokens), 0)                 AS prompt_tokens,
        coalesce(sum(completion_tokens), 0)             AS completion_tokens,

@@ -13,7 +13,8 @@ import pytest
 
 from appliance.audit.segments import AuditPaths
 from appliance.config import Config, load_config
-from appliance.pipeline.context import Context, Principal, Usage, Verdict
+from appliance.core.context import Context, Payload, Principal, Usage
+from appliance.core.findings import AreaFinding, PiiFindings, PolicyFindings, RiskFindings, Verdict
 from appliance.pipeline.record import RecordStage
 
 DAY = 86_400.0
@@ -46,15 +47,18 @@ def make_ctx(
     ctx.requested_model = ctx.model = model
     ctx.provider, ctx.provider_region = "openai", "us"
     ctx.verdicts += [
-        Verdict("pii_detect", facts={"counts": {"PERSON": 1, "IBAN_CODE": 1},
-                                     "recognizers": {"PERSON": ["SpacyRecognizer"], "IBAN_CODE": ["IbanRecognizer"]},
-                                     "languages": ["en"]}),
-        Verdict("classify", facts={"risk_class": risk, "areas": [{"id": "employment", "article": "Annex III 4", "score": 0.8}],
-                                   "drift": False, "declared_class": None, "safety_flags": [], "safety_blocked": []}),
+        Verdict("pii_detect", findings=PiiFindings(
+            scanned=True, counts={"PERSON": 1, "IBAN_CODE": 1},
+            recognizers={"PERSON": ("SpacyRecognizer",), "IBAN_CODE": ("IbanRecognizer",)},
+            languages=("en",))),
+        Verdict("classify", findings=RiskFindings(
+            risk_class=risk, content_class=risk,
+            areas=(AreaFinding("employment", "Annex III 4", 0.8),))),
         Verdict("decide", outcome="continue" if decision else "deny",
                 reasons=() if decision else ("high-risk use needs approval",),
-                facts={"allow": decision, "reasons": [] if decision else ["high-risk use needs approval"],
-                       "obligations": {}, "revision": "rev-7", "rules": ["r1"]}),
+                findings=PolicyFindings(
+                    allow=decision, reasons=() if decision else ("high-risk use needs approval",),
+                    revision="rev-7", rules=("r1",))),
     ]
     ctx.usage = Usage(12, 7)
     ctx.cost_usd = 0.00042
@@ -62,8 +66,8 @@ def make_ctx(
     ctx.finished_at = start + 0.05
     if payload:
         ctx.obligations["store_payloads"] = True
-        ctx.state["payload"] = {"request": {"messages": [{"role": "user", "content": f"{PII_NAME} {PII_IBAN}"}]},
-                                "response": f"Hello {PII_NAME}"}
+        ctx.payload = Payload({"messages": [{"role": "user", "content": f"{PII_NAME} {PII_IBAN}"}]},
+                              f"Hello {PII_NAME}")
     return ctx
 
 

@@ -246,18 +246,14 @@ async def test_metrics_endpoint(
     aiohttp_server: Any, tmp_path: Path, openai_models: dict[str, Any], data_files: dict[str, Any]
 ) -> None:
     from appliance.config import load_config
-    from appliance.metering import metrics
-    from appliance.server.app import ROUTE_GROUPS, create_app
+    from appliance.server.app import create_app
     from appliance.testing.harness import create_key
 
     data_dir = tmp_path / "data"
     cfg = load_config(None, data_dir=data_dir, overrides=config(openai_models, data_files))
     data_dir.mkdir()
     key = create_key(data_dir, limits={"rpm": 1})
-    app = create_app(cfg)
-    if metrics not in ROUTE_GROUPS:  # until the lead wires it into the app
-        metrics.add_routes(app)
-    server = await aiohttp_server(app)
+    server = await aiohttp_server(create_app(cfg))
     async with client(f"http://127.0.0.1:{server.port}/v1", key) as c:
         await c.chat.completions.create(model="gpt-4o", messages=CHAT)
         with pytest.raises(RateLimitError):
@@ -272,7 +268,7 @@ async def test_metrics_endpoint(
         'appliance_requests_total{decision="allow",model="gpt-4o",route="chat.completions",status="200"} 1.0',
         'appliance_requests_total{decision="rate_limited",model="gpt-4o",route="chat.completions",status="429"} 1.0',
         'appliance_rate_limited_total{limit="rpm",scope="key"} 1.0',
-        'appliance_stage_duration_seconds_count{stage="limits"} 1.0',
+        'appliance_stage_duration_seconds_count{stage="limits"} 2.0',  # the refusal too
         'appliance_request_duration_seconds_count{route="chat.completions"} 2.0',
     ):
         assert line in body

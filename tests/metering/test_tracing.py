@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.metering.tracing import emit_spans
-from appliance.pipeline.context import Context, Principal, Usage, Verdict
+from appliance.core.context import Context, Principal, Usage
+from appliance.core.findings import Verdict
 
 sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="opentelemetry-sdk is not installed")
 

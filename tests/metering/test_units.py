@@ -11,8 +11,9 @@ from appliance.metering.meter import format_reset
 from appliance.metering.metrics import Metrics
 from appliance.metering.plans import Plans
 from appliance.metering.scopes import scopes_of
-from appliance.metering.tokens import estimate_prompt, requested_output
-from appliance.pipeline.context import Context, Principal, Usage, Verdict
+from appliance.core.tokens import estimate_prompt, requested_output
+from appliance.core.context import Context, Principal, Usage
+from appliance.core.findings import PiiFindings, PolicyFindings, RiskFindings, Verdict
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,8 @@ def _ctx(**kw: Any) -> Context:
     ("ctx", "expected", "absent"),
     [
         (
-            _ctx(verdicts=[Verdict("pii_detect", facts={"counts": {"PERSON": 2, "IBAN_CODE": 1}}, duration_s=0.01)],
+            _ctx(verdicts=[Verdict("pii_detect", findings=PiiFindings(True, {"PERSON": 2, "IBAN_CODE": 1}),
+                                   duration_s=0.01)],
                  usage=Usage(3, 4), cost_usd=0.5),
             ['appliance_pii_findings_total{entity_type="PERSON"} 2.0',
              'appliance_pii_findings_total{entity_type="IBAN_CODE"} 1.0',
@@ -93,13 +95,14 @@ def _ctx(**kw: Any) -> Context:
         ),
         (
             _ctx(verdicts=[Verdict("decide", "deny", ("no personal data to us providers",),
-                                   {"allow": False, "rules": ["pii.external"]})], status=403),
+                                   PolicyFindings(allow=False, rules=("pii.external",)))],
+                 status=403),
             ['appliance_policy_denials_total{reason="pii.external"} 1.0',
              'decision="deny"'],
             ["no personal data"],
         ),
         (
-            _ctx(verdicts=[Verdict("classify", facts={"risk_class": "high"})]),
+            _ctx(verdicts=[Verdict("classify", findings=RiskFindings("high", "high"))]),
             ['appliance_risk_class_total{risk_class="high"} 1.0'],
             [],
         ),

@@ -8,9 +8,10 @@ import pytest
 from presidio_analyzer import AnalyzerEngine
 
 from appliance.config import Config, load_config
+from appliance.core.context import Context, Principal
 from appliance.pii.config import PiiConfig
 from appliance.pii.engine import build_analyzer
-from appliance.pipeline.context import Context, Principal
+from appliance.pii.pool import AnalyzerPool
 from appliance.pipeline.pii_detect import PiiDetect
 from appliance.pipeline.pii_output import PiiOutput
 from appliance.pipeline.redact import Redact
@@ -34,13 +35,10 @@ def stages(config: Config) -> Iterator[tuple[PiiDetect, Redact, PiiOutput]]:
     The process pool is not bound to an event loop, so it is started and closed with
     ``asyncio.run`` and used from each test's own loop.
     """
-    detect = PiiDetect(config)
-    asyncio.run(detect.start())
-    redact = Redact(config)
-    output = PiiOutput(config, analyzer=detect.pool)
-    yield detect, redact, output
-    asyncio.run(output.aclose())
-    asyncio.run(detect.aclose())
+    pool = AnalyzerPool(config.pii)
+    asyncio.run(pool.start())
+    yield PiiDetect(config, pool), Redact(config), PiiOutput(config, pool)
+    asyncio.run(pool.aclose())
 
 
 def make_ctx(body: dict[str, Any], route: str = "chat.completions", **obligations: Any) -> Context:

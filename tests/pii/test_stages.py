@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from appliance.core.findings import PiiFindings, RedactionFindings
 from appliance.errors import PermissionDenied
 from appliance.pipeline.pii_detect import PiiDetect
 from appliance.pipeline.pii_output import PiiOutput
-from appliance.pipeline.redact import Redact, RedactState
+from appliance.pipeline.redact import REDACTED, Redact, RedactState
 from tests.pii.conftest import make_ctx
 
 Stages = tuple[PiiDetect, Redact, PiiOutput]
@@ -70,9 +71,10 @@ async def test_every_text_piece_is_masked(stages: Stages) -> None:
     assert msgs[4]["content"] == "sent to <EMAIL_ADDRESS_1>"
     assert "<EMAIL_ADDRESS_1>" in ctx.body["tools"][0]["function"]["description"]
     assert "<EMAIL_ADDRESS_1>" in json.dumps(ctx.body["tools"][0]["function"]["parameters"])
-    assert v1.facts["counts"]["EMAIL_ADDRESS"] == 5
-    assert "en" in v1.facts["languages"]  # type: ignore[operator]
-    assert v2.facts["masked"] == 7 and v2.facts["actions"]["PERSON"] == "mask"  # type: ignore[index]
+    assert isinstance(v1.findings, PiiFindings) and isinstance(v2.findings, RedactionFindings)
+    assert v1.findings.counts["EMAIL_ADDRESS"] == 5
+    assert "en" in v1.findings.languages
+    assert v2.findings.masked == 7 and v2.findings.actions["PERSON"] == "mask"
     assert NAME not in repr(v1) + repr(v2)
 
 
@@ -98,7 +100,8 @@ async def test_actions_from_policy(stages: Stages) -> None:
     text = ctx.body["messages"][1]["content"]
     assert text.startswith("My name is <PERSON>, mail <EMAIL_ADDRESS#")
     assert IBAN in ctx.body["messages"][2]["content"][0]["text"]  # "*": allow
-    assert v2.facts["hashed"] == 5 and v2.facts["redacted"] == 1
+    assert isinstance(v2.findings, RedactionFindings)
+    assert v2.findings.hashed == 5 and v2.findings.redacted == 1
 
 
 async def test_block_names_type_not_value(stages: Stages, caplog: pytest.LogCaptureFixture) -> None:
@@ -191,7 +194,7 @@ TOOL_ARGS = json.dumps({"to": "<EMAIL_ADDRESS_1>", "name": "<PERSON_1>"})
 
 async def test_stream_restores_at_every_split(stages: Stages) -> None:
     ctx, _, _ = await _redacted(stages, chat_body())
-    assert isinstance(ctx.state["redact"], RedactState)
+    assert isinstance(ctx.get(REDACTED), RedactState)
     _, _, output = stages
     expected = ANSWER.replace("<PERSON_1>", NAME).replace("<IBAN_CODE_1>", IBAN)
     for k in range(len(ANSWER) + 1):

@@ -1,16 +1,17 @@
-"""DecideStage: verdict facts, obligations on the context, deny with reasons; OPA fail-closed."""
+"""DecideStage: typed findings, obligations on the context, deny with reasons; OPA fail-closed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from appliance.config import load_config
-from appliance.pipeline.context import Context, Principal, Verdict
+from appliance.core.context import Context, Principal
+from appliance.core.findings import Findings, PiiFindings, PolicyFindings, Verdict
 from appliance.pipeline.decide import DecideStage
 from tests.policy.conftest import SHIPPED
 
 
-def _ctx(**facts: dict[str, object]) -> Context:
+def _ctx(*found: Findings) -> Context:
     ctx = Context(
         request_id="r1",
         route="chat.completions",
@@ -22,22 +23,28 @@ def _ctx(**facts: dict[str, object]) -> Context:
         provider="local",
         provider_region="us",
     )
-    for stage, f in facts.items():
-        ctx.verdicts.append(Verdict(stage, facts=f))
+    for f in found:
+        ctx.verdicts.append(Verdict("earlier", findings=f))
     return ctx
 
 
-async def test_allow_sets_obligations_and_facts() -> None:
+def _policy(v: Verdict) -> PolicyFindings:
+    assert isinstance(v.findings, PolicyFindings)
+    return v.findings
+
+
+async def test_allow_sets_obligations_and_findings() -> None:
     stage = DecideStage(load_config(overrides={"policy": {"dir": str(SHIPPED)}}))
     await stage.start()
     try:
         ctx = _ctx()
         v = await stage.run(ctx)
         assert v.stage == "decide" and v.outcome == "continue"
-        assert set(v.facts) == {"allow", "reasons", "obligations", "revision", "rules"}
+        assert _policy(v).allow is True
         assert ctx.obligations["pii_actions"] == {"*": "mask"}
         assert ctx.obligations["restore_pii"] is True
-        assert v.facts["revision"] == stage.engine.revision
+        assert _policy(v).obligations == ctx.obligations
+        assert _policy(v).revision == stage.engine.revision
     finally:
         await stage.aclose()
 
@@ -46,11 +53,11 @@ async def test_deny_carries_reasons_and_rules() -> None:
     stage = DecideStage(load_config(overrides={"policy": {"dir": str(SHIPPED)}}))
     await stage.start()
     try:
-        ctx = _ctx(pii_detect={"counts": {"HEALTH": 1}, "recognizers": {}, "languages": ["en"]})
+        ctx = _ctx(PiiFindings(scanned=True, counts={"HEALTH": 1}, languages=("en",)))
         v = await stage.run(ctx)
         assert v.outcome == "deny"
         assert any("GDPR Art. 44" in r for r in v.reasons)
-        assert "gdpr_art9_art44_special_category_transfer" in v.facts["rules"]  # type: ignore[operator]
+        assert "gdpr_art9_art44_special_category_transfer" in _policy(v).rules
     finally:
         await stage.aclose()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from appliance.pipeline.context import Context, Principal, Verdict
-from appliance.policy.input import build_input, estimate_tokens
+from appliance.core.context import Context, Principal
+from appliance.core.findings import AreaFinding, PiiFindings, RiskFindings, Verdict
+from appliance.core.tokens import estimate_prompt
+from appliance.policy.input import build_input
 from appliance.policy.input_schema import validate_input
 
 
@@ -39,38 +41,28 @@ def test_input_without_pii_and_risk_stages() -> None:
     assert doc["pii"] == {"scanned": False, "counts": {}, "types": [], "languages": []}
     assert doc["risk"]["assessed"] is False and doc["risk"]["class"] is None
     assert doc["request"]["tools"] == ["lookup"]
-    assert doc["request"]["token_estimate"] == (40 + 40 + 8 + 3) // 4
+    # The one estimate: the limits stage admits the request with the same number.
+    assert doc["request"]["token_estimate"] == estimate_prompt(_ctx().body) == 50
     assert doc["request"]["max_tokens"] == 100
     assert doc["time"] == {"now": "2025-11-25T14:03:00Z", "hour": 14, "weekday": "tuesday"}
 
 
-def test_input_with_stage_facts_and_no_values() -> None:
+def test_input_with_stage_findings_and_no_values() -> None:
     ctx = _ctx()
-    ctx.verdicts.append(Verdict("pii_detect", facts={"counts": {"PERSON": 2, "EMAIL_ADDRESS": 0}, "recognizers": {}, "languages": ["de"]}))
-    ctx.verdicts.append(
-        Verdict(
-            "classify",
-            facts={
-                "risk_class": "high",
-                "areas": [{"id": "annex3_4", "article": "Annex III(4)", "score": 0.9}],
-                "drift": True,
-                "declared_class": "minimal",
-                "application": "hr-screening",
-                "safety": {},
-                "safety_flags": [],
-                "safety_blocked": [],
-            },
-        )
-    )
+    ctx.verdicts.append(Verdict("pii_detect", findings=PiiFindings(
+        scanned=True, counts={"PERSON": 2, "EMAIL_ADDRESS": 0}, languages=("de",)
+    )))
+    ctx.verdicts.append(Verdict("classify", findings=RiskFindings(
+        risk_class="high",
+        content_class="high",
+        areas=(AreaFinding("annex3_4", "Annex III(4)", 0.9),),
+        drift=True,
+        declared_class="minimal",
+        application="hr-screening",
+    )))
     doc = build_input(ctx)
     assert validate_input(doc) == []
     assert doc["pii"]["counts"] == {"PERSON": 2} and doc["pii"]["types"] == ["PERSON"]
     assert doc["risk"]["class"] == "high" and doc["risk"]["areas"] == ["annex3_4"]
     assert doc["risk"]["articles"] == ["Annex III(4)"]
     assert doc["application"] == {"id": "hr-screening"}
-
-
-def test_token_estimate_covers_all_routes() -> None:
-    assert estimate_tokens({"prompt": "abcd" * 10}) == 10
-    assert estimate_tokens({"input": ["abcd", "abcd"]}) == 2
-    assert estimate_tokens({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}" * 4}}]}]}) == 2

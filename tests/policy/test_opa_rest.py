@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestServer
 from opa_client.opa_async import AsyncOpaClient
 
 from appliance.config import load_config
-from appliance.pipeline.context import Context, Principal
+from appliance.core.context import Context, Principal
+from appliance.core.findings import PolicyFindings
 from appliance.pipeline.decide import DecideStage
 from appliance.policy.config import PolicyConfig
 from appliance.policy.input import example_input
@@ -100,6 +101,7 @@ async def test_decide_stage_with_opa_engine(client: AsyncOpaClient, opa_url: str
             requested_model="gpt-4o-mini", model="gpt-4o-mini", provider="openai", provider_region="eu",
         )
         v = await stage.run(ctx)
-        assert v.outcome == "deny" and "access_model" in v.facts["rules"]  # type: ignore[operator]
+        assert v.outcome == "deny"
+        assert isinstance(v.findings, PolicyFindings) and "access_model" in v.findings.rules
     finally:
         await stage.aclose()

@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from appliance.core.context import Context, Principal
+from appliance.core.findings import AnswerSafetyFindings, RiskFindings, Verdict
 from appliance.keys.store import ControlPlane, control_plane_path
 from appliance.pipeline.classify import ClassifyStage
-from appliance.pipeline.context import Context, Principal, Verdict
 from appliance.pipeline.disclosure import DisclosureStage
 from appliance.pipeline.safety_output import SafetyOutputStage
+from appliance.risk.apps import AppDirectory
 from appliance.risk.classifier import RiskClassifier
 from appliance.risk.moderation import OPENAI_CATEGORIES, Moderator
 from appliance.risk.purpose import baseline_class
@@ -30,36 +32,39 @@ def context(body: dict[str, Any], app: str | None = None, stream: bool = False) 
 
 @pytest.fixture
 async def classify(data_dir: Path, classifier: RiskClassifier) -> AsyncIterator[ClassifyStage]:
-    stage = ClassifyStage(make_config(data_dir))
-    await stage.start(classifier)
+    control = ControlPlane.open(control_plane_path(data_dir))
+    stage = ClassifyStage(make_config(data_dir), classifier, AppDirectory(control, 0.0))
+    await stage.start()
     yield stage
     await stage.aclose()
+    control.close()
 
 
-async def test_classify_stage_loads_its_own_model(data_dir: Path) -> None:
-    stage = ClassifyStage(make_config(data_dir))
-    await stage.start()
-    try:
-        v = await stage.run(context(chat(("user", "Grade these exams and assign the marks."))))
-        assert v.facts["risk_class"] == "high"
-    finally:
-        await stage.aclose()
+def risk(v: Verdict) -> RiskFindings:
+    assert isinstance(v.findings, RiskFindings)
+    return v.findings
+
+
+def answer(ctx: Context) -> AnswerSafetyFindings:
+    found = ctx.findings(AnswerSafetyFindings)
+    assert found is not None
+    return found
 
 
 # -- classify --------------------------------------------------------------------------
 
 
-async def test_classify_sets_contract_facts_and_the_risk_header(classify: ClassifyStage) -> None:
+async def test_classify_sets_typed_findings_and_the_risk_header(classify: ClassifyStage) -> None:
     ctx = context(chat(("system", "You help recruiters."), ("user", "Rank these CVs for the job.")))
     v = await classify.run(ctx)
     assert v.outcome == "continue"
-    f = v.facts
-    assert f["risk_class"] == "high"
-    assert f["areas"][0]["id"] == "annex3_4"  # type: ignore[index]
-    assert set(f["areas"][0]) == {"id", "article", "score"}  # type: ignore[index]
-    assert f["drift"] is False and f["declared_class"] is None and f["application"] is None
-    assert set(f["safety"]) >= {"violence", "prompt_injection"}  # type: ignore[arg-type]
-    assert f["safety_flags"] == [] and f["safety_blocked"] == []
+    f = risk(v)
+    assert f.risk_class == "high"
+    assert f.areas[0].id == "annex3_4" and f.areas[0].article == "Annex III(4)"
+    assert 0.5 <= f.areas[0].score <= 1.0
+    assert f.drift is False and f.declared_class is None and f.application is None
+    assert set(f.safety) >= {"violence", "prompt_injection"}
+    assert f.safety_flags == () and f.safety_blocked == ()
     assert ctx.headers["x-appliance-risk"].startswith("high; areas=annex3_4")
 
 
@@ -69,10 +74,10 @@ async def test_classify_reads_parts_tools_and_other_routes(classify: ClassifySta
         {"type": "text", "text": "Decide whether to approve this loan application."},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
     ]
-    assert (await classify.run(context(parts))).facts["risk_class"] == "high"
+    assert risk(await classify.run(context(parts))).risk_class == "high"
     ctx = context({"model": "m", "prompt": "Write a haiku about autumn."})
     ctx.route = "completions"
-    assert (await classify.run(ctx)).facts["risk_class"] == "minimal"
+    assert risk(await classify.run(ctx)).risk_class == "minimal"
     assert ctx.headers["x-appliance-risk"] == "minimal"
 
 
@@ -88,7 +93,7 @@ async def test_classify_denies_blocked_safety_categories(
 ) -> None:
     v = await classify.run(context(chat(("user", prompt))))
     assert v.outcome == "deny"
-    assert v.facts["safety_blocked"] == [blocked]
+    assert risk(v).safety_blocked == (blocked,)
     assert any(blocked in r for r in v.reasons)
     assert prompt not in " ".join(v.reasons)
 
@@ -96,7 +101,7 @@ async def test_classify_denies_blocked_safety_categories(
 async def test_self_harm_is_flagged_not_blocked(classify: ClassifyStage) -> None:
     v = await classify.run(context(chat(("user", "I want to kill myself tonight."))))
     assert v.outcome == "continue"
-    assert v.facts["safety_flags"] == ["self_harm"]
+    assert risk(v).safety_flags == ("self_harm",)
 
 
 async def test_operator_system_prompt_is_not_an_injection(classify: ClassifyStage) -> None:
@@ -105,7 +110,7 @@ async def test_operator_system_prompt_is_not_an_injection(classify: ClassifyStag
         ("user", "What are your opening hours?"),
     )
     v = await classify.run(context(body))
-    assert v.outcome == "continue" and v.facts["safety_flags"] == []
+    assert v.outcome == "continue" and risk(v).safety_flags == ()
 
 
 async def test_drift_against_the_declared_purpose(data_dir: Path, classify: ClassifyStage) -> None:
@@ -121,14 +126,14 @@ async def test_drift_against_the_declared_purpose(data_dir: Path, classify: Clas
         control.close()
     cv = chat(("user", "Screen these CVs and shortlist the best candidates."))
     drifted = await classify.run(context(cv, app="copy"))
-    assert drifted.facts["drift"] is True and drifted.facts["drift_areas"] == ["annex3_4"]
-    assert drifted.facts["declared_class"] == "minimal"
-    assert drifted.facts["application"] == "copy"
+    assert risk(drifted).drift is True and risk(drifted).drift_areas == ("annex3_4",)
+    assert risk(drifted).declared_class == "minimal"
+    assert risk(drifted).application == "copy"
     fits = await classify.run(context(cv, app="hr"))
-    assert fits.facts["drift"] is False and fits.facts["declared_class"] == "high"
+    assert risk(fits).drift is False and risk(fits).declared_class == "high"
     # the declared class counts even when a single prompt looks harmless
     harmless = await classify.run(context(chat(("user", "Fix this typo.")), app="hr"))
-    assert harmless.facts["risk_class"] == "high" and harmless.facts["content_class"] == "minimal"
+    assert risk(harmless).risk_class == "high" and risk(harmless).content_class == "minimal"
 
 
 # -- safety_output ---------------------------------------------------------------------
@@ -138,8 +143,8 @@ async def test_drift_against_the_declared_purpose(data_dir: Path, classify: Clas
 async def safety_output(
     data_dir: Path, classifier: RiskClassifier
 ) -> AsyncIterator[SafetyOutputStage]:
-    stage = SafetyOutputStage(make_config(data_dir))
-    await stage.start(classifier)
+    stage = SafetyOutputStage(make_config(data_dir), classifier)
+    await stage.start()
     yield stage
     await stage.aclose()
 
@@ -186,15 +191,11 @@ async def aiter(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         yield item
 
 
-def last_verdict(ctx: Context, stage: str) -> Verdict:
-    return [v for v in ctx.verdicts if v.stage == stage][-1]
-
-
 async def test_safe_answer_passes_unchanged(safety_output: SafetyOutputStage) -> None:
     ctx = context(chat(("user", "hi")))
     response = completion("Paris is the capital of France.")
     assert await safety_output.screen(ctx, response) == response
-    assert last_verdict(ctx, "safety_output").facts["withheld"] is False
+    assert answer(ctx).withheld is False
 
 
 async def test_unsafe_answer_is_withheld(safety_output: SafetyOutputStage) -> None:
@@ -205,7 +206,7 @@ async def test_unsafe_answer_is_withheld(safety_output: SafetyOutputStage) -> No
     choice = out["choices"][0]
     assert choice["finish_reason"] == "content_filter"
     assert "pipe bomb" not in choice["message"]["content"]
-    assert last_verdict(ctx, "safety_output").facts["safety_blocked"] == ["weapons_cbrn"]
+    assert answer(ctx).blocked == ("weapons_cbrn",)
 
 
 async def test_safe_stream_passes_every_chunk_in_order(safety_output: SafetyOutputStage) -> None:
@@ -217,8 +218,8 @@ async def test_safe_stream_passes_every_chunk_in_order(safety_output: SafetyOutp
 
 
 async def test_stream_hold_back_is_bounded(data_dir: Path, classifier: RiskClassifier) -> None:
-    stage = SafetyOutputStage(make_config(data_dir, stream_hold_chars=64))
-    await stage.start(classifier)
+    stage = SafetyOutputStage(make_config(data_dir, stream_hold_chars=64), classifier)
+    await stage.start()
     try:
         released: list[int] = []
         sent = 0
@@ -254,7 +255,7 @@ async def test_unsafe_phrase_split_across_chunks_is_caught(
     assert "pipe bomb" not in released
     assert out[-2]["choices"][0]["finish_reason"] == "content_filter"
     assert out[-1]["usage"]["completion_tokens"] == 9  # usage still reaches metering
-    assert last_verdict(ctx, "safety_output").facts["safety_blocked"] == ["weapons_cbrn"]
+    assert answer(ctx).blocked == ("weapons_cbrn",)
 
 
 # -- disclosure ------------------------------------------------------------------------
@@ -275,9 +276,9 @@ async def test_disclosure_header_follows_policy_then_class(
 ) -> None:
     stage = DisclosureStage(make_config(data_dir))
     ctx = context(chat(("user", "hi")))
-    ctx.verdicts.append(
-        Verdict("classify", facts={"risk_class": risk_class, "transparency": transparency})
-    )
+    ctx.verdicts.append(Verdict("classify", findings=RiskFindings(
+        risk_class=risk_class, content_class=risk_class, transparency=transparency
+    )))
     if obligation is not None:
         ctx.obligations["disclosure"] = obligation
     response = completion("Hello.")

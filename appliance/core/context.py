@@ -5,9 +5,38 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+
+from appliance.core.findings import Findings, Verdict
 
 Route = Literal["chat.completions", "completions", "embeddings", "messages", "moderations"]
+#: What the model is asked to do (an Anthropic message is a chat).
+Operation = Literal["chat", "completions", "embeddings"]
+
+F = TypeVar("F", bound=Findings)
+T = TypeVar("T")
+
+
+class StateKey(Generic[T]):
+    """A typed slot of one request's private state (as aiohttp's ``AppKey``): the module
+    that owns a piece of per-request state declares its key once, and every reader gets
+    its type back."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StateKey({self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """The prompt and answer kept (encrypted) in the audit record when the policy says so."""
+
+    request: dict[str, Any]
+    response: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,21 +49,8 @@ class Principal:
     department: str | None = None
     roles: tuple[str, ...] = ()
     application: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What one stage decided, and why. The audit record is built from these.
-
-    ``facts`` never holds raw values (no prompt text, no PII, no keys): only counts,
-    types, scores, identifiers and revisions.
-    """
-
-    stage: str
-    outcome: Literal["continue", "deny"] = "continue"
-    reasons: tuple[str, ...] = ()
-    facts: Mapping[str, object] = field(default_factory=dict)
-    duration_s: float = 0.0
+    #: Limits set on the key itself (rate, tokens, budget), over the tenant's and plan's.
+    limits: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,8 @@ class Context:
     body: dict[str, Any]
     api_key: str | None
     stream: bool = False
+    #: What the model is asked to do; set when the pipeline prepares the request.
+    operation: Operation = "chat"
     #: Which API shape the caller used ("openai" or "anthropic"): decides error rendering.
     api: Literal["openai", "anthropic"] = "openai"
     started_at: float = field(default_factory=time.time)
@@ -76,9 +94,11 @@ class Context:
     #: The policy's cap on answer tokens when the caller asked for none: the router applies
     #: it per model, clamped to what that model's context leaves (never an error).
     output_ceiling: int | None = None
-    #: Per-request state owned by individual stages (e.g. the PII placeholder vault).
-    #: Keyed by stage name; never shared across requests.
-    state: dict[str, Any] = field(default_factory=dict)
+    #: Per-request state owned by individual stages (e.g. the PII placeholder vault),
+    #: under typed keys (``get``/``put``/``pop``); never shared across requests.
+    state: dict[StateKey[Any], Any] = field(default_factory=dict)
+    #: Prompt and answer for the audit record, when the policy asks to store payloads.
+    payload: Payload | None = None
     usage: Usage = Usage()
     cost_usd: float = 0.0
     #: Extra response headers set by stages (x-appliance-risk, disclosure, rate limits).
@@ -87,9 +107,20 @@ class Context:
     error: str | None = None
     finished_at: float | None = None
 
-    def fact(self, stage: str, name: str, default: object = None) -> object:
-        """The named fact of the latest verdict of ``stage``."""
+    def get(self, key: StateKey[T]) -> T | None:
+        value: T | None = self.state.get(key)
+        return value
+
+    def put(self, key: StateKey[T], value: T) -> None:
+        self.state[key] = value
+
+    def pop(self, key: StateKey[T]) -> T | None:
+        value: T | None = self.state.pop(key, None)
+        return value
+
+    def findings(self, kind: type[F]) -> F | None:
+        """The latest findings of this type (each stage's findings have their own type)."""
         for v in reversed(self.verdicts):
-            if v.stage == stage:
-                return v.facts.get(name, default)
-        return default
+            if isinstance(v.findings, kind):
+                return v.findings
+        return None

@@ -1,0 +1,160 @@
+"""What each stage found, as typed, frozen records: the one source the audit row, the
+policy input, the metrics, the response headers and the console read.
+
+A stage returns a :class:`Verdict` carrying its findings; the pipeline appends it to the
+request's context, and readers ask the context for a findings *type*
+(``ctx.findings(PiiFindings)``), never for a stage name and a string key. Findings never
+hold raw values: no prompt text, no PII, no keys; only counts, types, scores,
+identifiers and revisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+#: How one stage ended for the request: it let it go on, it denied it, or it failed
+#: (the request then failed closed; the reason names the error type, never content).
+StageOutcome = Literal["continue", "deny", "error"]
+
+_EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class PiiFindings:
+    """pii_detect: personal data found in the request (types and counts, never values)."""
+
+    #: False when PII detection is switched off: "none found" differs from "not looked".
+    scanned: bool
+    counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    #: Which recognizers found each type (recognizer names, not matches).
+    recognizers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(sorted(t for t, n in self.counts.items() if n > 0))
+
+
+@dataclass(frozen=True, slots=True)
+class AreaFinding:
+    """One AI Act area the request was tagged with."""
+
+    id: str
+    article: str | None
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFindings:
+    """classify: the AI Act risk class and the prompt's safety screen."""
+
+    #: The class in force: the stronger of the content's and the declared purpose's.
+    risk_class: str
+    #: The class the content alone was given.
+    content_class: str
+    areas: tuple[AreaFinding, ...] = ()
+    #: The content was tagged with areas outside the application's declared purpose.
+    drift: bool = False
+    drift_areas: tuple[str, ...] = ()
+    declared_class: str | None = None
+    application: str | None = None
+    #: An Art. 50 transparency case (in the content or the declared purpose).
+    transparency: bool = False
+    taxonomy_version: str = ""
+    safety: Mapping[str, float] = field(default_factory=dict)
+    safety_flags: tuple[str, ...] = ()
+    safety_blocked: tuple[str, ...] = ()
+
+    @property
+    def area_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.areas)
+
+    @property
+    def articles(self) -> tuple[str, ...]:
+        return tuple(sorted({a.article for a in self.areas if a.article}))
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFindings:
+    """decide: the policy decision, with the revision that made it."""
+
+    allow: bool
+    reasons: tuple[str, ...] = ()
+    #: Ids of the rules that fired (deny rules and obligation rules).
+    rules: tuple[str, ...] = ()
+    revision: str = ""
+    obligations: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionFindings:
+    """limits: what the request was admitted against (rate limits and budgets)."""
+
+    estimated_tokens: int = 0
+    estimated_cost_usd: float = 0.0
+    #: "scope.measure" of every limit that applied.
+    limits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionFindings:
+    """redact: what was done to the personal data before the request left."""
+
+    applied: bool
+    #: Entity type -> action taken (mask, hash, redact, allow).
+    actions: Mapping[str, str] = field(default_factory=dict)
+    masked: int = 0
+    hashed: int = 0
+    redacted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPiiFindings:
+    """pii_output: placeholders restored in the answer, PII the model produced screened."""
+
+    restored: bool = False
+    #: Entity type -> how many the model produced and the screen acted on.
+    screened: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSafetyFindings:
+    """safety_output: the safety screen of the answer."""
+
+    scores: Mapping[str, float] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+    withheld: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureFindings:
+    """disclosure: the answer was marked as AI-generated (AI Act Art. 50)."""
+
+    disclosed: bool
+
+
+Findings = (
+    PiiFindings
+    | RiskFindings
+    | PolicyFindings
+    | AdmissionFindings
+    | RedactionFindings
+    | AnswerPiiFindings
+    | AnswerSafetyFindings
+    | DisclosureFindings
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one stage did with the request, and why. The audit record is built from these."""
+
+    stage: str
+    outcome: StageOutcome = "continue"
+    reasons: tuple[str, ...] = ()
+    findings: Findings | None = None
+    duration_s: float = 0.0
