@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from pii_accuracy import Scores, evaluate, german_samples  # noqa: E402
 
-from appliance.pii.config import PiiConfig  # noqa: E402
+from appliance.config.pii import PiiConfig  # noqa: E402
 from appliance.pii.de.build import ENV_DIR, build_model, fingerprint, is_built  # noqa: E402
 from appliance.pii.de.ler import (  # noqa: E402
     Sentence,

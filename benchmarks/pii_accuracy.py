@@ -69,7 +69,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.de.ler import (
     ORGANISATION_CLASSES,
     PERSON_CLASSES,

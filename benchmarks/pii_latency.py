@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.engine import analyze_texts, build_analyzer
 from appliance.pii.pool import AnalyzerPool
 

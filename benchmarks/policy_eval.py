@@ -29,7 +29,7 @@ from opa_client.opa_async import AsyncOpaClient
 
 from appliance.core.context import Context, Principal
 from appliance.core.findings import PiiFindings, RiskFindings, Verdict
-from appliance.policy.config import PolicyConfig
+from appliance.config.policy import PolicyConfig
 from appliance.policy.decision import Decision
 from appliance.policy.engine import EmbeddedEngine
 from appliance.policy.input import build_input

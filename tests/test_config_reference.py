@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.config_reference import render
+from appliance.config.reference import render
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -17,5 +17,5 @@ def test_every_field_has_a_comment() -> None:
 def test_reference_is_up_to_date() -> None:
     text, _ = render()
     assert DOC.read_text("utf-8") == text, (
-        "docs/configuration.md is stale: python -m appliance.config_reference > docs/configuration.md"
+        "docs/configuration.md is stale: python -m appliance.config.reference > docs/configuration.md"
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from appliance.audit.config import KeySourceConfig
+from appliance.config.audit import KeySourceConfig
 from appliance.errors import ConfigError
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.audit.config import KeySourceConfig
+from appliance.config.audit import KeySourceConfig
 from appliance.doctor.outcome import Outcome, Setup, fail, ok, warn
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from appliance.config import Config, secret
 from appliance.errors import RateLimited
-from appliance.metering.config import LimitSpec
+from appliance.config.limits import LimitSpec
 from appliance.metering.metrics import Metrics
 from appliance.metering.notify import Notifier
 from appliance.metering.plans import Plans

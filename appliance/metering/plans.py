@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.errors import ConfigError
-from appliance.metering.config import LimitsConfig, LimitSpec
+from appliance.config.limits import LimitsConfig, LimitSpec
 from appliance.metering.prices import load_checked
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from appliance.metering.config import LimitsConfig, LimitSpec
+from appliance.config.limits import LimitsConfig, LimitSpec
 from appliance.metering.plans import Plans
 from appliance.core.context import Principal
 

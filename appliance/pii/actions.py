@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.pii.config import Action, PiiConfig
+from appliance.config.pii import Action, PiiConfig
 from appliance.pii.engine import Finding
 from appliance.pii.vault import Vault
 

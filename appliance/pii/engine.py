@@ -27,7 +27,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
 from appliance.pii.spacy_ops import use_inference_ops

@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from appliance.errors import StageFailed
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.engine import Finding, analyze_texts, build_analyzer
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from regopy import RegoError
 
 from appliance.config import secret
-from appliance.policy.config import PolicyConfig
+from appliance.config.policy import PolicyConfig
 from appliance.policy.decision import Decision, deny, from_result
 from appliance.policy.input import example_input
 from appliance.policy.rego import UNDEFINED, CompiledPolicy, RegoEvalError, error_text

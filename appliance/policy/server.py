@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 from regopy import RegoError
 
-from appliance.policy.config import PolicyConfig
+from appliance.config.policy import PolicyConfig
 from appliance.policy.engine import EmbeddedEngine, entrypoint_path
 from appliance.policy.rego import UNDEFINED, RegoEvalError, RegoSession, error_text, new_interpreter
 from appliance.policy.rego_source import parse_module, with_keyword_line

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import ConfigError
-from appliance.metering.config import LimitsConfig
+from appliance.config.limits import LimitsConfig
 from appliance.metering.plans import Plans
 from appliance.metering.prices import PriceTable
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from appliance.metering.config import LimitsConfig, LimitSpec
+from appliance.config.limits import LimitsConfig, LimitSpec
 from appliance.metering.meter import format_reset
 from appliance.metering.metrics import Metrics
 from appliance.metering.plans import Plans

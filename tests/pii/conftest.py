@@ -9,7 +9,7 @@ from presidio_analyzer import AnalyzerEngine
 
 from appliance.config import Config, load_config
 from appliance.core.context import Context, Principal
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.engine import build_analyzer
 from appliance.pii.pool import AnalyzerPool
 from appliance.pipeline.pii_detect import PiiDetect

@@ -10,7 +10,7 @@ import pytest
 from presidio_analyzer import AnalyzerEngine
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.engine import Finding, _resolve_overlaps, analyze_texts
 
 IGNORE = frozenset(PiiConfig().ignore_entities)

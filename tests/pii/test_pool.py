@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from appliance.errors import StageFailed
-from appliance.pii.config import PiiConfig
+from appliance.config.pii import PiiConfig
 from appliance.pii.engine import analyze_texts
 from appliance.pii.pool import AnalyzerPool
 

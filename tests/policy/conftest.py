@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.policy.config import PolicyConfig
+from appliance.config.policy import PolicyConfig
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies"
 

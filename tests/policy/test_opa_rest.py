@@ -21,7 +21,7 @@ from appliance.config import load_config
 from appliance.core.context import Context, Principal
 from appliance.core.findings import PolicyFindings
 from appliance.pipeline.decide import DecideStage
-from appliance.policy.config import PolicyConfig
+from appliance.config.policy import PolicyConfig
 from appliance.policy.input import example_input
 from appliance.policy.server import create_app
 from appliance.policy.source import load_source

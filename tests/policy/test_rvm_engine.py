@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from appliance.policy.config import PolicyConfig
+from appliance.config.policy import PolicyConfig
 from appliance.policy.engine import EmbeddedEngine
 from appliance.policy.input import example_input
 from appliance.policy.rego import UNDEFINED

@@ -17,12 +17,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from appliance.audit.config import AuditConfig
+from appliance.config.audit import AuditConfig
 from appliance.errors import ConfigError
-from appliance.metering.config import LimitsConfig
-from appliance.pii.config import PiiConfig
-from appliance.policy.config import PolicyConfig
-from appliance.risk.config import RiskConfig
+from appliance.config.limits import LimitsConfig
+from appliance.config.pii import PiiConfig
+from appliance.config.policy import PolicyConfig
+from appliance.config.risk import RiskConfig
 
 
 class _Frozen(BaseModel):
@@ -276,7 +276,7 @@ def _format_validation(err: ValidationError, source: str) -> str:
 
 
 def embedded_defaults() -> dict[str, Any]:
-    text = resources.files("appliance").joinpath("defaults.toml").read_text("utf-8")
+    text = resources.files("appliance.config").joinpath("defaults.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 

@@ -1,7 +1,7 @@
 """The configuration reference, generated from the config models themselves.
 
 Each field's documentation is the ``#:`` comment above it in the source, so the reference
-cannot drift from the code: ``python -m appliance.config_reference > docs/configuration.md``
+cannot drift from the code: ``python -m appliance.config.reference > docs/configuration.md``
 regenerates it, and a test fails when a field has no comment or the file is stale.
 """
 
@@ -19,13 +19,13 @@ from appliance.config import Config, ProviderConfig, embedded_defaults
 _HEADER = """# Configuration reference
 
 One TOML file, passed as `appliance serve --config FILE` (and to every stateful
-command). It is merged over the built-in defaults (`appliance/defaults.toml`): tables
+command). It is merged over the built-in defaults (`appliance/config/defaults.toml`): tables
 merge key by key, so a file that declares one provider keeps the default local models,
 policies and storage. Secrets never go in the file: fields ending in `_env` name the
 environment variable that holds them. Relative data paths resolve under
 `[storage] data_dir`.
 
-Generated from the config models by `python -m appliance.config_reference`.
+Generated from the config models by `python -m appliance.config.reference`.
 """
 
 
@@ -105,7 +105,7 @@ def render() -> tuple[str, list[str]]:
     out.append("\n## Built-in defaults\n\n```toml\n")
     from importlib import resources
 
-    out.append(resources.files("appliance").joinpath("defaults.toml").read_text("utf-8"))
+    out.append(resources.files("appliance.config").joinpath("defaults.toml").read_text("utf-8"))
     out.append("```\n")
     assert embedded_defaults()  # the defaults parse
     return "".join(out), missing
