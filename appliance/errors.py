@@ -114,8 +114,10 @@ class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
 
-    def __init__(self, message: str, **kw: str | None) -> None:
-        super().__init__(message, retryable=True, **kw)
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, retryable=True, param=param, code=code)
 
 
 class StageFailed(ApplianceError):

@@ -297,7 +297,7 @@ class SegmentFile:
         if self.journal is not None:
             self.journal.truncate()
 
-    def _chain(self, rows: list[dict[str, Any]]) -> tuple[list[bytes], int, bytes]:
+    def _chain(self, rows: list[dict[str, Any]]) -> tuple[list[tuple[int, bytes]], int, bytes]:
         saved = (list(self.frontier._nodes), self.frontier.size, self.prev)
         for row in rows:
             row["seq"] = self.frontier.size
@@ -308,7 +308,7 @@ class SegmentFile:
             self.prev = h
         return saved
 
-    def _unchain(self, saved: tuple[list[bytes], int, bytes]) -> None:
+    def _unchain(self, saved: tuple[list[tuple[int, bytes]], int, bytes]) -> None:
         self.frontier._nodes, self.frontier.size, self.prev = saved
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:

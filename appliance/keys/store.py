@@ -192,7 +192,7 @@ class ControlPlane:
         return _key_record(row)
 
     def list_keys(self, tenant: str | None = None) -> list[KeyRecord]:
-        sql, args = "SELECT * FROM api_keys", ()
+        sql, args = "SELECT * FROM api_keys", tuple[str, ...]()
         if tenant is not None:
             sql, args = sql + " WHERE tenant = ?", (tenant,)
         with self._lock:
@@ -247,7 +247,7 @@ class ControlPlane:
         return None if row is None else _app(row)
 
     def list_apps(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM applications", ()
+        sql, args = "SELECT * FROM applications", tuple[str, ...]()
         if tenant is not None:
             sql, args = sql + " WHERE tenant = ?", (tenant,)
         with self._lock:

@@ -66,13 +66,13 @@ def enable_multiprocess(data_dir: Path) -> Path:
     # prometheus_client picks its value class from the environment at import time, which
     # may already have happened: set it explicitly so that every metric made from now on
     # (in the forked workers) lives in the run directory.
-    prometheus_values.ValueClass = prometheus_values.MultiProcessValue()
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue()  # type: ignore[no-untyped-call]
     return run_dir
 
 
 def worker_exited(run_dir: Path, pid: int) -> None:
     """Drop a dead worker from the live gauges; its counters stay in the sums."""
-    mark_process_dead(pid, str(run_dir))
+    mark_process_dead(pid, str(run_dir))  # type: ignore[no-untyped-call]
 
 
 def disable_multiprocess(run_dir: Path) -> None:
@@ -109,7 +109,7 @@ class Metrics:
             self._exposed = r
         else:
             self._exposed = CollectorRegistry()
-            MultiProcessCollector(self._exposed, str(run_dir))
+            MultiProcessCollector(self._exposed, str(run_dir))  # type: ignore[no-untyped-call]
         self.workers = Gauge(
             "appliance_workers", "Server processes that are up (summed over live workers)",
             registry=r, multiprocess_mode="livesum",

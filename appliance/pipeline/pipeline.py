@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from appliance.config import Config
 from appliance.core.context import Context, Operation, Payload, StateKey, Usage
-from appliance.core.findings import Verdict
+from appliance.core.findings import StageOutcome, Verdict
 from appliance.errors import ApplianceError, PermissionDenied, StageFailed, UpstreamError
 from appliance.pipeline.components import Components
 from appliance.pipeline.router import Router
@@ -144,7 +144,7 @@ def enabled(config: Config, entry: StageEntry[Any]) -> bool:
 
 def _checked(entry: StageEntry[S], stage: S, protocol: type) -> S:
     """A stage that does not implement its protocol fails the start, not a request."""
-    if not isinstance(stage, protocol) or stage.name != entry.name:
+    if not isinstance(stage, protocol) or getattr(stage, "name", None) != entry.name:
         raise TypeError(f"stage {entry.name!r} does not implement {protocol.__name__}")
     return stage
 
@@ -351,7 +351,7 @@ async def _guarded(
 def _failed_verdict(stage: str, e: ApplianceError, duration_s: float) -> Verdict:
     """A stage ended the request with an ApplianceError: a refusal (401/403/429) or a
     failure, with the error's own reasons (policy texts, never request content)."""
-    outcome = "deny" if e.status in (401, 403, 429) else "error"
+    outcome: StageOutcome = "deny" if e.status in (401, 403, 429) else "error"
     reasons = e.reasons or ((e.code or e.type),)
     return Verdict(stage, outcome, reasons, duration_s=duration_s)
 
@@ -398,14 +398,11 @@ def build_pipeline(
         response_stages=response,
         recorder=recorder,
         router=parts.router,
-        settlers=tuple(_of(Settler, everything)),
-        observers=tuple(_of(Observer, everything)),
+        settlers=tuple(o for o in everything if isinstance(o, Settler)),
+        observers=tuple(o for o in everything if isinstance(o, Observer)),
     )
-    return pipeline, list(_of(Lifecycle, [*request, *response, recorder]))
-
-
-def _of(protocol: type[S], objects: Iterable[object]) -> Iterable[S]:
-    return (o for o in objects if isinstance(o, protocol))
+    owned: list[object] = [*request, *response, recorder]
+    return pipeline, [o for o in owned if isinstance(o, Lifecycle)]
 
 
 def answer_text(obj: dict[str, Any], *, chunk: bool = False) -> str:

@@ -368,7 +368,8 @@ class RiskClassifier:
         if vectors is None:
             raise RuntimeError("no embedding model")
         if self.multilingual is None:
-            return vectors[-1]
+            last: Vectors = vectors[-1]
+            return last
         multi = self._rows(self.multilingual, self._multi_cache, original)
         assert multi is not None
         row: Vectors = np.concatenate([vectors[-1], multi[-1]])

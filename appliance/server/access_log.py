@@ -19,7 +19,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from appliance.config import ServerConfig
-from appliance.server.exchange import CONTEXT, REQUEST_ID, decision_of
+from appliance.core.decision import decision_of
+from appliance.server.exchange import CONTEXT, REQUEST_ID
 
 log = logging.getLogger("appliance.access")
 

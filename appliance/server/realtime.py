@@ -8,6 +8,8 @@ The API key comes with the upgrade request's headers.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import orjson
 from aiohttp import web
@@ -25,6 +27,7 @@ async def realtime_chat(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     ctx = new_context(request, "chat.completions", "openai")
     ctx.stream = True
+    final: dict[str, Any]
     try:
         msg = await ws.receive(timeout=60)
         if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -55,14 +58,15 @@ async def realtime_chat(request: web.Request) -> web.StreamResponse:
         final = {"type": "error", "status": 408, "error": {
             "message": "No request received within 60 seconds.",
             "type": "invalid_request_error", "param": None, "code": "timeout"}}
-    except ConnectionError:
+    except ConnectionError:  # nobody is left to tell
         ctx.status, ctx.error = 499, "client_disconnected"
+        final = {}
     except Exception as e:  # noqa: BLE001 - recorded as failed, told in the last message
         err = unexpected(ctx, e)
         ctx.status, ctx.error = err.status, err.code
         final = {"type": "error", "status": err.status, **error_body(err, "openai")}
     await finish(services, ctx)
-    if not ws.closed:
+    if final and not ws.closed:
         await ws.send_str(orjson.dumps(final).decode())
         await ws.close()
     return ws

@@ -213,8 +213,8 @@ class LocalProvider:
             return None
         loop = asyncio.get_running_loop()
         if "messages" in body:
-            prompts = [await loop.run_in_executor(
-                self._pool, model.chat_prompt, body.get("messages"))]
+            messages: Any = body.get("messages")  # its shape is checked by render_chat
+            prompts = [await loop.run_in_executor(self._pool, model.chat_prompt, messages)]
         else:
             raw = body.get("prompt")
             texts = [raw] if isinstance(raw, str) else raw
