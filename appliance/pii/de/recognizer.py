@@ -1,8 +1,8 @@
-"""The German tagger as a Presidio recognizer: ONNX Runtime in-process, one thread.
+"""The German tagger as a Presidio recognizer: a linear model over hashed features, NumPy only.
 
-Each analyzer worker process owns one session; a text is cut into sequences of at most
-:data:`~appliance.pii.de.features.MAX_TOKENS` tokens at line or sentence ends and each
-sequence is one forward pass (about a millisecond for a sentence).
+Each analyzer worker process loads the weights once (about 20 MB in memory); a text's
+tokens are featurized (word-level strings cached per worker) and scored in one
+gather-and-sum, well under a millisecond for a sentence.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 
-from appliance.pii.de.features import ENTITY_OF_TAG, TAGS, Token, chunks, encode, tokenize
+from appliance.pii.de.features import ENTITY_OF_TAG, TAGS, Featurizer, Token, tokenize
 from appliance.pii.de.lexicon import Lexicon, load_lexicon
+from appliance.pii.de.train import META_FILE, MODEL_FILE, load, scores, softmax
 
 _HOUSE_NUMBER = re.compile(r"\s\d{1,4}\s?[a-zA-Z]?$")
-MODEL_FILE = "model.onnx"
-META_FILE = "meta.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,33 +36,19 @@ class GermanTagger:
     """Loads a built model directory and tags text; no Presidio types involved."""
 
     def __init__(self, model_dir: Path, lexicon: Lexicon | None = None) -> None:
-        import onnxruntime as ort
-
         meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
         if tuple(meta["tags"]) != TAGS:
             raise ValueError(f"{model_dir}: tag set {meta['tags']} does not match the code")
-        self._vocab = {w: i for i, w in enumerate(meta["vocab"])}
-        self._lex = lexicon or load_lexicon()
-        options = ort.SessionOptions()
-        # Analyzer workers are one process per core: one thread each, no oversubscription.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self._weights, self._bias = load(model_dir / MODEL_FILE)
+        self._featurizer = Featurizer(lexicon or load_lexicon())
 
     def probabilities(self, text: str) -> tuple[list[Token], np.ndarray]:
         """Tokens of ``text`` and their tag probabilities [tokens, tags]."""
         tokens = tokenize(text)
-        parts = [np.zeros((0, len(TAGS)), dtype=np.float32)]
-        for a, b in chunks(tokens):
-            e = encode(tokens[a:b], self._lex, self._vocab)
-            (probs,) = self._session.run(None, {
-                "words": e.words[None], "chars": e.chars[None],
-                "shapes": e.shapes[None], "flags": e.flags[None],
-            })
-            parts.append(probs[0])
-        return tokens, np.concatenate(parts)
+        if not tokens:
+            return tokens, np.zeros((0, len(TAGS)), dtype=np.float32)
+        ids, starts = self._featurizer.ids(tokens)
+        return tokens, softmax(scores(self._weights, self._bias, ids, starts))
 
     def tag(self, text: str) -> list[Span]:
         tokens, probs = self.probabilities(text)
@@ -183,7 +168,7 @@ class GermanNerRecognizer(EntityRecognizer):
             entity_type=entity, start=s.start, end=s.end, score=s.score,
             analysis_explanation=AnalysisExplanation(
                 recognizer=self.NAME, original_score=s.score,
-                textual_explanation="German tagger (char-CNN + token CNN, ONNX)",
+                textual_explanation="German tagger (hashed features, linear)",
             ),
             recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: self.NAME,
