@@ -48,9 +48,9 @@ from appliance.pii.de.train import Recipe  # noqa: E402
 from appliance.pii.de.recognizer import Arbitration, Evidence, GermanNerRecognizer  # noqa: E402
 from appliance.pii.engine import analyze_texts, build_analyzer  # noqa: E402
 
-ADD = (0.5, 0.6, 0.7, 0.8, 0.9)
-VETO_PERSON = (0.9, 0.95, 0.98, 1.01)
-VETO_LOCATION = (0.9, 0.95, 0.98, 1.01)
+ADD = (0.2, 0.3, 0.4, 0.5, 0.6)
+VETO_PERSON = (0.95, 1.01)
+VETO_LOCATION = (0.95, 1.01)
 
 
 class _CachedEvidence(GermanNerRecognizer):

@@ -26,8 +26,6 @@ from appliance.pii.de.lexicon import Lexicon
 TOKEN = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 ENTITY_OF_TAG = {"PER": "PERSON", "LOC": "LOCATION"}
-#: Tokens per sequence the tagger sees at once (longer texts are cut at line ends).
-MAX_TOKENS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +44,6 @@ def tokenize(text: str) -> list[Token]:
         before = text[matches[i - 1].end():m.start()] if i else "\n"
         after = text[m.end():matches[i + 1].start()] if i + 1 < len(matches) else "\n"
         out.append(Token(m.group(), m.start(), m.end(), "\n" in before, "\n" in after))
-    return out
-
-
-def chunks(tokens: Sequence[Token], limit: int = MAX_TOKENS) -> list[tuple[int, int]]:
-    """(start, end) index ranges of at most ``limit`` tokens, cut at line or sentence ends."""
-    out, start = [], 0
-    while start < len(tokens):
-        end = min(start + limit, len(tokens))
-        if end < len(tokens):
-            cut = next((j + 1 for j in range(end - 1, start + limit // 2, -1)
-                        if tokens[j].line_end or tokens[j].text in {".", ";", "!", "?"}), end)
-            end = cut
-        out.append((start, end))
-        start = end
     return out
 
 
@@ -203,7 +187,11 @@ class Featurizer:
             nxt = words[i + 1].lower if i + 1 < n and not t.line_end else "\n"
             case = case_class(t.text)
             opener = prev in _SENTENCE_END
+            # A particle between two capitalised words: "Ursula von der Leyen", "Lido di Venezia".
+            around = (f"{case_class(tokens[i - 1].text) if i else '^'}|{word.lower}|"
+                      f"{case_class(tokens[i + 1].text) if i + 1 < n else '$'}")
             flat += [_hash(f"b-:{prev}|{word.lower}"), _hash(f"b+:{word.lower}|{nxt}"),
+                     _hash(f"ar:{around}"),
                      _hash(f"lay:{t.line_start:d}{t.line_end:d}{case}"),
                      _hash(f"op:{opener:d}{case}{places[i]}"),
                      _hash(f"pl:{places[i]}{places[i - 1] if i else 0}")]
