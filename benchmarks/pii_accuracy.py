@@ -426,7 +426,7 @@ def main() -> None:
             runs["appliance"] = evaluate(de, de_ours, ignore)
             # The tagger learnt the dev parts: each source's held-out part is the headline.
             held_out = "test" if any(s.half == "test" for s in de) else "dev"
-            classes = ("PERSON", "LOCATION")
+            classes: tuple[str, ...] = ("PERSON", "LOCATION")
             if "registers" in name:
                 classes += ("ID", "DOB", "PHONE", "EMAIL", "IBAN")
             report(name, classes, runs, args.errors if held_out != "test" or "registers" not in name else 0,

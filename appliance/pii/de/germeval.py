@@ -101,7 +101,7 @@ def read_split(directory: Path) -> Parts:
 
 def to_sample(sentence: Sentence) -> Sample:
     """A training sample: PER/LOC spans over the words joined by single spaces."""
-    text, spans = "", []
+    text, spans = "", list[tuple[int, int, str]]()
     open_label: str | None = None
     for word, tag in sentence:
         if text:
