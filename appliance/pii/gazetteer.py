@@ -513,11 +513,14 @@ class GazetteerRecognizer(EntityRecognizer):
             if nxt in {"…", "..."}:
                 end = toks[i + 1].end
             entity = "LOCATION" if prev in _DE_PLACE_PREPS and prev != "bei" else "PERSON"
-            if prev in {",", "und", "oder", "sowie"} and out and out[-1][0] == "LOCATION" \
-                    and out[-1][2] >= toks[i - 2].end:
+            listed = prev in {",", "und", "oder", "sowie"} and out and out[-1][0] == "LOCATION" \
+                and out[-1][2] >= toks[i - 2].end
+            if listed:
                 entity = "LOCATION"  # "in G , P , S und H": a list of anonymised places
             score = 0.75 if (prev in _DE_PERSON_TRIGGERS or prev in _DE_ROLE_TRIGGERS
                              or entity == "LOCATION") else 0.55
+            if listed:
+                score = 0.85  # the list's preposition decides, surer than a letter's look
             out.append((entity, t.start, end, score, "anonymised initial"))
         return out
 

@@ -85,15 +85,18 @@ def _decode_at(tokens: Sequence[Token], probs: np.ndarray, floor: dict[str, floa
     together) of at least the likelier kind's ``floor``: unlike the arg-max, a token the
     tagger thinks 35% a person and 30% a place is redacted as a person at a floor of 0.6
     (F2 weighs a missed name four times a wrong one, and a rare name is often both to
-    it). An I- tag continues a run of its kind, as does a B- tag less likely than it."""
+    it). An I- tag continues a run of its kind, as does a B- tag less likely than it.
+    A span's score is the mean probability of its kind alone."""
     out: list[Span] = []
     current: tuple[str, int, int, list[float]] | None = None
     kinds = {"PER": (TAGS.index("B-PER"), TAGS.index("I-PER")),
              "LOC": (TAGS.index("B-LOC"), TAGS.index("I-LOC"))}
     for tok, p in zip(tokens, probs, strict=True):
         kind, (b, i) = max(kinds.items(), key=lambda kv: p[kv[1][0]] + p[kv[1][1]])
-        ent_p = float(1.0 - p[0])  # TAGS[0] is "O"
-        if ent_p < floor[ENTITY_OF_TAG[kind]]:
+        # The span's score is how sure the tagger is of the kind, so that a rule that
+        # is surer of another kind ("in A, B und C": places) wins the overlap.
+        ent_p = float(p[b] + p[i])
+        if 1.0 - p[0] < floor[ENTITY_OF_TAG[kind]]:  # TAGS[0] is "O"
             if current:
                 out.append(_span(current))
             current = None
