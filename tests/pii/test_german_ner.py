@@ -113,6 +113,16 @@ def test_feature_ids_are_the_same_in_every_process() -> None:
     assert len(starts) == len(tokenize(text)) and 0 <= ids.min() and ids.max() < BUCKETS
 
 
+def test_the_word_cache_of_a_serving_tagger_stays_bounded() -> None:
+    featurizer = Featurizer(load_lexicon(), cache_words=50)
+    first = featurizer.ids(tokenize("Herr Müller aus Köln"))
+    for k in range(30):
+        featurizer.ids(tokenize(" ".join(f"Wort{k}x{j}" for j in range(10))))
+        assert featurizer.cached_words() <= 50
+    again = featurizer.ids(tokenize("Herr Müller aus Köln"))  # recomputed: the same ids
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+
+
 def test_build_reports_progress_per_stage_and_epoch(tmp_path: Path) -> None:
     """A small build (the real code path) says what it does and how far it is."""
     said: list[str] = []

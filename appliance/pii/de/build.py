@@ -95,7 +95,7 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info,
                + [*general] * recipe.germeval_repeat)
     say(0.10, f"{len(samples)} samples ({recipe.samples} generated, {len(real)} court, "
               f"{len(general)} general sentences)")
-    featurizer = Featurizer(lex)
+    featurizer = Featurizer(lex, cache_words=2_000_000)  # a build's words are finite
     data = featurize(samples, featurizer,
                      lambda done: say(0.10 + 0.35 * done, f"features of {done:.0%} of the samples"))
     say(0.45, f"{len(data.tags)} tokens, {len(data.ids)} feature ids")

@@ -129,17 +129,25 @@ class _Word:
 
 
 class Featurizer:
-    """Hashed feature ids per token; word-level strings are cached across calls."""
+    """Hashed feature ids per token; word-level strings are cached across calls.
 
-    def __init__(self, lex: Lexicon) -> None:
+    The cache holds at most ``cache_words`` words (about 1 kB each) and starts afresh
+    when full: a serving worker sees an unbounded stream of new words (numbers, codes,
+    names), a build a known set.
+    """
+
+    def __init__(self, lex: Lexicon, cache_words: int = 50_000) -> None:
         self._lex = lex
         self._freq = frequency_buckets()
         self._words: dict[str, _Word] = {}
+        self._cache_words = cache_words
 
     def _word(self, w: str) -> _Word:
         hit = self._words.get(w)
         if hit is not None:
             return hit
+        if len(self._words) >= self._cache_words:
+            self._words.clear()
         lex = self._lex
         lw = w.lower()
         case = case_class(w)
@@ -167,6 +175,9 @@ class Featurizer:
         word = _Word(tuple(_hash(f) for f in own), near, lw)
         self._words[w] = word
         return word
+
+    def cached_words(self) -> int:
+        return len(self._words)
 
     def ids(self, tokens: Sequence[Token]) -> tuple[np.ndarray, np.ndarray]:
         """(feature ids of all tokens concatenated, the start of each token's run)."""
