@@ -1,23 +1,19 @@
-"""Choose the German tagger's operating point without scoring it on what it learnt from.
+"""Choose the German tagger's recipe and operating point without scoring it on what it learnt.
 
-The shipped tagger trains on the whole DEV half of ler_dev.conll (appliance.pii.de.ler),
-so DEV-half figures no longer say how it does on decisions it has not seen, and the TEST
-half must stay untouched. So the DEV half is cut once more, in file order, into quarter A
-and quarter B (the same split function): a quick single tagger is trained on A plus
-generated text and scored on B, another on B and scored on A. The two folds' counts are
-pooled, and every ``Arbitration`` setting of the grid is scored through the whole German
+The shipped tagger learns every dev part (LER's DEV half, GermEval's train and tune parts),
+so their figures no longer say how it does on text it has not seen, and the held-out
+parts must stay untouched. So a fold model learns generated text plus LER DEV quarter A
+(the DEV half cut once more, in file order, by the same split function) plus GermEval's
+train part, and is scored on LER DEV quarter B and on GermEval's tune part: dev parts it
+never saw. Every ``Arbitration`` setting of the grid is scored through the whole German
 analyzer (pattern recognizers, gazetteer rules, Presidio's merging) exactly as
-benchmarks/pii_accuracy.py scores it. Each mix of real and generated text (``--mixes``)
-is a separate pair of fold models; the generated-only mix (``0:0``) is the reference.
+benchmarks/pii_accuracy.py scores it, the two tune sets pooled.
 
-Usage: .venv/bin/python benchmarks/de_ner_folds.py [--mixes 0:0,2:0] [--samples N]
-       [--epochs N] [--work DIR] [--shift-check]
-Fold models are cached in --work (by recipe code, mix and size), so a rerun only re-scores.
-
-``--shift-check`` asks whether the TEST half is like the DEV half: fold A's model, at the
-current setting, scored on quarter B (DEV sentences it has not seen) and on the TEST half,
-totals only. It chooses nothing and prints no errors; it tells whether the folds' figures
-can be expected on the TEST half at all.
+Usage: .venv/bin/python benchmarks/de_ner_folds.py [--recipe field=value,...] [--work DIR]
+       [--no-sweep] [--errors N]
+Fold models are cached in --work (by recipe code and recipe), so a rerun only re-scores.
+``--errors N`` prints the fold model's most frequent misses and spurious tokens on the
+tune sets (the only place errors are read).
 
 The choice, per class (the bars are per class): the highest F2 of that class, where
 settings within 0.005 of it are a tie broken by fewer leaked words (recall first).
@@ -27,46 +23,34 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import itertools
 import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pii_accuracy import Scores, evaluate, german_samples  # noqa: E402
+from pii_accuracy import GERMEVAL_GOLD, Scores, evaluate, german_samples  # noqa: E402
 
 from appliance.config.pii import PiiConfig  # noqa: E402
+from appliance.pii.de import germeval  # noqa: E402
 from appliance.pii.de.build import ENV_DIR, build_model, fingerprint, is_built  # noqa: E402
-from appliance.pii.de.ler import (  # noqa: E402
-    Sentence,
-    dev_half,
-    read_conll,
-    split_halves,
-    to_sample,
-)
+from appliance.pii.de.ler import Sentence, dev_half, split_halves, to_sample  # noqa: E402
+from appliance.pii.de.synth import Sample  # noqa: E402
+from appliance.pii.de.train import Recipe  # noqa: E402
 from appliance.pii.de.recognizer import Arbitration, Evidence, GermanNerRecognizer  # noqa: E402
 from appliance.pii.engine import analyze_texts, build_analyzer  # noqa: E402
 
-ADD = (0.5, 0.6, 0.7, 0.8, 0.9)
-VETO_PERSON = (0.9, 0.95, 0.98, 1.01)
-VETO_LOCATION = (0.9, 0.95, 0.98, 1.01)
-
-
-@dataclass(frozen=True)
-class Mix:
-    real_repeat: int
-    real_entity_repeat: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.real_repeat}:{self.real_entity_repeat}"
+ADD = (0.2, 0.3, 0.4, 0.5, 0.6)
+VETO_PERSON = (0.95, 1.01)
+VETO_LOCATION = (0.95, 1.01)
 
 
 class _CachedEvidence(GermanNerRecognizer):
@@ -84,21 +68,17 @@ class _CachedEvidence(GermanNerRecognizer):
         return replace(ev, rules=[copy.deepcopy(r) for r in ev.rules])
 
 
-def fold_model(work: Path, mix: Mix, fold: str, train_on: Sequence[Sentence],
-               samples: int, epochs: int) -> Path:
-    from appliance.pii.de.train import Recipe
-
-    out = work / (f"{fingerprint()}-mix{mix.real_repeat}-{mix.real_entity_repeat}"
-                  f"-s{samples}-e{epochs}-{fold}")
+def fold_model(work: Path, recipe: Recipe, court: Sequence[Sentence],
+               general: Sequence[Sample]) -> Path:
+    tag = hashlib.sha256(repr(recipe).encode()).hexdigest()[:8]
+    out = work / f"{fingerprint()}-{tag}"
     if is_built(out):
         return out
     out.mkdir(parents=True, exist_ok=True)
-    recipe = replace(Recipe(), members=1, samples=samples, epochs=epochs,
-                     real_repeat=mix.real_repeat, real_entity_repeat=mix.real_entity_repeat)
     t = time.perf_counter()
     build_model(out, progress=lambda m: print("  " + m, flush=True), recipe=recipe,
-                real=[to_sample(s) for s in train_on])
-    print(f"  fold {fold} of mix {mix.name}: trained in {time.perf_counter() - t:.0f} s", flush=True)
+                real=[to_sample(s) for s in court], general=general)
+    print(f"  fold model trained in {time.perf_counter() - t:.0f} s", flush=True)
     return out
 
 
@@ -109,7 +89,7 @@ def german_recognizer(engine: Any) -> GermanNerRecognizer:
 class FoldScorer:
     """The whole German analyzer over one fold model, scoring its held-out quarter."""
 
-    def __init__(self, model_dir: Path, scored: Sequence[Sentence]) -> None:
+    def __init__(self, model_dir: Path, samples: Sequence[Any]) -> None:
         from appliance.pii.gazetteer import GazetteerRecognizer
 
         self.model_dir = model_dir
@@ -121,10 +101,15 @@ class FoldScorer:
         self._rec = _CachedEvidence(model_dir, GazetteerRecognizer("de"))
         registry[registry.index(german_recognizer(self._engine))] = self._rec
         self._ignore = frozenset(config.ignore_entities)
-        self._samples = german_samples(scored, "dev")
+        self._samples = list(samples)
 
     def _analyze(self, text: str) -> list[Any]:
         return analyze_texts(self._engine, [text], ["de"], self._ignore)[0]
+
+    def run(self, arb: Arbitration, samples: Sequence[Any] | None = None) -> Any:
+        """One setting over ``samples`` (default: all the scorer's)."""
+        self._rec.arbitration = arb
+        return evaluate(list(samples or self._samples), self._analyze, self._ignore)
 
     def scores(self, grid: Sequence[Arbitration]) -> list[Scores]:
         out = []
@@ -169,59 +154,59 @@ def line(label: str, sc: Scores) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mixes", default="0:0,2:0",
-                    help="real_repeat:real_entity_repeat pairs, comma-separated")
-    ap.add_argument("--samples", type=int, default=12000, help="generated samples per fold model")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--recipe", default="", help="Recipe fields to change: samples=8000,epochs=3")
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "de-ner-folds")
-    ap.add_argument("--shift-check", action="store_true",
-                    help="fold A's model on quarter B and on the TEST half, totals only")
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "pii",
-                    help="where ler_dev.conll is (--shift-check)")
+    ap.add_argument("--no-sweep", action="store_true", help="score the current setting only")
+    ap.add_argument("--errors", type=int, default=0, help="most frequent errors on the tune sets")
     args = ap.parse_args()
-    mixes = [Mix(*map(int, m.split(":"))) for m in args.mixes.split(",")]
+    changes: dict[str, Any] = {}
+    for item in filter(None, args.recipe.split(",")):
+        key, value = item.split("=")
+        changes[key] = type(getattr(Recipe(), key))(value)
+    recipe = replace(Recipe(), **changes)
     quarter_a, quarter_b = split_halves(dev_half())
-    print(f"DEV half {len(dev_half())} sentences: quarter A {len(quarter_a)}, quarter B "
-          f"{len(quarter_b)}; fold models: 1 tagger, {args.samples} generated samples, "
-          f"{args.epochs} epochs (the shipped one: 2 taggers, the whole DEV half)")
+    train, tune = germeval.packaged()
+    print(f"fold model: {recipe}\n  learns LER quarter A ({len(quarter_a)}) + GermEval train "
+          f"({len(train)}); scored on LER quarter B ({len(quarter_b)}) + GermEval tune ({len(tune)})")
+    model = fold_model(args.work, recipe, quarter_a, [germeval.to_sample(s) for s in train])
+    tune_sets = {
+        "LER quarter B": german_samples(quarter_b, "dev"),
+        "GermEval tune": german_samples(list(tune), "dev", GERMEVAL_GOLD),
+    }
+    scorer = FoldScorer(model, [s for v in tune_sets.values() for s in v])
     current = Arbitration()
+    for name, samples in tune_sets.items():
+        run = scorer.run(current, samples)
+        print(line(f"{name} at {current}", run.whole))
+        if args.errors:
+            for cls in ("PERSON", "LOCATION"):
+                missed = [(tok, n) for (g, tok), n in run.whole.missed.most_common() if g == cls]
+                print(f"  missed {cls}: " + ", ".join(f"{t!r}x{n}" for t, n in missed[:args.errors]))
+                spurious = [(f"{tok!r}[{by}]", n) for (p, by, tok), n in run.whole.spurious.most_common()
+                            if p == cls]
+                print(f"  spurious {cls}: " + ", ".join(f"{t}x{n}" for t, n in spurious[:args.errors]))
+    print(f"median analysis time {statistics.median(run.whole.ms):.2f} ms/sentence (cached evidence)")
+    if args.no_sweep:
+        return
     # Each class's knobs move its own figures (token classes hardly interact), so the
     # persons' and the places' knobs are swept separately, the other class held as it is.
     person_grid = [replace(current, add_person=a, veto_person=v)
                    for a, v in itertools.product(ADD, VETO_PERSON)]
     place_grid = [replace(current, add_location=a, veto_location=v)
                   for a, v in itertools.product(ADD, VETO_LOCATION)]
-    for mix in mixes:
-        print(f"\n== mix {mix.name} (real_repeat:real_entity_repeat) ==", flush=True)
-        folds = [FoldScorer(fold_model(args.work, mix, fold, train_on, args.samples,
-                                       args.epochs), scored)
-                 for fold, train_on, scored in (("A", quarter_a, quarter_b),
-                                                ("B", quarter_b, quarter_a))]
+    people = list(zip(person_grid, scorer.scores(person_grid), strict=True))
+    places = list(zip(place_grid, scorer.scores(place_grid), strict=True))
+    ap_, al = choose(people, "PERSON"), choose(places, "LOCATION")
+    chosen = replace(current, add_person=ap_.add_person, veto_person=ap_.veto_person,
+                     add_location=al.add_location, veto_location=al.veto_location)
+    now, sc = scorer.scores([current, chosen])
+    print(line(f"pooled, current {current}", now))
+    print(line(f"pooled, chosen  {chosen}", sc))
+    for cls, results in (("PERSON", people), ("LOCATION", places)):
+        print(f"{cls} sweep, best 5 by F2:")
+        for a, s in sorted(results, key=lambda r: -r[1].row(cls)[2])[:5]:
+            print(line(f"  {a}", s))
 
-        def sweep(grid: Sequence[Arbitration]) -> list[tuple[Arbitration, Scores]]:
-            per_fold = [f.scores(grid) for f in folds]  # noqa: B023
-            return [(arb, pooled([f[i] for f in per_fold])) for i, arb in enumerate(grid)]
-
-        t = time.perf_counter()
-        people, places = sweep(person_grid), sweep(place_grid)
-        ap_, al = choose(people, "PERSON"), choose(places, "LOCATION")
-        chosen = replace(current, add_person=ap_.add_person, veto_person=ap_.veto_person,
-                         add_location=al.add_location, veto_location=al.veto_location)
-        (_, now), (_, sc) = sweep([current, chosen])
-        print(f"  {len(person_grid) + len(place_grid) + 2} settings scored on both folds in "
-              f"{time.perf_counter() - t:.0f} s")
-        print(line(f"current {current}", now))
-        print(line(f"chosen  {chosen}", sc))
-        for cls, results in (("PERSON", people), ("LOCATION", places)):
-            print(f"{cls} sweep, best 5 by F2:")
-            for a, s in sorted(results, key=lambda r: -r[1].row(cls)[2])[:5]:
-                print(line(f"  {a}", s))
-        print(f"median analysis time {statistics.median(sc.ms):.2f} ms/sentence (cached evidence)")
-        if args.shift_check:
-            test = split_halves(read_conll((args.data / "ler_dev.conll").read_text("utf-8")))[1]
-            print(f"shift check, fold A's model at {current}:")
-            print(line("  on quarter B (DEV, unseen)", folds[0].scores([current])[0]))
-            print(line("  on the TEST half", FoldScorer(folds[0].model_dir, test).scores([current])[0]))
 
 if __name__ == "__main__":
     main()

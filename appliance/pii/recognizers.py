@@ -74,6 +74,15 @@ _STREET_SUFFIX = (
 #: "GRUR-RR 2010 S. 12"), which read like a plate.
 _NOT_CITATION = r"(?!(?:19|20)\d\d(?:,[ ]?\d|[ ]S\.[ ]?\d))"
 
+_MONTH_WORDS = ("Januar|Jänner|Februar|März|Maerz|April|Mai|Juni|Juli|August|September|Oktober"
+                "|November|Dezember|Jan|Feb|Mär|Mrz|Apr|Jun|Jul|Aug|Sept|Sep|Okt|Nov|Dez")
+#: A date as German writes it: "03.03.1980", "3.3.80", "3. März 1980", "3. Mär. 1980", ISO.
+_DATE = (rf"(?:\d{{1,2}}\.[ ]?\d{{1,2}}\.[ ]?(?:\d{{4}}|\d{{2}})|\d{{1,2}}\.[ ]?(?:{_MONTH_WORDS})\.?[ ]?\d{{4}}"
+         rf"|\d{{4}}-\d{{2}}-\d{{2}})(?![\d.]\d)")
+#: What announces a date of birth (a look-behind: the cue itself stays readable).
+_DOB_CUE = (r"(?<=\b(?:[Gg]eb\.|[Gg]eboren|GEBOREN|[Gg]eburtsdatum|[Gg]eb\.-[Dd]atum|[Gg]eburtstag"
+            r"|[Gg]eburtsdat\.|Geb\.[ ]?Dat\.|geb\.[ ]?am)(?:[ ]+(?:am|den|ist|war))?[ ]*:?[ ]*)")
+
 SPECS: tuple[RecognizerSpec, ...] = (
     RecognizerSpec(
         name="IbanChecksumRecognizer",
@@ -114,6 +123,69 @@ SPECS: tuple[RecognizerSpec, ...] = (
         ),
         context=("reisepass", "pass", "passnummer", "passport", "travel document"),
         validator="de_document_number",
+    ),
+    RecognizerSpec(
+        name="DeSocialSecurityRecognizer",
+        entity="DE_SOCIAL_SECURITY",
+        patterns=(
+            ("de_svnr", r"\b\d{2}[ ]?\d{6}[ ]?[A-Z][ ]?\d{3}\b", 0.5),
+        ),
+        context=("sozialversicherung", "sv-nummer", "svnr", "sv-nr", "rentenversicherung",
+                 "versicherungsnummer", "rvnr", "social security"),
+        validator="de_social_security",
+        languages=("de",),
+    ),
+    RecognizerSpec(
+        name="DeHealthInsuranceRecognizer",
+        entity="DE_HEALTH_INSURANCE",
+        patterns=(
+            ("de_kvnr", r"\b[A-Z]\d{9}\b", 0.4),
+        ),
+        context=("krankenversicherung", "versichertennummer", "versicherten-nr", "versichertennr",
+                 "kv-nummer", "kv-nr", "kvnr", "krankenkasse", "gesundheitskarte", "egk",
+                 "health insurance"),
+        validator="de_health_insurance",
+        languages=("de",),
+    ),
+    RecognizerSpec(
+        name="DeTaxNumberRecognizer",
+        entity="DE_TAX_NUMBER",
+        patterns=(
+            # A Land's layout with slashes ("181/815/08155", "22/815/08154", "27/815/0815/5").
+            ("de_steuernummer_slashed", r"(?<![\d/])\d{2,3}/\d{3,4}/\d{4,5}(?:/\d)?(?![\d/])", 0.5),
+            # With spaces, or the 13-digit federal form: only with a context word.
+            ("de_steuernummer_spaced", r"(?<!\d)(?<!\d )\d{2,3} \d{3,4} \d{4,5}(?![ ]?\d)", 0.3),
+            ("de_steuernummer_elster", r"\b\d{13}\b", 0.25),
+        ),
+        context=("steuernummer", "steuer-nr", "st.-nr", "stnr", "st-nr", "finanzamt", "steuer"),
+        validator="de_tax_number",
+        languages=("de",),
+    ),
+    RecognizerSpec(
+        name="DeCommercialRegisterRecognizer",
+        entity="DE_COMMERCIAL_REGISTER",
+        patterns=(
+            ("de_hrb", r"\b(?:HRA|HRB)[ ]?\d{1,6}(?:[ ][A-Z](?![\w.]))?(?!\w)", 0.6),
+            # Cooperative, partnership and association registers: "VR 1234" only with context.
+            ("de_other_register", r"\b(?:GnR|GsR|PR|VR)[ ]?\d{1,6}(?:[ ][A-Z](?![\w.]))?(?!\w)", 0.25),
+        ),
+        context=("amtsgericht", "registergericht", "handelsregister", "vereinsregister",
+                 "partnerschaftsregister", "genossenschaftsregister", "registernummer",
+                 "eingetragen", "register"),
+        languages=("de",),
+    ),
+    RecognizerSpec(
+        name="DeDateOfBirthRecognizer",
+        entity="DATE_OF_BIRTH",
+        patterns=(
+            # After a cue ("geb.", "geboren am", "Geburtsdatum:") or a birth star ("*03.03.1980");
+            # a date without one is any date, not personal data by itself.
+            ("de_dob_cued", rf"{_DOB_CUE}{_DATE}", 0.85),
+            ("de_dob_star", rf"(?<=(?:^|[\s(,;])\*[ ]?){_DATE}", 0.85),
+        ),
+        context=("geboren", "geburtsdatum", "geburtstag", "geb"),
+        validator="date_of_birth",
+        languages=("de",),
     ),
     RecognizerSpec(
         name="DePhoneRecognizer",

@@ -131,6 +131,114 @@ def phone_digits(text: str) -> bool | None:
     return not_all_same_digit(text)
 
 
+def _cross_sum(n: int) -> int:
+    return n // 10 + n % 10
+
+
+def _letter_digits(letter: str) -> str:
+    """A letter as its two-digit place in the alphabet (A = 01 ... Z = 26)."""
+    return f"{ord(letter) - 64:02d}"
+
+
+def de_social_security(text: str) -> bool:
+    """German Sozialversicherungsnummer (Rentenversicherungsnummer): area number (2
+    digits), birth date DDMMYY, the birth name's initial, a serial (2 digits), a check
+    digit. The letter becomes its place in the alphabet; the twelve digits are weighted
+    2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1, the products' digit sums added, modulo 10."""
+    s = _compact(text)
+    if len(s) != 12 or not (s[:8].isdigit() and s[8].isalpha() and s[9:].isdigit()):
+        return False
+    month = int(s[4:6])
+    if not 1 <= month <= 12 or int(s[2:4]) > 31:
+        return False
+    digits = s[:8] + _letter_digits(s[8]) + s[9:11]
+    total = sum(_cross_sum(int(d) * w) for d, w in zip(digits, (2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1),
+                                                     strict=True))
+    return total % 10 == int(s[11])
+
+
+def de_health_insurance(text: str) -> bool | None:
+    """German Krankenversichertennummer (the fixed part on the health card): a letter and
+    nine digits, the last a check digit: the letter as two digits, then weights 1, 2, 1,
+    2, ... over the ten digits, the products' digit sums added, modulo 10.
+
+    A valid number gives no opinion (None): one in ten letter-and-nine-digit codes
+    (invoice or product numbers) passes the check, so the recognizer's context words
+    decide; a failed check drops the match.
+    """
+    s = _compact(text)
+    if len(s) != 10 or not s[0].isalpha() or not s[1:].isdigit():
+        return False
+    digits = _letter_digits(s[0]) + s[1:9]
+    total = sum(_cross_sum(int(d) * (1 if i % 2 == 0 else 2)) for i, d in enumerate(digits))
+    return None if total % 10 == int(s[9]) else False
+
+
+#: First digits of the 13-digit (ELSTER) Steuernummer by Land: the tax office number's
+#: Land prefix; NRW's offices start with 5, every other Land's with two digits.
+_ELSTER_LAND_PREFIXES = frozenset(
+    "28 91 92 93 11 30 24 22 26 40 23 27 10 32 31 21 41".split())
+
+
+def de_tax_number(text: str) -> bool | None:
+    """German Steuernummer, in a Land's own layout or the 13-digit federal (ELSTER) one.
+
+    Land layouts have 10 or 11 digits in three or four groups: FF/BBB/UUUUP (2/3/5: most
+    Länder), FFF/BBB/UUUUP (3/3/5: Bayern, Brandenburg, Hessen with a leading 0, MV,
+    Saarland, Sachsen, Sachsen-Anhalt, Thüringen), FFF/BBBB/UUUP (3/4/4: NRW) and
+    FF/BBB/UUUU/P (Rheinland-Pfalz). The federal form is a Land's tax office number
+    (4 digits), a 0, then the district and the personal number (8 digits). The check
+    digit's procedure differs by Land and is not checked: a well-formed number gives no
+    opinion (None), so the pattern's score and context decide.
+    """
+    groups = re.split(r"[/ ]", text.strip())
+    digits = "".join(groups)
+    if not digits.isdigit():
+        return False
+    if len(groups) == 1:
+        if len(digits) != 13 or digits[4] != "0":
+            return False
+        return None if digits[:2] in _ELSTER_LAND_PREFIXES or digits[0] == "5" else False
+    shape = tuple(len(g) for g in groups)
+    return None if shape in {(2, 3, 5), (3, 3, 5), (3, 4, 4), (2, 3, 4, 1)} else False
+
+
+_MONTHS = {
+    "januar": 1, "jan": 1, "jänner": 1, "februar": 2, "feb": 2, "märz": 3, "maerz": 3,
+    "mär": 3, "mrz": 3, "april": 4, "apr": 4, "mai": 5, "juni": 6, "jun": 6, "juli": 7,
+    "jul": 7, "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9, "oktober": 10,
+    "okt": 10, "november": 11, "nov": 11, "dezember": 12, "dez": 12,
+}
+_DATE_NUMERIC = re.compile(r"^(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{2}|\d{4})$")
+_DATE_WORDS = re.compile(r"^(\d{1,2})\.\s?([A-Za-zÄÖÜäöü]+)\.?\s?(\d{4})$")
+_DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def date_of_birth(text: str) -> bool | None:
+    """A real calendar date in one of German's written forms ("03.03.1980", "3. März
+    1980", "1980-03-03"), born after 1900 and not in the future: no opinion (None, the
+    cue before it decides); anything else drops the match."""
+    import datetime
+
+    s = text.strip()
+    if m := _DATE_NUMERIC.match(s):
+        day, month, year = int(m[1]), int(m[2]), int(m[3])
+    elif m := _DATE_WORDS.match(s):
+        day, month, year = int(m[1]), _MONTHS.get(m[2].lower(), 0), int(m[3])
+    elif m := _DATE_ISO.match(s):
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+    else:
+        return False
+    if year < 100:  # "03.03.80": the most recent year ending so that is not in the future
+        now = datetime.date.today().year
+        year += 2000 if 2000 + year <= now else 1900
+    try:
+        born = datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return None if datetime.date(1900, 1, 1) <= born <= datetime.date.today() else False
+
+
 VALIDATORS: dict[str, Validator] = {
     "phone_digits": phone_digits,
     "iban": iban,
@@ -139,4 +247,8 @@ VALIDATORS: dict[str, Validator] = {
     "luhn": luhn,
     "de_vat_id": de_vat_id,
     "not_all_same_digit": not_all_same_digit,
+    "de_social_security": de_social_security,
+    "de_health_insurance": de_health_insurance,
+    "de_tax_number": de_tax_number,
+    "date_of_birth": date_of_birth,
 }

@@ -2,7 +2,7 @@
 
 ``python -m appliance.pii.de.build [DIR]`` builds into DIR (default: the cache
 directory below). The analyzer calls :func:`ensure_model`, which builds in a child
-process (torch stays out of the analyzer workers) under a file lock, so racing workers
+process (its memory is returned when it exits) under a file lock, so racing workers
 and test processes build it once. The cache key covers the recipe and the code that
 shapes the training data, so a change to either builds a new model.
 """
@@ -13,41 +13,42 @@ import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.pii.de.recognizer import META_FILE, MODEL_FILE
+from appliance.pii.de.features import TAGS
+from appliance.pii.de.train import META_FILE, MODEL_FILE, Recipe
 
-if TYPE_CHECKING:  # torch stays out of the analyzer workers that import this module
+if TYPE_CHECKING:
     from appliance.pii.de.synth import Sample
-    from appliance.pii.de.train import Recipe
 
 log = logging.getLogger(__name__)
 
 #: Environment variable naming the model directory (wins over the cache default).
 ENV_DIR = "APPLIANCE_DE_NER_DIR"
-_SOURCES = ("features.py", "lexicon.py", "synth.py", "train.py", "wiktionary.py", "ler.py")
+_SOURCES = ("features.py", "lexicon.py", "synth.py", "train.py", "wiktionary.py", "ler.py",
+            "germeval.py", "places.py")
 
 
 def fingerprint() -> str:
-    """Hash of the recipe code, the packaged LER DEV half and the word lists' versions."""
+    """Hash of the recipe code, the packaged real text and the word lists' versions."""
     from importlib.metadata import version
 
-    from appliance.pii.de.ler import data_digest
+    from appliance.pii.de import germeval, ler, places
 
     h = hashlib.sha256()
     here = Path(__file__).parent
     for name in _SOURCES:
         h.update((here / name).read_bytes())
-    h.update(data_digest().encode())
-    for dist in ("faker", "zufallsworte", "german-nouns", "torch"):
+    h.update(ler.data_digest().encode())
+    h.update(germeval.data_digest().encode())
+    h.update(places.data_digest().encode())
+    for dist in ("faker", "zufallsworte", "german-nouns", "wordfreq", "numpy"):
         h.update(version(dist).encode())
     return h.hexdigest()[:12]
 
@@ -65,62 +66,53 @@ def is_built(model_dir: Path) -> bool:
 
 def build_model(out: Path, progress: Callable[[str], None] = log.info,
                 recipe: Recipe | None = None, real: Sequence[Sample] | None = None,
-                ) -> dict[str, object]:
-    """Generate data, train, export: fills the empty directory ``out``; returns the meta.
+                general: Sequence[Sample] | None = None) -> dict[str, object]:
+    """Generate data, featurize, train, save: fills the empty directory ``out``; returns the meta.
 
-    ``real`` is the labelled real text mixed in (default: the packaged LER DEV half);
-    benchmarks/de_ner_folds.py passes a quarter of it to choose thresholds honestly.
+    ``real`` is the labelled court text mixed in (default: the packaged LER DEV half) and
+    ``general`` the labelled general German (default: GermEval's packaged train and tune
+    parts); benchmarks/de_ner_folds.py passes parts of them to tune on the rest honestly.
+    Progress is reported per stage and epoch, with the share of the build done.
     """
-    from appliance.models.build_cache import exit_with_parent
+    from appliance.pii.de import germeval
+    from appliance.pii.de.features import Featurizer
     from appliance.pii.de.ler import dev_half_samples
     from appliance.pii.de.lexicon import load_lexicon
     from appliance.pii.de.synth import generate
-    from appliance.pii.de.train import (
-        Ensemble,
-        Recipe,
-        build_vocab,
-        export,
-        from_weights,
-        train,
-        train_member,
-    )
+    from appliance.pii.de.train import featurize, fit, save
 
     started = time.perf_counter()
+
+    def say(share: float, what: str) -> None:
+        progress(f"de-ner: {share:4.0%} {what} ({time.perf_counter() - started:.1f} s)")
+
     recipe = recipe or Recipe()
     real = dev_half_samples() if real is None else real
+    general = germeval.train_samples() + germeval.tune_samples() if general is None else general
     lex = load_lexicon()
-    seeds = [recipe.seed + k for k in range(recipe.members)]
-    mixed = oversample(real, recipe)
-    texts = {seed: generate(lex, recipe.samples, seed) + mixed for seed in seeds}
-    progress(f"de-ner: {recipe.members} x ({recipe.samples} generated + {len(mixed)} real) "
-             f"samples in {time.perf_counter() - started:.1f} s")
-    vocab = build_vocab([s for samples in texts.values() for s in samples], recipe)
-    workers = min(recipe.members, os.cpu_count() or 1)
-    if workers > 1:
-        # One single-threaded member per core: same weights as one after the other (each
-        # seeds its own torch RNG), in about half the time on the 2 cores CI has.
-        progress(f"de-ner: training the taggers of seeds {seeds} in {workers} processes")
-        jobs = [(texts[seed], recipe, vocab, seed) for seed in seeds]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            members = [from_weights(w, recipe, vocab) for w in pool.map(train_member, jobs)]
-    else:
-        members = []
-        for seed in seeds:
-            progress(f"de-ner: training the tagger of seed {seed}")
-            members.append(train(texts[seed], lex, recipe, progress, vocab=vocab, seed=seed)[0])
-    export(Ensemble(members), out / MODEL_FILE)
-    from appliance.pii.de.features import FLAGS, TAGS
+    say(0.05, "word lists loaded")
+    samples = (generate(lex, recipe.samples, recipe.seed) + oversample(real, recipe)
+               + [*general] * recipe.germeval_repeat)
+    say(0.10, f"{len(samples)} samples ({recipe.samples} generated, {len(real)} court, "
+              f"{len(general)} general sentences)")
+    featurizer = Featurizer(lex, cache_words=2_000_000)  # a build's words are finite
+    data = featurize(samples, featurizer,
+                     lambda done: say(0.10 + 0.35 * done, f"features of {done:.0%} of the samples"))
+    say(0.45, f"{len(data.tags)} tokens, {len(data.ids)} feature ids")
+    weights, bias = fit(data, recipe, lambda epoch, loss: say(
+        0.45 + 0.5 * epoch / recipe.epochs, f"epoch {epoch}/{recipe.epochs}, loss {loss:.4f}"))
+    save(out / MODEL_FILE, weights, bias)
+    from appliance.pii.de.features import BUCKETS
 
     meta: dict[str, object] = {
-        "name": "de-ner", "tags": list(TAGS), "flags": list(FLAGS), "vocab": vocab,
+        "name": "de-ner", "tags": list(TAGS), "buckets": BUCKETS,
         "recipe": dataclasses.asdict(recipe), "fingerprint": fingerprint(),
-        "real_sentences": len(real),
+        "real_sentences": len(real), "general_sentences": len(general),
+        "tokens": len(data.tags),
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
-    progress(f"de-ner: built in {meta['build_seconds']} s, "
-             f"{(out / MODEL_FILE).stat().st_size / 1e6:.1f} MB")
+    say(1.0, f"built, {(out / MODEL_FILE).stat().st_size / 1e6:.1f} MB")
     return meta
 
 
@@ -137,7 +129,7 @@ def ensure_model(model_dir: Path | None = None) -> Path:
     target = model_dir or default_model_dir()
 
     def _build(tmp: Path) -> None:
-        log.info("German NER model missing at %s: building it offline (once, about a minute)",
+        log.info("German NER model missing at %s: building it offline (once, about 30 s)",
                  target)
         subprocess.run([sys.executable, "-m", "appliance.pii.de.build", str(tmp)], check=True)
 

@@ -1,8 +1,9 @@
 """Word lists the German tagger reads as features and the generator draws from.
 
 Every list comes from an installed package (Faker's person and address providers, the
-Duden word list of ``zufallsworte``, Wiktionary's nouns from ``german-nouns``), so a clean
-install rebuilds the same lists offline.
+Duden word list of ``zufallsworte``, Wiktionary's nouns from ``german-nouns``) or from this
+package's data (GeoNames' towns, :mod:`.places`), so a clean install rebuilds the same
+lists offline.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
+from appliance.pii.de.places import world_places
 from appliance.pii.de.wiktionary import load_wiktionary_nouns
-from appliance.pii.gazetteer import faker_names
+from appliance.pii.faker_lists import faker_names
 
 #: Locales whose person names appear in German texts (court decisions name parties of
 #: every origin); German-speaking ones first, they also drive the generator's weights.
@@ -78,6 +80,10 @@ class Lexicon:
 
     #: Words in the longest place name (the longest match to try), counted once at load.
     max_place_words: int
+    #: Places that are also an ordinary noun ("Kiel", "Essen", "Hof"): context decides.
+    ambiguous_places: frozenset[str] = frozenset()
+    #: GeoNames' towns and countries (:mod:`.places`), ordinary words among them.
+    world_places: frozenset[str] = frozenset()
 
 
 _FIRST = ("first_names", "first_names_male", "first_names_female")
@@ -132,4 +138,6 @@ def load_lexicon() -> Lexicon:
         noun_forms=tuple(sorted(w for w in wiki.common if w.isalpha() and len(w) > 2
                                 and w not in names and w not in places)),
         lower_words=tuple(w for w in duden if w.islower() and w.isalpha()),
+        ambiguous_places=wiki.ambiguous_places,
+        world_places=world_places(),
     )

@@ -385,6 +385,89 @@ CHAT = (
     "ich habe eine frage zur {N}",
 )
 
+#: Workplace e-mail: greetings, requests, hand-overs, sign-offs.
+MAIL = (
+    "Hallo {FIRST} ,\ndanke für die schnelle Rückmeldung . Ich leite das an {PF} weiter .\nGruß\n{FIRST}",
+    "Hi {FIRST} , kurze Frage : hast du die Zahlen aus {LC} schon bekommen ?",
+    "Liebe Kolleginnen und Kollegen ,\nab Montag übernimmt {PF} die Leitung des Teams in {LC} .\nViele Grüße\n{PF}",
+    "Guten Tag Herr {PS} ,\nwie telefonisch besprochen sende ich Ihnen die Unterlagen bis {DAY} .\nMit freundlichen Grüßen\n{PF}",
+    "Sehr geehrte Frau {PS} ,\nleider muss ich unseren Termin am {D} absagen , da ich in {LC} bin .",
+    "Moin {FIRST} ,\nkannst du bitte {FIRST} Bescheid geben , dass der Workshop nach {LC} verlegt wurde ?",
+    "{FIRST} ist diese Woche im Urlaub in {LK} , bitte wendet euch an {PF} .",
+    "Ich bin bis {DAY} nicht im Büro . In dringenden Fällen wenden Sie sich bitte an {PF} ( {MAIL} ) .",
+    "Anbei die Rechnung für den Einsatz bei {UN} in {LC} . Ansprechpartner vor Ort war Herr {PS} .",
+    "Bitte bucht für {PF} und {PF} ein Hotel in {LC} vom {D} bis {D} .",
+    "Wie besprochen treffen wir uns um 9 Uhr am Hauptbahnhof {LC} . {FIRST} bringt den Beamer mit .",
+    "Danke , {FIRST} ! Grüße auch an {FIRST} und das Team in {LC} .",
+    "Herzliche Grüße aus {LC}\n{FIRST} {PS}\n{UN}\n{STR}\n{PLZ} {LC}\nTel . {PHONE}",
+    "Im Auftrag von {PF} übersende ich Ihnen das Angebot für den Standort {LC} .",
+)
+#: Notes HR writes: hires, leave, sickness, reviews, payroll.
+HR = (
+    "Gesprächsnotiz : {PF} wünscht ab {D} eine Teilzeitregelung . Rücksprache mit {PF} erfolgt .",
+    "Neuer Mitarbeiter : {PF} , Eintritt {D} , Standort {LC} , Vorgesetzte {PF} .",
+    "{PF} ist seit {D} krankgeschrieben , Vertretung übernimmt {PF} .",
+    "Personalnummer {NUM} , Name : {PS} , Vorname : {FIRST} , Wohnort : {LC}",
+    "Austritt von {PF} zum {D} ; Zeugnis wird von {PF} erstellt .",
+    "Versetzung von {PF} von {LC} nach {LC} zum {D} genehmigt .",
+    "Mitarbeitergespräch mit {PF} am {D} : Zielvereinbarung erreicht , Gehaltsanpassung empfohlen .",
+    "Frau {PS} hat Elternzeit bis {D} beantragt . Ihr Mann {FIRST} arbeitet ebenfalls bei uns in {LC} .",
+    "Bewerbung von {PF} aus {LC} für die Stelle als {N} eingegangen .",
+    "Abmahnung an Herrn {PS} wegen unentschuldigten Fehlens am {D} .",
+    "Reisekosten {PF} : {LC} - {LC} , Hotel , Verpflegung .",
+    "Der Betriebsrat ( {PF} ) wurde über die Kündigung von {PF} informiert .",
+    "Notfallkontakt : {PF} ( Ehefrau ) , {PHONE}",
+    "Schulung am {D} in {LC} für {PF} , {PF} und {PF} .",
+    "Herr {PS} aus der Abteilung {N} wechselt zum {D} nach {LK} .",
+)
+#: Support tickets: who reports what, where, how to reach them.
+TICKETS = (
+    "Ticket {NUM} : Kunde {PF} meldet , dass die {N} nicht funktioniert .",
+    "Gemeldet von : {PF}\nStandort : {LC}\nBeschreibung : {N} defekt",
+    "Der Kunde {PF} aus {LC} bittet um Rückruf unter {PHONE} .",
+    "Lieferadresse : {PF} , {STR} , {PLZ} {LC}",
+    "Rücksendung von Frau {PS} aus {LC} ist eingegangen , Gutschrift veranlasst .",
+    "Bitte Zugang für {PF} einrichten , genehmigt von {PF} .",
+    "Frau {PS} ruft bereits zum dritten Mal wegen der {N} an .",
+    "Zuständig : {FIRST} ( 2nd Level ) , Kunde : {UN} , {LC}",
+    "Techniker {PF} ist am {D} vor Ort in {LC} , {STR} .",
+    "Kundin {PF} hat ihr Passwort vergessen , E-Mail {MAIL} bestätigt .",
+    "Störung im Netz in {LC} und {LC} seit {D} , betroffen u. a. {UN} .",
+    "Eskalation an {PF} , da der Kunde {PF} mit Kündigung droht .",
+)
+#: A CV's lines: personal data, stations, references.
+CV = (
+    "Lebenslauf\n{PF}\n{STR}\n{PLZ} {LC}",
+    "Geboren am {D} in {LC}",
+    "{YEAR} - {YEAR} : {N} bei {UN} , {LC}",
+    "{YEAR} - heute : Projektleiter , {UN} , {LC}",
+    "Studium an der Universität {LC} , Abschluss {YEAR}",
+    "Auslandsaufenthalt : {YEAR} in {LC} , {LK}",
+    "Referenz : {PF} , {UN} , {PHONE}",
+    "Name : {PF}\nAnschrift : {STR} , {PLZ} {LC}\nTelefon : {PHONE}",
+    "Staatsangehörigkeit : {ADJNAT}\nFamilienstand : verheiratet\nWohnort : {LC}",
+    "Sprachen : Deutsch , Englisch , {LANGUAGE}",
+    "Praktikum bei {UN} in {LC} , betreut von {PF}",
+    "{LC} , den {D}\n{PF}",
+)
+#: Chat with colleagues or an assistant: short, often lower-case, names without titles.
+CHAT_MORE = (
+    "hi {FIRST} , bist du heute in {LC} ?",
+    "sag {FIRST} bitte , dass ich später komme",
+    "{FIRST} und {FIRST} sind schon in {LC} angekommen",
+    "wo wohnt {FIRST} nochmal , in {LC} oder {LC} ?",
+    "fasse die mail von {PF} kurz zusammen",
+    "schreibe eine antwort an {PF} und bedanke dich für die einladung nach {LC}",
+    "kannst du eine einladung an {PF} formulieren ?",
+    "übersetze : Herr {PS} kommt am {D} aus {LC} zurück",
+    "wie schreibe ich {FIRST} eine nette absage ?",
+    "bin heute im homeoffice , {FIRST} vertritt mich",
+    "erinnere mich morgen daran , {FIRST} anzurufen",
+    "treffen mit {PF} um 15 uhr in {LC}",
+    "was ist die hauptstadt von {LK} ?",
+    "wir fahren am wochenende nach {LC} zu {FIRST}",
+)
+
 
 class _Gen:
     """Fills template slots; every ``s_*`` method returns labelled pieces."""
@@ -592,6 +675,26 @@ class _Gen:
         return [(f"{base} {r.randint(1, 180)}{r.choice(('', '', '', 'a', 'b'))}", "LOC")]
 
     # -- ordinary words and legal apparatus (all unlabelled) -------------------------
+    def s_PHONE(self) -> list[Piece]:
+        r = self.rng
+        if r.random() < 0.5:
+            return [(f"0{r.randint(30, 9999)} {r.randint(100000, 99999999)}", None)]
+        return [(f"+49 {r.randint(30, 999)} {r.randint(1000000, 9999999)}", None)]
+
+    def s_MAIL(self) -> list[Piece]:
+        r = self.rng
+        user = f"{self.first().lower()}.{self.last().lower()}"
+        return [(f"{user}@{r.choice(('web.de', 'gmx.de', 'firma.de', 't-online.de', 'example.com'))}",
+                 None)]
+
+    def s_ADJNAT(self) -> list[Piece]:
+        return [(self.rng.choice(("deutsch", "österreichisch", "türkisch", "polnisch", "italienisch",
+                                  "kroatisch", "syrisch", "ukrainisch")), None)]
+
+    def s_LANGUAGE(self) -> list[Piece]:
+        return [(self.rng.choice(("Französisch", "Spanisch", "Türkisch", "Polnisch", "Russisch",
+                                  "Italienisch", "Arabisch")), None)]
+
     def s_PLZ(self) -> list[Piece]:
         return [(f"{self.rng.randint(1000, 99999):05d}", None)]
 
@@ -877,8 +980,9 @@ def generate(lex: Lexicon, n: int, seed: int) -> list[Sample]:
     rng = random.Random(seed)
     gen = _Gen(lex, rng)
     registers: tuple[tuple[float, tuple[str, ...]], ...] = (
-        (0.28, LEGAL), (0.22, LEGAL_NEGATIVE), (0.24, ("{FILLER}",)), (0.15, LETTERS),
-        (0.04, CHAT), (0.07, SIGNATURES), (0.02, PATENT_LITERATURE),
+        (0.16, LEGAL), (0.13, LEGAL_NEGATIVE), (0.16, ("{FILLER}",)), (0.10, LETTERS),
+        (0.05, CHAT), (0.05, CHAT_MORE), (0.05, SIGNATURES), (0.02, PATENT_LITERATURE),
+        (0.08, MAIL), (0.08, HR), (0.06, TICKETS), (0.06, CV),
     )
     weights = [w for w, _ in registers]
     out: list[Sample] = []
@@ -894,6 +998,15 @@ def generate(lex: Lexicon, n: int, seed: int) -> list[Sample]:
             pieces += gen.render(rng.choice(group))
             if rng.random() < 0.3:
                 pieces += [(" ", None), *gen.render(rng.choice(("{FILLER}", *LEGAL_NEGATIVE)))]
-        out.append(_assemble(pieces, rng))
+        sample = _assemble(pieces, rng)
+        if group in (CHAT, CHAT_MORE) and rng.random() < 0.4:
+            sample = _lower(sample)
+        out.append(sample)
     return out
+
+
+def _lower(sample: Sample) -> Sample:
+    """Chat typed in lower case, names too ("frag mal tim aus köln")."""
+    lowered = sample.text.lower()
+    return Sample(lowered, sample.spans) if len(lowered) == len(sample.text) else sample
 

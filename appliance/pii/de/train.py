@@ -1,41 +1,27 @@
-"""Train the German tagger with torch and export it to ONNX (build time only).
+"""Train the German tagger: multinomial logistic regression on hashed features, NumPy only.
 
-Character CNN + word, shape and word-list features, three convolutions over tokens
-(each token sees eight neighbours on each side: enough for titles, prepositions and
-citation context), a softmax per token over BIO tags; greedy decoding at run time (no
-CRF: the ONNX graph stays one plain forward pass). Convolutions rather than an LSTM
-because they train several times faster on two shared CPU cores and need no packing.
-Everything is seeded, so one recipe gives one model. The exported graph averages the
-probabilities of ``Recipe.members`` taggers, each trained from its own seed on its own
-generated text: one tagger's quirks (a noun after "in" taken for a town) rarely repeat in
-the other, so the average is surer where both agree and doubts where they do not.
+One weight row per hashed feature (:mod:`.features`) and a softmax per token over BIO
+tags; trained with AdaGrad on mini-batches, which touches only the rows a batch uses.
+It replaced a torch char-CNN + token-CNN ensemble (about 3.5 minutes to build on two
+cores, and no better on text it had not seen; see docs/benchmarks.md): the appliance
+builds the tagger on its first start, beside other models, and has 90 seconds for all
+of them. Everything is seeded, so one recipe gives one model.
 """
 
 from __future__ import annotations
 
-import random
-import warnings
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
-from appliance.pii.de.features import (
-    CHARSET,
-    FLAGS,
-    MAX_CHARS,
-    SHAPES,
-    TAGS,
-    Encoded,
-    encode,
-    tokenize,
-)
-from appliance.pii.de.lexicon import Lexicon
+from appliance.pii.de.features import BUCKETS, TAGS, Featurizer, tokenize
 from appliance.pii.de.synth import Sample
+
+#: The files of a built model directory.
+MODEL_FILE = "model.npz"
+META_FILE = "meta.json"
 
 
 @dataclass(frozen=True)
@@ -43,190 +29,124 @@ class Recipe:
     """Everything that decides the model; its fields are part of the cache key."""
 
     seed: int = 7
-    samples: int = 24000
-    epochs: int = 4
-    batch: int = 64
-    lr: float = 3e-3
-    word_dim: int = 48
-    char_dim: int = 16
-    char_filters: int = 48
-    shape_dim: int = 8
-    hidden: int = 128
-    threads: int = 1
-    vocab_min_count: int = 3
-    vocab_size: int = 8000
-    word_dropout: float = 0.15
-    dropout: float = 0.25
+    #: Generated samples (:mod:`.synth`) next to the real ones.
+    samples: int = 12000
+    epochs: int = 2
+    batch: int = 1024
+    #: AdaGrad's step size.
+    lr: float = 0.3
+    #: L2 pull towards zero on the rows a batch touches, per step.
+    l2: float = 1e-6
+    #: Share of tokens whose own word (exact and lower-cased) is hidden in a step, so that
+    #: the model learns what names look like and where they stand, not only which names
+    #: it has seen: the names users send are mostly names it has not.
+    word_dropout: float = 0.3
     #: Loss weight of entity tags against "O": recall counts more than precision (F2).
     entity_weight: float = 2.0
-    #: Taggers averaged in the exported graph (seeds ``seed``, ``seed + 1``, ...).
-    members: int = 2
-    #: Copies of each real LER DEV-half sentence in every member's data, next to the
-    #: ``samples`` generated ones (3,333 real sentences are few; see :mod:`.ler`).
+    #: Copies of each real LER DEV-half sentence (3,333 court sentences; see :mod:`.ler`).
     real_repeat: int = 2
-    #: Extra copies of the real sentences that name a person or place (only 188 of the
-    #: 3,333 do; they hold the 253 entities the tagger can learn court usage from).
+    #: Extra copies of the LER sentences that name a person or place (only 188 do).
     real_entity_repeat: int = 0
+    #: Copies of each GermEval train and tune sentence (general German; :mod:`.germeval`).
+    germeval_repeat: int = 1
 
 
-class Tagger(nn.Module):
-    def __init__(self, recipe: Recipe, vocab_size: int) -> None:
-        super().__init__()
-        r = recipe
-        self.words = nn.Embedding(vocab_size, r.word_dim, padding_idx=0)
-        self.chars = nn.Embedding(len(CHARSET) + 2, r.char_dim, padding_idx=0)
-        self.char_cnn = nn.Conv1d(r.char_dim, r.char_filters, kernel_size=3, padding=1)
-        self.shapes = nn.Embedding(len(SHAPES), r.shape_dim)
-        width = r.word_dim + r.char_filters + r.shape_dim + len(FLAGS)
-        self.drop = nn.Dropout(r.dropout)
-        self.conv1 = nn.Conv1d(width, r.hidden, kernel_size=5, padding=2)
-        self.conv2 = nn.Conv1d(r.hidden, r.hidden, kernel_size=5, padding=2)
-        self.conv3 = nn.Conv1d(r.hidden, r.hidden, kernel_size=5, padding=4, dilation=2)
-        self.out = nn.Linear(r.hidden, len(TAGS))
+@dataclass(frozen=True)
+class Matrix:
+    """Tokens as rows of feature ids: ``ids[starts[k]:starts[k + 1]]`` is token k's."""
 
-    def logits(self, words: torch.Tensor, chars: torch.Tensor, shapes: torch.Tensor,
-               flags: torch.Tensor) -> torch.Tensor:
-        b, t, c = chars.shape
-        ch = self.chars(chars.reshape(b * t, c)).transpose(1, 2)  # [bt, dim, c]
-        ch = torch.relu(self.char_cnn(ch)).max(dim=2).values.reshape(b, t, -1)
-        x = torch.cat([self.words(words), ch, self.shapes(shapes), flags], dim=-1)
-        # Padding must look like the zero padding at a sequence's ends (what serving sees).
-        mask = (shapes > 0).unsqueeze(1).to(x.dtype)  # [b, 1, t]
-        h = self.drop(x).transpose(1, 2) * mask
-        h = self.drop(torch.relu(self.conv1(h))) * mask
-        h = self.drop(torch.relu(self.conv2(h))) * mask + h
-        h = self.drop(torch.relu(self.conv3(h))) * mask + h
-        return self.out(h.transpose(1, 2))
-
-    def forward(self, words: torch.Tensor, chars: torch.Tensor, shapes: torch.Tensor,
-                flags: torch.Tensor) -> torch.Tensor:
-        """Tag probabilities [1, T, tags] for one sequence (the exported graph)."""
-        return torch.softmax(self.logits(words, chars, shapes, flags), dim=-1)
+    ids: np.ndarray  # int64, all tokens' ids concatenated
+    starts: np.ndarray  # int64 [tokens + 1]
+    tags: np.ndarray  # int64 [tokens]
 
 
-class Ensemble(nn.Module):
-    """The mean of its members' tag probabilities: the graph that is exported."""
-
-    def __init__(self, members: Sequence[Tagger]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, words: torch.Tensor, chars: torch.Tensor, shapes: torch.Tensor,
-                flags: torch.Tensor) -> torch.Tensor:
-        probs = [m(words, chars, shapes, flags) for m in self.members]
-        return torch.stack(probs).mean(dim=0)
-
-
-def build_vocab(samples: Sequence[Sample], recipe: Recipe) -> list[str]:
-    """Lower-cased words seen often outside entities: context words, never names."""
-    counts: Counter[str] = Counter()
-    for s in samples:
-        for tok in tokenize(s.text):
-            if not any(tok.start < e and tok.end > b for b, e, _ in s.spans):
-                counts[tok.text.lower()] += 1
-    common = [w for w, c in counts.most_common(recipe.vocab_size) if c >= recipe.vocab_min_count]
-    return ["<pad>", "<unk>", *common]
+def featurize(samples: Sequence[Sample], featurizer: Featurizer,
+              progress: Callable[[float], None] = lambda _f: None) -> Matrix:
+    """Every token of ``samples`` as a row; ``progress`` gets the share done now and then."""
+    ids: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    tags: list[int] = []
+    step = max(len(samples) // 10, 1)
+    for k, s in enumerate(samples):
+        tokens = tokenize(s.text)
+        if not tokens:
+            continue
+        flat, starts = featurizer.ids(tokens)
+        ids.append(flat)
+        lengths.append(np.diff(np.append(starts, len(flat))))
+        tags += s.tags()
+        if k % step == step - 1:
+            progress((k + 1) / len(samples))
+    counts = np.concatenate(lengths)
+    return Matrix(np.concatenate(ids), np.concatenate(([0], np.cumsum(counts))),
+                  np.asarray(tags, dtype=np.int64))
 
 
-def _batch(encoded: Sequence[tuple[Encoded, list[int]]]) -> tuple[torch.Tensor, ...]:
-    n, t = len(encoded), max(len(tags) for _, tags in encoded)
-    words = np.zeros((n, t), dtype=np.int64)
-    chars = np.zeros((n, t, MAX_CHARS), dtype=np.int64)
-    shapes = np.zeros((n, t), dtype=np.int64)
-    flags = np.zeros((n, t, len(FLAGS)), dtype=np.float32)
-    tags = np.full((n, t), -100, dtype=np.int64)
-    for i, (e, y) in enumerate(encoded):
-        k = len(y)
-        words[i, :k], chars[i, :k], shapes[i, :k], flags[i, :k], tags[i, :k] = (
-            e.words, e.chars, e.shapes, e.flags, y)
-    lengths = torch.tensor([len(y) for _, y in encoded])
-    return (torch.from_numpy(words), torch.from_numpy(chars), torch.from_numpy(shapes),
-            torch.from_numpy(flags), torch.from_numpy(tags), lengths)
+def scores(weights: np.ndarray, bias: np.ndarray, ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Logits [tokens, tags] of tokens whose ids begin at ``starts`` (first is 0)."""
+    return np.add.reduceat(weights[ids], starts, axis=0) + bias
 
 
-def _length_batches(data: list[tuple[Encoded, list[int]]], size: int,
-                    rng: random.Random) -> list[list[tuple[Encoded, list[int]]]]:
-    """Batches of similar length (little padding), in random order."""
-    rng.shuffle(data)
-    batches = []
-    pool = size * 50
-    for k in range(0, len(data), pool):
-        group = sorted(data[k:k + pool], key=lambda d: len(d[1]))
-        batches += [group[j:j + size] for j in range(0, len(group), size)]
-    rng.shuffle(batches)
-    return batches
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def train(
-    samples: Sequence[Sample],
-    lex: Lexicon,
-    recipe: Recipe,
-    progress: Callable[[str], None] = lambda _m: None,
-    vocab: list[str] | None = None,
-    seed: int | None = None,
-) -> tuple[Tagger, list[str]]:
-    """One tagger; ``vocab`` is shared by ensemble members (they read the same inputs)."""
-    seed = recipe.seed if seed is None else seed
-    torch.manual_seed(seed)
-    torch.set_num_threads(recipe.threads)  # more threads are slower on shared cores
-    rng = random.Random(seed)
-    vocab = vocab or build_vocab(samples, recipe)
-    index = {w: i for i, w in enumerate(vocab)}
-    data = [(encode(tokenize(s.text), lex, index), s.tags()) for s in samples]
-    data = [d for d in data if d[1]]
-    model = Tagger(recipe, len(vocab))
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=recipe.lr, total_steps=recipe.epochs * (len(data) // recipe.batch + 1))
-    weight = torch.tensor([1.0] + [recipe.entity_weight] * (len(TAGS) - 1))
-    loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100)
+def fit(data: Matrix, recipe: Recipe, progress: Callable[[int, float], None] = lambda _e, _l: None,
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """(weights [BUCKETS, tags], bias [tags]); ``progress(epoch, mean loss)`` per epoch."""
+    rng = np.random.default_rng(recipe.seed)
+    k = len(TAGS)
+    w = np.zeros((BUCKETS, k), dtype=np.float32)
+    g2 = np.full((BUCKETS, k), 1e-6, dtype=np.float32)
+    bias = np.zeros(k, dtype=np.float64)
+    bias_g2 = np.full(k, 1e-6)
+    class_weight = np.array([1.0] + [recipe.entity_weight] * (k - 1))
+    n = len(data.tags)
+    lengths = np.diff(data.starts)
     for epoch in range(recipe.epochs):
-        model.train()
+        order = rng.permutation(n)
         total = 0.0
-        for batch in _length_batches(data, recipe.batch, rng):
-            words, chars, shapes, flags, tags, lengths = _batch(batch)
-            drop = torch.rand(words.shape) < recipe.word_dropout
-            words = words.masked_fill(drop & (words > 0), 1)
-            logits = model.logits(words, chars, shapes, flags)
-            loss = loss_fn(logits.reshape(-1, len(TAGS)), tags.reshape(-1))
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            total += loss.item() * len(lengths)
-        progress(f"epoch {epoch + 1}/{recipe.epochs}: loss {total / len(data):.4f}")
-    model.eval()
-    return model, vocab
+        for b in range(0, n, recipe.batch):
+            rows = order[b:b + recipe.batch]
+            take = lengths[rows]
+            # The ids of the batch's rows, gathered without a Python loop.
+            offsets = np.repeat(data.starts[rows] - np.concatenate(([0], np.cumsum(take)[:-1])), take)
+            ids = data.ids[np.arange(take.sum()) + offsets]
+            local_starts = np.concatenate(([0], np.cumsum(take)[:-1]))
+            if recipe.word_dropout:
+                # A token's first two ids are its word, exact and lower-cased (features.py).
+                hide = local_starts[rng.random(len(rows)) < recipe.word_dropout]
+                ids[hide] = 0
+                ids[hide + 1] = 0
+            p = softmax(scores(w, bias, ids, local_starts))
+            y = data.tags[rows]
+            cw = class_weight[y]
+            total += float(-(np.log(p[np.arange(len(y)), y] + 1e-12) * cw).sum())
+            grad = p
+            grad[np.arange(len(y)), y] -= 1.0
+            grad *= cw[:, None]
+            uniq, inverse = np.unique(ids, return_inverse=True)
+            owner = np.repeat(np.arange(len(rows)), take)
+            g = np.stack([np.bincount(inverse, weights=grad[owner, c], minlength=len(uniq))
+                          for c in range(k)], axis=1).astype(np.float32)
+            g += recipe.l2 * w[uniq]
+            g2[uniq] += g * g
+            w[uniq] -= recipe.lr * g / np.sqrt(g2[uniq])
+            gb = grad.sum(axis=0)
+            bias_g2 += gb * gb
+            bias -= recipe.lr * gb / np.sqrt(bias_g2)
+        progress(epoch + 1, total / n)
+    return w, bias.astype(np.float32)
 
 
-def train_member(job: tuple[Sequence[Sample], Recipe, list[str], int]) -> dict[str, torch.Tensor]:
-    """One ensemble member in a worker process (its weights travel back, not the model)."""
-    from appliance.pii.de.lexicon import load_lexicon
-
-    samples, recipe, vocab, seed = job
-    model, _ = train(samples, load_lexicon(), recipe, vocab=vocab, seed=seed)
-    return model.state_dict()
+def save(path: Path, weights: np.ndarray, bias: np.ndarray) -> None:
+    """Half-precision rows, compressed: the untouched rows (zeros) cost almost nothing."""
+    with path.open("wb") as f:
+        np.savez_compressed(f, weights=weights.astype(np.float16), bias=bias)
 
 
-def from_weights(weights: dict[str, torch.Tensor], recipe: Recipe, vocab: Sequence[str]) -> Tagger:
-    model = Tagger(recipe, len(vocab))
-    model.load_state_dict(weights)
-    model.eval()
-    return model
-
-
-def export(model: nn.Module, path: Path) -> None:
-    """One-sequence graph: words [1,T], chars [1,T,C], shapes [1,T], flags [1,T,F]."""
-    t = 5
-    args = (torch.ones(1, t, dtype=torch.long), torch.ones(1, t, MAX_CHARS, dtype=torch.long),
-            torch.ones(1, t, dtype=torch.long), torch.zeros(1, t, len(FLAGS)))
-    axes = {"words": {1: "t"}, "chars": {1: "t"}, "shapes": {1: "t"}, "flags": {1: "t"},
-            "probs": {1: "t"}}
-    with warnings.catch_warnings():
-        # The TorchScript exporter warns about LSTMs and its own deprecation; both are
-        # expected for a batch-1 graph and would abort under "warnings as errors".
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, args, str(path), input_names=["words", "chars", "shapes", "flags"],
-                          output_names=["probs"], dynamic_axes=axes, opset_version=17,
-                          dynamo=False)
+def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as z:
+        return z["weights"].astype(np.float32), z["bias"].astype(np.float32)
