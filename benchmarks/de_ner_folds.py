@@ -96,7 +96,7 @@ def fold_model(work: Path, mix: Mix, fold: str, train_on: Sequence[Sentence],
     recipe = replace(Recipe(), members=1, samples=samples, epochs=epochs,
                      real_repeat=mix.real_repeat, real_entity_repeat=mix.real_entity_repeat)
     t = time.perf_counter()
-    build_model(out, progress=lambda m: print("  " + m, flush=True), recipe=recipe,
+    build_model(out, progress=lambda m, _f=None: m and print("  " + m, flush=True), recipe=recipe,
                 real=[to_sample(s) for s in train_on])
     print(f"  fold {fold} of mix {mix.name}: trained in {time.perf_counter() - t:.0f} s", flush=True)
     return out

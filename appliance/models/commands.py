@@ -37,7 +37,7 @@ def _models_dir(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    models = sub.add_parser("models", help="local ONNX models: list, export, quantize, build")
+    models = sub.add_parser("models", help="local ONNX models: list, prepare, export, quantize, build")
     msub = models.add_subparsers(dest="models_command", required=True)
 
     ls = msub.add_parser("list", help="every local model: task, where it runs, size, loads OK")

@@ -29,7 +29,7 @@ from typing import Any
 
 from appliance.errors import StageFailed
 from appliance.pii.config import PiiConfig
-from appliance.pii.engine import Finding, analyze_texts, build_analyzer
+from appliance.pii.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,13 @@ _READY = b"ready"
 
 
 def _serve(conn: Connection, config_json: str) -> None:
-    """Worker process main: build the analyzer, then answer requests until EOF."""
+    """Worker process main: build the analyzer, then answer requests until EOF.
+
+    Presidio is imported here, in the worker, never in the server process that owns
+    the pool (it pulls in spaCy, transformers and torch: hundreds of MB per process).
+    """
+    from appliance.pii.engine import analyze_texts, build_analyzer
+
     config = PiiConfig.model_validate_json(config_json)
     analyzer = build_analyzer(config)
     ignore = frozenset(config.ignore_entities)
@@ -62,6 +68,8 @@ def _analyze_batch(
     analyzer: Any, jobs: list[tuple[list[str], list[str]]], ignore: frozenset[str]
 ) -> list[list[list[Finding]]]:
     """Every job's findings, from one analysis of all their texts together."""
+    from appliance.pii.engine import analyze_texts
+
     texts = [t for job_texts, _ in jobs for t in job_texts]
     languages = [lang for _, job_languages in jobs for lang in job_languages]
     findings = analyze_texts(analyzer, texts, languages, ignore)

@@ -3,8 +3,11 @@
 ``python -m appliance.pii.de.build [DIR]`` builds into DIR (default: the cache
 directory below). The analyzer calls :func:`ensure_model`, which builds in a child
 process (torch stays out of the analyzer workers) under a file lock, so racing workers
-and test processes build it once. The cache key covers the recipe and the code that
-shapes the training data, so a change to either builds a new model.
+and test processes build it once; ``serve`` calls it before the workers start, with a
+progress report. The child reports its progress (data, then every training batch of
+every ensemble member, then the export) through the pipe the parent hands it. The cache
+key covers the recipe and the code that shapes the training data, so a change to either
+builds a new model.
 """
 
 from __future__ import annotations
@@ -15,21 +18,22 @@ import json
 import logging
 import multiprocessing
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from appliance.pii.de.recognizer import META_FILE, MODEL_FILE
+from appliance.progress import Report, log_report
 
 if TYPE_CHECKING:  # torch stays out of the analyzer workers that import this module
     from appliance.pii.de.synth import Sample
     from appliance.pii.de.train import Recipe
 
 log = logging.getLogger(__name__)
+_LOGGED: Report = log_report(log)
 
 #: Environment variable naming the model directory (wins over the cache default).
 ENV_DIR = "APPLIANCE_DE_NER_DIR"
@@ -63,7 +67,27 @@ def is_built(model_dir: Path) -> bool:
     return (model_dir / MODEL_FILE).is_file() and (model_dir / META_FILE).is_file()
 
 
-def build_model(out: Path, progress: Callable[[str], None] = log.info,
+#: Shares of the build's progress: data (word lists, generated text, vocabulary), the
+#: training batches, the export.
+_DATA_SHARE, _TRAIN_SHARE = 0.08, 0.9
+#: Seconds per training sample and epoch on one core, and the data step's seconds
+#: (measured on the 2-core CI kind of machine: 176 s for the default recipe), for the
+#: first estimate; the bar follows the training's measured pace after that.
+_S_PER_SAMPLE_EPOCH = 0.00148
+_DATA_S = 14.0
+
+
+def expected_seconds(recipe: Recipe | None = None) -> float:
+    """About how long :func:`build_model` takes here (the first line of a first start)."""
+    from appliance.pii.de.train import Recipe
+
+    r = recipe or Recipe()
+    per_member = (r.samples + 3333 * r.real_repeat) * r.epochs * _S_PER_SAMPLE_EPOCH
+    rounds = -(-r.members // min(r.members, os.cpu_count() or 1))
+    return _DATA_S + per_member * rounds
+
+
+def build_model(out: Path, progress: Report = _LOGGED,
                 recipe: Recipe | None = None, real: Sequence[Sample] | None = None,
                 ) -> dict[str, object]:
     """Generate data, train, export: fills the empty directory ``out``; returns the meta.
@@ -71,7 +95,6 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info,
     ``real`` is the labelled real text mixed in (default: the packaged LER DEV half);
     benchmarks/de_ner_folds.py passes a quarter of it to choose thresholds honestly.
     """
-    from appliance.models.build_cache import exit_with_parent
     from appliance.pii.de.ler import dev_half_samples
     from appliance.pii.de.lexicon import load_lexicon
     from appliance.pii.de.synth import generate
@@ -82,33 +105,41 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info,
         export,
         from_weights,
         train,
-        train_member,
     )
 
     started = time.perf_counter()
     recipe = recipe or Recipe()
+    progress("loading word lists and the real sentences", 0.0)
     real = dev_half_samples() if real is None else real
     lex = load_lexicon()
+    progress("generating training text", _DATA_SHARE / 2)
     seeds = [recipe.seed + k for k in range(recipe.members)]
     mixed = oversample(real, recipe)
     texts = {seed: generate(lex, recipe.samples, seed) + mixed for seed in seeds}
-    progress(f"de-ner: {recipe.members} x ({recipe.samples} generated + {len(mixed)} real) "
+    progress(f"{recipe.members} x ({recipe.samples} generated + {len(mixed)} real) "
              f"samples in {time.perf_counter() - started:.1f} s")
     vocab = build_vocab([s for samples in texts.values() for s in samples], recipe)
     workers = min(recipe.members, os.cpu_count() or 1)
+
+    def trained(fraction: float) -> None:
+        progress("", _DATA_SHARE + _TRAIN_SHARE * fraction)
+
     if workers > 1:
         # One single-threaded member per core: same weights as one after the other (each
         # seeds its own torch RNG), in about half the time on the 2 cores CI has.
-        progress(f"de-ner: training the taggers of seeds {seeds} in {workers} processes")
+        progress(f"training the taggers of seeds {seeds} in {workers} processes", _DATA_SHARE)
         jobs = [(texts[seed], recipe, vocab, seed) for seed in seeds]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            members = [from_weights(w, recipe, vocab) for w in pool.map(train_member, jobs)]
+        weights = _train_in_processes(jobs, workers, trained)
+        members = [from_weights(w, recipe, vocab) for w in weights]
     else:
         members = []
-        for seed in seeds:
-            progress(f"de-ner: training the tagger of seed {seed}")
-            members.append(train(texts[seed], lex, recipe, progress, vocab=vocab, seed=seed)[0])
+        for k, seed in enumerate(seeds):
+            progress(f"training the tagger of seed {seed}", _DATA_SHARE)
+            members.append(train(
+                texts[seed], lex, recipe, vocab=vocab, seed=seed,
+                tick=lambda done, total, k=k: trained((k + done / total) / len(seeds)),
+            )[0])
+    progress("exporting the ensemble to ONNX", _DATA_SHARE + _TRAIN_SHARE)
     export(Ensemble(members), out / MODEL_FILE)
     from appliance.pii.de.features import FLAGS, TAGS
 
@@ -119,9 +150,54 @@ def build_model(out: Path, progress: Callable[[str], None] = log.info,
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
-    progress(f"de-ner: built in {meta['build_seconds']} s, "
-             f"{(out / MODEL_FILE).stat().st_size / 1e6:.1f} MB")
+    progress(f"built in {meta['build_seconds']} s, "
+             f"{(out / MODEL_FILE).stat().st_size / 1e6:.1f} MB", 1.0)
     return meta
+
+
+#: In a training worker: the array its member's progress goes to (set by the pool's
+#: initializer, the one way to hand a shared array to a pool's processes).
+_PROGRESS: Any = None
+
+
+def _start_trainer(parent: int, shared: Any) -> None:
+    from appliance.models.build_cache import exit_with_parent
+
+    global _PROGRESS
+    exit_with_parent(parent)
+    _PROGRESS = shared
+
+
+def _train_counting(job: tuple[int, Any]) -> Any:
+    """One member (``train_member``), its batches counted in the shared array."""
+    from appliance.pii.de.train import train_member
+
+    index, member_job = job
+
+    def tick(done: int, total: int) -> None:
+        _PROGRESS[2 * index] = done
+        _PROGRESS[2 * index + 1] = total
+
+    return train_member(member_job, tick=tick)
+
+
+def _train_in_processes(jobs: list[Any], workers: int,
+                        trained: Callable[[float], None]) -> list[Any]:
+    """The members' weights, trained in ``workers`` processes; ``trained(fraction)`` is
+    told about every batch of all members together (polled twice a second)."""
+    ctx = multiprocessing.get_context("spawn")
+    shared = ctx.Array("q", 2 * len(jobs), lock=False)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_trainer,
+                             initargs=(os.getpid(), shared)) as pool:
+        futures = [pool.submit(_train_counting, (k, job)) for k, job in enumerate(jobs)]
+        while True:
+            done, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+            totals = [shared[2 * k + 1] for k in range(len(jobs))]
+            if all(totals):
+                trained(sum(shared[2 * k] for k in range(len(jobs))) / sum(totals))
+            if not pending or any(f.exception() for f in done):
+                break
+        return [f.result() for f in futures]
 
 
 def oversample(real: Sequence[Sample], recipe: Recipe) -> list[Sample]:
@@ -130,32 +206,33 @@ def oversample(real: Sequence[Sample], recipe: Recipe) -> list[Sample]:
     return [*real] * recipe.real_repeat + with_entities * recipe.real_entity_repeat
 
 
-def ensure_model(model_dir: Path | None = None) -> Path:
-    """The model directory, built first (in a child process) if it is missing."""
-    from appliance.models.build_cache import build_once
+def ensure_model(model_dir: Path | None = None, *, report: Report | None = None,
+                 nice: int = 0) -> Path:
+    """The model directory, built first (in a child process) if it is missing.
+
+    ``report`` receives the child's progress (``serve`` passes its progress bar's step);
+    without one the phases are logged. ``nice`` lowers the child's priority.
+    """
+    from appliance.models.child import build_in_child
 
     target = model_dir or default_model_dir()
-
-    def _build(tmp: Path) -> None:
-        log.info("German NER model missing at %s: building it offline (once, about a minute)",
-                 target)
-        subprocess.run([sys.executable, "-m", "appliance.pii.de.build", str(tmp)], check=True)
-
-    return build_once(target, _build, is_done=is_built)
+    if is_built(target):
+        return target
+    if report is None:
+        log.info("German NER model missing at %s: building it offline (once, about %.0f s)",
+                 target, expected_seconds())
+    return build_in_child(target, "appliance.pii.de.build", [], report or _LOGGED,
+                          is_done=is_built, nice=nice)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args:
-        from appliance.models.build_cache import exit_with_parent
+        from appliance.models.child import child_main
 
-        exit_with_parent(os.getppid())
-        out = Path(args[0])
-        out.mkdir(parents=True, exist_ok=True)
-        build_model(out)
-    else:
-        print(ensure_model())
+        return child_main(lambda out, report: build_model(out, report), args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    print(ensure_model())
     return 0
 
 

@@ -164,8 +164,10 @@ def train(
     progress: Callable[[str], None] = lambda _m: None,
     vocab: list[str] | None = None,
     seed: int | None = None,
+    tick: Callable[[int, int], None] | None = None,
 ) -> tuple[Tagger, list[str]]:
-    """One tagger; ``vocab`` is shared by ensemble members (they read the same inputs)."""
+    """One tagger; ``vocab`` is shared by ensemble members (they read the same inputs).
+    ``tick(steps_done, steps_total)`` follows every batch (the build's progress bar)."""
     seed = recipe.seed if seed is None else seed
     torch.manual_seed(seed)
     torch.set_num_threads(recipe.threads)  # more threads are slower on shared cores
@@ -178,6 +180,8 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=recipe.lr, total_steps=recipe.epochs * (len(data) // recipe.batch + 1))
+    total_steps = recipe.epochs * (len(data) // recipe.batch + 1)
+    done_steps = 0
     weight = torch.tensor([1.0] + [recipe.entity_weight] * (len(TAGS) - 1))
     loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100)
     for epoch in range(recipe.epochs):
@@ -195,17 +199,21 @@ def train(
             opt.step()
             sched.step()
             total += loss.item() * len(lengths)
+            done_steps += 1
+            if tick is not None:
+                tick(done_steps, total_steps)
         progress(f"epoch {epoch + 1}/{recipe.epochs}: loss {total / len(data):.4f}")
     model.eval()
     return model, vocab
 
 
-def train_member(job: tuple[Sequence[Sample], Recipe, list[str], int]) -> dict[str, torch.Tensor]:
+def train_member(job: tuple[Sequence[Sample], Recipe, list[str], int],
+                 tick: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
     """One ensemble member in a worker process (its weights travel back, not the model)."""
     from appliance.pii.de.lexicon import load_lexicon
 
     samples, recipe, vocab, seed = job
-    model, _ = train(samples, load_lexicon(), recipe, vocab=vocab, seed=seed)
+    model, _ = train(samples, load_lexicon(), recipe, vocab=vocab, seed=seed, tick=tick)
     return model.state_dict()
 
 
