@@ -138,13 +138,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """Build what is missing (concurrently, with progress), then say where each model is."""
     import logging
 
-    from appliance.models.prepare import prepare
+    from appliance.models.prepare import prepare, steps
+    from appliance.progress import BuildProgress
 
-    # The builders report through logging; an operator running this wants to see them.
+    # Off a terminal the progress comes as log lines; an operator running this wants them.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    prepare(load_config(args.config, data_dir=args.data_dir), _progress)
+    config = load_config(args.config, data_dir=args.data_dir)
+    with BuildProgress() as progress:
+        built = {s.name for s in prepare(config, progress)}
+    for step in steps(config):
+        note = "built now" if step.name in built else "built before"
+        _progress(f"{step.name} ({step.purpose}): ready at {step.target} ({note})")
     return 0
 
 

@@ -127,12 +127,12 @@ def multilingual_step(models_dir: Path) -> Step:
 
 
 def german_tagger_step() -> Step:
-    from appliance.pii.de.build import default_model_dir, ensure_model, expected_seconds, is_built
+    from appliance.pii.de.build import EXPECTED_S, default_model_dir, ensure_model, is_built
 
     target = default_model_dir()
     return Step(
         "de-ner", "German persons and places (PII), trained offline", target, is_built,
-        expected_seconds(),
+        EXPECTED_S,
         lambda report, nice: ensure_model(target, report=report, nice=nice),
     )
 

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 
+from appliance.pii.de.build import META_FILE, MODEL_FILE
 from appliance.pii.de.features import ENTITY_OF_TAG, TAGS, Token, chunks, encode, tokenize
 from appliance.pii.de.lexicon import Lexicon, load_lexicon
 
 _HOUSE_NUMBER = re.compile(r"\s\d{1,4}\s?[a-zA-Z]?$")
-MODEL_FILE = "model.onnx"
-META_FILE = "meta.json"
 
 
 @dataclass(frozen=True, slots=True)
