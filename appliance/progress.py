@@ -239,7 +239,7 @@ class BuildProgress:
             width = 12
             filled = int(frac * width)
             bar = "#" * filled + "." * (width - filled)
-            eta = f" {_clock(left)} left" if left is not None else " ..."
+            eta = f" {_clock(left)} left" if left is not None else f" {_clock(now - s.started)}"
             parts.append(f"{s.name} [{bar}] {'' if measured else '~'}{frac * 100:3.0f}%{eta}")
         line = " | ".join(parts)
         columns = shutil.get_terminal_size((100, 20)).columns

@@ -144,8 +144,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from appliance.models.prepare import prepare, steps
     from appliance.progress import BuildProgress
 
-    # Off a terminal the progress comes as log lines; an operator running this wants them.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    # Off a terminal the progress comes as log lines; an operator running this wants them
+    # (the command line's logging default is WARNING).
+    logging.getLogger("appliance.progress").setLevel(logging.INFO)
     config = load_config(args.config, data_dir=args.data_dir)
     with BuildProgress() as progress:
         built = {s.name for s in prepare(config, progress)}
