@@ -84,8 +84,10 @@ class _State:
     started: float
     note: str = ""
     fraction: float | None = None
-    #: (time, fraction) of the first measured fraction above zero: the rate's origin.
+    #: (time, fraction) of the phase's first measured fraction above zero: the rate's origin.
     anchor: tuple[float, float] | None = None
+    #: The fraction the current phase started from.
+    phase_from: float = 0.0
     last_log: float = 0.0
     ended: bool = False
 
@@ -184,15 +186,19 @@ class BuildProgress:
         with self._lock:
             if s.ended:
                 return
+            if note and note != s.note:
+                # A new phase has its own pace: the rate is measured afresh from its first
+                # step forward (not from its start: a phase may begin with loading).
+                s.note = note
+                s.anchor = None
+                s.phase_from = fraction if fraction is not None else (s.fraction or 0.0)
+                s.last_log = now
+                self.say(f"{s.name}: {note}")
             if fraction is not None:
                 fraction = min(max(fraction, 0.0), 1.0)
                 s.fraction = max(fraction, s.fraction or 0.0)
-                if s.anchor is None and s.fraction > 0.0:
+                if s.anchor is None and s.fraction > s.phase_from:
                     s.anchor = (now, s.fraction)
-            if note and note != s.note:
-                s.note = note
-                s.last_log = now
-                self.say(f"{s.name}: {note}")
 
     def _end(self, s: _State, summary: str, *, failed: bool) -> None:
         with self._lock:

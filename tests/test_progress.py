@@ -127,3 +127,19 @@ def test_a_failing_child_raises_with_its_last_output() -> None:
 @pytest.mark.parametrize(("seconds", "said"), [(4.2, "4 s"), (60, "1 min"), (176, "2 min 56 s")])
 def test_durations_read_as_people_say_them(seconds: float, said: str) -> None:
     assert duration(seconds) == said
+
+
+def test_time_left_follows_the_pace_of_the_current_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training starts with seconds of loading: its pace counts from its first batch."""
+    clock = [0.0]
+    monkeypatch.setattr("appliance.progress.time.monotonic", lambda: clock[0])
+    progress = BuildProgress(io.StringIO())  # not entered: no ticker, the test drives time
+    step = progress.step("de-ner", "training", expected_s=100)
+    step("training the taggers", 0.1)
+    for t, fraction in ((10, 0.1), (20, 0.2), (30, 0.3)):
+        clock[0] = t
+        step("", fraction)
+    state = progress._steps[0]
+    fraction, measured, left = progress._figures(state, 30.0)
+    assert (fraction, measured) == (0.3, True)
+    assert left == pytest.approx(70.0)  # 1% per second since t=20, 70% to go
