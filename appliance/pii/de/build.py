@@ -129,10 +129,12 @@ def build_model(out: Path, progress: Report = _LOGGED,
         members = []
         for k, seed in enumerate(seeds):
             progress(f"training the tagger of seed {seed}", _DATA_SHARE)
-            members.append(train(
-                texts[seed], lex, recipe, vocab=vocab, seed=seed,
-                tick=lambda done, total, k=k: trained((k + done / total) / len(seeds)),
-            )[0])
+
+            def tick(done: int, total: int, k: int = k) -> None:
+                trained((k + done / total) / len(seeds))
+
+            members.append(train(texts[seed], lex, recipe, vocab=vocab, seed=seed,
+                                 tick=tick)[0])
     progress("exporting the ensemble to ONNX", _DATA_SHARE + _TRAIN_SHARE)
     export(Ensemble(members), out / MODEL_FILE)
     from appliance.pii.de.features import FLAGS, TAGS
