@@ -165,7 +165,7 @@ class BuildProgress:
         with self._lock:
             self._steps.append(state)
             state.last_log = state.started
-            self.say(f"{name}: {what} (about {duration(expected_s)}) ...")
+            self.say(f"{name}: {what}, about {duration(expected_s)} ...")
         return Step(self, state)
 
     def say(self, message: str) -> None:

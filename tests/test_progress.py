@@ -38,7 +38,7 @@ def test_log_mode_says_what_and_how_long_then_paces_its_lines(
             time.sleep(0.0015)
         step.done("ready at /tmp/x")
     lines = _log_lines(caplog)
-    assert lines[0] == "de-ner: training the German tagger (about 2 min) ..."
+    assert lines[0] == "de-ner: training the German tagger, about 2 min ..."
     assert lines[1] == "de-ner: loading word lists"
     periodic = [line for line in lines if "elapsed" in line]
     assert periodic, lines

@@ -159,13 +159,13 @@ def prepare(config: Config, progress: BuildProgress) -> list[Step]:
     names = ", ".join(s.name for s in todo)
     progress.say(
         f"First start: building {len(todo)} model(s) offline, once ({names}); about "
-        f"{duration(estimate)} on {cores} cores. Later starts find them and take seconds. "
+        f"{duration(estimate)} on {cores} cores; later starts find them. "
         "(`appliance models prepare` does this ahead of time, e.g. in an image build.)"
     )
     errors: list[BaseException] = []
 
     def run(step: Step) -> None:
-        reporter = progress.step(step.name, f"building for {step.purpose}", step.expected_s)
+        reporter = progress.step(step.name, f"building offline ({step.purpose})", step.expected_s)
         try:
             where = step.build(reporter, 0 if step is critical else NICE_OFF_CRITICAL_PATH)
         except BaseException as e:  # noqa: BLE001 - reported, then raised by prepare()

@@ -134,7 +134,7 @@ def test_cli_models_prepare_builds_what_is_missing_then_nothing(
     first = prepare()
     assert is_complete(models_dir / "local-chat")
     assert "First start: building 1 model(s) offline, once (local-chat)" in first.stderr
-    assert "local-chat: building for served as local-chat (about 7 s) ..." in first.stderr
+    assert "local-chat: building offline (served as local-chat), about 7 s ..." in first.stderr
     for name, note in (("local-chat", "built now"), ("local-embed", "built before"),
                        (MODEL_NAME, "built before"), ("de-ner", "built before")):
         assert re.search(rf"{name} \(.*\): ready at .* \({note}\)", first.stderr), first.stderr
