@@ -4,7 +4,9 @@ report · usage``.
 Every command that reads or writes stored state takes ``--config FILE`` and
 ``--data-dir DIR``, exactly as ``serve`` does. Command groups owned by other parts of the
 appliance live next to their code (``appliance/<area>/commands.py``) and are added here
-by name.
+by name. A group's module is imported only when that group runs (or its own ``--help``
+is asked for): some pull in Presidio, ONNX Runtime or DuckDB, seconds of imports that
+``appliance --help`` must not pay (it lists the groups from :data:`COMMAND_GROUPS`).
 """
 
 from __future__ import annotations
@@ -14,25 +16,42 @@ import importlib
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from appliance.config import Config, load_config
 from appliance.errors import ConfigError
 
-#: Command groups that live beside their code: command name -> module with
-#: ``register(subparsers)``. Only the module of the command being run is imported
-#: (some pull in Presidio or ONNX Runtime), all of them for ``--help``.
-COMMAND_GROUPS: dict[str, str] = {
-    "apps": "appliance.risk.commands",
-    "risk": "appliance.risk.commands",
-    "pii": "appliance.pii.commands",
-    "policy": "appliance.policy.commands",
-    "models": "appliance.models.commands",
-    "audit": "appliance.audit.commands",
-    "report": "appliance.reports.commands",
-    "usage": "appliance.metering.commands",
-    "doctor": "appliance.doctor.commands",
+if TYPE_CHECKING:  # the config pulls in pydantic: not for ``--help``
+    from appliance.config import Config
+
+
+@dataclass(frozen=True)
+class Group:
+    """A command group that lives beside its code: the module with
+    ``register(subparsers)``, and its one-line help as that module registers it."""
+
+    module: str
+    help: str
+
+
+#: Command name -> its group. ``appliance --help`` lists these without importing them;
+#: tests/cli/test_help.py checks each ``help`` against the group's own registration.
+COMMAND_GROUPS: dict[str, Group] = {
+    "apps": Group("appliance.risk.commands", "the application registry (declared purposes)"),
+    "risk": Group("appliance.risk.commands", "EU AI Act risk tagging and safety screening"),
+    "pii": Group("appliance.pii.commands", "personal data detection and redaction"),
+    "policy": Group("appliance.policy.commands",
+                    "Rego policies: test, check, eval, serve, explain"),
+    "models": Group("appliance.models.commands",
+                    "local ONNX models: list, prepare, export, quantize, build"),
+    "audit": Group("appliance.audit.commands",
+                   "the audit log: verify, search, shred, purge, keys"),
+    "report": Group("appliance.reports.commands", "compliance reports for auditors"),
+    "usage": Group("appliance.metering.commands",
+                   "usage and cost over a period, grouped, with a forecast"),
+    "doctor": Group("appliance.doctor.commands",
+                    "check config, data dir, policies, audit log, models, PII, TLS, port"),
 }
 
 
@@ -43,6 +62,8 @@ def add_state_args(parser: argparse.ArgumentParser) -> None:
 
 
 def config_of(args: argparse.Namespace) -> Config:
+    from appliance.config import load_config
+
     return load_config(args.config, data_dir=args.data_dir)
 
 
@@ -58,6 +79,7 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from appliance.config import load_config
     from appliance.server.run import serve
 
     overrides: dict[str, Any] = {}
@@ -151,9 +173,6 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-_CORE_COMMANDS = frozenset({"serve", "keys"})
-
-
 def _register_core(sub: Any) -> None:
     serve = sub.add_parser("serve", help="start the appliance")
     add_state_args(serve)
@@ -190,20 +209,22 @@ def _register_core(sub: Any) -> None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``command`` given, only that command's group is imported."""
+    """The parser; with ``command`` one of the groups, that group's module is imported
+    and registers itself; every other group is listed by name and help alone."""
     parser = argparse.ArgumentParser(
         prog="appliance", description="On-premises compliance proxy for LLMs."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_core(sub)
-    if command in COMMAND_GROUPS:
-        wanted = [COMMAND_GROUPS[command]]
-    elif command in _CORE_COMMANDS:
-        wanted = []
-    else:  # --help, or a mistyped command: show every group
-        wanted = list(COMMAND_GROUPS.values())
-    for module in dict.fromkeys(wanted):
-        importlib.import_module(module).register(sub)
+    group = COMMAND_GROUPS.get(command or "")
+    if group is not None:
+        importlib.import_module(group.module).register(sub)
+    registered = set(sub.choices)
+    for name, listed in COMMAND_GROUPS.items():
+        if name not in registered:
+            # Listed for --help and for "invalid choice" errors; never run (a group runs
+            # only when it was the command, and then its module registered it above).
+            sub.add_parser(name, help=listed.help, add_help=False)
     return parser
 
 

@@ -76,7 +76,7 @@ def fold_model(work: Path, recipe: Recipe, court: Sequence[Sentence],
         return out
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    build_model(out, progress=lambda m: print("  " + m, flush=True), recipe=recipe,
+    build_model(out, progress=lambda m, _f=None: print("  " + m, flush=True), recipe=recipe,
                 real=[to_sample(s) for s in court], general=general)
     print(f"  fold model trained in {time.perf_counter() - t:.0f} s", flush=True)
     return out

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +27,28 @@ def build_once(
     *,
     is_done: Callable[[Path], bool] | None = None,
     timeout_s: float = 1800.0,
+    waiting: Callable[[], object] | None = None,
 ) -> Path:
     """Return ``target``, calling ``build(tmp_dir)`` first if it does not exist yet.
 
     ``build`` fills the empty directory it is given; on success that directory becomes
     ``target``. ``is_done`` decides whether an existing ``target`` is usable (default:
-    it exists); an unusable one is replaced.
+    it exists); an unusable one is replaced. ``waiting`` is called when another process
+    holds the lock (it is building the same directory): a caller that reports progress
+    says so rather than falling silent.
     """
     done = is_done or (lambda p: p.is_dir())
     if done(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(target.parent / f".{target.name}.lock"), timeout=timeout_s)
+    if waiting is not None:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            waiting()
+        else:
+            lock.release()
     with lock:
         if done(target):
             return target

@@ -37,7 +37,7 @@ def _models_dir(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    models = sub.add_parser("models", help="local ONNX models: list, export, quantize, build")
+    models = sub.add_parser("models", help="local ONNX models: list, prepare, export, quantize, build")
     msub = models.add_subparsers(dest="models_command", required=True)
 
     ls = msub.add_parser("list", help="every local model: task, where it runs, size, loads OK")
@@ -138,13 +138,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """Build what is missing (concurrently, with progress), then say where each model is."""
     import logging
 
-    from appliance.models.prepare import prepare
+    from appliance.models.prepare import prepare, steps
+    from appliance.progress import BuildProgress
 
-    # The builders report through logging; an operator running this wants to see them.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    prepare(load_config(args.config, data_dir=args.data_dir), _progress)
+    # Off a terminal the progress comes as log lines; an operator running this wants them
+    # (the command line's logging default is WARNING).
+    logging.getLogger("appliance.progress").setLevel(logging.INFO)
+    config = load_config(args.config, data_dir=args.data_dir)
+    with BuildProgress() as progress:
+        built = {s.name for s in prepare(config, progress)}
+    for step in steps(config):
+        note = "built now" if step.name in built else "built before"
+        _progress(f"{step.name} ({step.purpose}): ready at {step.target} ({note})")
     return 0
 
 

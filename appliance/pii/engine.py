@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import spacy
@@ -28,6 +28,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.config.pii import PiiConfig
+from appliance.pii.findings import Finding
 from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
 from appliance.pii.spacy_ops import use_inference_ops
@@ -67,17 +68,6 @@ class _PhoneRecognizer(PhoneRecognizer):
             supported_regions=("DE", "AT", "CH", "US", "UK", "FR", "NL", "IT", "ES", "BE",
                                "IE", "IN", "CA", "BR", "IL", "AU"),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One entity found in one text: where, what type, how sure, and by which recognizer."""
-
-    entity_type: str
-    start: int
-    end: int
-    score: float
-    recognizer: str
 
 
 #: en_core_web_sm components Presidio never reads (see :class:`_OfflineSpacyEngine`).

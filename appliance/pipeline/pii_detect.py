@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from appliance.config import Config
 from appliance.core.context import Context, StateKey
 from appliance.core.findings import PiiFindings, Verdict
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.language import detect_language
 from appliance.pii.slots import request_slots
 

@@ -20,7 +20,7 @@ from appliance.core.context import Context
 from appliance.core.findings import AnswerPiiFindings, Verdict
 from appliance.pii.actions import ActionTable, Outcome, apply_actions
 from appliance.config.pii import Action
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.language import detect_language
 from appliance.pii.slots import response_slots
 from appliance.pii.stream import PlaceholderRestorer, StreamScreener

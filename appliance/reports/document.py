@@ -15,6 +15,7 @@ from typing import Any
 from appliance.reports import charts
 from appliance.reports.display import fmt, label, short_hash
 from appliance.reports.report import Report, Section
+from appliance.reports.request import Period
 
 #: Rows of a section table shown in a document (the data exports hold every row).
 SECTION_ROWS = 40
@@ -143,10 +144,10 @@ def _table(
     )
 
 
-def _chart(section: Section) -> Image | None:
+def _chart(section: Section, period: Period) -> Image | None:
     if section.chart is None:
         return None
-    png = charts.render(section.chart, section.rows)
+    png = charts.render(section.chart, section.rows, period)
     return None if png is None else Image(png, section.chart.title)
 
 
@@ -203,7 +204,7 @@ def build_document(report: Report) -> Document:
         )
     )
     charted = [s for s in report.sections if s.chart is not None]
-    first_chart = _chart(charted[0]) if charted else None
+    first_chart = _chart(charted[0], req.period) if charted else None
     if first_chart is not None:
         b.append(first_chart)
     if basis.not_covered:
@@ -224,7 +225,7 @@ def build_document(report: Report) -> Document:
         if section.note:
             b.append(Paragraph(section.note, "note"))
         if section.chart is not None and section is not (charted[0] if charted else None):
-            img = _chart(section)
+            img = _chart(section, req.period)
             if img is not None:
                 b.append(img)
         if section.rows:

@@ -53,15 +53,22 @@ def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 
 def _prepare_models(config: Config) -> None:
-    """Build or export the default local models if they are missing (offline)."""
-    try:
-        from appliance.models.defaults import ensure_default_models
-    except ModuleNotFoundError:
-        return
-    ensure_default_models(config)
+    """Build every model the config needs that is missing (offline, concurrently, with
+    progress), before any worker starts: the PII workers and the risk model then load
+    what is there instead of each building in turn (:mod:`appliance.models.prepare`)."""
+    from appliance.models.prepare import prepare
+    from appliance.progress import BuildProgress
+
+    with BuildProgress() as progress:
+        prepare(config, progress)
 
 
-def _run_worker(config: Config, sock: socket.socket) -> None:
+#: Seconds a worker takes from fork to listening on two cores (PII workers, risk model,
+#: policies and the audit writer load side by side), for the start-up line's estimate.
+_LOAD_EXPECTED_S = 15.0
+
+
+def _run_worker(config: Config, sock: socket.socket, announce: bool = True) -> None:
     from appliance.blas import one_blas_thread
     from appliance.server.app import create_app
 
@@ -74,18 +81,45 @@ def _run_worker(config: Config, sock: socket.socket) -> None:
         pass
     scheme = "https" if config.server.tls_cert else "http"
     host, port = sock.getsockname()[:2]
-    web.run_app(
-        create_app(config),
-        sock=sock,
-        ssl_context=ssl_context(config),
-        print=lambda *_: print(
-            f"appliance listening on {scheme}://{host}:{port} (pid {os.getpid()})",
-            file=sys.stderr,
-            flush=True,
-        ),
-        access_log=None,
-        handle_signals=True,
-    )
+    loading = _Loading(announce)
+
+    def listening(*_: Any) -> None:
+        loading.done()
+        print(f"appliance listening on {scheme}://{host}:{port} (pid {os.getpid()})",
+              file=sys.stderr, flush=True)
+
+    try:
+        web.run_app(
+            create_app(config),
+            sock=sock,
+            ssl_context=ssl_context(config),
+            print=listening,
+            access_log=None,
+            handle_signals=True,
+        )
+    finally:
+        loading.done()
+
+
+class _Loading:
+    """The progress step from a worker's start to its first ``listening`` line: the PII
+    workers, the risk model and the policies load meanwhile (seconds, not silent)."""
+
+    def __init__(self, announce: bool) -> None:
+        from appliance.progress import BuildProgress
+
+        self._progress: BuildProgress | None = None
+        if announce:
+            self._progress = BuildProgress().__enter__()
+            self._step = self._progress.step(
+                "start", "loading the PII workers, risk model, policies and audit log",
+                _LOAD_EXPECTED_S)
+
+    def done(self) -> None:
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            self._step.done("loaded")
+            progress.__exit__(None, None, None)
 
 
 def serve(config: Config) -> int:
@@ -111,7 +145,8 @@ def _supervise(config: Config, sock: socket.socket, run_dir: Path) -> int:
     procs: list[Any] = []
     mp = multiprocessing.get_context("fork")
     for _ in range(config.server.workers):
-        p = mp.Process(target=_run_worker, args=(config, sock), daemon=False)
+        # One worker announces its loading; N progress bars on one terminal would garble.
+        p = mp.Process(target=_run_worker, args=(config, sock, not procs), daemon=False)
         p.start()
         procs.append(p)
 

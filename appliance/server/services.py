@@ -102,7 +102,8 @@ async def open_services(config: Config, stack: AsyncExitStack) -> Services:
     pipeline, owned = build_pipeline(config, parts, AuthenticateStage(authenticator))
     for resource in owned:
         stack.push_async_callback(_close_logged, type(resource).__name__, resource.aclose)
-        await resource.start()
+    # Side by side: the policy compiles while the audit log opens and the counters connect.
+    await asyncio.gather(*(resource.start() for resource in owned))
     moderator = Moderator(config)
     stack.push_async_callback(_close_logged, "moderator", moderator.aclose)
     if parts.classifier is not None:  # else it loads its own model on the first moderation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import time
@@ -132,9 +133,11 @@ def test_cli_models_prepare_builds_what_is_missing_then_nothing(
 
     first = prepare()
     assert is_complete(models_dir / "local-chat")
-    assert "model local-chat is missing" in first.stderr
-    for name in ("local models", "local-embed", MODEL_NAME, "de-ner"):
-        assert f"{name}: ready" in first.stderr, first.stderr
+    assert "First start: building 1 model(s) offline, once (local-chat)" in first.stderr
+    assert "local-chat: building offline (served as local-chat), about 7 s ..." in first.stderr
+    for name, note in (("local-chat", "built now"), ("local-embed", "built before"),
+                       (MODEL_NAME, "built before"), ("de-ner", "built before")):
+        assert re.search(rf"{name} \(.*\): ready at .* \({note}\)", first.stderr), first.stderr
     second = prepare()
     assert "building" not in second.stderr.lower(), second.stderr
 
