@@ -453,9 +453,9 @@ class RiskClassifier:
         # (the taxonomy's minimal exemplars) is not nearer still.
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
-        damping = self.taxonomy.damping(
-            text if as_written is None else as_written[: cal.rules_max_chars]
-        )
+        written = text if as_written is None else as_written[: cal.rules_max_chars]
+        damping = self.taxonomy.damping(written)
+        ordinary = self.taxonomy.ordinary_factors(written)
         learned = self._learned(features)
         head_threshold = cal.head_threshold_de if written_german else cal.head_threshold
         tagged: list[AreaScore] = []
@@ -463,7 +463,7 @@ class RiskClassifier:
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
             emb = max(emb, self._head_score(learned.get(area.id, 0.0), head_threshold))
-            score = max(rule, emb) * damping
+            score = max(rule, emb) * damping * ordinary[area.risk_class]
             if score >= cal.tag_threshold:
                 tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
