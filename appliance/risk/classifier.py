@@ -144,7 +144,11 @@ class Segments:
 _GERMAN = re.compile(
     r"\b(und|der|die|das|den|dem|ist|nicht|ein|eine|einen|mit|für|auf|von|zu|sie|ich|wir|"
     r"werden|wird|bitte|über|nach|oder|dass|sich|ihre|unsere|dieser|diese|bei|im|zum|zur|"
-    r"des|auch|wie|ob|soll|kann|alle|eines|einer)\b|[äöüß]",
+    r"des|auch|wie|ob|soll|kann|alle|eines|einer|er|damit|etwas|nie|wird|haben|aber|wenn|"
+    r"weil|nur|noch|schon|sehr|hier|vom|beim|unser\w*|ihr|ihre\w*|mein\w*|sein\w*)\b|[äöüß]"
+    # noun endings English does not have: terse German ("Erstelle FAQ für Webinar-
+    # Teilnehmende: Aufzeichnung, Teilnahmebescheinigung") has few function words
+    r"|\w{3,}(ung|ungen|keit|keiten|heit|heiten|schaft|schaften)\b",
     re.IGNORECASE,
 )
 
