@@ -153,6 +153,12 @@ class Metrics:
         self.risk = Counter(
             "appliance_risk_class", "Requests by EU AI Act risk class", ("risk_class",), registry=r
         )
+        self.registration_needed = Counter(
+            "appliance_registration_needed",
+            "High-risk requests served from applications not registered as high-risk"
+            " (AI Act Art. 26, 49), by tenant and strongest AI Act area",
+            ("tenant", "area"), registry=r,
+        )
         self.upstream_errors = Counter(
             "appliance_upstream_errors", "Failed upstream calls by provider and error code",
             ("provider", "code"), registry=r,
@@ -199,6 +205,11 @@ class Metrics:
         risk = ctx.fact("classify", "risk_class")
         if isinstance(risk, str):
             self.risk.labels(risk).inc()
+        if ctx.obligations.get("registration_needed") is True:
+            areas = ctx.fact("classify", "areas")
+            first = areas[0] if isinstance(areas, list) and areas else {}
+            area = first.get("id") if isinstance(first, dict) else None
+            self.registration_needed.labels(tenant, str(area or "unknown")[:40]).inc()
         if ctx.error and (ctx.status in (502, 504) or ctx.error.startswith("upstream")):
             self.upstream_errors.labels(ctx.provider or "", ctx.error).inc()
 

@@ -104,6 +104,19 @@ def _ctx(**kw: Any) -> Context:
             [],
         ),
         (
+            _ctx(verdicts=[Verdict("classify", facts={
+                     "risk_class": "high", "areas": [{"id": "annex3_4", "score": 0.9}]})],
+                 obligations={"registration_needed": True}),
+            ['appliance_registration_needed_total{area="annex3_4",tenant="acme"} 1.0'],
+            [],
+        ),
+        (
+            _ctx(verdicts=[Verdict("classify", facts={"risk_class": "high", "areas": []})],
+                 obligations={"registration_needed": False}),
+            ['appliance_risk_class_total{risk_class="high"} 1.0'],
+            ["appliance_registration_needed_total{"],
+        ),
+        (
             _ctx(status=502, error="upstream_error"),
             ['appliance_upstream_errors_total{code="upstream_error",provider="openai"} 1.0',
              'decision="error"'],
