@@ -23,7 +23,11 @@ the items whose nearest training sentence is below USE cosine 0.7 ("decontaminat
 trained area model (appliance/risk/training.py) learns from the exemplars, its own
 paraphrase corpus and the tune/holdout/fresh/unseen splits, never from unseen2-5.
 
-`--splits` limits the run to some splits; by default unseen4 and unseen5 are left out, so
+unseen6 (tests/risk/eval_unseen6.yaml, prohibited/high only) = written after the one run
+of unseen4/unseen5 had shown a recall loss and BEFORE its fix, FROZEN, run once after the
+fix (the figures of unseen4/unseen5 after the fix are no longer held out).
+
+`--splits` limits the run to some splits; by default unseen4-6 are left out, so
 development runs never look at them (name them explicitly for the final figures).
 """
 
@@ -52,10 +56,12 @@ from appliance.risk.taxonomy import RISK_CLASSES
 CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
 EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
 UNSEEN5 = ROOT / "tests" / "risk" / "eval_unseen5.yaml"
+UNSEEN6 = ROOT / "tests" / "risk" / "eval_unseen6.yaml"
 RECALL_BAR = 0.95
-SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4", "unseen5")
+SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4", "unseen5",
+          "unseen6")
 #: The splits the recall bar is judged on (never trained on, never run during development).
-HELD_OUT_SPLITS = ("unseen4", "unseen5")
+HELD_OUT_SPLITS = ("unseen4", "unseen5", "unseen6")
 #: USE cosine to the nearest training sentence from which a held-out item counts as
 #: decontaminated (the bar tests/risk/test_multilingual.py keeps the corpus under).
 CONTAMINATION_COSINE = 0.7
@@ -76,8 +82,9 @@ def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
     for split in ("unseen2", "unseen3", "unseen4"):
         for it in raw.get(split) or ():
             items.append({**it, "split": split})
-    for it in yaml.safe_load(UNSEEN5.read_text("utf-8"))["unseen5"]:
-        items.append({**it, "split": "unseen5"})
+    for split, path in (("unseen5", UNSEEN5), ("unseen6", UNSEEN6)):
+        for it in yaml.safe_load(path.read_text("utf-8"))[split]:
+            items.append({**it, "split": split})
     return items
 
 
@@ -212,7 +219,7 @@ def main() -> int:
         "shifted (a curve for operators, not a tuning step: defaults are not changed)",
     )
     ap.add_argument("--splits", nargs="*", default=list(DEFAULT_SPLITS), choices=SPLITS,
-                    help="splits to score (default: all but the held-out unseen4 and unseen5)")
+                    help="splits to score (default: all but the held-out unseen4-6)")
     ap.add_argument("--no-multilingual", action="store_true",
                     help="all-MiniLM only (the trained head is then not used)")
     ap.add_argument("--area-model", type=Path, default=None,
@@ -245,15 +252,16 @@ def main() -> int:
             "unseen3": "development: never trained on, errors seen in round 2",
             "unseen4": "HELD OUT",
             "unseen5": "HELD OUT",
+            "unseen6": "HELD OUT after the fix",
             "all": "the splits scored",
         }.get(split, "seen in training")
         recalls = report(f"{split} ({label})", [items[i] for i in idx], [predicted[i] for i in idx])
         if split in HELD_OUT_SPLITS:
             ok &= all(recalls[c] >= RECALL_BAR for c in ("prohibited", "high"))
-        if split == "unseen5" and not args.no_embeddings:
+        if split in ("unseen5", "unseen6") and not args.no_embeddings:
             clean = decontaminated(clf, [items[i] for i in idx])
             kept = [i for i, c in zip(idx, clean, strict=True) if c]
-            report(f"unseen5, decontaminated ({len(idx) - len(kept)} items within cosine"
+            report(f"{split}, decontaminated ({len(idx) - len(kept)} items within cosine"
                    f" {CONTAMINATION_COSINE} of a training sentence left out)",
                    [items[i] for i in kept], [predicted[i] for i in kept])
     if args.show_errors:

@@ -17,10 +17,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ORDINARY = ROOT / "benchmarks" / "data" / "ordinary_prompts"
 UNSEEN5 = ROOT / "tests" / "risk" / "eval_unseen5.yaml"
+UNSEEN6 = ROOT / "tests" / "risk" / "eval_unseen6.yaml"
 
 FROZEN = {
     ORDINARY / "heldout.yaml": "60234cbd40a83f0e8736d0fa8236c5cf625620195dc534c732eec7ca8348a20e",
     UNSEEN5: "20f600e3180d4d99986dd5d014d9d10e6c3facfa0ae6831c968c0945f26c93f3",
+    UNSEEN6: "8e3d18a34bbd0408f12e9fcde3ce710630001d529bfe2de7aeb5b4cd5c11b7c1",
 }
 
 CATEGORIES = {
@@ -58,4 +60,11 @@ def test_unseen5_holds_risky_cases_in_both_languages() -> None:
     assert len(items) >= 150
     classes = Counter(it["class"] for it in items)
     assert set(classes) == {"prohibited", "high", "limited"}
+    assert Counter(it["lang"] for it in items) == {"en": len(items) // 2, "de": len(items) // 2}
+
+
+def test_unseen6_holds_prohibited_and_high_risk_cases_in_both_languages() -> None:
+    items = _items(UNSEEN6, "unseen6")
+    assert len(items) >= 120
+    assert {it["class"] for it in items} == {"prohibited", "high"}
     assert Counter(it["lang"] for it in items) == {"en": len(items) // 2, "de": len(items) // 2}
