@@ -80,3 +80,17 @@ def test_ordinary_work_is_validated_at_load(tmp_path: Path) -> None:
     broken.write_text(text, "utf-8")
     with pytest.raises(ConfigError, match="ordinary_work.classes"):
         load_taxonomy(broken)
+
+
+def test_ordinary_work_negatives_share_the_weight_of_the_minimal_class(tmp_path: Path) -> None:
+    """More ordinary negatives sharpen the minimal class without making it likelier."""
+    from appliance.risk.training import ordinary_work_weights
+
+    corpus = tmp_path / "corpus.yaml"
+    corpus.write_text("areas: {}\nordinary_work: [o1, o2, o3, o4, o5, o6]\n", "utf-8")
+    texts = ["m1", "m2", "o1", "o2", "o3", "o4", "o5", "o6", "h1", "p1"]
+    labels = ["minimal"] * 8 + ["annex3_4", "art5_1_c"]
+    weights = ordinary_work_weights(texts, labels, corpus)
+    assert weights[:8].sum() == pytest.approx(2.0)  # the weight of m1 and m2 alone
+    assert len(set(weights[:8].round(9))) == 1
+    assert list(weights[8:]) == [1.0, 1.0]
