@@ -22,7 +22,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -459,17 +459,28 @@ class RiskClassifier:
         embedding_counts = best > negative
         written = text if as_written is None else as_written[: cal.rules_max_chars]
         damping = self.taxonomy.damping(written)
-        ordinary = self.taxonomy.ordinary_factors(written)
         learned = self._learned(features)
         head_threshold = cal.head_threshold_de if written_german else cal.head_threshold
-        tagged: list[AreaScore] = []
+        candidates: list[AreaScore] = []
         for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
             emb = max(emb, self._head_score(learned.get(area.id, 0.0), head_threshold))
-            score = max(rule, emb) * damping * ordinary[area.risk_class]
+            score = max(rule, emb) * damping
             if score >= cal.tag_threshold:
-                tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
+                candidates.append(
+                    AreaScore(area.id, area.article, area.risk_class, score, rule, emb)
+                )
+        # Ordinary work damps some classes (taxonomy.ordinary_work); its rules run only
+        # when an area of such a class would be tagged (most requests tag nothing).
+        tagged = candidates
+        if candidates:
+            ordinary = self.taxonomy.ordinary_factors(written)
+            tagged = [
+                replace(a, score=a.score * ordinary[a.risk_class])
+                for a in candidates
+                if a.score * ordinary[a.risk_class] >= cal.tag_threshold
+            ]
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
 
