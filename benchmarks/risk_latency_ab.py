@@ -93,7 +93,7 @@ def main() -> int:
     texts = [it["text"] for it in yaml.safe_load(PROMPTS.read_text("utf-8"))["items"]]
     sides = {"baseline": _worker(args.baseline.resolve(), args.data_dir.resolve()),
              "this": _worker(ROOT, args.data_dir.resolve())}
-    times = {name: {"wall": [], "cpu": []} for name in sides}
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in sides}
     order = list(sides)
     try:
         for _ in range(args.rounds):
