@@ -15,12 +15,20 @@ written after that version was frozen (session 1's held-out figure; its errors w
 before the session-2 training corpus was written), unseen3 = written in session 2 before
 the classifier was changed (held out in round 1, its errors read in round 2: development
 now), unseen4 = written at the start of round 2 before any change, FROZEN, run once at the
-end: the held-out figure. The trained area model (appliance/risk/training.py) learns from
-the exemplars, its own paraphrase corpus and the tune/holdout/fresh/unseen splits, never
-from unseen2, unseen3 or unseen4.
+end: the held-out figure. unseen5 (tests/risk/eval_unseen5.yaml, prohibited/high/limited
+only) = written for the "no false blocks on ordinary work" change before it touched the
+classifier, FROZEN, run once at the end; some of its items came out close to older corpus
+sentences (it was written without reading the corpus), so its recall is also printed on
+the items whose nearest training sentence is below USE cosine 0.7 ("decontaminated"). The
+trained area model (appliance/risk/training.py) learns from the exemplars, its own
+paraphrase corpus and the tune/holdout/fresh/unseen splits, never from unseen2-5.
 
-`--splits` limits the run to some splits; by default unseen4 is left out, so development
-runs never look at it (name it explicitly for the final figure).
+unseen6 (tests/risk/eval_unseen6.yaml, prohibited/high only) = written after the one run
+of unseen4/unseen5 had shown a recall loss and BEFORE its fix, FROZEN, run once after the
+fix (the figures of unseen4/unseen5 after the fix are no longer held out).
+
+`--splits` limits the run to some splits; by default unseen4-6 are left out, so
+development runs never look at them (name them explicitly for the final figures).
 """
 
 from __future__ import annotations
@@ -47,10 +55,16 @@ from appliance.risk.taxonomy import RISK_CLASSES
 
 CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
 EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
+UNSEEN5 = ROOT / "tests" / "risk" / "eval_unseen5.yaml"
+UNSEEN6 = ROOT / "tests" / "risk" / "eval_unseen6.yaml"
 RECALL_BAR = 0.95
-SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4")
-#: The split the recall bar is judged on (never trained on, never run during development).
-HELD_OUT_SPLITS = ("unseen4",)
+SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4", "unseen5",
+          "unseen6")
+#: The splits the recall bar is judged on (never trained on, never run during development).
+HELD_OUT_SPLITS = ("unseen4", "unseen5", "unseen6")
+#: USE cosine to the nearest training sentence from which a held-out item counts as
+#: decontaminated (the bar tests/risk/test_multilingual.py keeps the corpus under).
+CONTAMINATION_COSINE = 0.7
 #: Development runs score these; the held-out split only when named with --splits.
 DEFAULT_SPLITS = tuple(s for s in SPLITS if s not in HELD_OUT_SPLITS)
 LATENCY_BAR_MS = 10.0
@@ -68,7 +82,23 @@ def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
     for split in ("unseen2", "unseen3", "unseen4"):
         for it in raw.get(split) or ():
             items.append({**it, "split": split})
+    for split, path in (("unseen5", UNSEEN5), ("unseen6", UNSEEN6)):
+        for it in yaml.safe_load(path.read_text("utf-8"))[split]:
+            items.append({**it, "split": split})
     return items
+
+
+def decontaminated(clf: RiskClassifier, items: list[dict[str, Any]]) -> list[bool]:
+    """Per item: whether no training sentence of the head is as close as
+    ``CONTAMINATION_COSINE`` (USE-multilingual) to it."""
+    from appliance.risk.training import training_set
+
+    if clf.multilingual is None:
+        return [True] * len(items)
+    texts, _ = training_set(clf)  # what the shipped head was trained on
+    train = clf.multilingual.embed(texts)
+    near = (clf.multilingual.embed([it["text"] for it in items]) @ train.T).max(axis=1)
+    return [bool(c < CONTAMINATION_COSINE) for c in near]
 
 
 def report(name: str, items: list[dict[str, Any]], predicted: list[str]) -> dict[str, float]:
@@ -189,7 +219,7 @@ def main() -> int:
         "shifted (a curve for operators, not a tuning step: defaults are not changed)",
     )
     ap.add_argument("--splits", nargs="*", default=list(DEFAULT_SPLITS), choices=SPLITS,
-                    help="splits to score (default: all but the held-out unseen4)")
+                    help="splits to score (default: all but the held-out unseen4-6)")
     ap.add_argument("--no-multilingual", action="store_true",
                     help="all-MiniLM only (the trained head is then not used)")
     ap.add_argument("--area-model", type=Path, default=None,
@@ -221,11 +251,19 @@ def main() -> int:
             "unseen2": "development: never trained on, errors seen",
             "unseen3": "development: never trained on, errors seen in round 2",
             "unseen4": "HELD OUT",
+            "unseen5": "HELD OUT",
+            "unseen6": "HELD OUT after the fix",
             "all": "the splits scored",
         }.get(split, "seen in training")
         recalls = report(f"{split} ({label})", [items[i] for i in idx], [predicted[i] for i in idx])
         if split in HELD_OUT_SPLITS:
             ok &= all(recalls[c] >= RECALL_BAR for c in ("prohibited", "high"))
+        if split in ("unseen5", "unseen6") and not args.no_embeddings:
+            clean = decontaminated(clf, [items[i] for i in idx])
+            kept = [i for i, c in zip(idx, clean, strict=True) if c]
+            report(f"{split}, decontaminated ({len(idx) - len(kept)} items within cosine"
+                   f" {CONTAMINATION_COSINE} of a training sentence left out)",
+                   [items[i] for i in kept], [predicted[i] for i in kept])
     if args.show_errors:
         print("\nmisclassified:")
         for it, p in zip(items, predicted, strict=True):

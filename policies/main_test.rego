@@ -194,55 +194,109 @@ test_minimal_risk_not_prohibited if {
 }
 
 # --- AI Act Art. 6 / 26: high risk -------------------------------------------------
+# data.ai_act.unregistered_high_risk: "allow" (shipped) serves unregistered high-risk use
+# with registration_needed; "deny" (or no value, or a misspelt one) refuses it.
 
-test_high_risk_without_application_denied if {
-	inp := object.union(base, {"risk": object.union(base.risk, {"class": "high", "areas": ["employment"]})})
+test_high_risk_without_application_allowed_registration_needed if {
+	inp := object.union(base, {"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"]})})
 	d := main.decision with input as inp
+	d.allow
+	d.obligations.registration_needed == true
+	"ai_act_art26_registration_needed" in d.rules
+	not "ai_act_art26_high_risk_unregistered" in d.rules
+	d.obligations.deny_streaming == true
+	d.obligations.store_payloads == true
+}
+
+test_high_risk_without_application_denied_when_switch_is_deny if {
+	inp := object.union(base, {"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"]})})
+	d := main.decision with input as inp with data.ai_act.unregistered_high_risk as "deny"
+	not d.allow
+	"ai_act_art26_high_risk_unregistered" in d.rules
+	not "ai_act_art26_registration_needed" in d.rules
+}
+
+test_high_risk_without_application_denied_when_switch_is_misspelt if {
+	inp := object.union(base, {"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"]})})
+	d := main.decision with input as inp with data.ai_act.unregistered_high_risk as "Allow"
 	not d.allow
 	"ai_act_art26_high_risk_unregistered" in d.rules
 }
 
-test_high_risk_from_other_tenants_application_denied if {
+test_high_risk_from_other_tenants_application_needs_registration if {
 	inp := object.union(base, {
 		"principal": object.union(base.principal, {"tenant": "globex"}),
-		"risk": object.union(base.risk, {"class": "high", "areas": ["employment"]}),
+		"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"]}),
 		"application": {"id": "hr-screening"},
 	})
 	d := main.decision with input as inp
+	d.allow
+	"ai_act_art26_registration_needed" in d.rules
+}
+
+test_high_risk_from_other_tenants_application_denied_when_switch_is_deny if {
+	inp := object.union(base, {
+		"principal": object.union(base.principal, {"tenant": "globex"}),
+		"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"]}),
+		"application": {"id": "hr-screening"},
+	})
+	d := main.decision with input as inp with data.ai_act.unregistered_high_risk as "deny"
 	not d.allow
+	"ai_act_art26_high_risk_unregistered" in d.rules
 }
 
 test_high_risk_from_registered_application_allowed_with_obligations if {
 	inp := object.union(base, {
-		"risk": object.union(base.risk, {"class": "high", "areas": ["employment"]}),
+		"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"]}),
 		"application": {"id": "hr-screening"},
 	})
-	d := main.decision with input as inp
+	d := main.decision with input as inp with data.ai_act.unregistered_high_risk as "deny"
 	d.allow
 	d.obligations.deny_streaming == true
 	d.obligations.store_payloads == true
 	d.obligations.disclosure == true
+	not d.obligations.registration_needed
 	"high_risk_no_streaming" in d.rules
 	"ai_act_art12_record_keeping" in d.rules
+	not "ai_act_art26_registration_needed" in d.rules
 }
 
 test_high_risk_from_app_registered_in_registry_allowed if {
 	inp := object.union(base, {
-		"risk": object.union(base.risk, {"class": "high", "areas": ["employment"], "declared_class": "high"}),
+		"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"], "declared_class": "high"}),
 		"application": {"id": "cv-screener"},
 	})
-	d := main.decision with input as inp
+	d := main.decision with input as inp with data.ai_act.unregistered_high_risk as "deny"
 	d.allow
+	not "ai_act_art26_registration_needed" in d.rules
 }
 
-test_high_risk_from_app_declared_minimal_denied if {
+test_high_risk_from_app_declared_minimal_needs_registration if {
 	inp := object.union(base, {
-		"risk": object.union(base.risk, {"class": "high", "areas": ["employment"], "declared_class": "minimal"}),
+		"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"], "declared_class": "minimal"}),
 		"application": {"id": "marketing-copy"},
 	})
 	d := main.decision with input as inp
+	d.allow
+	d.obligations.registration_needed == true
+	"ai_act_art26_registration_needed" in d.rules
+}
+
+test_high_risk_from_app_declared_minimal_denied_when_switch_is_deny if {
+	inp := object.union(base, {
+		"risk": object.union(base.risk, {"class": "high", "areas": ["annex3_4"], "declared_class": "minimal"}),
+		"application": {"id": "marketing-copy"},
+	})
+	d := main.decision with input as inp with data.ai_act.unregistered_high_risk as "deny"
 	not d.allow
 	"ai_act_art26_high_risk_unregistered" in d.rules
+}
+
+test_minimal_risk_needs_no_registration if {
+	inp := base
+	d := main.decision with input as inp
+	not d.obligations.registration_needed
+	not "ai_act_art26_registration_needed" in d.rules
 }
 
 # --- tenant token caps -------------------------------------------------------------

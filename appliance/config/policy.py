@@ -12,7 +12,9 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: Directory with the Rego modules, their ``*_test.rego`` tests and ``data/*.yaml|json``
-    #: (unset: the policies shipped with the appliance).
+    #: (unset: the policies shipped with the appliance). Policy switches live in that data,
+    #: not here: e.g. ``data/ai_act.yaml`` ``ai_act.unregistered_high_risk`` (allow | deny)
+    #: serves or refuses high-risk use from unregistered applications (docs/policy-input.md).
     dir: Path | None = None
     #: "embedded": evaluate in-process (see ``evaluator``); "opa": ask an OPA server over REST.
     engine: Literal["embedded", "opa"] = "embedded"

@@ -144,6 +144,12 @@ class Metrics:
         self.risk = Counter(
             "appliance_risk_class", "Requests by EU AI Act risk class", ("risk_class",), registry=r
         )
+        self.registration_needed = Counter(
+            "appliance_registration_needed",
+            "High-risk requests served from applications not registered as high-risk"
+            " (AI Act Art. 26, 49), by tenant and strongest AI Act area",
+            ("tenant", "area"), registry=r,
+        )
         self.upstream_errors = Counter(
             "appliance_upstream_errors", "Failed upstream calls by provider and error code",
             ("provider", "code"), registry=r,
@@ -187,6 +193,9 @@ class Metrics:
         risk = ctx.findings(RiskFindings)
         if risk is not None:
             self.risk.labels(risk.risk_class).inc()
+        if ctx.obligations.get("registration_needed") is True:
+            area = risk.areas[0].id if risk is not None and risk.areas else "unknown"
+            self.registration_needed.labels(tenant, area[:40]).inc()
         if ctx.error and (ctx.status in (502, 504) or ctx.error.startswith("upstream")):
             self.upstream_errors.labels(ctx.provider or "", ctx.error).inc()
 

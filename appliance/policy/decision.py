@@ -68,7 +68,7 @@ def _obligations(raw: Any) -> dict[str, Any]:
         isinstance(obl["max_tokens"], int) and not isinstance(obl["max_tokens"], bool)
     ):
         del obl["max_tokens"]
-    for key in ("disclosure", "deny_streaming", "store_payloads"):
+    for key in ("disclosure", "deny_streaming", "store_payloads", "registration_needed"):
         if key in obl and not isinstance(obl[key], bool):
             del obl[key]
     if "force_local_model" in obl and not isinstance(obl["force_local_model"], str):

@@ -127,6 +127,12 @@ def _risk_findings(s: Mapping[str, Any]) -> list[str]:
         )
     else:
         out.append("Every request classified as a prohibited practice was denied.")
+    if _n(s.get("registration_needed")):
+        out.append(
+            f"Registration needed: {_n(s['registration_needed']):,} high-risk request(s) from "
+            f"{_n(s['applications_needing_registration'])} application(s) not registered as "
+            "high-risk were served (AI Act Art. 26, 49): register them or review their use."
+        )
     return out
 
 
@@ -310,7 +316,8 @@ _KINDS: tuple[KindSpec, ...] = (
         title="AI Act risk report",
         basis="AI Act Art. 5, Art. 6 and Annex III, Art. 9",
         description="Classification of applications and requests, drift from the declared "
-        "purpose, and denials of prohibited practices.",
+        "purpose, denials of prohibited practices, and high-risk use from applications that "
+        "need registration.",
         summary=(
             ("requests", "Requests"),
             ("prohibited", "Prohibited practice (Art. 5)"),
@@ -321,6 +328,8 @@ _KINDS: tuple[KindSpec, ...] = (
             ("drift", "Drift from declared purpose"),
             ("prohibited_denied", "Prohibited and denied"),
             ("prohibited_not_denied", "Prohibited and NOT denied"),
+            ("registration_needed", "High risk, registration needed"),
+            ("applications_needing_registration", "Applications needing registration"),
         ),
         sections=(
             SectionSpec(
@@ -342,8 +351,15 @@ _KINDS: tuple[KindSpec, ...] = (
                 ),
             ),
             SectionSpec("applications", "Applications: declared and observed class"),
+            SectionSpec(
+                "registration",
+                "Registration needed: high-risk use from unregistered applications",
+                note="Served because policies/data/ai_act.yaml says unregistered_high_risk: "
+                "allow; register the application as high-risk or review its use.",
+            ),
             SectionSpec("areas", "AI Act areas matched"),
         ),
+        prepare=("flagged",),
         detail_title="Prohibited, high-risk and drifting requests",
         preview_columns=(
             "ts_start",
@@ -354,6 +370,7 @@ _KINDS: tuple[KindSpec, ...] = (
             "risk_class",
             "drift",
             "decision",
+            "registration_needed",
             "reasons",
         ),
         findings=_risk_findings,

@@ -110,6 +110,8 @@ def _row(rng: random.Random, i: int, ts_us: int) -> dict[str, Any]:
         reasons, rules = [DENY_REASONS[2][1]], ["limits.budget"]
     elif rng.random() < 0.005:
         decision, status = "error", 502
+    if risk == "high" and declared != "high" and decision == "allow":
+        rules = [*rules, "ai_act_art26_registration_needed"]  # served, not registered
     safety = ["self_harm"] if rng.random() < 0.003 else []
     prompt = rng.randint(20, 2000) if decision == "allow" else 0
     completion = rng.randint(10, 800) if decision == "allow" else 0

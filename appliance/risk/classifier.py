@@ -22,7 +22,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -144,7 +144,11 @@ class Segments:
 _GERMAN = re.compile(
     r"\b(und|der|die|das|den|dem|ist|nicht|ein|eine|einen|mit|für|auf|von|zu|sie|ich|wir|"
     r"werden|wird|bitte|über|nach|oder|dass|sich|ihre|unsere|dieser|diese|bei|im|zum|zur|"
-    r"des|auch|wie|ob|soll|kann|alle|eines|einer)\b|[äöüß]",
+    r"des|auch|wie|ob|soll|kann|alle|eines|einer|er|damit|etwas|nie|wird|haben|aber|wenn|"
+    r"weil|nur|noch|schon|sehr|hier|vom|beim|unser\w*|ihr|ihre\w*|mein\w*|sein\w*)\b|[äöüß]"
+    # noun endings English does not have: terse German ("Erstelle FAQ für Webinar-
+    # Teilnehmende: Aufzeichnung, Teilnahmebescheinigung") has few function words
+    r"|\w{3,}(ung|ungen|keit|keiten|heit|heiten|schaft|schaften)\b",
     re.IGNORECASE,
 )
 
@@ -454,19 +458,30 @@ class RiskClassifier:
         # (the taxonomy's minimal exemplars) is not nearer still.
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
-        damping = self.taxonomy.damping(
-            text if as_written is None else as_written[: cal.rules_max_chars]
-        )
+        written = text if as_written is None else as_written[: cal.rules_max_chars]
+        damping = self.taxonomy.damping(written)
         learned = self._learned(features)
         head_threshold = cal.head_threshold_de if written_german else cal.head_threshold
-        tagged: list[AreaScore] = []
+        candidates: list[AreaScore] = []
         for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
             emb = max(emb, self._head_score(learned.get(area.id, 0.0), head_threshold))
             score = max(rule, emb) * damping
             if score >= cal.tag_threshold:
-                tagged.append(AreaScore(area.id, area.article, area.risk_class, score, rule, emb))
+                candidates.append(
+                    AreaScore(area.id, area.article, area.risk_class, score, rule, emb)
+                )
+        # Ordinary work damps some classes (taxonomy.ordinary_work); its rules run only
+        # when an area of such a class would be tagged (most requests tag nothing).
+        tagged = candidates
+        if candidates:
+            ordinary = self.taxonomy.ordinary_factors(written)
+            tagged = [
+                replace(a, score=a.score * ordinary[a.risk_class])
+                for a in candidates
+                if a.score * ordinary[a.risk_class] >= cal.tag_threshold
+            ]
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
 

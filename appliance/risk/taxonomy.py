@@ -55,6 +55,34 @@ class Area:
 
 
 @dataclass(frozen=True, slots=True)
+class OrdinaryWork:
+    """Requests that are ordinary work, whatever their vocabulary.
+
+    The AI Act makes a *system* high-risk by what it is used for (Annex III): ranking
+    applicants, deciding on a loan, grading exams, operating the grid. A request to write,
+    reword, explain, translate or summarise a document (a mail to an applicant, a credit
+    glossary, a maintenance notice for the grid) uses none of these, unless it also asks
+    the model to perform the evaluation, decision or operation itself. So when a rule of
+    ``rules`` fires and none of ``unless`` does, the scores of the areas in ``classes``
+    (Annex III and Art. 6(3): ``high``) are multiplied by ``factor``. Prohibited practices
+    and Art. 50 cases are left alone: manipulative texts and news articles *are*
+    documents, so composing one is no evidence against them.
+    """
+
+    rules: tuple[Rule, ...]
+    unless: tuple[Rule, ...]
+    factor: float
+    classes: frozenset[str]
+
+    def factor_for(self, text: str) -> float:
+        if any(r.fires(text) for r in self.rules) and not any(
+            r.fires(text) for r in self.unless
+        ):
+            return self.factor
+        return 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Taxonomy:
     version: str
     areas: tuple[Area, ...]
@@ -68,6 +96,8 @@ class Taxonomy:
     doing: tuple[Rule, ...] = ()
     #: Everyday tasks: similarity to these beats similarity to an area (a negative class).
     minimal_exemplars: tuple[str, ...] = ()
+    #: Ordinary work (see :class:`OrdinaryWork`): what an Annex III use is not.
+    ordinary_work: OrdinaryWork | None = None
 
     def damping(self, text: str) -> float:
         """The factor for ``text``: ``discussion_factor`` if it discusses (asks about,
@@ -77,6 +107,13 @@ class Taxonomy:
         ):
             return self.discussion_factor
         return 1.0
+
+    def ordinary_factors(self, text: str) -> dict[str, float]:
+        """The factor per risk class for ``text``: ``ordinary_work.factor`` for its classes
+        when ``text`` is ordinary work, 1 otherwise."""
+        work = self.ordinary_work
+        factor = work.factor_for(text) if work is not None else 1.0
+        return {c: factor if work is not None and c in work.classes else 1.0 for c in CLASS_RANK}
 
     def area(self, area_id: str) -> Area:
         for a in self.areas:
@@ -174,6 +211,29 @@ def load_taxonomy(
         discussion_factor=factor,
         doing=compile_rules(raw.get("doing"), f"{source}: doing"),
         minimal_exemplars=tuple(str(e) for e in raw.get("minimal_exemplars") or ()),
+        ordinary_work=_ordinary_work(raw.get("ordinary_work"), f"{source}: ordinary_work"),
+    )
+
+
+def _ordinary_work(raw: Any, where: str) -> OrdinaryWork | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a mapping with rules, unless, factor and classes")
+    try:
+        factor = float(raw.get("factor", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.factor: {raw.get('factor')!r} is not a number") from None
+    if not 0.0 <= factor <= 1.0:
+        raise ConfigError(f"{where}.factor must be in [0, 1]")
+    classes = frozenset(str(c) for c in raw.get("classes") or ())
+    if not classes <= set(CLASS_RANK):
+        raise ConfigError(f"{where}.classes: unknown {sorted(classes - set(CLASS_RANK))}")
+    return OrdinaryWork(
+        rules=compile_rules(raw.get("rules"), where),
+        unless=compile_rules(raw.get("unless"), f"{where}.unless"),
+        factor=factor,
+        classes=classes,
     )
 
 

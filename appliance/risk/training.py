@@ -11,7 +11,12 @@ frozen held-out split benchmarks/risk_accuracy.py reports; ``unseen2`` and ``uns
 vector of the (glossed) text next to USE-multilingual's vector of the text as written
 (see ``classifier.py``). The weights are written to ``appliance/risk/data/area_model.json``
 (numpy only at run time). Hyperparameters are fixed (not searched): L2 1e-3, 400
-full-batch steps.
+full-batch steps. The corpus's ``ordinary_work`` negatives (ordinary office work in the
+vocabulary of Annex III) are used only with ``--with-ordinary-work``, and then share the
+minimal class's weight (``ordinary_work_weights``): trained on them, the head lost
+prohibited recall on every held-out split (unseen4: 32/32 -> 28/32) while the rules and
+the ordinary-work damping had already removed the false flags they were meant to remove
+(docs/benchmarks.md). The shipped head is the one trained before them.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ EVAL_SET = Path(__file__).resolve().parents[2] / "tests" / "risk" / "eval_set.ya
 MODEL_PATH = Path(__file__).with_name("data") / "area_model.json"
 CORPUS = Path(__file__).with_name("data") / "training_corpus.yaml"
 TRAIN_SPLITS = ("items", "fresh", "unseen")
-#: Never trained on, whatever TRAIN_SPLITS says: unseen4 is the held-out figure,
+#: Never trained on, whatever TRAIN_SPLITS says: unseen4, unseen5 and unseen6 (their own
+#: files, tests/risk/eval_unseen5.yaml and eval_unseen6.yaml) are held-out figures,
 #: unseen2/unseen3 the development check.
-HELD_OUT = frozenset({"unseen2", "unseen3", "unseen4"})
+HELD_OUT = frozenset({"unseen2", "unseen3", "unseen4", "unseen5", "unseen6"})
 L2 = 1e-3
 STEPS = 400
 LEARNING_RATE = 2.0
@@ -44,6 +50,8 @@ def training_set(
     eval_set: Path = EVAL_SET,
     corpus: Path = CORPUS,
     splits: tuple[str, ...] = TRAIN_SPLITS,
+    *,
+    ordinary_work: bool = False,
 ) -> tuple[list[str], list[str]]:
     if HELD_OUT & set(splits):
         raise ValueError(f"the held-out splits {sorted(HELD_OUT)} are never trained on")
@@ -55,12 +63,17 @@ def training_set(
     texts.extend(clf.taxonomy.minimal_exemplars)
     labels.extend(["minimal"] * len(clf.taxonomy.minimal_exemplars))
     known = {*clf.taxonomy.ids(), "minimal"}
-    paraphrases: dict[str, Any] = yaml.safe_load(corpus.read_text("utf-8"))["areas"]
+    written: dict[str, Any] = yaml.safe_load(corpus.read_text("utf-8"))
+    paraphrases: dict[str, Any] = written["areas"]
     for area_id, examples in paraphrases.items():
         if area_id not in known:
             raise ValueError(f"{corpus}: unknown area {area_id!r}")
         texts.extend(str(t) for t in examples)
         labels.extend([area_id] * len(examples))
+    if ordinary_work:
+        ordinary = [str(t) for t in written.get("ordinary_work") or ()]
+        texts.extend(ordinary)
+        labels.extend(["minimal"] * len(ordinary))
     raw: dict[str, Any] = yaml.safe_load(eval_set.read_text("utf-8"))
     for split in splits:
         for it in raw.get(split) or ():
@@ -69,11 +82,41 @@ def training_set(
     return texts, labels
 
 
+def ordinary_work_weights(
+    texts: list[str], labels: list[str], corpus: Path = CORPUS
+) -> npt.NDArray[np.float64]:
+    """Per-example weights: 1, except the minimal class, whose examples share the total
+    weight its examples outside the corpus's ``ordinary_work`` list have.
+
+    The head decides by a class's probability mass (``classifier.py``), so the number of
+    examples a class has is also a prior. The ``ordinary_work`` negatives are there to
+    show the head *which* requests are ordinary (a mail to an applicant, a credit
+    glossary), not to make every request likelier minimal: unweighted, the 200 of them
+    added to some 300 minimal examples moved borderline prohibited requests to minimal.
+    So they reshape the minimal class without changing its weight: the thresholds, set
+    on the earlier class balance, keep their meaning.
+    """
+    written: dict[str, Any] = yaml.safe_load(corpus.read_text("utf-8"))
+    ordinary = {str(t) for t in written.get("ordinary_work") or ()}
+    minimal = [i for i, lab in enumerate(labels) if lab == "minimal"]
+    others = sum(1 for i in minimal if texts[i] not in ordinary)
+    weights = np.ones(len(labels), dtype=np.float64)
+    if minimal and others:
+        weights[minimal] = others / len(minimal)
+    return weights
+
+
 def fit(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], classes: int
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    classes: int,
+    sample_weight: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Softmax regression by full-batch gradient descent (convex: no tuning needed)."""
-    n, d = x.shape
+    """Softmax regression by full-batch gradient descent (convex: no tuning needed),
+    each example's loss scaled by ``sample_weight`` (default 1)."""
+    d = x.shape[1]
+    sw = np.ones(x.shape[0]) if sample_weight is None else sample_weight
+    n = float(sw.sum())
     w = np.zeros((d, classes), dtype=np.float64)
     b = np.zeros(classes, dtype=np.float64)
     onehot = np.eye(classes)[y]
@@ -82,26 +125,29 @@ def fit(
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
-        grad = p - onehot
+        grad = (p - onehot) * sw[:, None]
         w -= LEARNING_RATE * (x.T @ grad / n + L2 * w)
-        b -= LEARNING_RATE * grad.mean(axis=0)
+        b -= LEARNING_RATE * grad.sum(axis=0) / n
     return w.astype(np.float32), b.astype(np.float32)
 
 
-def train(clf: RiskClassifier, splits: tuple[str, ...] = TRAIN_SPLITS) -> dict[str, Any]:
-    texts, labels = training_set(clf, splits=splits)
+def train(
+    clf: RiskClassifier, splits: tuple[str, ...] = TRAIN_SPLITS, *, ordinary_work: bool = False
+) -> dict[str, Any]:
+    texts, labels = training_set(clf, splits=splits, ordinary_work=ordinary_work)
     vectors = np.stack([clf.feature_vector(t) for t in texts])
     features = [MINILM_FEATURES] + ([MULTILINGUAL_FEATURES] if clf.multilingual else [])
     names = sorted(set(labels))
     y = np.asarray([names.index(lab) for lab in labels], dtype=np.int64)
-    w, b = fit(vectors.astype(np.float64), y, len(names))
+    w, b = fit(vectors.astype(np.float64), y, len(names), ordinary_work_weights(texts, labels))
     accuracy = float(((vectors @ w + b).argmax(axis=1) == y).mean())
     return {
         "labels": names,
         "weights": np.round(w, 5).tolist(),
         "bias": np.round(b, 5).tolist(),
         "features": features,
-        "trained_on": ["taxonomy exemplars", "training_corpus.yaml", *splits],
+        "trained_on": ["taxonomy exemplars", "training_corpus.yaml", *splits]
+        + (["ordinary_work (sharing the minimal class's weight)"] if ordinary_work else []),
         "examples": len(texts),
         "training_accuracy": round(accuracy, 4),
     }
@@ -116,10 +162,13 @@ def main() -> int:
     ap.add_argument("--splits", nargs="*", default=list(TRAIN_SPLITS),
                     help="evaluation splits to train on besides the corpus (never unseen2-4)")
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
+    ap.add_argument("--with-ordinary-work", action="store_true",
+                    help="also train on the corpus's ordinary_work negatives (measured to cost "
+                    "prohibited recall on three held-out splits: see docs/benchmarks.md)")
     args = ap.parse_args()
     config = load_config(None, data_dir=args.data_dir, overrides={"risk": {"area_model": False}})
     clf = build_classifier(config)
-    model = train(clf, tuple(args.splits))
+    model = train(clf, tuple(args.splits), ordinary_work=args.with_ordinary_work)
     args.out.write_text(json.dumps(model, separators=(",", ":")) + "\n", "utf-8")
     print(
         f"wrote {args.out}: {model['examples']} examples, {len(model['labels'])} labels,"

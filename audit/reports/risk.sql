@@ -1,7 +1,18 @@
 -- AI Act risk report: classification of applications (declared, Art. 6 and Annex III)
--- and of requests (observed by the classifier), drift between the two, and the denials
--- of prohibited practices (Art. 5). Classes: prohibited | high | limited | minimal;
--- NULL means the request was not classified (classification switched off or failed).
+-- and of requests (observed by the classifier), drift between the two, the denials of
+-- prohibited practices (Art. 5), and high-risk use served from applications that are not
+-- registered as high-risk ("registration needed": the policy rule
+-- ai_act_art26_registration_needed fired; Art. 26, 49). Classes: prohibited | high |
+-- limited | minimal; NULL means the request was not classified (classification switched
+-- off or failed).
+
+-- name: flagged
+-- (helper view: the scope with registration_needed per request)
+CREATE OR REPLACE TEMP VIEW risk_scope AS
+SELECT *,
+       coalesce(list_contains(CAST(policy_rules AS VARCHAR[]), 'ai_act_art26_registration_needed'),
+                false)                                                     AS registration_needed
+FROM scope;
 
 -- name: summary
 SELECT count(*)                                                            AS requests,
@@ -12,8 +23,11 @@ SELECT count(*)                                                            AS re
        count(*) FILTER (WHERE risk_class IS NULL)                          AS unclassified,
        count(*) FILTER (WHERE risk_drift)                                  AS drift,
        count(*) FILTER (WHERE risk_class = 'prohibited' AND decision = 'deny')  AS prohibited_denied,
-       count(*) FILTER (WHERE risk_class = 'prohibited' AND decision <> 'deny') AS prohibited_not_denied
-FROM scope;
+       count(*) FILTER (WHERE risk_class = 'prohibited' AND decision <> 'deny') AS prohibited_not_denied,
+       count(*) FILTER (WHERE registration_needed)                         AS registration_needed,
+       count(DISTINCT (coalesce(tenant, ''), coalesce(application, '(none)')))
+         FILTER (WHERE registration_needed)                                AS applications_needing_registration
+FROM risk_scope;
 
 -- name: by_class
 SELECT coalesce(risk_class, '(unclassified)')                              AS risk_class,
@@ -45,11 +59,28 @@ SELECT coalesce(s.tenant, '(none)')                                        AS te
        count(*)                                                            AS requests,
        count(*) FILTER (WHERE s.risk_class = 'prohibited')                 AS prohibited,
        count(*) FILTER (WHERE s.risk_class = 'high')                       AS high,
+       count(*) FILTER (WHERE s.registration_needed)                       AS registration_needed,
        count(*) FILTER (WHERE s.risk_drift)                                AS drift
-FROM scope AS s
+FROM risk_scope AS s
 LEFT JOIN applications AS a ON a.tenant = s.tenant AND a.name = s.application
 GROUP BY ALL
-ORDER BY drift DESC, prohibited DESC, high DESC, tenant, application;
+ORDER BY registration_needed DESC, drift DESC, prohibited DESC, high DESC, tenant, application;
+
+-- name: registration
+-- Applications that served high-risk use without being registered as high-risk for the
+-- tenant: register them (appliance apps register, data/applications.yaml) or review why
+-- their requests read as Annex III uses. "(none)": keys without an application.
+SELECT coalesce(s.tenant, '(none)')                                        AS tenant,
+       coalesce(s.application, '(none)')                                   AS application,
+       count(*)                                                            AS requests,
+       string_agg(DISTINCT area.id, ', ' ORDER BY area.id)                 AS areas,
+       min(s.ts_start)                                                     AS first_seen,
+       max(s.ts_start)                                                     AS last_seen
+FROM (SELECT *,
+             unnest(CAST(risk_areas AS STRUCT(id VARCHAR, article VARCHAR, score DOUBLE)[])) AS area
+      FROM risk_scope WHERE registration_needed) AS s
+GROUP BY ALL
+ORDER BY requests DESC, tenant, application;
 
 -- name: areas
 -- AI Act areas matched in requests (Art. 5 practices, Annex III areas, Art. 50).
@@ -70,8 +101,9 @@ SELECT ts_start, request_id, tenant, application, declared_class, risk_class,
        CAST(risk_areas AS VARCHAR)                                         AS areas,
        risk_drift                                                          AS drift,
        decision,
+       registration_needed,
        CAST(reasons AS VARCHAR)                                            AS reasons,
        segment_id, seq
-FROM scope
+FROM risk_scope
 WHERE risk_class IN ('prohibited', 'high') OR risk_drift
 ORDER BY ts_start, segment_id, seq;

@@ -13,7 +13,13 @@ from appliance.metering.plans import Plans
 from appliance.metering.scopes import scopes_of
 from appliance.core.tokens import estimate_prompt, requested_output
 from appliance.core.context import Context, Principal, Usage
-from appliance.core.findings import PiiFindings, PolicyFindings, RiskFindings, Verdict
+from appliance.core.findings import (
+    AreaFinding,
+    PiiFindings,
+    PolicyFindings,
+    RiskFindings,
+    Verdict,
+)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +111,19 @@ def _ctx(**kw: Any) -> Context:
             _ctx(verdicts=[Verdict("classify", findings=RiskFindings("high", "high"))]),
             ['appliance_risk_class_total{risk_class="high"} 1.0'],
             [],
+        ),
+        (
+            _ctx(verdicts=[Verdict("classify", findings=RiskFindings(
+                     "high", "high", areas=(AreaFinding("annex3_4", None, 0.9),)))],
+                 obligations={"registration_needed": True}),
+            ['appliance_registration_needed_total{area="annex3_4",tenant="acme"} 1.0'],
+            [],
+        ),
+        (
+            _ctx(verdicts=[Verdict("classify", findings=RiskFindings("high", "high"))],
+                 obligations={"registration_needed": False}),
+            ['appliance_risk_class_total{risk_class="high"} 1.0'],
+            ["appliance_registration_needed_total{"],
         ),
         (
             _ctx(status=502, error="upstream_error"),

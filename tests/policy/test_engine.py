@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ CASES: list[tuple[str, dict[str, Any], bool, str | None]] = [
     ("health data to eu", _with(pii={"types": ["HEALTH"], "counts": {"HEALTH": 1}}), True, None),
     ("secret in prompt", _with(pii={"types": ["SECRET"], "counts": {"SECRET": 1}}), False, "secrets_blocked"),
     ("prohibited", _with(risk={"class": "prohibited", "areas": ["art5_1_c"]}), False, "ai_act_art5_prohibited"),
-    ("high risk unregistered", _with(risk={"class": "high"}), False, "ai_act_art26_high_risk_unregistered"),
+    ("high risk unregistered", _with(risk={"class": "high"}), True, "ai_act_art26_registration_needed"),
     ("high risk registered", {**_with(risk={"class": "high"}), "application": {"id": "hr-screening"}}, True, None),
     ("trial tenant big prompt", _with(principal={"tenant": "trial"}, request={"token_estimate": 9000}), False, "tenant_prompt_cap"),
 ]
@@ -59,7 +60,7 @@ def test_decisions(engine: EmbeddedEngine, name: str, doc: dict[str, Any], allow
     assert d.revision == engine.revision
     if rule is not None:
         assert rule in d.rules
-        assert d.reasons
+        assert bool(d.reasons) is not allow  # a deny says why; an allow with a flag does not
     assert d.obligations["pii_actions"]["*"] == "mask"
     assert d.obligations["restore_pii"] is True
 
@@ -69,6 +70,32 @@ def test_high_risk_obligations(engine: EmbeddedEngine) -> None:
     assert d.obligations["deny_streaming"] is True
     assert d.obligations["store_payloads"] is True
     assert d.obligations["disclosure"] is True
+    assert "registration_needed" not in d.obligations
+
+
+def test_unregistered_high_risk_is_served_with_registration_needed(engine: EmbeddedEngine) -> None:
+    d = engine.decide_sync(_with(risk={"class": "high", "areas": ["annex3_4"]}))
+    assert d.allow and not d.reasons
+    assert d.obligations["registration_needed"] is True
+    assert d.obligations["deny_streaming"] is True and d.obligations["store_payloads"] is True
+    assert "ai_act_art26_registration_needed" in d.rules
+
+
+def test_the_switch_in_the_policy_data_denies_unregistered_high_risk(tmp_path: Path) -> None:
+    """The one documented switch: data/ai_act.yaml ``unregistered_high_risk: deny``."""
+    policies = tmp_path / "policies"
+    shutil.copytree(SHIPPED, policies)
+    data = policies / "data" / "ai_act.yaml"
+    text = data.read_text("utf-8")
+    assert "  unregistered_high_risk: allow\n" in text
+    data.write_text(text.replace("unregistered_high_risk: allow", "unregistered_high_risk: deny"))
+    e = EmbeddedEngine(PolicyConfig(dir=policies))
+    e.load()
+    d = e.decide_sync(_with(risk={"class": "high", "areas": ["annex3_4"]}))
+    assert not d.allow
+    assert "ai_act_art26_high_risk_unregistered" in d.rules
+    assert "ai_act_art26_registration_needed" not in d.rules
+    assert any("registered high-risk application" in r for r in d.reasons)
 
 
 def test_undefined_and_malformed_results_deny() -> None:

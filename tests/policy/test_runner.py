@@ -32,7 +32,8 @@ def test_every_regulatory_rule_is_annotated_and_tested() -> None:
     source = load_source(SHIPPED)
     notes = rule_annotations(source)
     assert {"gdpr_art9_art44_special_category_transfer", "ai_act_art5_prohibited",
-            "ai_act_art26_high_risk_unregistered", "secrets_blocked", "access_model",
+            "ai_act_art26_high_risk_unregistered", "ai_act_art26_registration_needed",
+            "secrets_blocked", "access_model",
             "tenant_prompt_cap"} <= set(notes)
     assert all(n["article"] for n in notes.values())
     tests = "\n".join(source.tests.values())
