@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import spacy
 import tldextract
@@ -78,6 +78,19 @@ class Finding:
     end: int
     score: float
     recognizer: str
+    #: Special categories (GDPR Art. 9, :mod:`appliance.pii.special`): the index, in the
+    #: same text's findings, of the PERSON finding the fact concerns; None when the text
+    #: names nobody it could concern. An index, never the name.
+    person: int | None = None
+
+
+class SpecialCategories(Protocol):
+    """A second layer over the identifier findings: sensitive facts about the persons
+    found (:class:`appliance.pii.special.detector.SpecialCategoryDetector`)."""
+
+    def findings(
+        self, text: str, language: str, identifiers: Sequence[Finding]
+    ) -> list[Finding]: ...
 
 
 #: en_core_web_sm components Presidio never reads (see :class:`_OfflineSpacyEngine`).
@@ -184,8 +197,14 @@ def analyze_texts(
     texts: Sequence[str],
     languages: Sequence[str],
     ignore: frozenset[str] = frozenset(),
+    special: SpecialCategories | None = None,
 ) -> list[list[Finding]]:
-    """Analyze a batch; spaCy sees all texts of one language in one ``pipe`` call."""
+    """Analyze a batch; spaCy sees all texts of one language in one ``pipe`` call.
+
+    With ``special``, each text's findings also hold its special-category findings. They
+    overlap identifiers freely (they are a separate layer, not spans to replace), so they
+    join after the identifiers' overlaps are resolved.
+    """
     out: list[list[Finding]] = [[] for _ in texts]
     by_lang: dict[str, list[int]] = {}
     for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
@@ -200,6 +219,8 @@ def analyze_texts(
             out[i] = _resolve_overlaps(
                 [_finding(r) for r in results if r.entity_type not in ignore]
             )
+            if special is not None:
+                out[i] = special.findings(texts[i], lang, out[i])
     return out
 
 
