@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from appliance.keys.store import ControlPlane
@@ -15,6 +16,7 @@ def register_application(
     purpose: str,
     annex_iii: str | None,
     classifier: Any = None,
+    art9_basis: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Classify the declared purpose and store the application (idempotent per name).
 
@@ -23,4 +25,4 @@ def register_application(
     from appliance.risk.purpose import baseline_class
 
     risk_class, areas = baseline_class(purpose, annex_iii, classifier=classifier)
-    return control.register_app(tenant, name, purpose, annex_iii, risk_class, areas)
+    return control.register_app(tenant, name, purpose, annex_iii, risk_class, areas, art9_basis)

@@ -29,7 +29,7 @@ from typing import Any
 
 from appliance.errors import StageFailed
 from appliance.pii.config import PiiConfig
-from appliance.pii.engine import Finding, analyze_texts, build_analyzer
+from appliance.pii.engine import Finding, SpecialCategories, analyze_texts, build_analyzer
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,13 @@ _READY = b"ready"
 
 def _serve(conn: Connection, config_json: str) -> None:
     """Worker process main: build the analyzer, then answer requests until EOF."""
+    from appliance.pii.special.detector import build_special_detector
+
     config = PiiConfig.model_validate_json(config_json)
     analyzer = build_analyzer(config)
+    special = build_special_detector(config)
     ignore = frozenset(config.ignore_entities)
-    analyze_texts(analyzer, ["warm up"], ["en"])
+    analyze_texts(analyzer, ["warm up"], ["en"], special=special)
     conn.send_bytes(_READY)
     while True:
         try:
@@ -52,19 +55,22 @@ def _serve(conn: Connection, config_json: str) -> None:
         except EOFError:
             return
         try:
-            reply: tuple[str, Any] = ("ok", _analyze_batch(analyzer, jobs, ignore))
+            reply: tuple[str, Any] = ("ok", _analyze_batch(analyzer, jobs, ignore, special))
         except Exception as e:  # noqa: BLE001 - reported to the caller by type only (no content)
             reply = ("error", type(e).__name__)
         conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _analyze_batch(
-    analyzer: Any, jobs: list[tuple[list[str], list[str]]], ignore: frozenset[str]
+    analyzer: Any,
+    jobs: list[tuple[list[str], list[str]]],
+    ignore: frozenset[str],
+    special: SpecialCategories | None = None,
 ) -> list[list[list[Finding]]]:
     """Every job's findings, from one analysis of all their texts together."""
     texts = [t for job_texts, _ in jobs for t in job_texts]
     languages = [lang for _, job_languages in jobs for lang in job_languages]
-    findings = analyze_texts(analyzer, texts, languages, ignore)
+    findings = analyze_texts(analyzer, texts, languages, ignore, special)
     out: list[list[list[Finding]]] = []
     at = 0
     for job_texts, _ in jobs:

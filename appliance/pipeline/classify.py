@@ -114,6 +114,7 @@ class ClassifyStage:
             "drift_areas": drifted,
             "declared_class": declared.risk_class if declared else None,
             "application": app_name,
+            "art9_basis": dict(declared.art9_basis) if declared else {},
             "transparency": transparency,
             "taxonomy_version": taxonomy.version,
             "safety": safety.rounded(),

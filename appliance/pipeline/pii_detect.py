@@ -73,13 +73,16 @@ class PiiDetect:
 
 def detection_facts(findings: list[list[Finding]], languages: list[str]) -> dict[str, object]:
     counts: Counter[str] = Counter()
+    linked: Counter[str] = Counter()  # special categories tied to a named person
     recognizers: dict[str, set[str]] = {}
     for per_text in findings:
         for f in per_text:
             counts[f.entity_type] += 1
+            linked[f.entity_type] += f.person is not None
             recognizers.setdefault(f.entity_type, set()).add(f.recognizer)
     return {
         "counts": dict(counts),
+        "linked": {k: n for k, n in linked.items() if n},
         "recognizers": {k: sorted(v) for k, v in recognizers.items()},
         "languages": sorted(set(languages)),
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from appliance.pii.special.categories import SPECIAL_CATEGORIES
 from appliance.pipeline.context import Context
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -81,6 +82,12 @@ def _str_list(value: Any) -> list[str]:
     return [str(x) for x in value] if isinstance(value, (list, tuple, set, frozenset)) else []
 
 
+def _art9_basis(risk: dict[str, Any] | None) -> dict[str, str]:
+    """The calling application's registered Art. 9(2) bases (category or "*" -> basis)."""
+    basis = (risk or {}).get("art9_basis")
+    return {str(k): str(v) for k, v in basis.items()} if isinstance(basis, dict) else {}
+
+
 def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, Any]:
     """The policy input for ``ctx`` (see docs/policy-input.md); never holds prompt text."""
     p = ctx.principal
@@ -88,6 +95,7 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
     risk = _latest_facts(ctx, "classify")
     counts_raw = (pii or {}).get("counts") or {}
     counts = {str(k): int(n) for k, n in counts_raw.items() if int(n) > 0}
+    linked = (pii or {}).get("linked") or {}
     areas = [a for a in (risk or {}).get("areas") or () if isinstance(a, dict)]
     application = (p.application if p else None) or (risk or {}).get("application")
     now = datetime.fromtimestamp(ctx.started_at, UTC)
@@ -116,6 +124,10 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "counts": counts,
             "types": sorted(counts),
             "languages": _str_list((pii or {}).get("languages")),
+            "special_categories": sorted(t for t in counts if t in SPECIAL_CATEGORIES),
+            "special_linked": sorted(
+                str(t) for t, n in linked.items() if t in SPECIAL_CATEGORIES and int(n) > 0
+            ),
         },
         "risk": {
             "assessed": risk is not None,
@@ -127,7 +139,7 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "safety_flags": _str_list((risk or {}).get("safety_flags")),
             "safety_blocked": _str_list((risk or {}).get("safety_blocked")),
         },
-        "application": {"id": application},
+        "application": {"id": application, "art9_basis": _art9_basis(risk)},
         "time": {
             "now": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "hour": now.hour,
@@ -163,6 +175,8 @@ def example_input() -> dict[str, Any]:
             "counts": {"EMAIL_ADDRESS": 1, "PERSON": 2},
             "types": ["EMAIL_ADDRESS", "PERSON"],
             "languages": ["en"],
+            "special_categories": [],
+            "special_linked": [],
         },
         "risk": {
             "assessed": True,
@@ -174,6 +188,6 @@ def example_input() -> dict[str, Any]:
             "safety_flags": [],
             "safety_blocked": [],
         },
-        "application": {"id": None},
+        "application": {"id": None, "art9_basis": {}},
         "time": {"now": "2026-11-25T14:03:00Z", "hour": 14, "weekday": "wednesday"},
     }

@@ -1,10 +1,17 @@
-"""The declared purpose of the calling application, cached (the app table changes rarely)."""
+"""The declared purpose of the calling application, cached (the app table changes rarely).
+
+Besides the purpose (and so the AI Act class it fixes) the registry holds the GDPR Art.
+9(2) legal bases the deployer registered for the application; the policy reads them to
+decide whether special-category data may go to an external provider.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +21,8 @@ class DeclaredPurpose:
     name: str
     risk_class: str
     areas: tuple[dict[str, Any], ...]
+    #: Special category (or "*") -> Art. 9(2) basis name, as registered.
+    art9_basis: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class AppDirectory:
@@ -54,6 +63,9 @@ class AppDirectory:
                     name=name,
                     risk_class=str(app.get("risk_class") or "minimal"),
                     areas=tuple(a for a in app.get("areas") or () if isinstance(a, dict)),
+                    art9_basis=MappingProxyType(
+                        {str(k): str(v) for k, v in (app.get("art9_basis") or {}).items()}
+                    ),
                 )
             )
             if len(self._cache) > 10_000:

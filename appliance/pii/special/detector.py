@@ -233,10 +233,12 @@ class SpecialCategoryDetector:
             return None
         s = doc.sentence_of(hit.start)
         lo, hi = doc.sentence_bounds(s)
-        before = [k for k, (a, b) in enumerate(doc.persons) if b <= hit.start]
+        before = [k for k, (a, b) in enumerate(doc.persons) if a < hit.start]
         after = [k for k, (a, b) in enumerate(doc.persons) if a >= hit.end]
         in_sentence_before = [k for k in before if doc.persons[k][0] >= lo]
         in_sentence_after = [k for k in after if doc.persons[k][0] < hi]
+        # (a PERSON that overlaps the hit counts as before it: "Personalstammblatt Sandra
+        # Fuchs - Konfession" tagged as one name still names the subject of "Konfession:")
         if in_sentence_before:
             return in_sentence_before[-1]
         if in_sentence_after:
