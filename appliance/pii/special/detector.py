@@ -14,6 +14,7 @@ import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from appliance.pii.config import PiiConfig
 from appliance.pii.engine import Finding
@@ -26,8 +27,7 @@ from appliance.pii.special.names import given_names, is_full_name, surnames
 _BREAK = re.compile(r"[.!?]+[\"'’”)\]]*\s+|\n+")
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: made once per word of every request, so cheap to build
     start: int
     end: int
     text: str
@@ -43,18 +43,27 @@ class _Hit:
     last: int
 
 
+def _tokenize(text: str) -> list[_Token]:
+    return [_Token(m.start(), m.end(), m.group(), m.group().lower()) for m in TOKEN.finditer(text)]
+
+
 class _Text:
-    """One text, tokenized and cut into sentences, with the cues of each sentence cached."""
+    """One text as one lexicon reads it: tokens (shared by the lexicons), sentences (their
+    ends depend on the language's abbreviations), and the cues of each sentence, cached."""
 
     def __init__(
-        self, text: str, lex: Lexicon, persons: Sequence[tuple[int, int]], names: frozenset[str]
+        self,
+        text: str,
+        tokens: list[_Token],
+        lex: Lexicon,
+        persons: Sequence[tuple[int, int]],
+        names: frozenset[str],
     ) -> None:
         self.text = text
         self.lex = lex
         self.persons = persons
         self.names = names
-        self.tokens = [_Token(m.start(), m.end(), m.group(), m.group().lower())
-                       for m in TOKEN.finditer(text)]
+        self.tokens = tokens
         self.token_starts = [t.start for t in self.tokens]
         self.sentence_starts = self._sentences()
         self._cues: dict[int, tuple[bool, bool]] = {}
@@ -166,39 +175,46 @@ class SpecialCategoryDetector:
             return []
         order = [language] if language in self._lexicons else []
         order += [lang for lang in self._lexicons if lang != language]
-        hits: list[tuple[_Text, _Hit]] = []
-        for lang in order:
-            doc = _Text(text, self._lexicons[lang], persons, self._names)
-            hits.extend((doc, h) for h in self._matches(doc) if self._counts(doc, h))
+        tokens = _tokenize(text)
+        docs = [_Text(text, tokens, self._lexicons[lang], persons, self._names) for lang in order]
+        hits = [(doc, h) for doc, h in self._matches(docs) if self._counts(doc, h)]
         return [
             Finding(h.group.category, h.start, h.end, h.group.score,
                     f"special_{doc.lex.language}:{h.group.name}", self._link(doc, h))
             for doc, h in _merge(hits)
         ]
 
-    def _matches(self, doc: _Text) -> list[_Hit]:
-        hits: list[_Hit] = []
-        tokens = doc.tokens
+    def _matches(self, docs: list[_Text]) -> list[tuple[_Text, _Hit]]:
+        """Every term and pattern match of every lexicon, in one pass over the tokens."""
+        hits: list[tuple[_Text, _Hit]] = []
+        tokens = docs[0].tokens if docs else []
         n = len(tokens)
-        for i, tok in enumerate(tokens):
-            for term in doc.lex.starting_at(tok.lower):
-                if term.group.category not in self._categories:
+        categories = self._categories
+        lexicons = [(doc, doc.lex.anchored_at) for doc in docs]
+        for k, tok in enumerate(tokens):
+            for doc, anchored_at in lexicons:
+                for term in anchored_at(tok.lower):
+                    if term.group.category not in categories:
+                        continue
+                    i = k - term.anchor  # where the term would start
+                    last = i + len(term.words) - 1
+                    if i < 0 or last >= n:
+                        continue
+                    if all(w.matches(tokens[i + j].text, tokens[i + j].lower)
+                           for j, w in enumerate(term.words)):
+                        hits.append((doc, _Hit(term.group, tokens[i].start, tokens[last].end,
+                                               i, last)))
+        for doc in docs:
+            for pattern in doc.lex.patterns:
+                if pattern.group.category not in categories:
                     continue
-                size = len(term.words)
-                if i + size > n:
-                    continue
-                if all(w.matches(tokens[i + j].text, tokens[i + j].lower)
-                       for j, w in enumerate(term.words)):
-                    hits.append(_Hit(term.group, tok.start, tokens[i + size - 1].end, i, i + size - 1))
-        for pattern in doc.lex.patterns:
-            if pattern.group.category not in self._categories:
-                continue
-            for m in pattern.regex.finditer(doc.text):
-                if m.end() == m.start():
-                    continue
-                span = doc.token_range(m.start(), m.end())
-                first = span.start if len(span) else max(span.start - 1, 0)
-                hits.append(_Hit(pattern.group, m.start(), m.end(), first, max(span.stop - 1, first)))
+                for m in pattern.regex.finditer(doc.text):
+                    if m.end() == m.start():
+                        continue
+                    span = doc.token_range(m.start(), m.end())
+                    first = span.start if len(span) else max(span.start - 1, 0)
+                    hits.append((doc, _Hit(pattern.group, m.start(), m.end(), first,
+                                           max(span.stop - 1, first))))
         return hits
 
     def _counts(self, doc: _Text, hit: _Hit) -> bool:

@@ -41,6 +41,10 @@ DATA = Path(__file__).resolve().parent / "data"
 #: A token: a run of letters and digits (Unicode-aware; "_" is no letter).
 TOKEN = re.compile(r"[^\W_]+")
 
+#: Per-token answers are memoised (prompt vocabulary repeats: the cache turns the prefix
+#: and suffix probes into one dict hit); past this many entries a memo starts afresh.
+_MEMO_MAX = 50_000
+
 
 class LexiconError(ValueError):
     """A lexicon file that cannot be used, with the place it went wrong."""
@@ -93,6 +97,7 @@ class WordSet:
         self._exact_case: set[str] = set()
         self._prefix: list[Word] = []
         self._suffix: list[Word] = []
+        self._memo: dict[str, bool] = {}
         for raw in words:
             w = Word.parse(raw)
             if w.kind == "exact":
@@ -103,12 +108,19 @@ class WordSet:
                 self._suffix.append(w)
 
     def __contains__(self, token: str) -> bool:
-        lower = token.lower()
-        if lower in self._exact or token in self._exact_case:
-            return True
-        return any(w.matches(token, lower) for w in self._prefix) or any(
-            w.matches(token, lower) for w in self._suffix
-        )
+        hit = self._memo.get(token)
+        if hit is None:
+            lower = token.lower()
+            hit = (
+                lower in self._exact
+                or token in self._exact_case
+                or any(w.matches(token, lower) for w in self._prefix)
+                or any(w.matches(token, lower) for w in self._suffix)
+            )
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[token] = hit
+        return hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,15 @@ class Group:
 class Term:
     words: tuple[Word, ...]
     group: Group
+    #: The word the index is keyed by: the longest exact one ("sick" in "is sick", not "is",
+    #: which starts a dozen terms and occurs in every other sentence).
+    anchor: int
+
+    @classmethod
+    def of(cls, words: tuple[Word, ...], group: Group) -> Term:
+        exact = [k for k, w in enumerate(words) if w.kind == "exact"]
+        anchor = max(exact, key=lambda k: len(words[k].text)) if exact else 0
+        return cls(words, group, anchor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,18 +172,22 @@ class Lexicon:
     _exact: dict[str, list[Term]] = field(default_factory=dict)
     _prefix: dict[int, dict[str, list[Term]]] = field(default_factory=dict)
     _suffix: dict[int, dict[str, list[Term]]] = field(default_factory=dict)
+    _memo: dict[str, tuple[Term, ...]] = field(default_factory=dict)
 
     def add(self, term: Term) -> None:
-        first = term.words[0]
-        key = first.text.lower()
-        if first.kind == "exact":
+        anchor = term.words[term.anchor]
+        key = anchor.text.lower()
+        if anchor.kind == "exact":
             self._exact.setdefault(key, []).append(term)
         else:
-            table = self._prefix if first.kind == "prefix" else self._suffix
+            table = self._prefix if anchor.kind == "prefix" else self._suffix
             table.setdefault(len(key), {}).setdefault(key, []).append(term)
 
-    def starting_at(self, lower: str) -> list[Term]:
-        """Terms whose first word may match a token (lower-cased); callers check each."""
+    def anchored_at(self, lower: str) -> tuple[Term, ...]:
+        """Terms whose anchor word may match a token (lower-cased); callers check each."""
+        hit = self._memo.get(lower)
+        if hit is not None:
+            return hit
         found = list(self._exact.get(lower, ()))
         n = len(lower)
         for size, table in self._prefix.items():
@@ -171,7 +196,10 @@ class Lexicon:
         for size, table in self._suffix.items():
             if size <= n:
                 found.extend(table.get(lower[n - size:], ()))
-        return found
+        if len(self._memo) >= _MEMO_MAX:
+            self._memo.clear()
+        self._memo[lower] = hit = tuple(found)
+        return hit
 
 
 def _str_list(value: Any, where: str) -> list[str]:
@@ -254,7 +282,7 @@ def parse_lexicon(doc: Mapping[str, Any], lang: str) -> Lexicon:
             group, terms, patterns = _group(category, i, raw, lang)
             for t in terms:
                 try:
-                    lex.add(Term(tuple(Word.parse(w) for w in _split_term(t)), group))
+                    lex.add(Term.of(tuple(Word.parse(w) for w in _split_term(t)), group))
                 except LexiconError as e:
                     raise LexiconError(f"{lang}.yaml {group.name}: {e}") from None
             for p in patterns:
