@@ -20,7 +20,7 @@ from appliance.pii.config import PiiConfig
 from appliance.pii.engine import Finding
 from appliance.pii.special.categories import SPECIAL_CATEGORIES
 from appliance.pii.special.lexicon import TOKEN, Group, Lexicon, load_lexicon
-from appliance.pii.special.names import given_names, is_full_name, surnames
+from appliance.pii.special.names import given_names, is_full_name
 
 #: Candidate sentence ends: terminal punctuation (and closing quotes) then space, or a
 #: line break. A full stop after an abbreviation, an initial or a number is no end.
@@ -136,7 +136,8 @@ class SpecialCategoryDetector:
         self._categories = frozenset(categories) & SPECIAL_CATEGORIES
         self._threshold = threshold
         self._names = given_names()
-        surnames()  # load both lists now, not on a request
+        # load the name lists and the word frequencies now, not on a request
+        is_full_name("Anna", "Zzyzx")
 
     def findings(
         self, text: str, language: str, identifiers: Sequence[Finding]

@@ -16,9 +16,9 @@ _LOCALES = ("en_US", "en_GB", "en_IN", "de_DE", "de_AT", "de_CH", "fr_FR", "it_I
             "pl_PL", "tr_TR", "nl_NL", "pt_PT")
 
 
-#: An English word at least this frequent (Zipf scale: 4 is once in 100,000 words) is
-#: an ordinary word after a given name ("Roman Empire"), not a surname.
-_EVERYDAY_ZIPF = 4.0
+#: An English word at least this frequent (once in 100,000 words, Zipf 4) is an ordinary
+#: word after a given name ("Roman Empire"), not a surname.
+_EVERYDAY = 1e-5
 
 
 def _faker_names(attrs: tuple[str, ...]) -> frozenset[str]:
@@ -51,6 +51,12 @@ def is_full_name(first: str, second: str) -> bool:
         return False
     if second in surnames():
         return True
-    from wordfreq import zipf_frequency
+    return _frequencies().get(second.lower(), 0.0) < _EVERYDAY
 
-    return zipf_frequency(second.lower(), "en") < _EVERYDAY_ZIPF
+
+@cache
+def _frequencies() -> dict[str, float]:
+    # The same (cached) table the English gazetteer reads: one copy per worker, not two.
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en", wordlist="large")
