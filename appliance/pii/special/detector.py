@@ -205,11 +205,18 @@ class SpecialCategoryDetector:
                            for j, w in enumerate(term.words)):
                         hits.append((doc, _Hit(term.group, tokens[i].start, tokens[last].end,
                                                i, last)))
+        vocabulary = frozenset(t.lower for t in tokens)
+        scanned: dict[str, list[re.Match[str]]] = {}  # an expression both lexicons hold: once
         for doc in docs:
             for pattern in doc.lex.patterns:
                 if pattern.group.category not in categories:
                     continue
-                for m in pattern.regex.finditer(doc.text):
+                if not pattern.group.triggered(vocabulary):
+                    continue
+                found = scanned.get(pattern.regex.pattern)
+                if found is None:
+                    found = scanned[pattern.regex.pattern] = list(pattern.regex.finditer(doc.text))
+                for m in found:
                     if m.end() == m.start():
                         continue
                     span = doc.token_range(m.start(), m.end())
