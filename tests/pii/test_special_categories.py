@@ -159,11 +159,20 @@ async def test_pii_detect_stage_reports_special_categories(stages) -> None:  # t
         ({"categories": {"HEALTH": [{"patterns": ["(unclosed"]}]}}, "HEALTH#0: bad pattern"),
         ({"categories": {"HEALTH": [{"terms": ["a b", "c-"], "veto": ["two words"]}]}}, "HEALTH#0"),
         ({"categories": {"HEALTH": [{"terms": ["x"], "colour": "red"}]}}, "unknown keys"),
+        ({"categories": {"HEALTH": [{"terms": ["x"], "trigger": ["y"]}]}}, "only gate patterns"),
     ],
 )
 def test_a_bad_lexicon_fails_at_load_naming_the_place(doc: dict[str, object], message: str) -> None:
     with pytest.raises(LexiconError, match=message):
         parse_lexicon(doc, "xx")
+
+
+def test_pattern_triggers_see_words_inside_longer_tokens() -> None:
+    # "500mg" and "GdB50" are single tokens: the trigger words match them as affixes
+    found = DETECTOR.detect("Herr Kurz, GdB50, nimmt 500mg Metformin täglich.", "de")
+    assert {f.entity_type for f in found} == {"HEALTH"}
+    assert "GdB50" in {"Herr Kurz, GdB50, nimmt 500mg Metformin täglich."[f.start:f.end]
+                       for f in found}
 
 
 def test_basis_specs_are_checked() -> None:

@@ -206,12 +206,13 @@ class SpecialCategoryDetector:
                         hits.append((doc, _Hit(term.group, tokens[i].start, tokens[last].end,
                                                i, last)))
         vocabulary = frozenset(t.lower for t in tokens)
+        joined = " " + " ".join(vocabulary) + " "
         scanned: dict[str, list[re.Match[str]]] = {}  # an expression both lexicons hold: once
         for doc in docs:
             for pattern in doc.lex.patterns:
                 if pattern.group.category not in categories:
                     continue
-                if not pattern.group.triggered(vocabulary):
+                if not pattern.group.triggered(vocabulary, joined):
                     continue
                 found = scanned.get(pattern.regex.pattern)
                 if found is None:

@@ -140,19 +140,18 @@ class Group:
     score: float
     context: WordSet | None  # patterns: a word that must be in the sentence
     trigger: frozenset[str] = frozenset()  # patterns run only if one of these words...
-    trigger_prefixes: tuple[str, ...] = ()  # ...or a word starting...
-    trigger_suffixes: tuple[str, ...] = ()  # ...or ending so is in the text
+    #: ...or a word starting or ending as these do ("rs*", "*mg"), as an expression over the
+    #: text's words joined by spaces
+    trigger_affixes: re.Pattern[str] | None = None
 
-    def triggered(self, vocabulary: frozenset[str]) -> bool:
-        """Whether the group's patterns need to run on a text with these (lower-case) words."""
-        if not (self.trigger or self.trigger_prefixes or self.trigger_suffixes):
+    def triggered(self, vocabulary: frozenset[str], joined: str) -> bool:
+        """Whether the group's patterns need to run on a text with these (lower-case) words;
+        ``joined`` is the same words, each between spaces."""
+        if not self.trigger and self.trigger_affixes is None:
             return True
         if not self.trigger.isdisjoint(vocabulary):
             return True
-        return bool(self.trigger_prefixes or self.trigger_suffixes) and any(
-            w.startswith(self.trigger_prefixes) or w.endswith(self.trigger_suffixes)
-            for w in vocabulary
-        )
+        return self.trigger_affixes is not None and self.trigger_affixes.search(joined) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +263,7 @@ def _group(category: str, index: int, raw: Mapping[str, Any], lang: str) -> tupl
             score=score,
             context=WordSet(context) if context else None,
             trigger=frozenset(t for t in trigger if "*" not in t),
-            trigger_prefixes=tuple(t[:-1] for t in trigger if t.endswith("*")),
-            trigger_suffixes=tuple(t[1:] for t in trigger if t.startswith("*")),
+            trigger_affixes=_affix_regex(trigger),
         )
     except LexiconError as e:
         raise LexiconError(f"{where}: {e}") from None
@@ -273,6 +271,12 @@ def _group(category: str, index: int, raw: Mapping[str, Any], lang: str) -> tupl
     if not terms and not patterns:
         raise LexiconError(f"{where}: a group needs terms or patterns")
     return group, terms, patterns
+
+
+def _affix_regex(trigger: list[str]) -> re.Pattern[str] | None:
+    affixes = [" " + re.escape(t[:-1]) for t in trigger if t.endswith("*")]
+    affixes += [re.escape(t[1:]) + " " for t in trigger if t.startswith("*")]
+    return re.compile("|".join(affixes)) if affixes else None
 
 
 def parse_lexicon(doc: Mapping[str, Any], lang: str) -> Lexicon:
