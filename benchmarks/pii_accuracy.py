@@ -92,7 +92,8 @@ from appliance.pii.de.ler import (
     sentence_text,
     split_halves,
 )
-from appliance.pii.engine import Finding, analyze_texts, build_analyzer
+from appliance.pii.findings import Finding
+from appliance.pii.engine import analyze_texts, build_analyzer
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 UNSCORED = "_"

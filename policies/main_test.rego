@@ -110,10 +110,14 @@ test_health_data_to_us_provider_denied if {
 	"gdpr_art9_art44_special_category_transfer" in d.rules
 }
 
-test_health_data_to_eu_provider_allowed if {
-	inp := object.union(base, {"pii": object.union(base.pii, {"counts": {"HEALTH": 1}, "types": ["HEALTH"]})})
+test_health_data_to_eu_provider_allowed_with_an_art9_basis if {
+	inp := object.union(base, {
+		"pii": object.union(base.pii, {"counts": {"HEALTH": 1}, "types": ["HEALTH"]}),
+		"application": {"id": "care-bot", "art9_basis": {"HEALTH": "health_care"}},
+	})
 	d := main.decision with input as inp
 	d.allow
+	not "gdpr_art9_art44_special_category_transfer" in d.rules
 }
 
 test_ordinary_pii_to_us_provider_allowed if {
@@ -139,6 +143,101 @@ test_health_safety_flag_to_us_provider_denied if {
 	})
 	d := main.decision with input as inp
 	not d.allow
+}
+
+# --- GDPR Art. 9(1)/(2): a legal basis before special categories leave ------------
+
+health := object.union(base.pii, {"counts": {"HEALTH": 1, "PERSON": 1}, "types": ["HEALTH", "PERSON"], "special_categories": ["HEALTH"], "special_linked": ["HEALTH"]})
+
+test_special_category_to_external_provider_denied if {
+	inp := object.union(base, {"pii": health})
+	d := main.decision with input as inp
+	not d.allow
+	"gdpr_art9_special_categories" in d.rules
+	contains(concat(" ", d.reasons), "HEALTH")
+}
+
+test_special_category_to_local_model_allowed if {
+	inp := object.union(base, {
+		"pii": health,
+		"request": object.union(base.request, {"model": "local-llama", "provider": "local", "provider_kind": "local", "provider_region": "on-premises"}),
+	})
+	d := main.decision with input as inp
+	d.allow
+	not "gdpr_art9_special_categories" in d.rules
+}
+
+test_special_category_without_provider_kind_denied if {
+	inp := object.union(base, {"pii": health, "request": object.remove(base.request, ["provider_kind"])})
+	d := main.decision with input as inp
+	"gdpr_art9_special_categories" in d.rules
+}
+
+test_special_category_with_registered_basis_allowed if {
+	inp := object.union(base, {"pii": health, "application": {"id": "care-bot", "art9_basis": {"HEALTH": "health_care"}}})
+	d := main.decision with input as inp
+	d.allow
+}
+
+test_wildcard_basis_covers_every_category if {
+	pii := object.union(health, {"types": ["HEALTH", "PERSON", "RELIGION"], "special_categories": ["HEALTH", "RELIGION"]})
+	inp := object.union(base, {"pii": pii, "application": {"id": "care-bot", "art9_basis": {"*": "explicit_consent"}}})
+	d := main.decision with input as inp
+	d.allow
+}
+
+test_basis_for_another_category_does_not_cover if {
+	pii := object.union(health, {"types": ["HEALTH", "PERSON", "RELIGION"], "special_categories": ["HEALTH", "RELIGION"]})
+	inp := object.union(base, {"pii": pii, "application": {"id": "care-bot", "art9_basis": {"HEALTH": "health_care"}}})
+	d := main.decision with input as inp
+	not d.allow
+	"gdpr_art9_special_categories" in d.rules
+	contains(concat(" ", d.reasons), "RELIGION")
+	not contains(concat(" ", d.reasons), "HEALTH,")
+}
+
+test_unknown_basis_does_not_cover if {
+	inp := object.union(base, {"pii": health, "application": {"id": "care-bot", "art9_basis": {"HEALTH": "legitimate_interest"}}})
+	d := main.decision with input as inp
+	not d.allow
+}
+
+apps_with_basis := {"hr-screening": {"tenant": "acme", "high_risk": true, "art9_basis": {"HEALTH": "employment"}}}
+
+test_basis_in_policy_data_for_the_callers_tenant_allowed if {
+	inp := object.union(base, {"pii": health, "application": {"id": "hr-screening", "art9_basis": {}}})
+	d := main.decision with input as inp with data.applications as apps_with_basis
+	d.allow
+}
+
+test_basis_in_policy_data_for_another_tenant_denied if {
+	inp := object.union(base, {
+		"principal": object.union(base.principal, {"tenant": "globex"}),
+		"pii": health, "application": {"id": "hr-screening", "art9_basis": {}},
+	})
+	d := main.decision with input as inp with data.applications as apps_with_basis
+	not d.allow
+	"gdpr_art9_special_categories" in d.rules
+}
+
+test_recorded_input_without_special_field_still_decided if {
+	inp := object.union(base, {"pii": object.union(base.pii, {"counts": {"SEX_LIFE": 1}, "types": ["SEX_LIFE"]})})
+	d := main.decision with input as inp
+	"gdpr_art9_special_categories" in d.rules
+}
+
+test_special_category_without_basis_rerouted_when_configured if {
+	inp := object.union(base, {"pii": health})
+	d := main.decision with input as inp with data.gdpr.reroute_model as "local-llama"
+	d.allow
+	d.obligations.force_local_model == "local-llama"
+	"gdpr_art9_reroute_local" in d.rules
+}
+
+test_ordinary_pii_to_external_provider_not_art9 if {
+	inp := base
+	d := main.decision with input as inp
+	not "gdpr_art9_special_categories" in d.rules
 }
 
 test_special_category_rerouted_to_local_model_when_configured if {

@@ -27,6 +27,9 @@ class PiiConfig(BaseModel):
     default_action: Action = "mask"
     #: Per entity type action (e.g. {"CREDIT_CARD" = "block"}); policy obligations override it.
     actions: dict[str, Action] = {}
+    #: Detect GDPR Art. 9 special categories (HEALTH, ETHNIC_ORIGIN, POLITICAL_OPINION,
+    #: RELIGION, TRADE_UNION, GENETIC, BIOMETRIC, SEX_LIFE) for the policy to decide on.
+    special_categories: bool = True
     #: Findings scoring below this are ignored.
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     #: Entity types never reported (empty: all that the recognizers know).

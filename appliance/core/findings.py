@@ -29,6 +29,8 @@ class PiiFindings:
     #: False when PII detection is switched off: "none found" differs from "not looked".
     scanned: bool
     counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    #: Special categories (GDPR Art. 9) tied to a person named in the same text, by type.
+    linked: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     #: Which recognizers found each type (recognizer names, not matches).
     recognizers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     languages: tuple[str, ...] = ()
@@ -61,6 +63,8 @@ class RiskFindings:
     drift_areas: tuple[str, ...] = ()
     declared_class: str | None = None
     application: str | None = None
+    #: The application's registered GDPR Art. 9(2) bases: special category (or "*") -> basis.
+    art9_basis: Mapping[str, str] = field(default_factory=dict)
     #: An Art. 50 transparency case (in the content or the declared purpose).
     transparency: bool = False
     taxonomy_version: str = ""

@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +47,16 @@ CREATE TABLE IF NOT EXISTS applications (
     risk_class TEXT NOT NULL,
     areas TEXT NOT NULL DEFAULT '[]',
     created_at REAL NOT NULL,
+    art9_basis TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant, name)
 );
 """
+
+#: Columns added after the first release, with their definitions: a control plane created
+#: before them gets them on open (SQLite adds a column in place, old rows take the default).
+_ADDED_COLUMNS = {
+    "applications": {"art9_basis": "TEXT NOT NULL DEFAULT '{}'"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,14 @@ class ControlPlane:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, definition in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
     @classmethod
     def open(cls, path: Path) -> ControlPlane:
@@ -223,17 +238,23 @@ class ControlPlane:
         annex_iii: str | None,
         risk_class: str,
         areas: list[dict[str, Any]] | None = None,
+        art9_basis: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        """Register or update; ``art9_basis`` None keeps the registered bases, {} clears them."""
         if not name.strip() or not purpose.strip():
             raise ValueError("application name and purpose must not be empty")
+        basis = None if art9_basis is None else json.dumps(dict(sorted(art9_basis.items())))
         now = time.time()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO applications (tenant, name, purpose, annex_iii, risk_class, areas,"
-                " created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (tenant, name) DO UPDATE SET"
+                " created_at, art9_basis) VALUES (?,?,?,?,?,?,?,coalesce(?, '{}'))"
+                " ON CONFLICT (tenant, name) DO UPDATE SET"
                 " purpose = excluded.purpose, annex_iii = excluded.annex_iii,"
-                " risk_class = excluded.risk_class, areas = excluded.areas",
-                (tenant, name, purpose, annex_iii, risk_class, json.dumps(areas or []), now),
+                " risk_class = excluded.risk_class, areas = excluded.areas,"
+                " art9_basis = coalesce(?, applications.art9_basis)",
+                (tenant, name, purpose, annex_iii, risk_class, json.dumps(areas or []), now,
+                 basis, basis),
             )
         app = self.get_app(tenant, name)
         assert app is not None
@@ -277,6 +298,7 @@ def _app(row: sqlite3.Row) -> dict[str, Any]:
         "annex_iii": row["annex_iii"],
         "risk_class": row["risk_class"],
         "areas": json.loads(row["areas"]),
+        "art9_basis": json.loads(row["art9_basis"]),
         "created_at": row["created_at"],
     }
 

@@ -3,6 +3,11 @@
 The action per entity type comes from the policy's ``pii_actions`` obligation ("*" is
 its default), then the ``[pii]`` config, then ``pii.default_action``; callers cannot
 change it. Replacement values never contain the original.
+
+"*" is the default for identifiers only. GDPR Art. 9 special categories (HEALTH,
+RELIGION, ...) are facts about a person, not identifiers: a type the policy or config
+does not name explicitly is left in the text (``allow``), and the policy decides whether
+the request may leave the premises at all (:mod:`appliance.pii.special`).
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ import hashlib
 import hmac
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from appliance.config.pii import Action, PiiConfig
 from appliance.pii.findings import Finding
+from appliance.pii.special.categories import DEFAULT_ACTION, SPECIAL_CATEGORIES
 from appliance.pii.vault import Vault
 
 ACTIONS: frozenset[str] = frozenset({"mask", "hash", "redact", "block", "allow"})
@@ -29,6 +35,8 @@ class ActionTable:
     default: Action
 
     def __call__(self, entity_type: str) -> Action:
+        if entity_type in SPECIAL_CATEGORIES:
+            return self.by_type.get(entity_type, DEFAULT_ACTION)
         return self.by_type.get(entity_type, self.default)
 
     @classmethod
@@ -70,16 +78,23 @@ def apply_actions(
     salt: bytes,
     outcome: Outcome,
 ) -> str:
-    """``text`` with every finding replaced per its action (findings must not overlap)."""
+    """``text`` with every finding replaced per its action.
+
+    Identifier findings do not overlap; special-category findings may overlap them. A
+    finding that starts inside an earlier replacement is replaced only for the part that
+    sticks out of it, so no character of it survives.
+    """
     pieces: list[str] = []
     pos = 0
     for f in sorted(findings, key=lambda f: f.start):
-        if f.start < pos:
+        if f.end <= pos:
             continue
         action = actions(f.entity_type)
-        value = text[f.start:f.end]
         if action == "allow":
             continue
+        if f.start < pos:
+            f = replace(f, start=pos)
+        value = text[f.start:f.end]
         outcome.types[f.entity_type] += 1
         if action == "block":
             outcome.blocked.add(f.entity_type)

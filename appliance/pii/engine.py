@@ -28,7 +28,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.config.pii import PiiConfig
-from appliance.pii.findings import Finding
+from appliance.pii.findings import Finding, SpecialCategories
 from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
 from appliance.pii.spacy_ops import use_inference_ops
@@ -174,8 +174,14 @@ def analyze_texts(
     texts: Sequence[str],
     languages: Sequence[str],
     ignore: frozenset[str] = frozenset(),
+    special: SpecialCategories | None = None,
 ) -> list[list[Finding]]:
-    """Analyze a batch; spaCy sees all texts of one language in one ``pipe`` call."""
+    """Analyze a batch; spaCy sees all texts of one language in one ``pipe`` call.
+
+    With ``special``, each text's findings also hold its special-category findings. They
+    overlap identifiers freely (they are a separate layer, not spans to replace), so they
+    join after the identifiers' overlaps are resolved.
+    """
     out: list[list[Finding]] = [[] for _ in texts]
     by_lang: dict[str, list[int]] = {}
     for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
@@ -190,6 +196,8 @@ def analyze_texts(
             out[i] = _resolve_overlaps(
                 [_finding(r) for r in results if r.entity_type not in ignore]
             )
+            if special is not None:
+                out[i] = special.findings(texts[i], lang, out[i])
     return out
 
 

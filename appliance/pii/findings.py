@@ -8,7 +8,9 @@ in (several hundred MB) out of the server process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +22,16 @@ class Finding:
     end: int
     score: float
     recognizer: str
+    #: Special categories (GDPR Art. 9, :mod:`appliance.pii.special`): the index, in the
+    #: same text's findings, of the PERSON finding the fact concerns; None when the text
+    #: names nobody it could concern. An index, never the name.
+    person: int | None = None
+
+
+class SpecialCategories(Protocol):
+    """A second layer over the identifier findings: sensitive facts about the persons
+    found (:class:`appliance.pii.special.detector.SpecialCategoryDetector`)."""
+
+    def findings(
+        self, text: str, language: str, identifiers: Sequence[Finding]
+    ) -> list[Finding]: ...

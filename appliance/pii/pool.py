@@ -30,7 +30,7 @@ from typing import Any
 
 from appliance.errors import StageFailed
 from appliance.config.pii import PiiConfig
-from appliance.pii.findings import Finding
+from appliance.pii.findings import Finding, SpecialCategories
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,13 @@ def _serve(conn: Connection, config_json: str) -> None:
     for name in _NOT_IN_WORKERS:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     from appliance.pii.engine import analyze_texts, build_analyzer
+    from appliance.pii.special.detector import build_special_detector
 
     config = PiiConfig.model_validate_json(config_json)
     analyzer = build_analyzer(config)
+    special = build_special_detector(config)
     ignore = frozenset(config.ignore_entities)
-    analyze_texts(analyzer, ["warm up"], ["en"])
+    analyze_texts(analyzer, ["warm up"], ["en"], special=special)
     conn.send_bytes(_READY)
     while True:
         try:
@@ -70,21 +72,24 @@ def _serve(conn: Connection, config_json: str) -> None:
         except EOFError:
             return
         try:
-            reply: tuple[str, Any] = ("ok", _analyze_batch(analyzer, jobs, ignore))
+            reply: tuple[str, Any] = ("ok", _analyze_batch(analyzer, jobs, ignore, special))
         except Exception as e:  # noqa: BLE001 - reported to the caller by type only (no content)
             reply = ("error", type(e).__name__)
         conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _analyze_batch(
-    analyzer: Any, jobs: list[tuple[list[str], list[str]]], ignore: frozenset[str]
+    analyzer: Any,
+    jobs: list[tuple[list[str], list[str]]],
+    ignore: frozenset[str],
+    special: SpecialCategories | None = None,
 ) -> list[list[list[Finding]]]:
     """Every job's findings, from one analysis of all their texts together."""
     from appliance.pii.engine import analyze_texts
 
     texts = [t for job_texts, _ in jobs for t in job_texts]
     languages = [lang for _, job_languages in jobs for lang in job_languages]
-    findings = analyze_texts(analyzer, texts, languages, ignore)
+    findings = analyze_texts(analyzer, texts, languages, ignore, special)
     out: list[list[list[Finding]]] = []
     at = 0
     for job_texts, _ in jobs:

@@ -102,6 +102,7 @@ class ClassifyStage:
             drift_areas=tuple(drifted),
             declared_class=declared.risk_class if declared else None,
             application=app_name,
+            art9_basis=dict(declared.art9_basis) if declared else {},
             transparency=transparency,
             taxonomy_version=taxonomy.version,
             safety=safety.rounded(),

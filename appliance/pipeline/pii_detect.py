@@ -70,14 +70,17 @@ def detection_findings(
     findings: list[list[Finding]], languages: list[str]
 ) -> PiiFindings:
     counts: Counter[str] = Counter()
+    linked: Counter[str] = Counter()  # special categories tied to a named person
     recognizers: dict[str, set[str]] = {}
     for per_text in findings:
         for f in per_text:
             counts[f.entity_type] += 1
+            linked[f.entity_type] += f.person is not None
             recognizers.setdefault(f.entity_type, set()).add(f.recognizer)
     return PiiFindings(
         scanned=True,
         counts=dict(counts),
+        linked={k: n for k, n in linked.items() if n},
         recognizers={k: tuple(sorted(v)) for k, v in recognizers.items()},
         languages=tuple(sorted(set(languages))),
     )

@@ -16,6 +16,7 @@ from typing import Any
 from appliance.core.context import Context
 from appliance.core.findings import PiiFindings, RiskFindings
 from appliance.core.tokens import estimate_prompt
+from appliance.pii.special.categories import SPECIAL_CATEGORIES
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -70,6 +71,10 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "counts": counts,
             "types": sorted(counts),
             "languages": sorted(pii.languages) if pii else [],
+            "special_categories": sorted(t for t in counts if t in SPECIAL_CATEGORIES),
+            "special_linked": sorted(
+                t for t, n in (pii.linked.items() if pii else ()) if t in SPECIAL_CATEGORIES and n > 0
+            ),
         },
         "risk": {
             "assessed": risk is not None,
@@ -81,7 +86,7 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "safety_flags": list(risk.safety_flags) if risk else [],
             "safety_blocked": list(risk.safety_blocked) if risk else [],
         },
-        "application": {"id": application},
+        "application": {"id": application, "art9_basis": dict(risk.art9_basis) if risk else {}},
         "time": {
             "now": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "hour": now.hour,
@@ -117,6 +122,8 @@ def example_input() -> dict[str, Any]:
             "counts": {"EMAIL_ADDRESS": 1, "PERSON": 2},
             "types": ["EMAIL_ADDRESS", "PERSON"],
             "languages": ["en"],
+            "special_categories": [],
+            "special_linked": [],
         },
         "risk": {
             "assessed": True,
@@ -128,6 +135,6 @@ def example_input() -> dict[str, Any]:
             "safety_flags": [],
             "safety_blocked": [],
         },
-        "application": {"id": None},
+        "application": {"id": None, "art9_basis": {}},
         "time": {"now": "2026-11-25T14:03:00Z", "hour": 14, "weekday": "wednesday"},
     }

@@ -49,6 +49,15 @@ class PiiIn(_Strict):
     counts: dict[str, int] = Field(description="entity type -> number of findings")
     types: list[str] = Field(description="sorted entity types with at least one finding")
     languages: list[str]
+    special_categories: list[str] = Field(
+        default_factory=list,
+        description="GDPR Art. 9 special categories among `types` (HEALTH, ETHNIC_ORIGIN, "
+        "POLITICAL_OPINION, RELIGION, TRADE_UNION, GENETIC, BIOMETRIC, SEX_LIFE)",
+    )
+    special_linked: list[str] = Field(
+        default_factory=list,
+        description="special categories with a finding tied to a person named in the request",
+    )
 
 
 class RiskIn(_Strict):
@@ -66,6 +75,11 @@ class RiskIn(_Strict):
 
 class ApplicationIn(_Strict):
     id: str | None = Field(description="registered application the key belongs to, if any")
+    art9_basis: dict[str, str] = Field(
+        default_factory=dict,
+        description="the application's registered GDPR Art. 9(2) legal bases: special "
+        'category (or "*" for all) -> basis, e.g. {"HEALTH": "health_care"}',
+    )
 
 
 class TimeIn(_Strict):

@@ -88,6 +88,11 @@ def _art30_findings(s: Mapping[str, Any]) -> list[str]:
             f"({_pct(s['requests_with_personal_data'], s['requests'])})."
         ),
         f"Requests went to {_n(s['recipients'])} recipient(s) (model providers).",
+        (
+            f"{_n(s['requests_with_special_categories']):,} request(s) held special categories "
+            "of personal data (GDPR Art. 9); the applications section names them and the "
+            "Art. 9(2) basis each application is registered with."
+        ),
     ]
     if _n(s["third_country_recipients"]):
         out.append(
@@ -145,6 +150,11 @@ def _pii_findings(s: Mapping[str, Any]) -> list[str]:
         (
             f"{_n(s['findings']):,} findings of {_n(s['entity_types'])} entity type(s); "
             f"{_n(s['findings_not_forwarded']):,} were in requests that were not forwarded."
+        ),
+        (
+            f"{_n(s['requests_with_special_categories']):,} request(s) held special categories "
+            f"of personal data (GDPR Art. 9, {_n(s['special_category_findings']):,} findings); "
+            f"{_n(s['special_category_requests_not_forwarded']):,} of them were not forwarded."
         ),
     ]
 
@@ -235,16 +245,23 @@ _KINDS: tuple[KindSpec, ...] = (
             ("applications", "Applications"),
             ("requests", "Requests"),
             ("requests_with_personal_data", "Requests with personal data"),
+            ("requests_with_special_categories", "Requests with special categories (Art. 9)"),
             ("recipients", "Recipients"),
             ("third_country_recipients", "Recipients outside EU/EEA"),
             ("third_country_requests", "Requests to recipients outside EU/EEA"),
         ),
         sections=(
-            SectionSpec("applications", "Applications and purposes (Art. 30(1)(b))"),
+            SectionSpec(
+                "applications",
+                "Applications and purposes (Art. 30(1)(b))",
+                note="Special categories: the GDPR Art. 9 categories found in the "
+                "application's requests; Art. 9(2) basis: as registered for it.",
+            ),
             SectionSpec(
                 "data_categories",
                 "Categories of personal data (Art. 30(1)(c))",
-                note="Entity types found by the PII detector; counts only, never values.",
+                note="Entity types found by the PII detector; counts only, never values. "
+                "Special categories of Art. 9(1) are marked.",
                 chart=ChartSpec(
                     "barh", "data_category", ("findings",), "Personal data findings by category"
                 ),
@@ -261,6 +278,7 @@ _KINDS: tuple[KindSpec, ...] = (
             "application",
             "purpose",
             "data_categories",
+            "special_categories",
             "recipient",
             "region",
             "third_country",
@@ -386,6 +404,12 @@ _KINDS: tuple[KindSpec, ...] = (
             ("findings", "Findings"),
             ("entity_types", "Entity types"),
             ("findings_not_forwarded", "Findings in requests not forwarded"),
+            ("special_category_findings", "Special-category findings (Art. 9)"),
+            ("requests_with_special_categories", "Requests with special categories"),
+            (
+                "special_category_requests_not_forwarded",
+                "Requests with special categories not forwarded",
+            ),
         ),
         sections=(
             SectionSpec(
@@ -393,6 +417,16 @@ _KINDS: tuple[KindSpec, ...] = (
                 "Findings by entity type",
                 chart=ChartSpec(
                     "barh", "entity_type", ("findings",), "PII findings by entity type"
+                ),
+            ),
+            SectionSpec(
+                "by_special_category",
+                "Special categories of personal data (GDPR Art. 9)",
+                note="Facts about a person (health, religion, ...), counted apart from "
+                "identifiers; not forwarded: denied, e.g. for want of an Art. 9(2) basis.",
+                chart=ChartSpec(
+                    "barh", "special_category", ("requests",),
+                    "Requests with special categories",
                 ),
             ),
             SectionSpec("by_action", "Findings by action taken"),

@@ -23,6 +23,7 @@ from appliance.audit.keys import load_public_key, public_key_id
 from appliance.audit.reader import AuditReader, open_reader
 from appliance.audit.segments import AuditPaths
 from appliance.config import Config
+from appliance.pii.special.categories import CATEGORIES as SPECIAL_CATEGORY_NAMES
 from appliance.reports import sql as sqlfiles
 from appliance.reports.basis import Basis, SegmentBasis, Verification, iso, signed_checkpoints
 from appliance.reports.incident import deadline_rows
@@ -198,7 +199,11 @@ def _load_apps(config: Config, tenant: str | None) -> list[tuple[Any, ...]]:
         apps = control.list_apps(tenant)
     finally:
         control.close()
-    return [(a["tenant"], a["name"], a["purpose"], a["annex_iii"], a["risk_class"]) for a in apps]
+    return [
+        (a["tenant"], a["name"], a["purpose"], a["annex_iii"], a["risk_class"],
+         ", ".join(f"{k}: {v}" for k, v in sorted(a["art9_basis"].items())) or None)
+        for a in apps
+    ]
 
 
 def _setup(
@@ -232,11 +237,20 @@ def _setup(
         )
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE applications (tenant VARCHAR, name VARCHAR, purpose VARCHAR,"
-        " annex_iii VARCHAR, risk_class VARCHAR)"
+        " annex_iii VARCHAR, risk_class VARCHAR, art9_basis VARCHAR)"
     )
     apps = _load_apps(config, request.tenant)
     if apps:
-        conn.executemany("INSERT INTO applications VALUES (?, ?, ?, ?, ?)", [list(a) for a in apps])
+        conn.executemany(
+            "INSERT INTO applications VALUES (?, ?, ?, ?, ?, ?)", [list(a) for a in apps]
+        )
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE special_categories (entity_type VARCHAR, article VARCHAR)"
+    )
+    conn.executemany(
+        "INSERT INTO special_categories VALUES (?, ?)",
+        [[t, f"Art. 9(1): {what}"] for t, what in SPECIAL_CATEGORY_NAMES.items()],
+    )
     conn.execute("CREATE OR REPLACE TEMP TABLE retention (tenant VARCHAR, days INTEGER)")
     if config.audit.tenant_retention_days:
         conn.executemany(

@@ -35,6 +35,10 @@ APPS: tuple[tuple[str, str, str, str | None, str], ...] = (
     ),
     ("globex", "marketing-copy", "Draft marketing texts", None, "limited"),
 )
+#: GDPR Art. 9(2) bases the sample applications are registered with.
+ART9_BASIS: dict[tuple[str, str], dict[str, str]] = {
+    ("acme", "hr-screening"): {"HEALTH": "employment", "TRADE_UNION": "employment"},
+}
 DEPARTMENTS = {"acme": ("support", "hr", "engineering"), "globex": ("claims", "marketing")}
 MODELS: tuple[tuple[str, str, str, float], ...] = (
     # model, provider, region, USD per 1k tokens
@@ -51,6 +55,10 @@ ACTIONS = {
     "IBAN_CODE": "hash",
     "DE_TAX_ID": "redact",
     "LOCATION": "allow",
+    # special categories (GDPR Art. 9) stay in the text; the policy decides where they go
+    "HEALTH": "allow",
+    "RELIGION": "allow",
+    "TRADE_UNION": "allow",
 }
 REVISIONS = ("rev-2026-01", "rev-2026-02")
 DENY_REASONS = (
@@ -58,6 +66,9 @@ DENY_REASONS = (
     ("pii_block", "personal data of type IBAN_CODE may not leave the EU"),
     ("budget", "monthly budget of the department exhausted"),
 )
+#: The reason the Art. 9 rule gives (``{}``: the special categories without a basis).
+ART9_REASON = ("special-category data (GDPR Art. 9(1): {}) may go to an external provider only "
+               "from an application registered with an Art. 9(2) legal basis for it")
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,16 @@ def _row(rng: random.Random, i: int, ts_us: int) -> dict[str, Any]:
     if rng.random() < 0.35:
         for t in rng.sample(PII_TYPES, rng.randint(1, 3)):
             pii[t] = rng.randint(1, 4)
+    # Special categories, by position (the random stream of the other fields stays as it
+    # was): sick-leave questions to the HR app, religious holidays in support chats.
+    if app == "hr-screening" and i % 9 == 0:
+        pii["HEALTH"] = 1
+    if app == "hr-screening" and i % 37 == 0:
+        pii["TRADE_UNION"] = 1
+    if app == "support-bot" and i % 29 == 0:
+        pii["RELIGION"] = 1
+    uncovered = sorted(t for t in pii if t in ("HEALTH", "RELIGION", "TRADE_UNION")
+                       and t not in ART9_BASIS.get((tenant, app), {}))
     roll = rng.random()
     risk = (
         "prohibited"
@@ -105,6 +126,9 @@ def _row(rng: random.Random, i: int, ts_us: int) -> dict[str, Any]:
     elif "IBAN_CODE" in pii and region == "us":
         decision, status = "deny", 403
         reasons, rules = [DENY_REASONS[1][1]], ["pii.block_iban_third_country"]
+    elif uncovered and provider != "local":
+        decision, status = "deny", 403
+        reasons, rules = [ART9_REASON.format(", ".join(uncovered))], ["gdpr_art9_special_categories"]
     elif rng.random() < 0.02:
         decision, status = "deny", 429
         reasons, rules = [DENY_REASONS[2][1]], ["limits.budget"]
@@ -181,7 +205,8 @@ def register_apps(config: Config) -> None:
     control = ControlPlane.open(control_plane_path(config.storage.data_dir))
     try:
         for tenant, name, purpose, annex, declared in APPS:
-            control.register_app(tenant, name, purpose, annex, declared)
+            control.register_app(tenant, name, purpose, annex, declared,
+                                 art9_basis=ART9_BASIS.get((tenant, name), {}))
     finally:
         control.close()
 

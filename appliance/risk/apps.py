@@ -1,11 +1,18 @@
 """Applications and their declared purposes: registering one fixes its baseline AI Act
-class; the classify stage looks them up (cached: the table changes rarely)."""
+class; the classify stage looks them up (cached: the table changes rarely).
+
+Besides the purpose (and so the AI Act class it fixes) the registry holds the GDPR Art.
+9(2) legal bases the deployer registered for the application; the policy reads them to
+decide whether special-category data may go to an external provider.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from appliance.keys.store import ControlPlane
@@ -16,6 +23,8 @@ class DeclaredPurpose:
     name: str
     risk_class: str
     areas: tuple[dict[str, Any], ...]
+    #: Special category (or "*") -> Art. 9(2) basis name, as registered.
+    art9_basis: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def register_application(
@@ -26,16 +35,18 @@ def register_application(
     purpose: str,
     annex_iii: str | None,
     classifier: Any = None,
+    art9_basis: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Classify the declared purpose and store the application (idempotent per name).
 
     Pass the running classifier to read the purpose with its model, not the rules alone.
-    The one path for the CLI and the admin API.
+    ``art9_basis`` None keeps the bases already registered. The one path for the CLI and
+    the admin API.
     """
     from appliance.risk.purpose import baseline_class
 
     risk_class, areas = baseline_class(purpose, annex_iii, classifier=classifier)
-    return control.register_app(tenant, name, purpose, annex_iii, risk_class, areas)
+    return control.register_app(tenant, name, purpose, annex_iii, risk_class, areas, art9_basis)
 
 
 class AppDirectory:
@@ -60,6 +71,9 @@ class AppDirectory:
                 name=name,
                 risk_class=str(app.get("risk_class") or "minimal"),
                 areas=tuple(a for a in app.get("areas") or () if isinstance(a, dict)),
+                art9_basis=MappingProxyType(
+                    {str(k): str(v) for k, v in (app.get("art9_basis") or {}).items()}
+                ),
             )
         )
         if len(self._cache) > 10_000:

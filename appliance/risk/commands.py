@@ -10,6 +10,7 @@ from typing import Any
 
 from appliance.config import Config, load_config
 from appliance.errors import ConfigError
+from appliance.pii.special.categories import ART9_BASES, parse_basis
 
 
 def _state_args(p: argparse.ArgumentParser) -> None:
@@ -37,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("--name", required=True)
     r.add_argument("--purpose", required=True, help="the intended purpose, in words")
     r.add_argument("--annex-iii", default=None, help="Annex III area (1-8 or its id)")
+    r.add_argument(
+        "--art9-basis", action="append", default=None, metavar="CATEGORY=BASIS",
+        help="GDPR Art. 9(2) legal basis for a special category the application processes "
+             "(repeatable; CATEGORY is HEALTH, RELIGION, ... or * for all; BASIS is one of "
+             f"{', '.join(ART9_BASES)}); 'none' clears them; omitted: unchanged",
+    )
     r.add_argument("--json", action="store_true", help="print JSON")
     _state_args(r)
     r.set_defaults(func=cmd_apps_register)
@@ -96,10 +103,20 @@ def _control(config: Config) -> Any:
     return ControlPlane.open(control_plane_path(config.storage.data_dir))
 
 
+def _art9_basis(specs: list[str] | None) -> dict[str, str] | None:
+    """``--art9-basis`` values as category -> basis (None: not given; {}: 'none')."""
+    if specs is None:
+        return None
+    if [s.strip().lower() for s in specs] == ["none"]:
+        return {}
+    return dict(parse_basis(s) for s in specs)
+
+
 def cmd_apps_register(args: argparse.Namespace) -> int:
     from appliance.risk.apps import register_application
 
     try:
+        art9_basis = _art9_basis(args.art9_basis)
         config = _config(args)
         clf = _classifier(config, config.risk.embeddings)
     except (ConfigError, ValueError) as e:
@@ -109,7 +126,7 @@ def cmd_apps_register(args: argparse.Namespace) -> int:
     try:
         app = register_application(
             control, tenant=args.tenant, name=args.name, purpose=args.purpose,
-            annex_iii=args.annex_iii, classifier=clf,
+            annex_iii=args.annex_iii, classifier=clf, art9_basis=art9_basis,
         )
     except ValueError as e:
         print(str(e), file=sys.stderr)
@@ -120,7 +137,8 @@ def cmd_apps_register(args: argparse.Namespace) -> int:
         print(json.dumps(app, ensure_ascii=False))
     else:
         ids = ", ".join(str(a["id"]) for a in app["areas"]) or "none"
-        print(f"registered {app['tenant']}/{app['name']}: {app['risk_class']} (areas: {ids})")
+        print(f"registered {app['tenant']}/{app['name']}: {app['risk_class']} (areas: {ids}; "
+              f"Art. 9(2) basis: {_basis_text(app['art9_basis'])})")
     return 0
 
 
@@ -140,8 +158,13 @@ def cmd_apps_list(args: argparse.Namespace) -> int:
         return 0
     for app in apps:
         ids = ",".join(str(a["id"]) for a in app["areas"]) or "-"
-        print(f"{app['tenant']}\t{app['name']}\t{app['risk_class']}\t{ids}\t{app['purpose']}")
+        basis = _basis_text(app["art9_basis"]) if app["art9_basis"] else "-"
+        print(f"{app['tenant']}\t{app['name']}\t{app['risk_class']}\t{ids}\t{basis}\t{app['purpose']}")
     return 0
+
+
+def _basis_text(basis: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(basis.items())) or "none"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 -- Scope shared by every report: which audit records a report rests on.
 --
--- The exporter fills four small tables before it runs a report's queries:
+-- The exporter fills five small tables before it runs a report's queries:
 --   params       one row: period_start, period_end (half-open, UTC), tenant, application
 --                (NULL = all), bucket ('hour' | 'day' | 'week' | 'month'), request_ids
 --                (incident reports), retention_days (configured default)
@@ -8,8 +8,11 @@
 --                is valid; only records BELOW that size are reported, so every number in
 --                a report rests on signed data, and two exports that name the same
 --                checkpoints hold the same numbers
---   applications the application registry (tenant, name, purpose, annex_iii, risk_class)
+--   applications the application registry (tenant, name, purpose, annex_iii, risk_class,
+--                art9_basis: the registered GDPR Art. 9(2) bases as text, or NULL)
 --   retention    per-tenant retention overrides (tenant, days)
+--   special_categories the GDPR Art. 9(1) special categories among the PII entity types
+--                (entity_type, article), from appliance/pii/special/categories.py
 -- "records" is the union of all audit segments (see audit/schema.sql), with segment_id.
 
 -- name: scope

@@ -1,6 +1,8 @@
 -- GDPR Art. 30 record of processing activities, per application.
 -- Purposes come from the application registry; categories of personal data from the
--- PII findings (entity types, counts only); recipients are the model providers that
+-- PII findings (entity types, counts only), special categories of Art. 9(1) marked, with
+-- the Art. 9(2) basis the application is registered with; recipients are the model
+-- providers that
 -- received requests; third-country transfers follow the provider region (macro
 -- third_country in _scope.sql). Retention and security measures are stated by the
 -- exporter from the configuration in force (Art. 30(1)(f) and (g)).
@@ -9,6 +11,8 @@
 SELECT count(DISTINCT (tenant, application))                                  AS applications,
        count(*)                                                               AS requests,
        count(*) FILTER (WHERE pii_total > 0)                                  AS requests_with_personal_data,
+       count(*) FILTER (WHERE list_has_any(json_keys(pii_counts),
+                        (SELECT list(entity_type) FROM special_categories)))  AS requests_with_special_categories,
        count(DISTINCT provider) FILTER (WHERE decision = 'allow')             AS recipients,
        count(DISTINCT provider) FILTER (WHERE decision = 'allow'
                                           AND third_country(region) = 'yes')  AS third_country_recipients,
@@ -17,29 +21,45 @@ SELECT count(DISTINCT (tenant, application))                                  AS
 FROM scope;
 
 -- name: applications
+WITH special AS (
+    SELECT tenant, application,
+           string_agg(DISTINCT f.key, ', ' ORDER BY f.key) AS special_categories
+    FROM (SELECT tenant, application,
+                 unnest(map_entries(CAST(pii_counts AS MAP(VARCHAR, BIGINT)))) AS f
+          FROM scope WHERE pii_total > 0)
+    WHERE f.key IN (SELECT entity_type FROM special_categories)
+    GROUP BY ALL
+)
 SELECT coalesce(s.tenant, '(none)')                     AS tenant,
        coalesce(s.application, '(none)')                AS application,
        coalesce(a.purpose, '(not registered)')          AS purpose,
        a.risk_class                                     AS declared_risk_class,
        count(*)                                         AS requests,
        count(*) FILTER (WHERE s.pii_total > 0)          AS requests_with_personal_data,
+       coalesce(sp.special_categories, '')              AS special_categories,
+       coalesce(a.art9_basis, '')                       AS art9_basis,
        min(s.ts_start)                                  AS first_request,
        max(s.ts_start)                                  AS last_request
 FROM scope AS s
 LEFT JOIN applications AS a ON a.tenant = s.tenant AND a.name = s.application
+LEFT JOIN special AS sp      ON sp.tenant IS NOT DISTINCT FROM s.tenant
+                            AND sp.application IS NOT DISTINCT FROM s.application
 GROUP BY ALL
 ORDER BY tenant, application;
 
 -- name: data_categories
--- Categories of personal data: PII entity types found in requests (never the values).
-SELECT coalesce(tenant, '(none)')                       AS tenant,
-       coalesce(application, '(none)')                  AS application,
-       f.key                                            AS data_category,
-       sum(f.value)                                     AS findings,
+-- Categories of personal data: PII entity types found in requests (never the values);
+-- special_category names the Art. 9(1) category where the type is one.
+SELECT coalesce(x.tenant, '(none)')                     AS tenant,
+       coalesce(x.application, '(none)')                AS application,
+       x.f.key                                          AS data_category,
+       c.article                                        AS special_category,
+       sum(x.f.value)                                   AS findings,
        count(*)                                         AS requests
 FROM (SELECT tenant, application,
              unnest(map_entries(CAST(pii_counts AS MAP(VARCHAR, BIGINT)))) AS f
-      FROM scope WHERE pii_total > 0)
+      FROM scope WHERE pii_total > 0) AS x
+LEFT JOIN special_categories AS c ON c.entity_type = x.f.key
 GROUP BY ALL
 ORDER BY tenant, application, findings DESC, data_category;
 
@@ -61,7 +81,10 @@ ORDER BY tenant, application, recipient, region;
 -- One row per application, recipient and region: the record of processing.
 WITH cats AS (
     SELECT tenant, application,
-           string_agg(DISTINCT f.key, ', ' ORDER BY f.key) AS data_categories
+           string_agg(DISTINCT f.key, ', ' ORDER BY f.key) AS data_categories,
+           coalesce(string_agg(DISTINCT f.key, ', ' ORDER BY f.key)
+                    FILTER (WHERE f.key IN (SELECT entity_type FROM special_categories)), '')
+                                                          AS special_categories
     FROM (SELECT tenant, application,
                  unnest(map_entries(CAST(pii_counts AS MAP(VARCHAR, BIGINT)))) AS f
           FROM scope WHERE pii_total > 0)
@@ -71,6 +94,8 @@ SELECT s.tenant,
        s.application,
        coalesce(a.purpose, '(not registered)')                    AS purpose,
        coalesce(c.data_categories, '')                            AS data_categories,
+       coalesce(c.special_categories, '')                         AS special_categories,
+       coalesce(a.art9_basis, '')                                 AS art9_basis,
        s.provider                                                 AS recipient,
        coalesce(s.region, 'unknown')                              AS region,
        third_country(s.region)                                    AS third_country,

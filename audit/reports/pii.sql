@@ -2,7 +2,9 @@
 -- time. Counts only: the log never holds the values. The action is the redaction stage's
 -- action for that entity type (mask | hash | redact | allow ...); a request that was
 -- denied was not forwarded at all ("not forwarded"); "none recorded" means the request
--- was forwarded without a redaction record (redaction switched off).
+-- was forwarded without a redaction record (redaction switched off). Special categories
+-- (GDPR Art. 9) are counted apart as well: they are facts about a person, left in the
+-- text unless the policy names them, and the policy decides where such requests may go.
 
 -- name: findings
 -- (helper view: one row per request and entity type)
@@ -23,7 +25,14 @@ SELECT (SELECT count(*) FROM scope)                                     AS reque
        (SELECT coalesce(sum(findings), 0) FROM pii_findings)            AS findings,
        (SELECT count(DISTINCT entity_type) FROM pii_findings)           AS entity_types,
        (SELECT coalesce(sum(findings), 0) FROM pii_findings
-         WHERE action = 'not forwarded')                                AS findings_not_forwarded;
+         WHERE action = 'not forwarded')                                AS findings_not_forwarded,
+       (SELECT coalesce(sum(findings), 0) FROM pii_findings
+         WHERE entity_type IN (SELECT entity_type FROM special_categories)) AS special_category_findings,
+       (SELECT count(DISTINCT request_id) FROM pii_findings
+         WHERE entity_type IN (SELECT entity_type FROM special_categories)) AS requests_with_special_categories,
+       (SELECT count(DISTINCT request_id) FROM pii_findings
+         WHERE entity_type IN (SELECT entity_type FROM special_categories)
+           AND action = 'not forwarded')                                AS special_category_requests_not_forwarded;
 
 -- name: by_entity
 SELECT entity_type,
@@ -32,6 +41,19 @@ SELECT entity_type,
 FROM pii_findings
 GROUP BY ALL
 ORDER BY findings DESC, entity_type;
+
+-- name: by_special_category
+-- GDPR Art. 9 special categories: findings and requests, forwarded or not.
+SELECT c.entity_type                                                    AS special_category,
+       c.article,
+       coalesce(sum(f.findings), 0)                                     AS findings,
+       count(DISTINCT f.request_id)                                     AS requests,
+       count(DISTINCT f.request_id) FILTER (WHERE f.decision = 'allow') AS forwarded,
+       count(DISTINCT f.request_id) FILTER (WHERE f.decision <> 'allow') AS not_forwarded
+FROM special_categories AS c
+LEFT JOIN pii_findings AS f ON f.entity_type = c.entity_type
+GROUP BY ALL
+ORDER BY findings DESC, special_category;
 
 -- name: by_action
 SELECT action,

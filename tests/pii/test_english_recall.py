@@ -11,7 +11,8 @@ from presidio_analyzer import AnalyzerEngine
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.config.pii import PiiConfig
-from appliance.pii.engine import Finding, _resolve_overlaps, analyze_texts
+from appliance.pii.findings import Finding
+from appliance.pii.engine import _resolve_overlaps, analyze_texts
 
 IGNORE = frozenset(PiiConfig().ignore_entities)
 

@@ -9,7 +9,7 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.stream import PlaceholderRestorer, StreamScreener
 from appliance.pii.vault import Vault
 

@@ -38,7 +38,8 @@ def _ctx(**kw: object) -> Context:
 def test_input_without_pii_and_risk_stages() -> None:
     doc = build_input(_ctx(), provider_kind="openai")
     assert validate_input(doc) == []
-    assert doc["pii"] == {"scanned": False, "counts": {}, "types": [], "languages": []}
+    assert doc["pii"] == {"scanned": False, "counts": {}, "types": [], "languages": [],
+                          "special_categories": [], "special_linked": []}
     assert doc["risk"]["assessed"] is False and doc["risk"]["class"] is None
     assert doc["request"]["tools"] == ["lookup"]
     # The one estimate: the limits stage admits the request with the same number.
@@ -65,4 +66,21 @@ def test_input_with_stage_findings_and_no_values() -> None:
     assert doc["pii"]["counts"] == {"PERSON": 2} and doc["pii"]["types"] == ["PERSON"]
     assert doc["risk"]["class"] == "high" and doc["risk"]["areas"] == ["annex3_4"]
     assert doc["risk"]["articles"] == ["Annex III(4)"]
-    assert doc["application"] == {"id": "hr-screening"}
+    assert doc["application"] == {"id": "hr-screening", "art9_basis": {}}
+
+
+def test_input_carries_special_categories_and_the_registered_basis() -> None:
+    ctx = _ctx()
+    ctx.verdicts.append(Verdict("pii_detect", findings=PiiFindings(
+        scanned=True, counts={"PERSON": 1, "HEALTH": 2, "RELIGION": 1}, linked={"HEALTH": 1},
+        languages=("en",),
+    )))
+    ctx.verdicts.append(Verdict("classify", findings=RiskFindings(
+        risk_class="minimal", content_class="minimal", application="care-bot",
+        art9_basis={"HEALTH": "health_care"},
+    )))
+    doc = build_input(ctx)
+    assert validate_input(doc) == []
+    assert doc["pii"]["special_categories"] == ["HEALTH", "RELIGION"]
+    assert doc["pii"]["special_linked"] == ["HEALTH"]
+    assert doc["application"] == {"id": "care-bot", "art9_basis": {"HEALTH": "health_care"}}
