@@ -147,7 +147,11 @@ def test_first_requests_as_written(tmp_path: Path) -> None:
         (python,) = _of("First requests", "python")
         # The Python example is the user's application: it runs with an interpreter that
         # has the openai SDK (this one), in the shell where the README exported KEY.
-        script = f"set -e\n{shell.text}\n{sys.executable} - <<'PYTHON'\n{python.text}PYTHON\n"
+        script = (
+            f"set -e\n{shell.text}\n"
+            '[ -n "$KEY" ] || { echo "the README left KEY empty" >&2; exit 3; }\n'
+            f"{sys.executable} - <<'PYTHON'\n{python.text}PYTHON\n"
+        )
         done = subprocess.run(
             ["bash", "-c", script], cwd=clone, capture_output=True, text=True, timeout=300,
             env={k: v for k, v in os.environ.items() if k != "KEY"},
