@@ -4,7 +4,7 @@ For every model of a ``local`` provider whose directory is missing or incomplete
 built-in recipe (``local-chat``, ``local-embed``) builds it offline, in a child process
 (the server never imports torch). Models without a recipe are reported, not invented:
 the operator exports them with ``appliance models export``. ``serve`` builds these
-together with the other first-start models (:mod:`appliance.models.prepare`); this
+together with the other first-start models (:mod:`appliance.first_start`); this
 module's :func:`ensure_default_models` builds only these, one after the other.
 """
 

@@ -1,9 +1,9 @@
-"""Every model a configuration needs, built before the server starts: the first-start plan.
+"""Building models before the server starts: a plan of steps, run side by side.
 
-``serve`` runs :func:`prepare` before it listens; ``appliance models prepare`` runs the
-same plan ahead of time (a container image build, or an operator who wants a fast and
-predictable first start), after which ``serve`` finds everything and builds nothing. Both
-agree on where each model lives because each step is the one the loading code would run.
+A :class:`Step` is one model: where it lives, how long it takes, how to build it (in a
+child process). The built-in local models' steps are here; the risk classifier's encoder
+(:mod:`appliance.risk.multilingual`) and the German tagger (:mod:`appliance.pii.de.build`)
+declare their own, and :mod:`appliance.first_start` puts a configuration's plan together.
 
 The builds are independent, so they run together, each in a child process (torch and
 the exporters never enter the server): on two cores the German tagger's single-threaded
@@ -51,30 +51,6 @@ class Step:
         return self.is_done(self.target)
 
 
-def steps(config: Config) -> list[Step]:
-    """The models ``config`` needs, each once (two users of one directory share a step)."""
-    out: list[Step] = []
-    seen: set[Path] = set()
-
-    def add(step: Step) -> None:
-        if step.target not in seen:
-            seen.add(step.target)
-            out.append(step)
-
-    for step in local_model_steps(config):
-        add(step)
-    if config.risk.embeddings:
-        from appliance.models.builtin import EMBED_MODEL
-        from appliance.risk.engine import models_dir
-
-        add(builtin_step(EMBED_MODEL, models_dir(config), "risk classification and safety screening"))
-        if config.risk.multilingual:
-            add(multilingual_step(models_dir(config)))
-    if config.pipeline.redact and config.pii.enabled and "de" in config.pii.languages:
-        add(german_tagger_step())
-    return out
-
-
 def local_model_steps(config: Config) -> list[Step]:
     """A step per configured local model that a built-in recipe can build; a missing model
     without one is reported, not invented (the operator exports it)."""
@@ -113,37 +89,12 @@ def builtin_step(name: str, models_dir: Path, purpose: str) -> Step:
     )
 
 
-def multilingual_step(models_dir: Path) -> Step:
-    from appliance.models.child import build_in_child
-    from appliance.risk.multilingual import EXPECTED_S, MODEL_NAME, is_exported
-
-    target = models_dir / MODEL_NAME
-    return Step(
-        MODEL_NAME, "risk classification and safety screening (German and others)", target,
-        is_exported, EXPECTED_S,
-        lambda report, nice: build_in_child(target, "appliance.risk.multilingual", [], report,
-                                            is_done=is_exported, nice=nice),
-    )
-
-
-def german_tagger_step() -> Step:
-    from appliance.pii.de.build import EXPECTED_S, default_model_dir, ensure_model, is_built
-
-    target = default_model_dir()
-    return Step(
-        "de-ner", "German persons and places (PII), trained offline", target, is_built,
-        EXPECTED_S,
-        lambda report, nice: ensure_model(target, report=report, nice=nice),
-    )
-
-
-def prepare(config: Config, progress: BuildProgress) -> list[Step]:
-    """Build every missing model of ``config`` concurrently; return the steps that built.
+def run_plan(plan: list[Step], progress: BuildProgress) -> list[Step]:
+    """Build every missing model of ``plan`` concurrently; return the steps that built.
 
     A failing build raises once the others have finished (theirs are kept for the next
     start): the operator must see it now, not at the first request.
     """
-    plan = steps(config)
     todo = [s for s in plan if not s.ready]
     for s in plan:
         if s.ready:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from appliance.models.build_cache import build_once
+from appliance.models.prepare import Step
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,19 @@ def main(argv: list[str] | None = None) -> int:
         export_use(out)
 
     return child_main(build, sys.argv[1:] if argv is None else argv)
+
+
+def build_step(models_dir: Path) -> Step:
+    """The first-start step that exports the encoder into ``models_dir``."""
+    from appliance.models.child import build_in_child
+
+    target = models_dir / MODEL_NAME
+    return Step(
+        MODEL_NAME, "risk classification and safety screening (German and others)", target,
+        is_exported, EXPECTED_S,
+        lambda report, nice: build_in_child(target, "appliance.risk.multilingual", [], report,
+                                            is_done=is_exported, nice=nice),
+    )
 
 
 if __name__ == "__main__":

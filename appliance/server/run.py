@@ -55,8 +55,8 @@ def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 def _prepare_models(config: Config) -> None:
     """Build every model the config needs that is missing (offline, concurrently, with
     progress), before any worker starts: the PII workers and the risk model then load
-    what is there instead of each building in turn (:mod:`appliance.models.prepare`)."""
-    from appliance.models.prepare import prepare
+    what is there instead of each building in turn (:mod:`appliance.first_start`)."""
+    from appliance.first_start import prepare
     from appliance.progress import BuildProgress
 
     with BuildProgress() as progress:

@@ -112,17 +112,14 @@ def rechain_and_resign(config: Config, paths: AuditPaths, seq: int) -> None:
         conn.close()
 
 
-def cli(*args: str, full: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run ``appliance audit ...`` as a subprocess. ``full`` goes through the whole CLI
-    (``python -m appliance``), which imports every command group and is slower; the
-    default runs the same ``register()`` parser from the audit module alone."""
-    entry = ["appliance"] if full else ["appliance.audit.commands"]
-    return subprocess.run([sys.executable, "-m", *entry, "audit", *args],
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``appliance audit ...`` as a subprocess, as an auditor does."""
+    return subprocess.run([sys.executable, "-m", "appliance", "audit", *args],
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-def cli_verify(config: Config, paths: AuditPaths, *extra: str, full: bool = False) -> tuple[int, dict[str, Any]]:
+def cli_verify(config: Config, paths: AuditPaths, *extra: str) -> tuple[int, dict[str, Any]]:
     r = cli("verify", "--data-dir", str(config.storage.data_dir), "--public-key", str(paths.public_key),
-            "--json", *extra, full=full)
+            "--json", *extra)
     assert r.stdout, r.stderr
     return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])

@@ -66,7 +66,7 @@ def test_master_key_rotation_rewraps_without_rewriting_records(two_tenants: Path
     import sys
 
     r = subprocess.run(
-        [sys.executable, "-m", "appliance.audit.commands", "audit", "rotate-key", "--data-dir", str(two_tenants),
+        [sys.executable, "-m", "appliance", "audit", "rotate-key", "--data-dir", str(two_tenants),
          "--new-key-env", "NEW_AUDIT_MASTER"],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )

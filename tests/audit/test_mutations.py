@@ -26,7 +26,7 @@ LogCopy = Callable[[], tuple[Config, AuditPaths]]
 
 def test_untouched_log_verifies(log_copy: LogCopy) -> None:
     config, paths = log_copy()
-    rc, out = cli_verify(config, paths, full=True)  # through `python -m appliance audit verify`
+    rc, out = cli_verify(config, paths)  # `python -m appliance audit verify`
     assert rc == 0 and out["ok"], out
     assert sum(s["records"] for s in out["segments"]) == 40
 

@@ -297,7 +297,7 @@ async def test_usage_command_reports_what_was_metered(
     cfg_file.write_text(to_toml(merge(cfg, {"storage": {"data_dir": str(running.data_dir)}})))
     proc = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "appliance.metering.commands", "usage", "--config", str(cfg_file),
+        [sys.executable, "-m", "appliance", "usage", "--config", str(cfg_file),
          "--group-by", "tenant,model,user", "--json"],
         capture_output=True, text=True, timeout=120,
     )

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.policy", "policy", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "appliance", "policy", *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
 

@@ -84,7 +84,8 @@ def test_command_line_export_with_progress(sample_audit: SampleAudit, tmp_path: 
         [
             sys.executable,
             "-m",
-            "appliance.reports",
+            "appliance",
+            "report",
             "export",
             "--data-dir",
             str(sample_audit.data_dir),
@@ -122,7 +123,8 @@ def test_command_line_export_with_progress(sample_audit: SampleAudit, tmp_path: 
         [
             sys.executable,
             "-m",
-            "appliance.reports",
+            "appliance",
+            "report",
             "export",
             "--data-dir",
             str(sample_audit.data_dir),
@@ -159,7 +161,8 @@ def test_command_line_refuses_bad_periods(tmp_path: Path, args: list[str], messa
         [
             sys.executable,
             "-m",
-            "appliance.reports",
+            "appliance",
+            "report",
             "export",
             "--data-dir",
             str(tmp_path),

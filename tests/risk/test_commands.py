@@ -1,4 +1,4 @@
-"""The CLI handlers run as a real subprocess (``python -m appliance.risk.commands`` runs the
+"""The CLI handlers run as a real subprocess (``python -m appliance`` runs the
 same handlers ``appliance risk|apps`` does, without importing every other command group)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def appliance(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.risk.commands", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "appliance", *args, "--data-dir", str(data_dir)],
         input=stdin,
         capture_output=True,
         text=True,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from appliance.pii.de.features import TAGS
 from appliance.pii.de.train import META_FILE, MODEL_FILE, Recipe
 from appliance.progress import Report, log_report
+from appliance.models.prepare import Step
 
 if TYPE_CHECKING:
     from appliance.pii.de.synth import Sample
@@ -147,6 +148,17 @@ def ensure_model(model_dir: Path | None = None, *, report: Report | None = None,
                  target, EXPECTED_S)
     return build_in_child(target, "appliance.pii.de.build", [], report or _LOGGED,
                           is_done=is_built, nice=nice)
+
+
+def build_step() -> Step:
+    """The first-start step that trains the tagger into the cache directory."""
+
+    target = default_model_dir()
+    return Step(
+        "de-ner", "German persons and places (PII), trained offline", target, is_built,
+        EXPECTED_S,
+        lambda report, nice: ensure_model(target, report=report, nice=nice),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,10 @@
 report · usage``.
 
 Every command that reads or writes stored state takes ``--config FILE`` and
-``--data-dir DIR``, exactly as ``serve`` does. Command groups owned by other parts of the
-appliance live next to their code (``appliance/<area>/commands.py``) and are added here
-by name. A group's module is imported only when that group runs (or its own ``--help``
+``--data-dir DIR``, exactly as ``serve`` does. Each command group is a module of this
+package (``appliance/cli/<group>.py``, with ``register(subparsers)``), added here by
+name: the CLI is the top layer, which may import every other package and is imported by
+none. A group's module is imported only when that group runs (or its own ``--help``
 is asked for): some pull in Presidio, ONNX Runtime or DuckDB, seconds of imports that
 ``appliance --help`` must not pay (it lists the groups from :data:`COMMAND_GROUPS`).
 """
@@ -38,19 +39,19 @@ class Group:
 #: Command name -> its group. ``appliance --help`` lists these without importing them;
 #: tests/cli/test_help.py checks each ``help`` against the group's own registration.
 COMMAND_GROUPS: dict[str, Group] = {
-    "apps": Group("appliance.risk.commands", "the application registry (declared purposes)"),
-    "risk": Group("appliance.risk.commands", "EU AI Act risk tagging and safety screening"),
-    "pii": Group("appliance.pii.commands", "personal data detection and redaction"),
-    "policy": Group("appliance.policy.commands",
+    "apps": Group("appliance.cli.risk", "the application registry (declared purposes)"),
+    "risk": Group("appliance.cli.risk", "EU AI Act risk tagging and safety screening"),
+    "pii": Group("appliance.cli.pii", "personal data detection and redaction"),
+    "policy": Group("appliance.cli.policy",
                     "Rego policies: test, check, eval, serve, explain"),
-    "models": Group("appliance.models.commands",
+    "models": Group("appliance.cli.models",
                     "local ONNX models: list, prepare, export, quantize, build"),
-    "audit": Group("appliance.audit.commands",
+    "audit": Group("appliance.cli.audit",
                    "the audit log: verify, search, shred, purge, keys"),
-    "report": Group("appliance.reports.commands", "compliance reports for auditors"),
-    "usage": Group("appliance.metering.commands",
+    "report": Group("appliance.cli.report", "compliance reports for auditors"),
+    "usage": Group("appliance.cli.usage",
                    "usage and cost over a period, grouped, with a forecast"),
-    "doctor": Group("appliance.doctor.commands",
+    "doctor": Group("appliance.cli.doctor",
                     "check config, data dir, policies, audit log, models, PII, TLS, port"),
 }
 

@@ -84,15 +84,3 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_usage)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m appliance.metering.commands usage ...``: the group alone, for scripts."""
-    parser = argparse.ArgumentParser(prog="appliance")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,7 +18,6 @@ from typing import Any
 import orjson
 
 from appliance.config import Config, load_config
-from appliance.errors import ConfigError
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -281,19 +280,3 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = cmds.add_parser("checkpoint", help="have running writers seal; seal segments of dead writers")
     _state_args(p)
     p.set_defaults(func=cmd_checkpoint)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the audit commands without the full CLI (used by tests and scripts)."""
-    parser = argparse.ArgumentParser(prog="appliance")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -165,16 +165,3 @@ def cmd_apps_list(args: argparse.Namespace) -> int:
 
 def _basis_text(basis: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(basis.items())) or "none"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Just these command groups (``python -m appliance.risk.commands risk classify``):
-    the same handlers as ``appliance risk|apps``, without loading every other group."""
-    parser = argparse.ArgumentParser(prog="appliance")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -141,7 +141,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Build what is missing (concurrently, with progress), then say where each model is."""
     import logging
 
-    from appliance.models.prepare import prepare, steps
+    from appliance.first_start import prepare, steps
     from appliance.progress import BuildProgress
 
     # Off a terminal the progress comes as log lines; an operator running this wants them
