@@ -9,13 +9,14 @@ dataclasses so that they cross process boundaries cheaply and carry no text.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -28,6 +29,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from appliance.pii.address import AddressBlockRecognizer, AddressGrammarRecognizer
 from appliance.pii.config import PiiConfig
+from appliance.pii.findings import Finding, resolve_overlaps
 from appliance.pii.gazetteer import NameCheckedSpacyRecognizer, build_gazetteer_recognizers
 from appliance.pii.recognizers import build_recognizers
 from appliance.pii.spacy_ops import use_inference_ops
@@ -67,17 +69,6 @@ class _PhoneRecognizer(PhoneRecognizer):
             supported_regions=("DE", "AT", "CH", "US", "UK", "FR", "NL", "IT", "ES", "BE",
                                "IE", "IN", "CA", "BR", "IL", "AU"),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One entity found in one text: where, what type, how sure, and by which recognizer."""
-
-    entity_type: str
-    start: int
-    end: int
-    score: float
-    recognizer: str
 
 
 #: en_core_web_sm components Presidio never reads (see :class:`_OfflineSpacyEngine`).
@@ -171,7 +162,43 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
         nlp_engine=nlp,
         supported_languages=languages,
         default_score_threshold=config.score_threshold,
+        context_aware_enhancer=_IndexedContextEnhancer(),
     )
+
+
+class _IndexedContextEnhancer(LemmaContextAwareEnhancer):
+    """Presidio's context enhancer, finding each result's token by bisection.
+
+    Presidio looks up the token at a result's start by walking the document's tokens
+    from the first one, once per result: quadratic in the text's length, and half of
+    the whole analysis on a 4,000-character piece (2.3 of 5.8 s under the profiler).
+    The token chosen is the same: the first whose end lies beyond the start.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ends: list[int] = []
+
+    def enhance_using_context(self, text: str, raw_results: list[RecognizerResult],
+                              nlp_artifacts: Any, recognizers: list[Any],
+                              context: list[str] | None = None) -> list[RecognizerResult]:
+        tokens = getattr(nlp_artifacts, "tokens", None)
+        self._ends = ([] if tokens is None else
+                      [int(idx) + len(tok) for tok, idx in zip(tokens, nlp_artifacts.tokens_indices,
+                                                               strict=True)])
+        try:
+            return super().enhance_using_context(text, raw_results, nlp_artifacts, recognizers,
+                                                 context)
+        finally:
+            self._ends = []
+
+    def _find_index_of_match_token(  # type: ignore[override]
+        self, word: str, start: int, tokens: Any, tokens_indices: list[int]
+    ) -> int:
+        i = bisect_right(self._ends, start)
+        if i == len(self._ends):
+            raise ValueError("the result's start lies beyond the last token")
+        return i
 
 
 def _quiet_presidio() -> None:
@@ -184,8 +211,13 @@ def analyze_texts(
     texts: Sequence[str],
     languages: Sequence[str],
     ignore: frozenset[str] = frozenset(),
+    resolve: bool = True,
 ) -> list[list[Finding]]:
-    """Analyze a batch; spaCy sees all texts of one language in one ``pipe`` call."""
+    """Analyze a batch; spaCy sees all texts of one language in one ``pipe`` call.
+
+    ``resolve=False`` leaves overlapping findings in (sorted by start): the pool
+    resolves them once after merging the pieces of a long text, as for one analysis.
+    """
     out: list[list[Finding]] = [[] for _ in texts]
     by_lang: dict[str, list[int]] = {}
     for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
@@ -197,10 +229,13 @@ def analyze_texts(
         )
         for i, (_, artifacts) in zip(idx, docs, strict=True):
             results = analyzer.analyze(texts[i], language=lang, nlp_artifacts=artifacts)
-            out[i] = _resolve_overlaps(
-                [_finding(r) for r in results if r.entity_type not in ignore]
-            )
+            found = [_finding(r) for r in results if r.entity_type not in ignore]
+            out[i] = resolve_overlaps(found) if resolve else sorted(found, key=_by_start)
     return out
+
+
+def _by_start(f: Finding) -> tuple[int, int, str]:
+    return (f.start, f.end, f.entity_type)
 
 
 def _finding(r: RecognizerResult) -> Finding:
@@ -214,35 +249,5 @@ def _finding(r: RecognizerResult) -> Finding:
     )
 
 
-def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """Non-overlapping findings: near-certain ones (checksums, secrets) first, then longer
-    spans, then higher scores; a loser that sticks out of its winner widens the winner.
-
-    Redaction replaces spans, so two overlapping findings must become one; a validated
-    value keeps its own type, and otherwise the longer span covers more and leaks less.
-    Names, places and addresses are never near-certain, however much context raised
-    their score: a whole address beats the unit number inside it. Widening instead of
-    dropping means no part of either span reaches the provider.
-    """
-    def key(f: Finding) -> tuple[bool, int, float, int]:
-        certain = f.score >= 0.95 and f.entity_type not in _NEVER_CERTAIN
-        return (not certain, -(f.end - f.start), -f.score, f.start)
-
-    chosen: list[Finding] = []
-    for f in sorted(findings, key=key):
-        hit = next((k for k, c in enumerate(chosen) if f.start < c.end and f.end > c.start), None)
-        if hit is None:
-            chosen.append(f)
-            continue
-        c = chosen[hit]
-        if (f.start < c.start or f.end > c.end) and c.entity_type in _NEVER_CERTAIN \
-                and f.entity_type in _NEVER_CERTAIN:
-            wider = replace(c, start=min(c.start, f.start), end=max(c.end, f.end))
-            if all(k == hit or wider.end <= o.start or wider.start >= o.end
-                   for k, o in enumerate(chosen)):
-                chosen[hit] = wider
-    return sorted(chosen, key=lambda f: f.start)
-
-
-#: Entity types whose findings come from names, word lists and grammar, never checksums.
-_NEVER_CERTAIN = frozenset({"PERSON", "LOCATION", "ADDRESS", "ORGANIZATION", "NRP"})
+#: Kept under its old name for callers and tests that import it from here.
+_resolve_overlaps = resolve_overlaps

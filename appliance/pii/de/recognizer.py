@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,20 +38,33 @@ class GermanTagger:
     """Loads a built model directory and tags text; no Presidio types involved."""
 
     def __init__(self, model_dir: Path, lexicon: Lexicon | None = None) -> None:
-        import onnxruntime as ort
-
         meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
         if tuple(meta["tags"]) != TAGS:
             raise ValueError(f"{model_dir}: tag set {meta['tags']} does not match the code")
         self._vocab = {w: i for i, w in enumerate(meta["vocab"])}
         self._lex = lexicon or load_lexicon()
-        options = ort.SessionOptions()
-        # Analyzer workers are one process per core: one thread each, no oversubscription.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self._model_file = model_dir / MODEL_FILE
+        self._session_: Any = None
+
+    @property
+    def _session(self) -> Any:
+        """The ONNX Runtime session, opened on first use.
+
+        Importing ONNX Runtime starts a thread, and a process with threads must not
+        fork: the analyzer template (:mod:`appliance.pii.worker`) loads everything else,
+        forks its workers, and each worker opens its own session (5 MB of weights).
+        """
+        if self._session_ is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            # Analyzer workers are one process per core: one thread each.
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            self._session_ = ort.InferenceSession(
+                str(self._model_file), options, providers=["CPUExecutionProvider"]
+            )
+        return self._session_
 
     def probabilities(self, text: str) -> tuple[list[Token], np.ndarray]:
         """Tokens of ``text`` and their tag probabilities [tokens, tags]."""
@@ -167,8 +181,10 @@ class GermanNerRecognizer(EntityRecognizer):
         out = [self._result(s, text) for s in _decode(ev.tokens, ev.probs)
                if s.entity in wanted and s.score >= add[s.entity]]
         veto = {"PERSON": arb.veto_person, "LOCATION": arb.veto_location}
+        ends = [t.end for t in ev.tokens]
         for r in ev.rules:
-            if _ordinary_probability(ev.tokens, ev.probs, r.start, r.end) < veto.get(r.entity_type, 2.0):
+            if _ordinary_probability(ev.tokens, ends, ev.probs, r.start, r.end) \
+                    < veto.get(r.entity_type, 2.0):
                 # Presidio keeps only results stamped with a registered recognizer's id;
                 # the name stays the rules' own, so findings say which part found them.
                 r.recognition_metadata[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY] = self.id
@@ -192,10 +208,17 @@ class GermanNerRecognizer(EntityRecognizer):
         )
 
 
-def _ordinary_probability(tokens: Sequence[Token], probs: np.ndarray, start: int, end: int) -> float:
-    """Mean probability of "O" over the word tokens in [start, end)."""
-    idx = [k for k, t in enumerate(tokens)
-           if t.start < end and t.end > start and t.text not in {".", "…"}]
+def _ordinary_probability(tokens: Sequence[Token], ends: Sequence[int], probs: np.ndarray,
+                          start: int, end: int) -> float:
+    """Mean probability of "O" over the word tokens in [start, end); ``ends`` holds the
+    tokens' ends (sorted), so that the tokens are found by bisection, not a scan each."""
+    idx = []
+    for k in range(bisect_right(ends, start), len(tokens)):
+        t = tokens[k]
+        if t.start >= end:
+            break
+        if t.text not in {".", "…"}:
+            idx.append(k)
     return float(probs[idx, 0].mean()) if idx else 0.0
 
 

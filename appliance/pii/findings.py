@@ -1,0 +1,86 @@
+"""What the analyzer reports, and how overlapping reports become one: plain data, no Presidio.
+
+A :class:`Finding` carries offsets, a type, a score and the recognizer's name, never the
+text it covers, so findings cross process boundaries, sit in the findings cache and
+reach the audit row without carrying personal data. The analyzer workers and the main
+process (which merges the findings of a long text's pieces) both resolve overlaps with
+:func:`resolve_overlaps`; this module imports nothing heavy so that the main process
+need not load Presidio or spaCy to do so.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One entity found in one text: where, what type, how sure, and by which recognizer."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+    recognizer: str
+
+    def shifted(self, by: int) -> Finding:
+        """The same finding, its offsets moved by ``by`` (a piece's place in its text)."""
+        return replace(self, start=self.start + by, end=self.end + by)
+
+
+#: Entity types whose findings come from names, word lists and grammar, never checksums.
+NEVER_CERTAIN = frozenset({"PERSON", "LOCATION", "ADDRESS", "ORGANIZATION", "NRP"})
+
+
+def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Non-overlapping findings: near-certain ones (checksums, secrets) first, then longer
+    spans, then higher scores; a loser that sticks out of its winner widens the winner.
+
+    Redaction replaces spans, so two overlapping findings must become one; a validated
+    value keeps its own type, and otherwise the longer span covers more and leaks less.
+    Names, places and addresses are never near-certain, however much context raised
+    their score: a whole address beats the unit number inside it. Widening instead of
+    dropping means no part of either span reaches the provider.
+
+    The winners are kept sorted by start (they never overlap, so their ends are sorted
+    too) and a candidate's overlaps are found by bisection: a 400 KB prompt has
+    thousands of findings, which a scan of every winner per candidate made quadratic.
+    Of several overlapping winners, the one chosen first decides, as in a plain scan.
+    """
+    starts: list[int] = []
+    chosen: list[tuple[Finding, int]] = []  # (winner, order in which it was chosen), by start
+    for f in sorted(findings, key=_precedence):
+        hits = _overlapping(starts, chosen, f.start, f.end)
+        if not hits:
+            at = bisect_right(starts, f.start)
+            starts.insert(at, f.start)
+            chosen.insert(at, (f, len(starts)))
+            continue
+        hit = min(hits, key=lambda k: chosen[k][1])
+        c = chosen[hit][0]
+        if (f.start < c.start or f.end > c.end) and c.entity_type in NEVER_CERTAIN \
+                and f.entity_type in NEVER_CERTAIN:
+            wider = replace(c, start=min(c.start, f.start), end=max(c.end, f.end))
+            if _overlapping(starts, chosen, wider.start, wider.end) == [hit]:
+                chosen[hit] = (wider, chosen[hit][1])
+                starts[hit] = wider.start
+    return [c for c, _ in chosen]
+
+
+def _precedence(f: Finding) -> tuple[bool, int, float, int]:
+    certain = f.score >= 0.95 and f.entity_type not in NEVER_CERTAIN
+    return (not certain, -(f.end - f.start), -f.score, f.start)
+
+
+def _overlapping(starts: list[int], chosen: list[tuple[Finding, int]], start: int, end: int
+                 ) -> list[int]:
+    """Indexes of the winners that overlap [start, end)."""
+    out = []
+    k = bisect_left(starts, end) - 1
+    while k >= 0 and chosen[k][0].end > start:
+        if chosen[k][0].start < end:
+            out.append(k)
+        k -= 1
+    return out

@@ -1,0 +1,186 @@
+"""Long, realistic prompts with known personal data: an English and German archive of
+e-mails, letters and contract clauses, for tests and benchmarks of PII on documents.
+
+Every value is generated (Faker, seeded), so the same ``seed`` and size give the same
+text; each planted value is recorded by type and offsets (never needed elsewhere: the
+text itself holds it). Filler sentences are ordinary business prose without personal
+data, so a finding outside the planted spans is a false positive, not a missed label.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from faker import Faker
+
+
+@dataclass(frozen=True, slots=True)
+class Planted:
+    """One planted value: its type (the analyzer's vocabulary) and where it is."""
+
+    entity_type: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    planted: tuple[Planted, ...]
+
+
+EN_FILLER = (
+    "Thank you for the quick turnaround on the revised draft.",
+    "The quarterly figures are attached for your review before the board meeting.",
+    "We agreed that the delivery schedule will be confirmed in writing by the end of the month.",
+    "Please find the signed copy of the amendment enclosed with this message.",
+    "The service levels described in Schedule 2 apply from the commencement date.",
+    "Either party may terminate this agreement with three months' written notice.",
+    "The supplier shall keep all confidential information secure and shall not disclose it.",
+    "Invoices are payable within thirty days of receipt without deduction.",
+    "Our records show that the second instalment has not been received yet.",
+    "Could you let us know whether the meeting room on the third floor is still available?",
+    "The audit team will need access to the archive for two days next week.",
+    "Liability for indirect or consequential loss is excluded to the extent permitted by law.",
+    "We look forward to continuing our cooperation in the coming year.",
+    "The warranty period is twelve months from acceptance of the deliverables.",
+    "Any change to the scope requires a written change request approved by both parties.",
+    "I have summarised the open points from yesterday's call below.",
+    "The migration of the old ticketing system is planned for the first weekend in March.",
+    "This agreement is governed by the laws of England and Wales.",
+)
+DE_FILLER = (
+    "Vielen Dank für die schnelle Rückmeldung zum überarbeiteten Entwurf.",
+    "Die Quartalszahlen liegen dieser Nachricht als Anlage bei.",
+    "Wir haben vereinbart, dass der Liefertermin bis Monatsende schriftlich bestätigt wird.",
+    "Anbei erhalten Sie die unterschriebene Fassung der Vertragsänderung.",
+    "Die in Anlage 2 beschriebenen Leistungen gelten ab dem Beginn des Mietverhältnisses.",
+    "Jede Partei kann diesen Vertrag mit einer Frist von drei Monaten schriftlich kündigen.",
+    "Der Auftragnehmer verpflichtet sich, vertrauliche Informationen geheim zu halten.",
+    "Rechnungen sind innerhalb von dreißig Tagen nach Zugang ohne Abzug zu zahlen.",
+    "Nach unseren Unterlagen ist die zweite Rate noch nicht eingegangen.",
+    "Bitte teilen Sie uns mit, ob der Besprechungsraum im dritten Stock noch frei ist.",
+    "Die Prüfer benötigen in der kommenden Woche für zwei Tage Zugang zum Archiv.",
+    "Die Haftung für mittelbare Schäden ist ausgeschlossen, soweit gesetzlich zulässig.",
+    "Wir freuen uns auf die weitere Zusammenarbeit im kommenden Jahr.",
+    "Die Gewährleistungsfrist beträgt zwölf Monate ab Abnahme.",
+    "Änderungen des Leistungsumfangs bedürfen einer schriftlichen Vereinbarung beider Seiten.",
+    "Die offenen Punkte aus dem gestrigen Telefonat habe ich unten zusammengefasst.",
+    "Die Umstellung des alten Ticketsystems ist für das erste Wochenende im März geplant.",
+    "Nebenkosten werden jährlich nach dem tatsächlichen Verbrauch abgerechnet.",
+)
+
+
+class _Writer:
+    """Appends text and records the offsets of the values it plants."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.planted: list[Planted] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def plant(self, entity_type: str, value: str) -> None:
+        self.planted.append(Planted(entity_type, self.size, self.size + len(value)))
+        self.add(value)
+
+
+def spaced_iban(raw: str) -> str:
+    """``DE89370400440532013000`` as printed on letters: groups of four."""
+    return " ".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+
+
+class _People:
+    """Seeded German and English identities: name, e-mail, street, town, phone, IBAN."""
+
+    def __init__(self, seed: int) -> None:
+        self.de = Faker("de_DE")
+        self.en = Faker("en_GB")
+        self.de.seed_instance(seed)
+        self.en.seed_instance(seed + 1)
+
+    def person(self, lang: str) -> dict[str, str]:
+        f = self.de if lang == "de" else self.en
+        first, last = f.first_name(), f.last_name()
+        local = f"{first}.{last}".lower()
+        for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), (" ", ""), ("'", "")):
+            local = local.replace(a, b)
+        if lang == "de":
+            street = f"{f.street_name()} {f.building_number()}"
+            town = f"{f.postcode()} {f.city()}"
+            phone = f"+49 {f.random_int(30, 89)} {f.random_int(1000000, 9999999)}"
+        else:
+            street = f"{f.building_number()} {f.street_name()}"
+            town = f"{f.city()} {f.postcode()}"
+            phone = f"+44 20 {f.random_int(7000, 8999)} {f.random_int(1000, 9999)}"
+        return {
+            "first": first, "last": last, "name": f"{first} {last}",
+            "email": f"{local}@{f.free_email_domain()}",
+            "street": street, "town": town, "phone": phone,
+            "iban": spaced_iban(f.iban() if lang == "de" else self.de.iban()),
+        }
+
+
+def _prose(w: _Writer, rng: random.Random, lang: str, sentences: int) -> None:
+    pool = DE_FILLER if lang == "de" else EN_FILLER
+    w.add(" ".join(rng.choice(pool) for _ in range(sentences)))
+
+
+def _email(w: _Writer, rng: random.Random, people: _People, lang: str) -> None:
+    sender, to = people.person(lang), people.person(lang)
+    de = lang == "de"
+    w.add("Von: " if de else "From: ")
+    w.plant("PERSON", sender["name"])
+    w.add(" <")
+    w.plant("EMAIL_ADDRESS", sender["email"])
+    w.add(">\n" + ("An: " if de else "To: "))
+    w.plant("EMAIL_ADDRESS", to["email"])
+    w.add("\n" + ("Betreff: Vertrag und Rechnung" if de else "Subject: Contract and invoice") + "\n\n")
+    w.add("Sehr geehrte Damen und Herren,\n\n" if de else "Dear colleagues,\n\n")
+    _prose(w, rng, lang, rng.randint(3, 7))
+    w.add(" Bitte überweisen Sie den Betrag auf das Konto IBAN " if de
+          else " Please transfer the amount to the account IBAN ")
+    w.plant("IBAN_CODE", sender["iban"])
+    w.add(". " + ("Rückfragen gerne unter " if de else "For questions call me on "))
+    w.plant("PHONE_NUMBER", sender["phone"])
+    w.add(".\n\n" + ("Mit freundlichen Grüßen\n" if de else "Kind regards,\n"))
+    w.plant("PERSON", sender["name"])
+    w.add("\n")
+    w.plant("ADDRESS", sender["street"] + "\n" + sender["town"])
+    w.add("\n\n")
+
+
+def _contract(w: _Writer, rng: random.Random, people: _People, lang: str) -> None:
+    party = people.person(lang)
+    de = lang == "de"
+    w.add(f"§ {rng.randint(1, 20)} Vertragsparteien\n" if de else f"Clause {rng.randint(1, 20)}. Parties\n")
+    w.add("Dieser Vertrag wird geschlossen zwischen der Muster GmbH und Herrn " if de
+          else "This agreement is made between Example Services Ltd and Mr ")
+    w.plant("PERSON", party["name"])
+    w.add(", wohnhaft " if de else ", residing at ")
+    w.plant("ADDRESS", party["street"] + ", " + party["town"])
+    w.add(" (E-Mail: " if de else " (e-mail: ")
+    w.plant("EMAIL_ADDRESS", party["email"])
+    w.add("). ")
+    _prose(w, rng, lang, rng.randint(4, 10))
+    w.add("\n\n")
+
+
+def archive(size: int, seed: int = 0, languages: tuple[str, ...] = ("en", "de")) -> Document:
+    """An archive of e-mails and contract clauses of about ``size`` characters (at least
+    ``size``, cut at a document end), the languages taking turns document by document."""
+    rng = random.Random(seed)
+    people = _People(seed)
+    w = _Writer()
+    kinds: tuple[Callable[[_Writer, random.Random, _People, str], None], ...] = (_email, _contract)
+    k = 0
+    while w.size < size:
+        lang = languages[k % len(languages)]
+        rng.choice(kinds)(w, rng, people, lang)
+        k += 1
+    return Document("".join(w.parts), tuple(w.planted))
