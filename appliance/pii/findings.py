@@ -51,14 +51,18 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """
     starts: list[int] = []
     chosen: list[tuple[Finding, int]] = []  # (winner, order in which it was chosen), by start
-    for f in sorted(findings, key=_precedence):
+    queue = sorted(findings, key=_precedence)
+    k = 0
+    while k < len(queue):
+        f = queue[k]
+        k += 1
         hits = _overlapping(starts, chosen, f.start, f.end)
         if not hits:
             at = bisect_right(starts, f.start)
             starts.insert(at, f.start)
             chosen.insert(at, (f, len(starts)))
             continue
-        hit = min(hits, key=lambda k: chosen[k][1])
+        hit = min(hits, key=lambda h: chosen[h][1])
         c = chosen[hit][0]
         if (f.start < c.start or f.end > c.end) and c.entity_type in NEVER_CERTAIN \
                 and f.entity_type in NEVER_CERTAIN:
@@ -66,7 +70,18 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
             if _overlapping(starts, chosen, wider.start, wider.end) == [hit]:
                 chosen[hit] = (wider, chosen[hit][1])
                 starts[hit] = wider.start
+        elif f.entity_type in NEVER_CERTAIN and c.entity_type not in NEVER_CERTAIN:
+            # An address that ran on into an IBAN line keeps its own lines: the parts of
+            # the loser outside the validated value are still personal data.
+            rest = [replace(f, start=s, end=e) for s, e in ((f.start, c.start), (c.end, f.end))
+                    if e - s >= _MIN_REST]
+            if rest:
+                queue[k:] = sorted([*queue[k:], *rest], key=_precedence)
     return [c for c, _ in chosen]
+
+
+#: Shortest part of a name, place or address kept after a validated value took the rest.
+_MIN_REST = 4
 
 
 def _precedence(f: Finding) -> tuple[bool, int, float, int]:

@@ -20,7 +20,8 @@ from appliance.pii.config import Action
 from appliance.pii.engine import Finding
 from appliance.pii.language import detect_language
 from appliance.pii.pool import AnalyzerPool
-from appliance.pii.slots import response_slots
+from appliance.pii.pieces import known_digests
+from appliance.pii.slots import request_slots, response_slots
 from appliance.pii.stream import PlaceholderRestorer, StreamScreener
 from appliance.pii.vault import PLACEHOLDER, Vault
 from appliance.pipeline.context import Context
@@ -98,7 +99,7 @@ class PiiOutput:
         return lang if lang in langs else langs[0]
 
     async def _analyze_one(self, text: str) -> list[Finding]:
-        return (await self.pool.analyze([text], [self._lang(text)]))[0]
+        return (await self.pool.analyze([text], [self._lang(text)], detect_pieces=True))[0]
 
     def _record(self, ctx: Context, plan: _Plan) -> None:
         ctx.state[self.name] = {
@@ -113,7 +114,10 @@ class PiiOutput:
         slots = response_slots(response)
         texts = slots.texts
         if plan.screen:
-            findings = await self.pool.analyze(texts, [self._lang(t) for t in texts])
+            findings = await self.pool.analyze(
+                texts, [self._lang(t) for t in texts], detect_pieces=True,
+                tenant=ctx.principal.tenant if ctx.principal else None,
+                known=screened_request(ctx))
         else:
             findings = [[] for _ in texts]
         for slot, found in zip(slots.slots, findings, strict=True):
@@ -173,6 +177,15 @@ class PiiOutput:
                     "choices": [extra],
                 }
         self._record(ctx, plan)
+
+
+def screened_request(ctx: Context) -> frozenset[bytes]:
+    """Digests of the request's paragraphs as redact sent them on: an answer paragraph
+    that repeats one word for word was screened on the way out and is not analysed again
+    (nothing in it can be acted on that the request side left in: see docs/architecture.md)."""
+    if not isinstance(ctx.state.get("redact"), RedactState):
+        return frozenset()
+    return known_digests(request_slots(ctx.route, ctx.body).texts)
 
 
 class _Channel:

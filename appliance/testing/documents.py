@@ -10,6 +10,7 @@ data, so a finding outside the planted spans is a false positive, not a missed l
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ EN_FILLER = (
     "The quarterly figures are attached for your review before the board meeting.",
     "We agreed that the delivery schedule will be confirmed in writing by the end of the month.",
     "Please find the signed copy of the amendment enclosed with this message.",
-    "The service levels described in Schedule 2 apply from the commencement date.",
+    "The services described in Schedule 2 apply from the commencement date.",
     "Either party may terminate this agreement with three months' written notice.",
     "The supplier shall keep all confidential information secure and shall not disclose it.",
     "Invoices are payable within thirty days of receipt without deduction.",
@@ -48,7 +49,7 @@ EN_FILLER = (
     "The warranty period is twelve months from acceptance of the deliverables.",
     "Any change to the scope requires a written change request approved by both parties.",
     "I have summarised the open points from yesterday's call below.",
-    "The migration of the old ticketing system is planned for the first weekend in March.",
+    "The switch to the new ticketing system is planned for the first weekend in March.",
     "This agreement is governed by the laws of England and Wales.",
 )
 DE_FILLER = (
@@ -74,25 +75,80 @@ DE_FILLER = (
 
 
 class _Writer:
-    """Appends text and records the offsets of the values it plants."""
+    """Appends text and records the offsets of the values it plants.
 
-    def __init__(self) -> None:
+    With ``width``, prose is wrapped at spaces into lines of at most that many
+    characters (as plain-text mail is), a planted value moving whole to the next line
+    when it does not fit; with ``blank_lines=False`` no line is left empty (an archive
+    export that dropped them), so a long text has line ends but no paragraph breaks.
+    """
+
+    def __init__(self, width: int | None = None, blank_lines: bool = True) -> None:
         self.parts: list[str] = []
         self.size = 0
         self.planted: list[Planted] = []
+        self._width = width
+        self._blank_lines = blank_lines
+        self._col = 0
+        self._spaces = 0  # spaces waiting to be written (dropped at a wrap)
+        self._last = "\n"
 
-    def add(self, text: str) -> None:
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
         self.parts.append(text)
         self.size += len(text)
+        self._last = text[-1]
+        line_end = text.rfind("\n")
+        self._col = len(text) - line_end - 1 if line_end >= 0 else self._col + len(text)
+
+    def _newline(self) -> None:
+        self._spaces = 0
+        if self._blank_lines or self._last != "\n":
+            self._emit("\n")
+
+    def _word(self, word: str) -> None:
+        if self._width is not None and self._col > 0 \
+                and self._col + self._spaces + len(word) > self._width:
+            self._newline()
+        self._emit(" " * self._spaces)
+        self._spaces = 0
+        self._emit(word)
+
+    def add(self, text: str) -> None:
+        for i, line in enumerate(text.split("\n")):
+            if i:
+                self._newline()
+            for m in re.finditer(r"[^ ]+| +", line):
+                if m.group().startswith(" "):
+                    self._spaces += len(m.group())
+                else:
+                    self._word(m.group())
 
     def plant(self, entity_type: str, value: str) -> None:
+        first = value.split("\n", 1)[0]
+        if self._width is not None and self._col > 0 \
+                and self._col + self._spaces + len(first) > self._width:
+            self._newline()
+        self._emit(" " * self._spaces)
+        self._spaces = 0
         self.planted.append(Planted(entity_type, self.size, self.size + len(value)))
-        self.add(value)
+        self._emit(value)
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 def spaced_iban(raw: str) -> str:
     """``DE89370400440532013000`` as printed on letters: groups of four."""
     return " ".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+
+
+#: Street types as most streets have them (Faker's own suffixes include rare ones,
+#: "Causeway", "Rue", "Fork", that no address reader knows), and area codes that exist.
+_DE_STREETS = ("straße", "weg", "allee", "platz", "gasse", "ring")
+_EN_STREETS = ("Road", "Street", "Lane", "Avenue", "Close", "Drive", "Way", "Gardens")
+_DE_AREAS = ("30", "40", "69", "89", "221", "211", "711", "351", "341", "511")
 
 
 class _People:
@@ -111,11 +167,11 @@ class _People:
         for a, b in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"), (" ", ""), ("'", "")):
             local = local.replace(a, b)
         if lang == "de":
-            street = f"{f.street_name()} {f.building_number()}"
+            street = f"{f.last_name()}{f.random_element(_DE_STREETS)} {f.random_int(1, 120)}"
             town = f"{f.postcode()} {f.city()}"
-            phone = f"+49 {f.random_int(30, 89)} {f.random_int(1000000, 9999999)}"
+            phone = f"+49 {f.random_element(_DE_AREAS)} {f.random_int(2000000, 9999999)}"
         else:
-            street = f"{f.building_number()} {f.street_name()}"
+            street = f"{f.random_int(1, 250)} {f.last_name()} {f.random_element(_EN_STREETS)}"
             town = f"{f.city()} {f.postcode()}"
             phone = f"+44 20 {f.random_int(7000, 8999)} {f.random_int(1000, 9999)}"
         return {
@@ -160,7 +216,7 @@ def _contract(w: _Writer, rng: random.Random, people: _People, lang: str) -> Non
     de = lang == "de"
     w.add(f"§ {rng.randint(1, 20)} Vertragsparteien\n" if de else f"Clause {rng.randint(1, 20)}. Parties\n")
     w.add("Dieser Vertrag wird geschlossen zwischen der Muster GmbH und Herrn " if de
-          else "This agreement is made between Example Services Ltd and Mr ")
+          else "This agreement is made between Northwind Services Ltd and Mr ")
     w.plant("PERSON", party["name"])
     w.add(", wohnhaft " if de else ", residing at ")
     w.plant("ADDRESS", party["street"] + ", " + party["town"])
@@ -171,16 +227,52 @@ def _contract(w: _Writer, rng: random.Random, people: _People, lang: str) -> Non
     w.add("\n\n")
 
 
-def archive(size: int, seed: int = 0, languages: tuple[str, ...] = ("en", "de")) -> Document:
-    """An archive of e-mails and contract clauses of about ``size`` characters (at least
-    ``size``, cut at a document end), the languages taking turns document by document."""
+def _reply(w: _Writer, rng: random.Random, people: _People, lang: str) -> None:
+    """One message of a thread: greeting by name, two or three sentences, a signature."""
+    sender, to = people.person(lang), people.person(lang)
+    de = lang == "de"
+    w.add("Am Montag schrieb " if de else "On Monday, ")
+    w.plant("PERSON", sender["name"])
+    w.add(" <")
+    w.plant("EMAIL_ADDRESS", sender["email"])
+    w.add(">:\n" if de else "> wrote:\n")
+    w.add("Hallo " if de else "Hi ")
+    w.plant("PERSON", to["first"])
+    w.add(",\n")
+    _prose(w, rng, lang, rng.randint(2, 3))
+    w.add(" " + ("Erreichbar bin ich unter " if de else "You can reach me on "))
+    w.plant("PHONE_NUMBER", sender["phone"])
+    w.add(".\n" + ("Viele Grüße\n" if de else "Best,\n"))
+    w.plant("PERSON", sender["name"])
+    w.add("\n\n")
+
+
+def thread(size: int, seed: int = 0, lang: str = "en") -> Document:
+    """An e-mail thread of about ``size`` characters naming several people (one language)."""
     rng = random.Random(seed)
     people = _People(seed)
     w = _Writer()
+    while w.size < size:
+        _reply(w, rng, people, lang)
+    return Document(w.text().rstrip("\n"), tuple(w.planted))
+
+
+def archive(size: int, seed: int = 0, languages: tuple[str, ...] = ("en", "de"),
+            width: int | None = None, blank_lines: bool = True, run_chars: int = 0) -> Document:
+    """An archive of e-mails and contract clauses of about ``size`` characters (at least
+    ``size``, cut at a document end), the languages taking turns document by document,
+    or after ``run_chars`` characters of one language; ``width`` and ``blank_lines`` as
+    for plain-text exports (see :class:`_Writer`)."""
+    rng = random.Random(seed)
+    people = _People(seed)
+    w = _Writer(width, blank_lines)
     kinds: tuple[Callable[[_Writer, random.Random, _People, str], None], ...] = (_email, _contract)
     k = 0
+    run_start = 0
     while w.size < size:
         lang = languages[k % len(languages)]
         rng.choice(kinds)(w, rng, people, lang)
-        k += 1
-    return Document("".join(w.parts), tuple(w.planted))
+        if w.size - run_start >= run_chars:
+            k += 1
+            run_start = w.size
+    return Document(w.text(), tuple(w.planted))
