@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.pii.config import Action, PiiConfig
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.vault import Vault
 
 ACTIONS: frozenset[str] = frozenset({"mask", "hash", "redact", "block", "allow"})

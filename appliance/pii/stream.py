@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.vault import PLACEHOLDER, Vault
 
 _PEM_BEGIN = "-----BEGIN"

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from appliance.config import Config
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.language import detect_language
 from appliance.pii.pool import AnalyzerPool
 from appliance.pii.slots import request_slots

@@ -17,7 +17,7 @@ from typing import Any
 from appliance.config import Config
 from appliance.pii.actions import ActionTable, Outcome, apply_actions
 from appliance.pii.config import Action
-from appliance.pii.engine import Finding
+from appliance.pii.findings import Finding
 from appliance.pii.language import detect_language
 from appliance.pii.pool import AnalyzerPool
 from appliance.pii.pieces import known_digests
