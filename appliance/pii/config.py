@@ -53,8 +53,6 @@ class PiiConfig(BaseModel):
     cache_entries_per_tenant: int = Field(512, ge=0)
     #: Tenants whose findings are kept at once (least recently active ones go first).
     cache_tenants: int = Field(64, ge=0)
-    #: Texts (or pieces) shorter than this are analysed each time rather than cached.
-    cache_min_chars: int = Field(64, ge=1)
     #: Restore placeholders in the answer unless the policy says otherwise.
     restore: bool = True
     #: Mask even when the request goes to a local (on-premises) provider.

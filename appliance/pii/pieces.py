@@ -126,7 +126,8 @@ def _cuts(text: str, lo: int, hi: int, size: int) -> list[tuple[int, int]]:
         start = cut
     if hi - start > size:
         middle = start + (hi - start) // 2
-        cut = _best_cut(text, middle - size // 4, middle + size // 4, near=middle)
+        cut = _best_cut(text, max(middle - size // 4, hi - size),
+                        min(middle + size // 4, start + size), near=middle)
         out.append((start, cut))
         start = cut
     if hi > start:

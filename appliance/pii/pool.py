@@ -71,6 +71,8 @@ class PoolStats:
     cache_misses: int
     skipped_chars: int
     workers_replaced: int
+    #: Worker processes that analysed at least one batch.
+    workers_used: int
 
 
 class _Template:
@@ -147,12 +149,15 @@ class _Template:
             self.process.wait(5)
 
 
-def _describe(status: int | None) -> str:
+def _describe(status: int | None, killed_here: bool = False) -> str:
+    """A wait status in words (``killed_here``: the pool sent the signal itself)."""
     if status is None:
         return "exit status unknown"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if killed_here:
+            return f"killed (signal {name})"
         hint = " (the kernel's out-of-memory killer sends it too)" if sig == signal.SIGKILL else ""
         return f"killed by signal {name}{hint}"
     if os.WIFEXITED(status):
@@ -315,6 +320,7 @@ class AnalyzerPool:
         self._cache = FindingsCache(config.cache_entries_per_tenant, config.cache_tenants)
         self._counts = {"texts": 0, "pieces": 0, "pieces_analysed": 0, "chars_analysed": 0,
                         "batches": 0, "skipped_chars": 0, "workers_replaced": 0}
+        self._used: set[int] = set()
 
     @property
     def workers(self) -> int:
@@ -337,7 +343,7 @@ class AnalyzerPool:
                          pieces_analysed=c["pieces_analysed"], chars_analysed=c["chars_analysed"],
                          batches=c["batches"], cache_hits=self._cache.stats.hits,
                          cache_misses=self._cache.stats.misses, skipped_chars=c["skipped_chars"],
-                         workers_replaced=c["workers_replaced"])
+                         workers_replaced=c["workers_replaced"], workers_used=len(self._used))
 
     # -- processes ---------------------------------------------------------------------
 
@@ -465,7 +471,7 @@ class AnalyzerPool:
         for piece, lang in planned:
             window = text[piece.start:piece.end]
             key = None
-            if tenant is not None and self._cache.enabled and len(window) >= cfg.cache_min_chars:
+            if tenant is not None and self._cache.enabled:
                 key = FindingsCache.key(tenant, self.revision, lang, window)
                 hit = self._cache.get(tenant, key)
                 if hit is not None:
@@ -529,6 +535,7 @@ class AnalyzerPool:
         limit = self.time_limit(chars)
         what = f"a batch of {len(batch)} text{'s' if len(batch) != 1 else ''}, {chars} characters"
         healthy = False
+        overran = False
         reason = ""
         error: BaseException | None = None
         replies: list[list[Finding]] = []
@@ -538,6 +545,7 @@ class AnalyzerPool:
             status, value = pickle.loads(data)
             if status == "ok":
                 replies = [[Finding(*t) for t in per_text] for per_text in value]
+                self._used.add(worker.pid)
                 self._counts["pieces_analysed"] += len(batch)
                 self._counts["chars_analysed"] += chars
             else:
@@ -546,6 +554,7 @@ class AnalyzerPool:
                 error = StageFailed("PII analysis failed")
         except TimeoutError:
             reason = f"timed out after {limit:.1f} s on {what}"
+            overran = True
             error = StageFailed("PII analysis timed out")
         except (EOFError, OSError):
             reason = f"died while analysing {what}"
@@ -561,7 +570,7 @@ class AnalyzerPool:
             if healthy:
                 self._return(worker)
             else:
-                self._retire(worker, reason)
+                self._retire(worker, reason, overran)
             if self._started:
                 self._dispatch()
 
@@ -571,23 +580,24 @@ class AnalyzerPool:
         else:
             worker.close()
 
-    def _retire(self, worker: _Worker, reason: str) -> None:
+    def _retire(self, worker: _Worker, reason: str, overran: bool = False) -> None:
         """Take a dead or overrunning worker out, say why, and fork a replacement."""
         self._all.discard(worker)
         worker.close()
         if not self._started:
             return
-        task = asyncio.get_running_loop().create_task(self._replace(worker.pid, reason))
+        task = asyncio.get_running_loop().create_task(self._replace(worker.pid, reason, overran))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _replace(self, pid: int, reason: str) -> None:
+    async def _replace(self, pid: int, reason: str, overran: bool) -> None:
         try:
             status = await asyncio.to_thread(self._kill, pid)
         except Exception as e:  # noqa: BLE001 - the status is only for the log
             status = None
             log.debug("no exit status for PII worker %d: %s", pid, type(e).__name__)
-        log.warning("PII analyzer worker %d %s: %s; replacing it", pid, reason, _describe(status))
+        log.warning("PII analyzer worker %d %s: %s; replacing it", pid, reason,
+                    _describe(status, killed_here=overran))
         self._counts["workers_replaced"] += 1
         try:
             worker = await self._spawn()

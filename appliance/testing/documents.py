@@ -30,6 +30,8 @@ class Planted:
 class Document:
     text: str
     planted: tuple[Planted, ...]
+    #: Planted values that straddle the analyzer pool's cuts (see :func:`at_cuts`).
+    at_cuts: tuple[Planted, ...] = ()
 
 
 EN_FILLER = (
@@ -276,3 +278,44 @@ def archive(size: int, seed: int = 0, languages: tuple[str, ...] = ("en", "de"),
             k += 1
             run_start = w.size
     return Document(w.text(), tuple(w.planted))
+
+
+#: Two-line addresses planted across cuts, per language of the text around the cut.
+CUT_ADDRESSES = {
+    "de": (("Hauptstraße 5", "10115 Berlin"), ("Lindenallee 12", "80331 München")),
+    "en": (("29 Hornsey Road", "London N7 7LR"), ("14 Baker Street", "Bristol BS1 4DJ")),
+}
+
+
+def at_cuts(doc: Document, cuts: Callable[[str], list[tuple[int, str]]]) -> Document:
+    """``doc`` with a two-line postal address straddling every cut: the line that ends
+    at the cut becomes the street, the line that starts there the town (padded with
+    spaces to their old lengths, so the cuts stay where they were).
+
+    ``cuts(text)`` gives the cut positions (each right after a line end, so ``doc``
+    needs line ends and no blank lines: ``archive(..., width=64, blank_lines=False)``)
+    and the language around each. Values the new lines overwrite leave ``planted``.
+    Planting can move later cuts, so it goes cut by cut until every cut has its address.
+    """
+    text, planted, placed = doc.text, list(doc.planted), []
+    for k in range(10_000):
+        todo = [(c, lang) for c, lang in cuts(text) if not any(p.start < c < p.end for p in placed)]
+        if not todo:
+            return Document(text, tuple(planted), tuple(placed))
+        cut, lang = todo[0]
+        if text[cut - 1] != "\n":
+            raise ValueError(f"cut at {cut} is not after a line end")
+        a = text.rfind("\n", 0, cut - 1) + 1
+        b = text.find("\n", cut)
+        b = len(text) if b < 0 else b
+        street, town = CUT_ADDRESSES[lang][k % 2]
+        first, second = street.ljust(cut - 1 - a), town.ljust(b - cut)
+        shift = len(first) + 1 + len(second) - (b - a)
+        text = text[:a] + first + "\n" + second + text[b:]
+
+        def move(p: Planted, a: int = a, shift: int = shift) -> Planted:
+            return p if p.end <= a else Planted(p.entity_type, p.start + shift, p.end + shift)
+
+        planted = [move(p) for p in planted if p.end <= a or p.start >= b]
+        placed = [move(p) for p in placed] + [Planted("ADDRESS", a, a + len(first) + 1 + len(town))]
+    raise RuntimeError("the cuts did not settle")

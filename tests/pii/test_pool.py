@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,8 @@ from appliance.errors import StageFailed
 from appliance.pii.config import PiiConfig
 from appliance.pii.engine import analyze_texts
 from appliance.pii.pool import AnalyzerPool
+from appliance.pii.revision import analyzer_revision
+from appliance.testing.documents import archive
 
 TEXTS = [
     "Call John Smith on +44 20 7946 0958 tomorrow.",
@@ -100,3 +105,120 @@ def test_analyze_before_start_fails_closed() -> None:
             await AnalyzerPool(PiiConfig(workers=1)).analyze(["hello John"], ["en"])
 
     asyncio.run(main())
+
+
+def test_a_worker_that_dies_says_why_and_nothing_of_the_text(caplog: pytest.LogCaptureFixture) -> None:
+    doc = archive(120_000, seed=21)
+
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=1))
+        await pool.start()
+        try:
+            (pid,) = pool.pids()
+            task = asyncio.ensure_future(pool.analyze([doc.text], ["en"]))
+            await asyncio.sleep(0.5)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(StageFailed, match="PII analysis failed"):
+                await task
+            for _ in range(600):  # the replacement is forked from the template
+                if pool.pids() and pool.pids() != [pid]:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await pool.analyze([TEXTS[0]], ["en"]))[0]
+            assert pool.stats().workers_replaced == 1
+        finally:
+            await pool.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="appliance.pii.pool"):
+        asyncio.run(main())
+    assert re.search(r"PII analyzer worker \d+ died while analysing a batch of \d+ texts?, \d+ "
+                     r"characters: killed by signal SIGKILL", caplog.text), caplog.text
+    values = [doc.text[p.start:p.end] for p in doc.planted]
+    assert not any(v in caplog.text for v in values)
+
+
+def test_a_timed_out_worker_is_killed_and_the_log_says_after_how_long(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=1, timeout_s=0.0005, timeout_per_char_us=0))
+        await pool.start()
+        try:
+            with pytest.raises(StageFailed, match="timed out"):
+                await pool.analyze([TEXTS[5] * 20], ["en"])
+        finally:
+            await asyncio.sleep(0.5)  # the replacement task logs first
+            await pool.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="appliance.pii.pool"):
+        asyncio.run(main())
+    assert re.search(r"PII analyzer worker \d+ timed out after 0\.0 s on a batch of 1 text, "
+                     r"1540 characters: killed \(signal SIGKILL\); replacing it", caplog.text), caplog.text
+
+
+def test_an_error_inside_the_analysis_fails_the_request_and_keeps_the_worker(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=1))
+        await pool.start()
+        try:
+            pids = pool.pids()
+            with pytest.raises(StageFailed, match="PII analysis failed"):
+                await pool.analyze(["Bonjour Marie, appelez-moi."], ["fr"])  # no French analyzer
+            assert pool.pids() == pids
+            assert (await pool.analyze([TEXTS[0]], ["en"]))[0]
+        finally:
+            await pool.aclose()
+
+    with caplog.at_level(logging.ERROR, logger="appliance.pii.pool"):
+        asyncio.run(main())
+    assert re.search(r"PII analysis failed in analyzer worker \d+: \w+ \(a batch of 1 text, "
+                     r"27 characters\); the worker stays", caplog.text), caplog.text
+    assert "Marie" not in caplog.text
+
+
+def _mapped(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def _rollup(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        out[key] = int(value.split()[0])
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux /proc")
+def test_workers_are_forked_from_one_template_and_share_its_memory() -> None:
+    """One load for every worker: the template is single-threaded when it forks, no
+    process loads torch, and most of a worker's memory is the template's, shared."""
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=2))
+        await pool.start()
+        try:
+            await pool.analyze(TEXTS, LANGS)
+            template = pool.template_pid()
+            assert template is not None
+            assert len(os.listdir(f"/proc/{template}/task")) == 1
+            for pid in (template, *pool.pids()):
+                assert "libtorch" not in _mapped(pid)
+                assert "en_core_web_sm" in _mapped(pid) or "spacy" in _mapped(pid)
+            for pid in pool.pids():
+                m = _rollup(pid)
+                private = m["Private_Clean"] + m["Private_Dirty"]
+                assert private < m["Rss"] / 2, m
+        finally:
+            await pool.aclose()
+
+    asyncio.run(main())
+
+
+def test_the_revision_changes_with_the_configuration_and_the_models(tmp_path: Path) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"weights v1")
+    base = analyzer_revision(PiiConfig(), [model])
+    assert analyzer_revision(PiiConfig(), [model]) == base
+    assert analyzer_revision(PiiConfig(score_threshold=0.6), [model]) != base
+    assert analyzer_revision(PiiConfig(ignore_entities=("URL",)), [model]) != base
+    model.write_bytes(b"weights v2")
+    assert analyzer_revision(PiiConfig(), [model]) != base
