@@ -9,13 +9,14 @@ dataclasses so that they cross process boundaries cheaply and carry no text.
 from __future__ import annotations
 
 import logging
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
 import spacy
 import tldextract
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
@@ -69,6 +70,40 @@ class _PhoneRecognizer(PhoneRecognizer):
             supported_regions=("DE", "AT", "CH", "US", "UK", "FR", "NL", "IT", "ES", "BE",
                                "IE", "IN", "CA", "BR", "IL", "AU"),
         )
+
+    def analyze(self, text: str, entities: list[str],
+                nlp_artifacts: Any = None) -> list[RecognizerResult]:
+        """The same numbers, found by reading only the text around digits.
+
+        libphonenumber scans the whole text once per region (16 here); a number and the
+        context its matcher reads (a "+" or bracket before it, a letter or a time after
+        it, an extension) lie within a few characters of its digits, so each zone of
+        text within :data:`_ZONE_MARGIN` characters of a digit is scanned instead.
+        Zones never touch, so no match can span two of them.
+        """
+        results: list[RecognizerResult] = []
+        for start, end in _digit_zones(text):
+            for r in super().analyze(text[start:end], entities, nlp_artifacts):
+                r.start += start
+                r.end += start
+                results.append(r)
+        return EntityRecognizer.remove_duplicates(results)
+
+
+#: How far from a digit the phone number matcher reads (see :class:`_PhoneRecognizer`).
+_ZONE_MARGIN = 40
+_DIGITS = re.compile(r"\d+")
+
+
+def _digit_zones(text: str) -> list[tuple[int, int]]:
+    zones: list[tuple[int, int]] = []
+    for m in _DIGITS.finditer(text):
+        start, end = max(0, m.start() - _ZONE_MARGIN), min(len(text), m.end() + _ZONE_MARGIN)
+        if zones and start <= zones[-1][1]:
+            zones[-1] = (zones[-1][0], end)
+        else:
+            zones.append((start, end))
+    return zones
 
 
 #: en_core_web_sm components Presidio never reads (see :class:`_OfflineSpacyEngine`).
@@ -224,11 +259,15 @@ def analyze_texts(
         if text.strip():
             by_lang.setdefault(lang, []).append(i)
     for lang, idx in by_lang.items():
+        # Recognizers of ignored types only (URLs) are not run at all: Presidio resolves
+        # duplicates within one type, so their findings never shaped the others.
+        wanted = [e for e in analyzer.get_supported_entities(lang) if e not in ignore]
         docs = analyzer.nlp_engine.process_batch(
             [texts[i] for i in idx], language=lang, batch_size=min(len(idx), 64)
         )
         for i, (_, artifacts) in zip(idx, docs, strict=True):
-            results = analyzer.analyze(texts[i], language=lang, nlp_artifacts=artifacts)
+            results = analyzer.analyze(texts[i], language=lang, entities=wanted,
+                                       nlp_artifacts=artifacts)
             found = [_finding(r) for r in results if r.entity_type not in ignore]
             out[i] = resolve_overlaps(found) if resolve else sorted(found, key=_by_start)
     return out

@@ -84,9 +84,12 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
 _MIN_REST = 4
 
 
-def _precedence(f: Finding) -> tuple[bool, int, float, int]:
+def _precedence(f: Finding) -> tuple[bool, int, float, int, str, str]:
+    """The order in which findings claim their spans. Exact ties go by type and
+    recognizer name: Presidio hands its results over in set order, which changes from
+    one process to the next, and a worker's answer must not depend on which it is."""
     certain = f.score >= 0.95 and f.entity_type not in NEVER_CERTAIN
-    return (not certain, -(f.end - f.start), -f.score, f.start)
+    return (not certain, -(f.end - f.start), -f.score, f.start, f.entity_type, f.recognizer)
 
 
 def _overlapping(starts: list[int], chosen: list[tuple[Finding, int]], start: int, end: int

@@ -58,11 +58,16 @@ def plan_pieces(text: str, size: int, overlap: int, skip: Sequence[tuple[int, in
     piece never owns characters on both sides of a position in ``breaks`` (where the
     text changes language)."""
     pieces = []
+    changes = frozenset(breaks)
     for lo, hi in _regions(len(text), skip, breaks):
         for own_start, own_end in _cuts(text, lo, hi, size):
+            # Where the language changes, a document ends: what crosses there is rare
+            # (the line finding the change goes by keeps a letter's closing lines with
+            # it), so the window reads on only as far as its lead reaches back.
+            ahead = overlap // 2 if own_end in changes else overlap
             pieces.append(Piece(
                 start=_snap_back(text, max(0, own_start - overlap // 2)),
-                end=_snap_forward(text, min(len(text), own_end + overlap)),
+                end=_snap_forward(text, min(len(text), own_end + ahead)),
                 own_start=own_start,
                 own_end=own_end,
             ))

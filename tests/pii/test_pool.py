@@ -45,8 +45,14 @@ def test_concurrent_requests_batched_get_their_own_findings(analyzer) -> None:
         finally:
             await pool.aclose()
 
+    def spans(found: list[list[list[object]]]) -> list[list[list[tuple[object, ...]]]]:
+        # Presidio keeps one of two equal results (same span, type and score) in set
+        # order, which differs between processes: the recognizer's name is not compared.
+        return [[[(f.entity_type, f.start, f.end, f.score) for f in per_text]  # type: ignore[attr-defined]
+                 for per_text in per_request] for per_request in found]
+
     got = asyncio.run(main())
-    assert got == expected
+    assert spans(got) == spans(expected)
     assert any(f for per_request in got for f in per_request)
 
 
