@@ -12,7 +12,8 @@ client and the upstream share the server's process, so its CPU figure includes t
 
 Shapes (English and German text with names, addresses, e-mails, phone numbers, IBANs;
 see appliance/testing/documents.py):
-  S   one short question (the original body of this benchmark);
+  S   one short question (the original body of this benchmark, numbered so that no two
+      requests are the same);
   M   a 2 KB e-mail thread naming several people;
   L   a 20 KB retrieved context (e-mails and contract clauses, EN and DE) and a question;
   XL  a 100 KB document to summarise;
@@ -92,7 +93,7 @@ TOOLS = [
 def body(shape: str, i: int) -> dict[str, Any]:
     """Request ``i`` of ``shape`` (a different document per request, except R's prefix)."""
     if shape == "S":
-        messages = [{"role": "user", "content": SHORT}]
+        messages = [{"role": "user", "content": SHORT.replace("report", f"report {i}")}]
     elif shape == "M":
         messages = [{"role": "user", "content": "Who is waiting for an answer in this thread?\n\n"
                      + thread(2000, seed=1000 + i).text}]

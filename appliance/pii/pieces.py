@@ -60,6 +60,8 @@ def plan_pieces(text: str, size: int, overlap: int, skip: Sequence[tuple[int, in
     pieces = []
     changes = frozenset(breaks)
     for lo, hi in _regions(len(text), skip, breaks):
+        if skip and not text[lo:hi].strip():
+            continue  # the blank lines between two skipped paragraphs
         for own_start, own_end in _cuts(text, lo, hi, size):
             # Where the language changes, a document ends: what crosses there is rare
             # (the line finding the change goes by keeps a letter's closing lines with

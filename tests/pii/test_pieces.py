@@ -127,3 +127,14 @@ def test_only_repeated_paragraphs_of_some_length_are_known() -> None:
     answer = f"echo: here it is\n\n{long_para}\n\nThanks, Anna"
     spans = known_spans(answer, known)
     assert [answer[s:e] for s, e in spans] == [long_para]
+
+
+def test_an_echoed_answer_is_one_small_piece() -> None:
+    """Only the changed first paragraph is analysed; the blank lines between repeated
+    paragraphs are no pieces of their own (each would read a whole window)."""
+    request = "\n\n".join(" ".join(EN_FILLER[k:k + 4]) for k in range(0, 16, 4))
+    answer = "echo: " + request
+    skip = known_spans(answer, known_digests([request]))
+    pieces = plan_pieces(answer, 2000, 256, skip=skip)
+    assert len(skip) == 3 and len(pieces) == 1
+    assert pieces[0].own_end == skip[0][0]
