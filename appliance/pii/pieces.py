@@ -20,7 +20,9 @@ leave a sliver to one worker while another does nearly all.
 
 ``skip`` lists spans that need no analysis (answer paragraphs that repeat the redacted
 request word for word, see :func:`known_spans`): no piece owns them, though a window
-may reach into them for context.
+may reach into them for context; one shorter than a window's reach is analysed with
+its neighbours instead, so that a few short new lines between repeated paragraphs
+do not each cost a window.
 """
 
 from __future__ import annotations
@@ -59,9 +61,7 @@ def plan_pieces(text: str, size: int, overlap: int, skip: Sequence[tuple[int, in
     text changes language)."""
     pieces = []
     changes = frozenset(breaks)
-    for lo, hi in _regions(len(text), skip, breaks):
-        if skip and not text[lo:hi].strip():
-            continue  # the blank lines between two skipped paragraphs
+    for lo, hi in _regions(text, skip, breaks, overlap + overlap // 2):
         for own_start, own_end in _cuts(text, lo, hi, size):
             # Where the language changes, a document ends: what crosses there is rare
             # (the line finding the change goes by keeps a letter's closing lines with
@@ -108,15 +108,24 @@ def merge(pieces: Sequence[Piece], found: Iterable[Sequence[Finding]]) -> list[F
     return resolve_overlaps(owned)
 
 
-def _regions(length: int, skip: Sequence[tuple[int, int]], breaks: Sequence[int]
-             ) -> list[tuple[int, int]]:
-    out, at = [], 0
-    for s, e in sorted(skip):
-        if s > at:
-            out.append((at, s))
+def _regions(text: str, skip: Sequence[tuple[int, int]], breaks: Sequence[int],
+             reach: int) -> list[tuple[int, int]]:
+    """The spans to analyse: the text without ``skip`` and without the blank lines left
+    between skipped paragraphs, cut at ``breaks``. A skipped span between two spans to
+    analyse that is shorter than ``reach`` (the windows on either side read it anyway)
+    is analysed with them rather than leaving two pieces."""
+    raw: list[tuple[int, int]] = []
+    at = 0
+    for s, e in [*sorted(skip), (len(text), len(text))]:
+        if s > at and (not skip or text[at:s].strip()):
+            raw.append((at, s))
         at = max(at, e)
-    if at < length:
-        out.append((at, length))
+    out: list[tuple[int, int]] = []
+    for lo, hi in raw:
+        if out and lo - out[-1][1] < reach:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
     for b in sorted(breaks):
         out = [part for lo, hi in out
                for part in (((lo, b), (b, hi)) if lo < b < hi else ((lo, hi),))]
@@ -195,20 +204,13 @@ def digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-#: Paragraphs shorter than this are analysed even when they repeat the request: a
-#: short line ("Thanks, Anna") is cheap to analyse, and its meaning hangs on context.
-MIN_KNOWN_CHARS = 200
-
-
 def known_digests(texts: Iterable[str]) -> frozenset[bytes]:
     """Digests of the paragraphs of ``texts`` (the request as redacted and sent on)."""
-    return frozenset(digest(text[s:e]) for text in texts for s, e in paragraphs(text)
-                     if e - s >= MIN_KNOWN_CHARS)
+    return frozenset(digest(text[s:e]) for text in texts for s, e in paragraphs(text))
 
 
 def known_spans(text: str, known: frozenset[bytes]) -> list[tuple[int, int]]:
     """The paragraphs of ``text`` whose digest is in ``known``."""
     if not known:
         return []
-    return [(s, e) for s, e in paragraphs(text)
-            if e - s >= MIN_KNOWN_CHARS and digest(text[s:e]) in known]
+    return [(s, e) for s, e in paragraphs(text) if digest(text[s:e]) in known]

@@ -120,13 +120,23 @@ def test_language_runs_follow_a_text_that_changes_language() -> None:
     assert runs[0][1] == len(english) and runs[1][1] == len(english) + len(german)
 
 
-def test_only_repeated_paragraphs_of_some_length_are_known() -> None:
+def test_repeated_paragraphs_are_known() -> None:
     long_para = " ".join(EN_FILLER[:4])
     request = f"{long_para}\n\nThanks, Anna"
     known = known_digests([request])
-    answer = f"echo: here it is\n\n{long_para}\n\nThanks, Anna"
+    answer = f"echo: here it is\n\n{long_para}\n\nThanks, Anna\n\nP.S. call Jonas"
     spans = known_spans(answer, known)
-    assert [answer[s:e] for s, e in spans] == [long_para]
+    assert [answer[s:e] for s, e in spans] == [long_para, "Thanks, Anna"]
+
+
+def test_a_short_repeated_paragraph_between_new_ones_is_analysed_with_them() -> None:
+    """Skipping it would leave two pieces whose windows read it anyway."""
+    text = "New opening line.\n\nKind regards,\n\n" + "Another new paragraph. " * 5
+    skip = [(19, 32)]
+    assert text[19:32] == "Kind regards,"
+    assert owned(plan_pieces(text, 2000, 256, skip=skip)) == [(0, len(text))]
+    far = text.replace("Kind regards,", "x" * 500)
+    assert len(plan_pieces(far, 2000, 256, skip=[(19, 519)])) == 2
 
 
 def test_an_echoed_answer_is_one_small_piece() -> None:
