@@ -63,12 +63,14 @@ def plan_pieces(text: str, size: int, overlap: int, skip: Sequence[tuple[int, in
     changes = frozenset(breaks)
     for lo, hi in _regions(text, skip, breaks, overlap + overlap // 2):
         for own_start, own_end in _cuts(text, lo, hi, size):
-            # Where the language changes, a document ends: what crosses there is rare
-            # (the line finding the change goes by keeps a letter's closing lines with
-            # it), so the window reads on only as far as its lead reaches back.
-            ahead = overlap // 2 if own_end in changes else overlap
+            # Where the language changes, one document ends and another begins: what
+            # crosses there is rare (the line finding the change keeps a letter's closing
+            # lines with it), and the other document is no context, so windows reach a
+            # quarter of the overlap across it.
+            ahead = overlap // 4 if own_end in changes else overlap
+            lead = overlap // 4 if own_start in changes else overlap // 2
             pieces.append(Piece(
-                start=_snap_back(text, max(0, own_start - overlap // 2)),
+                start=_snap_back(text, max(0, own_start - lead)),
                 end=_snap_forward(text, min(len(text), own_end + ahead)),
                 own_start=own_start,
                 own_end=own_end,
