@@ -25,8 +25,8 @@ findings cache); R's repeated part is what the cache is for. The fake upstream a
 answer screen reads them too.
 
 Requests the policy denies (the risk classifier reads some generated contracts as
-high-risk, and only registered applications may send those) are counted and left out of
-the figures.
+high-risk, and only registered applications may send those) and requests that fail are
+counted and left out of the figures.
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: 
                  n: int, warmup: int, pid: int) -> None:
     latencies: list[float] = []
     denied = 0
+    failed: list[str] = []
     sizes = []
     cpu0 = (0.0, 0.0)
     for i in range(n + warmup):
@@ -196,7 +197,8 @@ async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: 
                 denied += 1
                 continue
             if r.status != 200:
-                raise SystemExit(f"{shape} request failed: {r.status} {await r.text()}")
+                failed.append(f"{r.status} {(await r.json())['error']['message']}")
+                continue
         if i >= warmup:
             latencies.append(time.perf_counter() - began)
     cpu1 = (_cpu_s(pid), _tree_cpu(pid))
@@ -209,8 +211,10 @@ async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: 
             await r.read()
         direct.append(time.perf_counter() - began)
     done = len(latencies)
+    if failed:
+        print(f"\n== {shape}: {len(failed)} requests failed (first: {failed[0]})")
     if not done:
-        print(f"\n== {shape}: every request denied ({denied})")
+        print(f"\n== {shape}: no request succeeded ({denied} denied by policy)")
         return
     e2e, base = statistics.median(latencies), statistics.median(direct)
     print(f"\n== {shape}: prompt {statistics.median(sizes) / 1000:.1f} KB; {done} requests"
