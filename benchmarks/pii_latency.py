@@ -136,7 +136,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--shapes", default="S,M,L,XL,R")
+    ap.add_argument("--shapes", default="S,M,L,XL,R,R0")
     ap.add_argument("--baseline", type=Path, help="another build's root (its appliance/ is used)")
     ap.add_argument("--workers", type=int, default=0, help="analyzer workers (0: one per core)")
     ap.add_argument("--child", help=argparse.SUPPRESS)

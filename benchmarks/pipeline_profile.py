@@ -18,7 +18,8 @@ see appliance/testing/documents.py):
   L   a 20 KB retrieved context (e-mails and contract clauses, EN and DE) and a question;
   XL  a 100 KB document to summarise;
   R   an 8 KB system prompt and three tool definitions, the same in every request, and a
-      short user turn that changes.
+      short user turn that changes; R0 the same user turns alone (R - R0: what the
+      repeated part adds).
 M, L and XL carry a different document in each request (nothing is answered from the
 findings cache); R's repeated part is what the cache is for. The fake upstream answers
 "echo: <last user message>" as redacted, so answers are as large as the prompts; the
@@ -104,11 +105,13 @@ def body(shape: str, i: int) -> dict[str, Any]:
     elif shape == "XL":
         messages = [{"role": "user", "content": "Summarise this archive:\n\n"
                      + archive(100000, seed=3000 + i).text}]
-    elif shape == "R":
-        messages = [{"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": f"Has invoice {4700 + i} of Anna Schmidt been "
+    elif shape in ("R", "R0"):
+        messages = [{"role": "user", "content": f"Has invoice {4700 + i} of Anna Schmidt been "
                                                 f"paid? Her number is +49 30 1234{i:04d}."}]
-        return {"model": "gpt-4o", "messages": messages, "tools": TOOLS}
+        if shape == "R0":  # R's user turn alone: R - R0 is what the repeated part adds
+            return {"model": "gpt-4o", "messages": messages}
+        return {"model": "gpt-4o", "messages": [{"role": "system", "content": SYSTEM}, *messages],
+                "tools": TOOLS}
     else:
         raise SystemExit(f"unknown shape {shape}")
     return {"model": "gpt-4o", "messages": messages}
@@ -232,7 +235,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--shapes", default="S,M,L,XL,R")
+    ap.add_argument("--shapes", default="S,M,L,XL,R,R0")
     args = ap.parse_args()
     one_blas_thread()  # as every server process does (appliance.server.run)
     _instrument()

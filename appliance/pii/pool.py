@@ -288,11 +288,15 @@ def _resolve(fut: asyncio.Future[list[Finding]], result: list[Finding] | None,
 
 @dataclass
 class _Text:
-    """One text of a call: its pieces, and per piece cached findings or a pending job."""
+    """One text of a call: its pieces, and per piece cached findings or a pending job;
+    or, for a whole text seen before, its findings (``done``)."""
 
     pieces: list[Piece]
     parts: list[tuple[Finding, ...] | _Job]
     keys: list[bytes | None]
+    #: The cache key of the whole text (None: not cached whole).
+    whole: bytes | None = None
+    done: tuple[Finding, ...] | None = None
 
 
 class AnalyzerPool:
@@ -447,6 +451,9 @@ class AnalyzerPool:
             if plan is None:
                 out.append([])
                 continue
+            if plan.done is not None:
+                out.append(list(plan.done))
+                continue
             found: list[tuple[Finding, ...]] = []
             for part, key in zip(plan.parts, plan.keys, strict=True):
                 if isinstance(part, _Job):
@@ -456,7 +463,10 @@ class AnalyzerPool:
                     found.append(result)
                 else:
                     found.append(part)
-            out.append(merge(plan.pieces, found))
+            merged = merge(plan.pieces, found)
+            if plan.whole is not None and tenant is not None:
+                self._cache.put(tenant, plan.whole, tuple(merged))
+            out.append(merged)
         return out
 
     def _plan(self, text: str, language: str, tenant: str | None, detect_pieces: bool,
@@ -465,9 +475,18 @@ class AnalyzerPool:
         cfg = self._config
         skip = known_spans(text, known)
         self._counts["skipped_chars"] += sum(e - s for s, e in skip)
+        whole = None
+        if tenant is not None and self._cache.enabled and not skip:
+            # A text seen whole before (a system prompt, a tool's description) is one
+            # digest and one look-up: no planning, no language runs, no pieces.
+            how = f"{language}/{'runs' if detect_pieces else 'fixed'}/whole"
+            whole = FindingsCache.key(tenant, self.revision, how, text)
+            hit = self._cache.get(tenant, whole)
+            if hit is not None:
+                return _Text([], [], [], done=hit)
         planned = plan_text(text, language, cfg, detect=detect_pieces, skip=skip)
         pieces = [piece for piece, _ in planned]
-        plan = _Text(pieces, [], [])
+        plan = _Text(pieces, [], [], whole=whole)
         for piece, lang in planned:
             window = text[piece.start:piece.end]
             key = None
