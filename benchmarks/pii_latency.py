@@ -6,7 +6,7 @@ Usage: .venv/bin/python benchmarks/pii_latency.py [--requests N] [--rounds R]
 For each shape (the request shapes of benchmarks/pipeline_profile.py: S a short
 question, M a 2 KB e-mail thread, L a 20 KB retrieved context with a question, XL a
 100 KB document, R an 8 KB system prompt and tool definitions that repeat while the user
-turn changes), a child process starts the analyzer pool of one build (its own code,
+turn changes, R0 those user turns alone), a child process starts the analyzer pool of one build (its own code,
 or the build in ``--baseline DIR``, e.g. a ``git archive`` of an earlier commit), then
 sends N requests one after another: the request's texts (as pii_detect does: the
 tenant's cache, a language per run of a long text), then the answer's, an echo of the
