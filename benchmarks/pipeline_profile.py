@@ -106,8 +106,9 @@ def body(shape: str, i: int) -> dict[str, Any]:
         messages = [{"role": "user", "content": "Summarise this archive:\n\n"
                      + archive(100000, seed=3000 + i).text}]
     elif shape in ("R", "R0"):
+        i += 5000 if shape == "R0" else 0  # R0's turns are new to the cache too
         messages = [{"role": "user", "content": f"Has invoice {4700 + i} of Anna Schmidt been "
-                                                f"paid? Her number is +49 30 1234{i:04d}."}]
+                                                f"paid? Her number is +49 30 123{i:05d}."}]
         if shape == "R0":  # R's user turn alone: R - R0 is what the repeated part adds
             return {"model": "gpt-4o", "messages": messages}
         return {"model": "gpt-4o", "messages": [{"role": "system", "content": SYSTEM}, *messages],
