@@ -69,9 +69,9 @@ def _child(args: argparse.Namespace) -> None:
     # A build before the pool knew tenants and long texts takes texts and languages only.
     params = inspect.signature(pool.analyze).parameters
     current = "tenant" in params
-    known_digests = None
+    digests: Any = None
     if "known" in params:
-        from appliance.pii.pieces import known_digests
+        from appliance.pii.pieces import known_digests as digests
 
     async def run() -> dict[str, Any]:
         await pool.start()
@@ -82,7 +82,7 @@ def _child(args: argparse.Namespace) -> None:
         cpu0 = sum(_cpu_s(p) for p in pids)
         for k, r in enumerate(requests):
             langs = [detect_language(t) for t in r["texts"]]
-            extra = {"tenant": "bench", "detect_pieces": True} if current else {}
+            extra: dict[str, Any] = {"tenant": "bench", "detect_pieces": True} if current else {}
             began = time.perf_counter()
             try:
                 await pool.analyze(r["texts"], langs, **extra)
@@ -91,8 +91,8 @@ def _child(args: argparse.Namespace) -> None:
                 continue
             mid = time.perf_counter()
             answer_extra = dict(extra)
-            if known_digests is not None:
-                answer_extra["known"] = known_digests(r["texts"])
+            if digests is not None:
+                answer_extra["known"] = digests(r["texts"])
             try:
                 await pool.analyze([r["answer"]], [detect_language(r["answer"])], **answer_extra)
             except Exception as e:  # noqa: BLE001 - counted and reported

@@ -8,6 +8,7 @@ English and German analyzers; not a general language identifier.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-zäöüß]+")
 
@@ -80,7 +81,7 @@ def language_runs(text: str, default: str, allowed: tuple[str, ...]) -> list[tup
             first = k + 1
     if first < len(lines):
         blocks.append((first, len(lines)))
-    runs: list[list[int | str]] = []  # [first line, end line, language]
+    runs: list[_Run] = []
     previous = default
     for a, b in blocks:
         en = sum(evidence[k][0] for k in range(a, b))
@@ -88,23 +89,32 @@ def language_runs(text: str, default: str, allowed: tuple[str, ...]) -> list[tup
         lang = "de" if de > en else "en" if en > de else previous
         lang = lang if lang in allowed else previous
         previous = lang
-        if runs and runs[-1][2] == lang:
-            runs[-1][1] = b
+        if runs and runs[-1].language == lang:
+            runs[-1].end = b
         else:
-            runs.append([a, b, lang])
+            runs.append(_Run(a, b, lang))
     for left, right in zip(runs, runs[1:], strict=False):
         _refine(left, right, evidence, blocks)
-    return [(lines[int(a)][0], lines[int(b) - 1][1], str(lang)) for a, b, lang in runs if b > a]
+    return [(lines[r.first][0], lines[r.end - 1][1], r.language) for r in runs if r.end > r.first]
 
 
-def _refine(left: list[int | str], right: list[int | str], evidence: list[tuple[float, float]],
+@dataclass
+class _Run:
+    """Lines [first, end) in one language (changed in place while boundaries settle)."""
+
+    first: int
+    end: int
+    language: str
+
+
+def _refine(left: _Run, right: _Run, evidence: list[tuple[float, float]],
             blocks: list[tuple[int, int]]) -> None:
     """Move the boundary between two runs to the best line within their adjoining blocks."""
-    cut = int(left[1])
-    lo = max(int(left[0]), next(a for a, b in blocks if a < cut <= b))
-    hi = min(int(right[1]), next(b for a, b in blocks if a <= cut < b))
+    cut = left.end
+    lo = max(left.first, next(a for a, b in blocks if a < cut <= b))
+    hi = min(right.end, next(b for a, b in blocks if a <= cut < b))
     side = {"en": 0, "de": 1}
-    i, j = side.get(str(left[2]), 0), side.get(str(right[2]), 1)
+    i, j = side.get(left.language, 0), side.get(right.language, 1)
     gain = [evidence[k][i] - evidence[k][j] for k in range(lo, hi)]  # for the left language
     best, best_score = cut, None
     running = 0.0
@@ -116,6 +126,6 @@ def _refine(left: list[int | str], right: list[int | str], evidence: list[tuple[
         if k < hi:
             running += gain[k - lo]
             total_right += gain[k - lo]
-    if int(left[0]) < best < int(right[1]):
-        left[1] = best
-        right[0] = best
+    if left.first < best < right.end:
+        left.end = best
+        right.first = best

@@ -208,7 +208,7 @@ def _model_files(config: Any) -> list[Any]:
 
 def _block_heavy_imports() -> None:
     for name in HEAVY_MODULES:
-        sys.modules.setdefault(name, None)  # type: ignore[assignment]  # "import torch" fails
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # "import torch" fails
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -297,7 +297,8 @@ def at_cuts(doc: Document, cuts: Callable[[str], list[tuple[int, str]]]) -> Docu
     and the language around each. Values the new lines overwrite leave ``planted``.
     Planting can move later cuts, so it goes cut by cut until every cut has its address.
     """
-    text, planted, placed = doc.text, list(doc.planted), []
+    text, planted = doc.text, list(doc.planted)
+    placed: list[Planted] = []
     for k in range(10_000):
         todo = [(c, lang) for c, lang in cuts(text) if not any(p.start < c < p.end for p in placed)]
         if not todo:

@@ -14,6 +14,7 @@ import pytest
 from appliance.errors import StageFailed
 from appliance.pii.config import PiiConfig
 from appliance.pii.engine import analyze_texts
+from appliance.pii.findings import Finding
 from appliance.pii.pool import AnalyzerPool
 from appliance.pii.revision import analyzer_revision
 from appliance.testing.documents import archive
@@ -37,18 +38,18 @@ def test_concurrent_requests_batched_get_their_own_findings(analyzer) -> None:
     expected = [analyze_texts(analyzer, t, lang, frozenset(PiiConfig().ignore_entities))
                 for t, lang in requests]
 
-    async def main() -> list[list[list[object]]]:
+    async def main() -> list[list[list[Finding]]]:
         pool = AnalyzerPool(PiiConfig(workers=1))
         await pool.start()
         try:
-            return await asyncio.gather(*(pool.analyze(t, lang) for t, lang in requests))
+            return list(await asyncio.gather(*(pool.analyze(t, lang) for t, lang in requests)))
         finally:
             await pool.aclose()
 
-    def spans(found: list[list[list[object]]]) -> list[list[list[tuple[object, ...]]]]:
+    def spans(found: list[list[list[Finding]]]) -> list[list[list[tuple[object, ...]]]]:
         # Presidio keeps one of two equal results (same span, type and score) in set
         # order, which differs between processes: the recognizer's name is not compared.
-        return [[[(f.entity_type, f.start, f.end, f.score) for f in per_text]  # type: ignore[attr-defined]
+        return [[[(f.entity_type, f.start, f.end, f.score) for f in per_text]
                  for per_text in per_request] for per_request in found]
 
     got = asyncio.run(main())
@@ -58,11 +59,11 @@ def test_concurrent_requests_batched_get_their_own_findings(analyzer) -> None:
 
 def test_small_batches_split_by_characters() -> None:
     """A batch limit below one request's size still serves every request (one per batch)."""
-    async def main() -> list[list[list[object]]]:
+    async def main() -> list[list[list[Finding]]]:
         pool = AnalyzerPool(PiiConfig(workers=1, batch_chars=10))
         await pool.start()
         try:
-            return await asyncio.gather(*(pool.analyze([t], ["en"]) for t in TEXTS[:4]))
+            return list(await asyncio.gather(*(pool.analyze([t], ["en"]) for t in TEXTS[:4])))
         finally:
             await pool.aclose()
 
