@@ -91,7 +91,7 @@ def test_a_killed_worker_fails_closed_and_is_replaced() -> None:
 
 def test_a_timed_out_batch_fails_every_caller_in_it() -> None:
     async def main() -> None:
-        pool = AnalyzerPool(PiiConfig(workers=1, timeout_s=0.0005))
+        pool = AnalyzerPool(PiiConfig(workers=1, timeout_s=0.0005, timeout_per_char_us=0))
         await pool.start()
         try:
             results = await asyncio.gather(
