@@ -100,7 +100,8 @@ class _Template:
         """Block until the analyzer is loaded; its revision."""
         msg = self._ctl.recv(CONTROL_BYTES)
         if not msg:
-            raise RuntimeError(f"PII analyzer template exited ({_describe(self.process.wait())})")
+            raise RuntimeError("PII analyzer template exited "
+                               f"({_describe_returncode(self.process.wait())})")
         reply = pickle.loads(msg)
         if reply[0] != "ready":
             raise RuntimeError(f"PII analyzer template could not load: {reply[1]}")
@@ -163,6 +164,17 @@ def _describe(status: int | None, killed_here: bool = False) -> str:
     if os.WIFEXITED(status):
         return f"exit code {os.WEXITSTATUS(status)}"
     return f"wait status {status}"
+
+
+def _describe_returncode(rc: int | None) -> str:
+    """A ``Popen.returncode`` in words (negative: the signal that ended the process)."""
+    if rc is None:
+        return "exit status unknown"
+    if rc < 0:
+        sig = -rc
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return f"killed by signal {name}"
+    return f"exit code {rc}"
 
 
 class _Worker:
@@ -358,7 +370,7 @@ class AnalyzerPool:
             if template is None or not template.alive:
                 if template is not None:
                     log.error("PII analyzer template exited (%s); starting a new one",
-                              _describe(template.process.returncode))
+                              _describe_returncode(template.process.returncode))
                     template.close()
                 template = _Template(self._config_json)
                 try:

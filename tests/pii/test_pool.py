@@ -229,3 +229,26 @@ def test_the_revision_changes_with_the_configuration_and_the_models(tmp_path: Pa
     assert analyzer_revision(PiiConfig(ignore_entities=("URL",)), [model]) != base
     model.write_bytes(b"weights v2")
     assert analyzer_revision(PiiConfig(), [model]) != base
+
+
+def test_a_dead_template_is_started_again_when_a_worker_needs_replacing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=1))
+        await pool.start()
+        try:
+            template = pool.template_pid()
+            assert template is not None
+            os.kill(template, signal.SIGKILL)
+            (pid,) = pool.pids()
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            findings = await asyncio.wait_for(pool.analyze([TEXTS[0]], ["en"]), 300)
+            assert findings[0]
+            assert pool.template_pid() not in (None, template)
+        finally:
+            await pool.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="appliance.pii.pool"):
+        asyncio.run(main())
+    assert "PII analyzer template exited (killed by signal SIGKILL" in caplog.text, caplog.text
