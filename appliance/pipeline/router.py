@@ -22,7 +22,7 @@ from appliance.errors import (
 )
 from appliance.core.context import Context, Operation
 from appliance.core.tokens import estimate_prompt
-from appliance.providers.base import KnowsOutputRoom, Provider
+from appliance.providers.base import KnowsOutputRoom, Provider, SpeaksResponses
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ class Router:
             for attempt in range(cfg.max_retries + 1):
                 try:
                     if op == "chat":
+                        if ctx.route == "responses" and isinstance(provider, SpeaksResponses):
+                            return await provider.respond(body)
                         return await provider.chat(body)
                     if op == "completions":
                         return await provider.completions(body)
@@ -132,9 +134,11 @@ class Router:
                 started = False
                 try:
                     source = (
-                        provider.stream_chat(body)
-                        if op == "chat"
-                        else provider.stream_completions(body)
+                        provider.stream_completions(body)
+                        if op != "chat"
+                        else provider.stream_respond(body)
+                        if ctx.route == "responses" and isinstance(provider, SpeaksResponses)
+                        else provider.stream_chat(body)
                     )
                     async for chunk in source:
                         started = True

@@ -58,5 +58,21 @@ class KnowsOutputRoom(Protocol):
         ...
 
 
+@runtime_checkable
+class SpeaksResponses(Protocol):
+    """A provider whose API has OpenAI's Responses endpoint (``/responses``): requests that
+    came in on ``/v1/responses`` go to it natively instead of through chat. Both methods
+    take the canonical chat body (redacted, as every stage left it) and give canonical
+    answers back, so the response stages see one shape; the adapter translates."""
+
+    async def respond(self, body: Body) -> Body:
+        """POST /responses (``store: false``): a ``chat.completion`` object."""
+        ...
+
+    def stream_respond(self, body: Body) -> AsyncIterator[Body]:
+        """Streaming POST /responses: ``chat.completion.chunk`` objects, usage on the last."""
+        ...
+
+
 class ProviderFactory(Protocol):
     def __call__(self, name: str, config: Any, http: aiohttp.ClientSession) -> Provider: ...

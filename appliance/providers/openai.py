@@ -26,6 +26,11 @@ from appliance.providers._http import (
     post_json,
 )
 from appliance.providers.base import Body
+from appliance.providers.responses_format import (
+    ResponsesStreamTranslator,
+    chat_request_to_responses,
+    responses_response_to_chat,
+)
 
 
 class OpenAICompatibleProvider:
@@ -102,6 +107,30 @@ class OpenAICompatibleProvider:
         """The HTTP session belongs to the app; nothing of our own to close."""
 
 
+class OpenAIProvider(OpenAICompatibleProvider):
+    """OpenAI itself: also speaks the Responses API (``SpeaksResponses``), so requests that
+    came in on ``/v1/responses`` are forwarded natively (Azure and HF endpoints, which
+    reuse the chat adapter, go through chat)."""
+
+    async def respond(self, body: Body) -> Body:
+        return responses_response_to_chat(await self._call("/responses", chat_request_to_responses(body)))
+
+    async def stream_respond(self, body: Body) -> AsyncIterator[Body]:
+        payload = chat_request_to_responses({**body, "stream": True})
+        translator = ResponsesStreamTranslator()
+        async with open_stream(
+            self._http, self._up, self.url("/responses", body), dumps(payload), self._headers
+        ) as resp:
+            async for _event, data in guarded(self._up, iter_sse(resp)):
+                if data == "[DONE]":
+                    return
+                event = loads_event(self._up, data)
+                if not isinstance(event, dict):
+                    continue
+                for chunk in translator.feed(event):
+                    yield chunk
+
+
 def _stream_error(up: Upstream, chunk: Mapping[str, Any]) -> UpstreamError:
     err = chunk.get("error")
     message = err.get("message") if isinstance(err, dict) else str(err)
@@ -112,14 +141,14 @@ def _stream_error(up: Upstream, chunk: Mapping[str, Any]) -> UpstreamError:
 
 def create(
     name: str, config: OpenAIProviderConfig, http: aiohttp.ClientSession
-) -> OpenAICompatibleProvider:
+) -> OpenAIProvider:
     key = secret(config.api_key_env)
     headers: dict[str, str] = {}
     if key:
         headers["Authorization"] = f"Bearer {key}"
     if config.organization:
         headers["OpenAI-Organization"] = config.organization
-    return OpenAICompatibleProvider(
+    return OpenAIProvider(
         name,
         region=config.region,
         base_url=config.base_url,

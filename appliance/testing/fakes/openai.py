@@ -1,7 +1,8 @@
 """Fake OpenAI, Azure OpenAI and Hugging Face endpoint servers (one wire format, three doors).
 
 Speaks the OpenAI REST API exactly: ``chat.completion`` objects, SSE streams of
-``chat.completion.chunk`` ending in ``data: [DONE]``, the usage chunk (``choices: []``)
+``chat.completion.chunk`` ending in ``data: [DONE]``, the Responses API
+(``/v1/responses``, see :mod:`.responses`), the usage chunk (``choices: []``)
 when ``stream_options.include_usage`` is set, tool calls streamed as argument fragments,
 ``text_completion``, embeddings as floats or base64, and the OpenAI error body.
 
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from appliance.testing.fakes._echo import Answer, Prompt, Tool, answer, count_words, embedding
 from appliance.testing.fakes._server import FakeProvider, sse_event, start_sse
+from appliance.testing.fakes.responses import build_responses
 
 CREATED = 1_700_000_000
 _CACHE_LIMIT = 512
@@ -128,6 +130,7 @@ class FakeOpenAI(FakeProvider):
             web.post("/v1/chat/completions", self._chat),
             web.post("/v1/completions", self._completions),
             web.post("/v1/embeddings", self._embeddings),
+            web.post("/v1/responses", self._responses),
             web.get("/v1/models", self._models),
         ]
 
@@ -144,6 +147,7 @@ class FakeOpenAI(FakeProvider):
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/v1/responses"): self._responses,
             ("GET", "/v1/models"): self._models,
         }
 
@@ -230,6 +234,9 @@ class FakeOpenAI(FakeProvider):
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "embeddings")
 
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "responses")
+
     async def _models(self, request: web.Request) -> web.StreamResponse:
         _, failure = await self.intake(request)
         if failure is not None:
@@ -249,6 +256,8 @@ class FakeOpenAI(FakeProvider):
             return self._build_chat(model, body)
         if kind == "completions":
             return self._build_completions(model, body)
+        if kind == "responses":
+            return build_responses(model, body)
         return self._build_embeddings(model, body)
 
     def _build_chat(self, model: str, body: dict[str, Any]) -> bytes | list[bytes]:
