@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from appliance.config.audit import AuditConfig
 from appliance.errors import ConfigError
 from appliance.config.limits import LimitsConfig
+from appliance.config.mcp import McpConfig
 from appliance.config.pii import PiiConfig
 from appliance.config.policy import PolicyConfig
 from appliance.config.risk import RiskConfig
@@ -227,6 +228,7 @@ class Config(_Frozen):
     risk: RiskConfig = RiskConfig()
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
+    mcp: McpConfig = McpConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -9,6 +9,7 @@ from appliance.server import (
     admin_api,
     anthropic_api,
     health,
+    mcp_gateway,
     metrics,
     openai_api,
     realtime,
@@ -20,7 +21,9 @@ from appliance.server.services import services_ctx
 from appliance.server.state import state_ctx
 
 #: Route groups in the order they are matched; each module adds its own routes.
-ROUTE_GROUPS = (health, openai_api, responses_api, anthropic_api, realtime, admin_api, metrics)
+ROUTE_GROUPS = (
+    health, openai_api, responses_api, anthropic_api, realtime, mcp_gateway, admin_api, metrics,
+)
 
 
 def create_app(config: Config) -> web.Application:
