@@ -160,7 +160,7 @@ class SealedStore:
     def info(self, kind: str, blob_id: str, tenant: str) -> BlobInfo | None:
         """The blob's metadata when it exists for this tenant and is still readable."""
         row = self._row(kind, blob_id, tenant, "key_id")
-        if row is None or not self._keys.can_open(tenant, row[4]):
+        if row is None or not self._keys.can_open(tenant, row[2]):
             return None
         return BlobInfo(kind, blob_id, tenant, row[0], orjson.loads(row[1]))
 
@@ -187,7 +187,7 @@ class SealedStore:
             ).fetchone()
         return row
 
-    def list(self, kind: str, tenant: str, *, limit: int = 100) -> list[BlobInfo]:
+    def list(self, kind: str, tenant: str, limit: int = 100) -> list[BlobInfo]:
         """The tenant's readable blobs of one kind, newest first."""
         with self._lock:
             rows = self._conn.execute(

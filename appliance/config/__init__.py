@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from appliance.config.audit import AuditConfig
+from appliance.config.batch import BatchConfig
 from appliance.errors import ConfigError
 from appliance.config.limits import LimitsConfig
 from appliance.config.mcp import McpConfig
@@ -229,6 +230,7 @@ class Config(_Frozen):
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
     mcp: McpConfig = McpConfig()
+    batch: BatchConfig = BatchConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -8,6 +8,8 @@ from appliance.config import Config
 from appliance.server import (
     admin_api,
     anthropic_api,
+    batches_api,
+    files_api,
     health,
     mcp_gateway,
     metrics,
@@ -22,7 +24,8 @@ from appliance.server.state import state_ctx
 
 #: Route groups in the order they are matched; each module adds its own routes.
 ROUTE_GROUPS = (
-    health, openai_api, responses_api, anthropic_api, realtime, mcp_gateway, admin_api, metrics,
+    health, openai_api, responses_api, files_api, batches_api, anthropic_api, realtime, mcp_gateway,
+    admin_api, metrics,
 )
 
 

@@ -69,7 +69,9 @@ def _echo(body: Body) -> Body:
     return echo
 
 
-def _parser(ctx: Context, request: web.Request) -> Callable[[bytes], Coroutine[Any, Any, None]]:
+def parser(ctx: Context, app: web.Application) -> Callable[[bytes], Coroutine[Any, Any, None]]:
+    """Validate a Responses request, load its conversation, fill ``ctx`` (also for batches)."""
+
     async def parse(raw: bytes) -> None:
         body = parse_json(raw)
         if body.get("background"):
@@ -89,7 +91,7 @@ def _parser(ctx: Context, request: web.Request) -> Callable[[bytes], Coroutine[A
                 raise InvalidRequest("previous_response_id: must be a string",
                                      param="previous_response_id")
             assert ctx.principal is not None  # authenticated before the body is parsed
-            stored = await in_store(request.app, SealedStore.get_json, KIND, previous,
+            stored = await in_store(app, SealedStore.get_json, KIND, previous,
                                     ctx.principal.tenant)
             if stored is None:
                 raise NotFound(f"Previous response with id '{previous}' not found.",
@@ -106,21 +108,23 @@ def _parser(ctx: Context, request: web.Request) -> Callable[[bytes], Coroutine[A
     return parse
 
 
-async def _keep(request: web.Request, ctx: Context, turn: Turn, response: Body) -> None:
+async def _keep(app: web.Application, ctx: Context, turn: Turn, response: Body) -> None:
     """Seal the finished response with its conversation for later turns and reads."""
     if not turn.store or ctx.principal is None:
         return
     doc = {"response": response, "input": stored_input_items(turn.items), "history": turn.history}
-    await in_store(request.app, SealedStore.put_json, KIND, turn.frame.id,
+    await in_store(app, SealedStore.put_json, KIND, turn.frame.id,
                    ctx.principal.tenant, doc, {"request_id": ctx.request_id})
 
 
-def _render(request: web.Request) -> Callable[[Context, Body], Coroutine[Any, Any, Body]]:
+def renderer(app: web.Application) -> Callable[[Context, Body], Coroutine[Any, Any, Body]]:
+    """The canonical answer as a ``response`` object, stored unless ``store`` is false."""
+
     async def render(ctx: Context, chat: Body) -> Body:
         turn = ctx.get(TURN)
         assert turn is not None
         response = chat_to_response(chat, turn.frame)
-        await _keep(request, ctx, turn, response)
+        await _keep(app, ctx, turn, response)
         return response
 
     return render
@@ -130,7 +134,7 @@ def _event(name: str, data: Body) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-def _sse(request: web.Request) -> Callable[
+def _sse(app: web.Application) -> Callable[
     [Context], Callable[[AsyncIterator[Body]], AsyncIterator[bytes]]
 ]:
     def encoder(ctx: Context) -> Callable[[AsyncIterator[Body]], AsyncIterator[bytes]]:
@@ -146,7 +150,7 @@ def _sse(request: web.Request) -> Callable[
             for name, data in writer.close_items():
                 yield _event(name, data)
             response = writer.response()
-            await _keep(request, ctx, turn, response)  # readable before the stream says done
+            await _keep(app, ctx, turn, response)  # readable before the stream says done
             yield _event(*writer.final_event(response))
 
         return encode
@@ -157,8 +161,8 @@ def _sse(request: web.Request) -> Callable[
 async def create_response(request: web.Request) -> web.StreamResponse:
     ctx = new_context(request, "responses", "openai")
     return await exchange_json(
-        request, ctx, _parser(ctx, request), "chat",
-        render=_render(request), encoder=_sse(request), done=b"",
+        request, ctx, parser(ctx, request.app), "chat",
+        render=renderer(request.app), encoder=_sse(request.app), done=b"",
     )
 
 

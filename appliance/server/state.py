@@ -9,6 +9,7 @@ an AES-GCM pass.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from appliance.pipeline.authenticate import principal_of
 from appliance.server.exchange import api_key_of
 from appliance.server.services import SERVICES
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -65,7 +67,8 @@ async def in_store(app: web.Application, call: Callable[..., T], *args: Any) -> 
     try:
         store = await app[STATE].store()
         return await asyncio.to_thread(call, store, *args)
-    except Exception:  # noqa: BLE001 - translated at this boundary; no content in the message
+    except Exception as e:  # noqa: BLE001 - translated at this boundary; no content in the message
+        log.error("the state store failed: %s", type(e).__name__)
         raise StageFailed("The appliance's sealed state store failed.") from None
 
 

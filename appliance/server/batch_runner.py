@@ -1,0 +1,295 @@
+"""Running a batch: every line of the input file through the pipeline, as if it were its
+own request.
+
+Each line gets its own request id, is authenticated with the batch creator's key (held
+in memory only, never stored: a key revoked mid-batch stops the rest), validated as its
+endpoint's route validates, decided, admitted against the key's limits and budget,
+redacted, answered and screened, and recorded: one audit record per line, denials and
+errors reported per line in the error file. A rate-limited line waits for the limit's
+``retry-after`` and is tried again (``[batch] rate_limit_retries``). At most
+``[batch] concurrency`` lines run at once. The runner reports progress to the state
+store, where the batch's status lives (any worker process answers ``GET``); a cancel
+request, made in any process, is seen there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from appliance.audit.sealed_store import SealedStore, new_id
+from appliance.core.context import Context, Operation, Route
+from appliance.errors import ApplianceError, InvalidRequest, RateLimited, StageFailed
+from appliance.server import openai_api, responses_api
+from appliance.server.errors import error_body
+from appliance.server.exchange import finish, new_request_id, unexpected
+from appliance.server.files_api import store_file
+from appliance.server.services import SERVICES
+from appliance.server.state import in_store
+from appliance.server.validate import validate_chat, validate_completion
+
+log = logging.getLogger(__name__)
+
+KIND = "batch"
+Body = dict[str, Any]
+Parse = Callable[[bytes], Any]
+Render = Callable[[Context, Body], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """How one line of a batch for ``url`` runs: its route, operation, parser and renderer."""
+
+    route: Route
+    op: Operation
+    parser: Callable[[Context, web.Application], Parse]
+    renderer: Callable[[web.Application], Render | None]
+
+
+def _chat_parser(ctx: Context, app: web.Application) -> Parse:
+    parse: Parse = openai_api._parser(ctx, validate_chat)
+    return parse
+
+
+def _completion_parser(ctx: Context, app: web.Application) -> Parse:
+    parse: Parse = openai_api._parser(ctx, validate_completion)
+    return parse
+
+
+def _embeddings_parser(ctx: Context, app: web.Application) -> Parse:
+    parse: Parse = openai_api._embeddings_parser(ctx)
+    return parse
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "/v1/chat/completions": Endpoint("chat.completions", "chat", _chat_parser, lambda app: None),
+    "/v1/responses": Endpoint("responses", "chat", responses_api.parser, responses_api.renderer),
+    "/v1/embeddings": Endpoint(
+        "embeddings", "embeddings", _embeddings_parser, lambda app: openai_api._encode_embeddings
+    ),
+    "/v1/completions": Endpoint("completions", "completions", _completion_parser, lambda app: None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    custom_id: str
+    body: Body
+
+
+def parse_input(content: bytes, endpoint: str, max_requests: int) -> tuple[list[Line], list[Body]]:
+    """The lines of a batch input file, or the errors that make it invalid (with line numbers)."""
+    lines: list[Line] = []
+    errors: list[Body] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(content.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            errors.append({"code": "invalid_json_line", "line": number,
+                           "message": "This line is not valid JSON.", "param": None})
+            continue
+        if not isinstance(doc, dict):
+            errors.append({"code": "invalid_request", "line": number,
+                           "message": "Each line must be a JSON object.", "param": None})
+            continue
+        custom_id, body = doc.get("custom_id"), doc.get("body")
+        problem = (
+            "custom_id must be a non-empty string" if not isinstance(custom_id, str) or not custom_id
+            else f"custom_id {custom_id!r} is used twice" if custom_id in seen
+            else "method must be POST" if doc.get("method") != "POST"
+            else f"url must be the batch's endpoint {endpoint}" if doc.get("url") != endpoint
+            else "body must be an object" if not isinstance(body, dict)
+            else None
+        )
+        if problem is not None:
+            errors.append({"code": "invalid_request", "line": number, "message": problem,
+                           "param": None})
+            continue
+        assert isinstance(custom_id, str) and isinstance(body, dict)
+        seen.add(custom_id)
+        lines.append(Line(custom_id, body))
+    if not lines and not errors:
+        errors.append({"code": "empty_file", "line": None, "message": "The input file has no requests.",
+                       "param": None})
+    if len(lines) > max_requests:
+        errors.append({"code": "too_many_requests", "line": None, "param": None,
+                       "message": f"A batch holds at most {max_requests} requests."})
+    return lines, errors
+
+
+async def run_line(app: web.Application, api_key: str, endpoint: Endpoint, line: Line) -> tuple[int, Body, str]:
+    """One line through the pipeline, recorded: (HTTP status, response body, request id)."""
+    services = app[SERVICES]
+    ctx = Context(request_id=new_request_id(), route=endpoint.route, body={}, api_key=api_key)
+    status: int
+    body: Body
+    try:
+        await services.pipeline.authenticate_caller(ctx)
+        parsed = endpoint.parser(ctx, app)(orjson.dumps(line.body))
+        if asyncio.iscoroutine(parsed):
+            await parsed
+        if ctx.stream:
+            raise InvalidRequest("stream: requests in a batch cannot stream", param="stream")
+        response = await services.pipeline.complete(ctx, endpoint.op)
+        render = endpoint.renderer(app)
+        if render is not None:
+            response = render(ctx, response)
+            if asyncio.iscoroutine(response):
+                response = await response
+        status, body = 200, response
+    except ApplianceError as e:
+        ctx.status, ctx.error = e.status, e.code or e.type
+        status, body = e.status, error_body(e, "openai")
+        if isinstance(e, RateLimited):
+            body["retry_after_s"] = e.retry_after_s
+    except Exception as e:  # noqa: BLE001 - recorded as failed, reported in the error file
+        err = unexpected(ctx, e)
+        ctx.status, ctx.error = err.status, err.code
+        status, body = err.status, error_body(err, "openai")
+    try:
+        await finish(services, ctx)
+    except StageFailed as e:  # not recorded: the line must not count as answered
+        status, body = e.status, error_body(e, "openai")
+    return status, body, ctx.request_id
+
+
+class BatchRunner:
+    """Runs one batch in this process; keeps its progress in the state store."""
+
+    def __init__(self, app: web.Application, tenant: str, api_key: str, batch: Body,
+                 lines: list[Line]) -> None:
+        self.app = app
+        self.tenant = tenant
+        self._key = api_key
+        self.batch = batch
+        self.lines = lines
+        self._results: list[tuple[Line, int, Body, str] | None] = [None] * len(lines)
+        self._cancel = asyncio.Event()
+        self._save_lock = asyncio.Lock()
+        self._last_check = 0.0
+
+    @property
+    def id(self) -> str:
+        return str(self.batch["id"])
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    async def save(self) -> None:
+        async with self._save_lock:
+            self.batch["heartbeat_at"] = time.time()
+            await in_store(self.app, SealedStore.put_json, KIND, self.id, self.tenant,
+                           self.batch, {"status": self.batch["status"]})
+
+    async def _cancelled(self) -> bool:
+        """Cancelled here, or by a cancel request another process wrote (checked each second)."""
+        if self._cancel.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_check >= 1.0:
+            self._last_check = now
+            stored = await in_store(self.app, SealedStore.get_json, KIND, self.id, self.tenant)
+            if isinstance(stored, dict) and stored.get("status") == "cancelling":
+                self._cancel.set()
+        return self._cancel.is_set()
+
+    async def _line(self, index: int, endpoint: Endpoint, slots: asyncio.Semaphore) -> None:
+        line = self.lines[index]
+        async with slots:
+            if await self._cancelled() or time.time() > self.batch["expires_at"]:
+                return
+            retries = self.app[SERVICES].config.batch.rate_limit_retries
+            for attempt in range(retries + 1):
+                status, body, request_id = await run_line(self.app, self._key, endpoint, line)
+                wait = body.get("retry_after_s") if status == 429 else None
+                if wait is None or attempt == retries or await self._cancelled():
+                    break
+                await asyncio.sleep(min(float(wait or 1.0), 60.0))
+            body.pop("retry_after_s", None)
+        self._results[index] = (line, status, body, request_id)
+        counts = self.batch["request_counts"]
+        counts["completed" if status < 400 else "failed"] += 1
+        await self.save()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except Exception as e:  # noqa: BLE001 - the batch fails; the lines done stay recorded
+            log.error("batch %s failed: %s", self.id, type(e).__name__)
+            self.batch.update(status="failed", failed_at=int(time.time()), errors={
+                "object": "list",
+                "data": [{"code": "batch_failed", "message": "The batch runner failed.",
+                          "line": None, "param": None}]})
+            await self.save()
+
+    async def _run(self) -> None:
+        endpoint = ENDPOINTS[self.batch["endpoint"]]
+        self.batch.update(status="in_progress", in_progress_at=int(time.time()))
+        await self.save()
+        slots = asyncio.Semaphore(self.app[SERVICES].config.batch.concurrency)
+        await asyncio.gather(*(self._line(i, endpoint, slots) for i in range(len(self.lines))))
+        cancelled = await self._cancelled()
+        expired = not cancelled and any(r is None for r in self._results)
+        self.batch.update(status="finalizing", finalizing_at=int(time.time()))
+        await self.save()
+        await self._write_files()
+        now = int(time.time())
+        if cancelled:
+            self.batch.update(status="cancelled", cancelled_at=now)
+        elif expired:
+            self.batch.update(status="expired", expired_at=now)
+        else:
+            self.batch.update(status="completed", completed_at=now)
+        await self.save()
+
+    async def _write_files(self) -> None:
+        ok: list[bytes] = []
+        failed: list[bytes] = []
+        for result in self._results:
+            if result is None:
+                continue
+            line, status, body, request_id = result
+            out = {"id": new_id("batch_req"), "custom_id": line.custom_id,
+                   "response": {"status_code": status, "request_id": request_id, "body": body},
+                   "error": None}
+            (ok if status < 400 else failed).append(orjson.dumps(out))
+        for rows, field, name in ((ok, "output_file_id", "output"), (failed, "error_file_id", "error")):
+            if rows:
+                info = await store_file(self.app, self.tenant, b"\n".join(rows) + b"\n",
+                                        f"{self.id}_{name}.jsonl", "batch_output")
+                self.batch[field] = info.id
+
+
+class Runners:
+    """The batches this process runs, each a task with a kept reference (cancelled at close)."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, BatchRunner] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, runner: BatchRunner) -> None:
+        self.running[runner.id] = runner
+        task = asyncio.create_task(runner.run(), name=f"batch-{runner.id}")
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self.running.pop(runner.id, None)
+
+        task.add_done_callback(done)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
