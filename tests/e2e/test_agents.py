@@ -213,3 +213,40 @@ async def test_mcp_rejects_bad_keys(agents: Agents) -> None:
         assert r.status_code == 401
         r = await client.post(agents.server.url + "/mcp/nope", json={})
         assert r.status_code == 404
+
+
+# -- batches -------------------------------------------------------------------------------
+
+
+def test_batch_lines_each_pass_the_pipeline_and_are_recorded(agents: Agents) -> None:
+    import time
+
+    client = _openai(agents)
+    secret = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    lines = [
+        {"custom_id": "mail", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": f"Mail {EMAIL}"}]}},
+        {"custom_id": "secret", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": f"key {secret}"}]}},
+    ]
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    upload = client.files.create(file=("lines.jsonl", data), purpose="batch")
+    assert EMAIL.encode() not in (agents.data_dir / "state.db").read_bytes()
+    batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    for _ in range(600):
+        batch = client.batches.retrieve(batch.id)
+        if batch.status in ("completed", "failed"):
+            break
+        time.sleep(0.1)
+    assert batch.status == "completed"
+    assert batch.output_file_id and batch.error_file_id
+    (ok,) = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    (refused,) = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
+    assert ok["response"]["body"]["choices"][0]["message"]["content"] == f"echo: Mail {EMAIL}"
+    sent = [r.json() for r in agents.openai.requests if r.path == "/v1/chat/completions"]
+    assert all(EMAIL not in json.dumps(s) and secret not in json.dumps(s) for s in sent)
+    assert refused["custom_id"] == "secret" and refused["response"]["status_code"] == 403
+    for line, decision in ((ok, "allow"), (refused, "deny")):
+        (record,) = agents.records(request_id=line["response"]["request_id"])
+        assert record["decision"] == decision and record["route"] == "chat.completions"
