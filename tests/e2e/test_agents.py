@@ -250,3 +250,27 @@ def test_batch_lines_each_pass_the_pipeline_and_are_recorded(agents: Agents) -> 
     for line, decision in ((ok, "allow"), (refused, "deny")):
         (record,) = agents.records(request_id=line["response"]["request_id"])
         assert record["decision"] == decision and record["route"] == "chat.completions"
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def test_reports_know_tool_calls(agents: Agents, tmp_path: Path) -> None:
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    docs = {}
+    for kind in ("art30", "art12"):
+        out = tmp_path / f"{kind}.json"
+        done = agents.cli("report", "export", "--kind", kind, "--format", "json", "--out",
+                          str(out), "--from", str(today - dt.timedelta(days=1)), "--to",
+                          str(today), "--tenant", "acme")
+        assert done.returncode == 0, done.stdout + done.stderr
+        docs[kind] = json.loads(out.read_bytes())
+    recipients = docs["art30"]["sections"]["recipients"]["rows"]
+    mcp = [r for r in recipients if r["recipient"] == "mcp:crm"]
+    assert mcp and mcp[0]["recipient_kind"] == "MCP server (tool calls)"
+    assert mcp[0]["region"] == "eu" and mcp[0]["requests_with_personal_data"] >= 1
+    assert docs["art12"]["summary"]["tool_calls"] >= 3
+    tools = {r.get("tool") for r in docs["art12"]["detail"]["rows"]}
+    assert "crm/lookup_customer" in tools
