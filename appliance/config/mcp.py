@@ -29,7 +29,7 @@ class McpServerConfig(_Frozen):
     read_only_tools: tuple[str, ...] = ()
     #: Tools the operator declares destructive, whatever the server's own annotations say.
     destructive_tools: tuple[str, ...] = ()
-    #: Shown by `appliance doctor` and in reports (Art. 30 recipients).
+    #: What the server is for, for the operators reading the config.
     description: str = ""
 
 
