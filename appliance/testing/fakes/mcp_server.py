@@ -24,8 +24,10 @@ from mcp.types import ToolAnnotations
 
 
 class FakeMcpServer:
-    def __init__(self, name: str = "crm") -> None:
+    def __init__(self, name: str = "crm", *, record: bool = True) -> None:
         self.name = name
+        #: Keep the calls (off for benchmarks: the list would grow without bound).
+        self.record = record
         #: (tool, arguments) of every call, as received.
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.port = 0
@@ -36,31 +38,33 @@ class FakeMcpServer:
         return f"http://127.0.0.1:{self.port}/mcp"
 
     def app(self) -> Any:
-        mcp = FastMCP(self.name, stateless_http=True, host="127.0.0.1")
-        calls = self.calls
+        mcp = FastMCP(self.name, stateless_http=True, host="127.0.0.1", log_level="WARNING")
+        def note(tool: str, arguments: dict[str, Any]) -> None:
+            if self.record:
+                self.calls.append((tool, arguments))
 
         @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
         def lookup_customer(email: str) -> str:
             """Find a customer by e-mail address."""
-            calls.append(("lookup_customer", {"email": email}))
+            note("lookup_customer", {"email": email})
             return f"customer {email}: status active"
 
         @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
         def send_email(to: str, body: str) -> str:
             """Send an e-mail."""
-            calls.append(("send_email", {"to": to, "body": body}))
+            note("send_email", {"to": to, "body": body})
             return f"sent to {to}"
 
         @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
         def update_customer(email: str, status: str) -> str:
             """Overwrite a customer's status."""
-            calls.append(("update_customer", {"email": email, "status": status}))
+            note("update_customer", {"email": email, "status": status})
             return f"updated {email}"
 
         @mcp.tool()
         def delete_customer(email: str) -> str:
             """Delete a customer."""
-            calls.append(("delete_customer", {"email": email}))
+            note("delete_customer", {"email": email})
             return f"deleted {email}"
 
         return mcp.streamable_http_app()
