@@ -274,3 +274,25 @@ def test_reports_know_tool_calls(agents: Agents, tmp_path: Path) -> None:
     assert docs["art12"]["summary"]["tool_calls"] >= 3
     tools = {r.get("tool") for r in docs["art12"]["detail"]["rows"]}
     assert "crm/lookup_customer" in tools
+
+
+def test_mcp_sdk_2_client(agents: Agents) -> None:
+    """The other SDK generation speaks the same wire protocol (2.x probes server/discover
+    first and falls back to initialize). Needs an install of mcp 2.x at APPLIANCE_MCP2_PATH
+    (``pip install --target DIR 'mcp>=2,<3'``): 2.x cannot share an environment with 1.x."""
+    import os
+
+    path = os.environ.get("APPLIANCE_MCP2_PATH")
+    if not path:
+        pytest.skip("set APPLIANCE_MCP2_PATH to an install of mcp 2.x")
+    key = agents.key(tenant="acme", user="agent-2", department="engineering")
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("mcp2_client.py")),
+         agents.server.url + "/mcp/crm", key, EMAIL],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": path},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {"tools": ["lookup_customer", "send_email"],
+                    "text": f"customer {EMAIL}: status active", "is_error": False}
+    assert agents.mcp.calls[-1] == ("lookup_customer", {"email": "<EMAIL_ADDRESS_1>"})
