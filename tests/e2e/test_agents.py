@@ -109,6 +109,17 @@ def test_responses_pii_redacted_upstream_and_restored(agents: Agents) -> None:
     assert not wal.exists() or EMAIL.encode() not in wal.read_bytes()
 
 
+def test_responses_stream_restores_placeholders(agents: Agents) -> None:
+    client = _openai(agents)
+    text = f"Call Maria Schneider at {EMAIL} today"
+    events = list(client.responses.create(model="gpt-4o", input=text, stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == f"echo: {text}"
+    assert events[-1].response.output_text == deltas  # type: ignore[union-attr]
+    sent = json.dumps(agents.openai.requests[-1].json())
+    assert EMAIL not in sent and "Maria Schneider" not in sent
+
+
 def test_responses_streamed_and_continued_on_a_local_model(agents: Agents) -> None:
     client = _openai(agents)
     stream = client.responses.create(
@@ -202,6 +213,32 @@ async def test_mcp_registered_application_may_call_its_destructive_tool(agents: 
     assert names == ["lookup_customer", "send_email", "update_customer"]  # not delete_customer
     assert result.isError is False
     assert agents.mcp.calls[-1][0] == "update_customer"
+
+
+async def test_mcp_secret_in_arguments_is_refused_and_usage_counted_per_tool(
+    agents: Agents,
+) -> None:
+    import httpx
+
+    key = agents.key(tenant="acme", user="agent-3", department="engineering")
+    secret = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    before = len(agents.mcp.calls)
+
+    async def work(session: ClientSession) -> Any:
+        with pytest.raises(McpError) as refused:
+            await session.call_tool("send_email", {"to": "ops@example.org",
+                                                   "body": f"the key is {secret}"})
+        return refused.value
+
+    refused = await _session_run(agents, key, work)
+    assert refused.error.code == -32001 and secret not in str(refused.error)
+    assert len(agents.mcp.calls) == before  # never reached the upstream
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(agents.server.url + "/metrics")).text
+    counted = [line for line in metrics.splitlines()
+               if line.startswith("appliance_requests_total")
+               and 'model="mcp:crm/lookup_customer"' in line]
+    assert counted and 'route="mcp.tools/call"' in counted[0]
 
 
 async def test_mcp_rejects_bad_keys(agents: Agents) -> None:
