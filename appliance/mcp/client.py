@@ -12,6 +12,7 @@ environment variables the config names and never appear in an error message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any
 
@@ -27,6 +28,8 @@ from appliance.providers._http import iter_sse
 #: The protocol version the gateway asks upstream servers for (the newest it knows).
 PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "appliance-mcp-gateway", "version": "0.1.0"}
+#: How long the rest of an answered SSE stream is awaited before the connection is dropped.
+_DRAIN_S = 0.25
 
 
 class McpRemoteError(Exception):
@@ -93,6 +96,7 @@ class McpUpstream:
                     return resp.status, None
                 kind = resp.headers.get("Content-Type", "").split(";")[0].strip()
                 if kind == "text/event-stream":
+                    answer: dict[str, Any] | None = None
                     async for _event, data in iter_sse(resp):
                         if not data:
                             continue
@@ -100,8 +104,17 @@ class McpUpstream:
                         if isinstance(doc, dict) and doc.get("id") == message["id"] and (
                             "result" in doc or "error" in doc
                         ):
-                            return resp.status, doc
-                    raise UpstreamError(f"MCP server {self.name} ended its stream without an answer")
+                            answer = doc
+                            break
+                    if answer is None:
+                        raise UpstreamError(
+                            f"MCP server {self.name} ended its stream without an answer"
+                        )
+                    # The server closes the stream after the answer: read to its end, so
+                    # the connection goes back to the pool instead of being closed.
+                    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+                        await asyncio.wait_for(resp.read(), _DRAIN_S)
+                    return resp.status, answer
                 doc = orjson.loads(await resp.read())
                 if not isinstance(doc, dict):
                     raise UpstreamError(f"MCP server {self.name} sent a malformed answer")

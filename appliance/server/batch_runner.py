@@ -186,10 +186,26 @@ class BatchRunner:
         self._cancel.set()
 
     async def save(self) -> None:
+        """Write the batch's progress; a cancel another process wrote meanwhile is kept."""
         async with self._save_lock:
+            stored = await in_store(self.app, SealedStore.get_json, KIND, self.id, self.tenant)
+            if (isinstance(stored, dict) and stored.get("status") == "cancelling"
+                    and self.batch["status"] in ("validating", "in_progress")):
+                self._cancel.set()
+                self.batch.update(status="cancelling", cancelling_at=stored.get("cancelling_at"))
             self.batch["heartbeat_at"] = time.time()
             await in_store(self.app, SealedStore.put_json, KIND, self.id, self.tenant,
                            self.batch, {"status": self.batch["status"]})
+
+    async def _heartbeat(self) -> None:
+        """Report now and then even while slow lines run: a silent batch counts as lost."""
+        interval = self.app[SERVICES].config.batch.stale_after_s / 4
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.save()
+            except ApplianceError as e:  # the next line's save tries again
+                log.warning("batch %s could not report: %s", self.id, e.code)
 
     async def _cancelled(self) -> bool:
         """Cancelled here, or by a cancel request another process wrote (checked each second)."""
@@ -237,7 +253,11 @@ class BatchRunner:
         self.batch.update(status="in_progress", in_progress_at=int(time.time()))
         await self.save()
         slots = asyncio.Semaphore(self.app[SERVICES].config.batch.concurrency)
-        await asyncio.gather(*(self._line(i, endpoint, slots) for i in range(len(self.lines))))
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await asyncio.gather(*(self._line(i, endpoint, slots) for i in range(len(self.lines))))
+        finally:
+            heartbeat.cancel()
         cancelled = await self._cancelled()
         expired = not cancelled and any(r is None for r in self._results)
         self.batch.update(status="finalizing", finalizing_at=int(time.time()))

@@ -139,3 +139,29 @@ async def test_files_are_per_tenant(client: AsyncOpenAI, running: Running) -> No
     with pytest.raises(NotFoundError):
         await client.files.retrieve(f.id)
     assert b"{}" not in (running.data_dir / "state.db").read_bytes()[-4096:]
+
+
+async def test_a_cancel_written_by_another_worker_is_seen(
+    client: AsyncOpenAI, running: Running, fake_openai: FakeOpenAI
+) -> None:
+    from appliance.audit.sealed_store import SealedStore
+
+    fake_openai.delay_s = 0.1
+    bodies = [{"model": "gpt-4o", "messages": [{"role": "user", "content": f"n {i}"}]}
+              for i in range(60)]
+    f = await client.files.create(file=("n.jsonl", _jsonl("/v1/chat/completions", bodies)),
+                                  purpose="batch")
+    batch = await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                        completion_window="24h")
+    await asyncio.sleep(0.3)
+    # Another worker process answers the cancel: it only writes the stored status.
+    store = SealedStore.open(running.config)
+    try:
+        doc = store.get_json("batch", batch.id, "acme")
+        doc.update(status="cancelling", cancelling_at=1)
+        store.put_json("batch", batch.id, "acme", doc, {"status": "cancelling"})
+    finally:
+        store.close()
+    done = await _finished(client, batch.id)
+    assert done.status == "cancelled"
+    assert done.request_counts is not None and done.request_counts.completed < 60
