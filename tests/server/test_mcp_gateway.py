@@ -142,3 +142,19 @@ def test_tool_annotations(annotations: Any, config: dict[str, Any],
         definition["annotations"] = annotations
     info = tool_info("s", McpServerConfig(url="http://x", **config), definition)
     assert (info.read_only, info.destructive) == expected
+
+
+async def test_limits_per_tool(start_appliance: StartAppliance, crm: FakeMcpServer) -> None:
+    running = await start_appliance(merge(PASS_THROUGH, {
+        "pipeline": {"limits": True},
+        "limits": {"tools": {"crm/lookup_customer": {"rpm": 2}}},
+        "mcp": {"servers": {"crm": {"url": crm.url}}},
+    }))
+    for i in range(2):
+        _, reply = await _post(running, _call("lookup_customer", {"email": f"{i}@x.org"}, i))
+        assert reply["result"]["isError"] is False
+    _, reply = await _post(running, _call("lookup_customer", {"email": "3@x.org"}, 3))
+    assert reply["error"]["code"] == -32001 and reply["error"]["data"]["status"] == 429
+    assert "crm/lookup_customer" in reply["error"]["message"]
+    _, reply = await _post(running, _call("send_email", {"to": "a@x.org", "body": "hi"}, 4))
+    assert reply["result"]["isError"] is False  # other tools have their own count
