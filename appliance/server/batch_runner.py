@@ -54,17 +54,17 @@ class Endpoint:
 
 
 def _chat_parser(ctx: Context, app: web.Application) -> Parse:
-    parse: Parse = openai_api._parser(ctx, validate_chat)
+    parse: Parse = openai_api.body_parser(ctx, validate_chat)
     return parse
 
 
 def _completion_parser(ctx: Context, app: web.Application) -> Parse:
-    parse: Parse = openai_api._parser(ctx, validate_completion)
+    parse: Parse = openai_api.body_parser(ctx, validate_completion)
     return parse
 
 
 def _embeddings_parser(ctx: Context, app: web.Application) -> Parse:
-    parse: Parse = openai_api._embeddings_parser(ctx)
+    parse: Parse = openai_api.embeddings_parser(ctx)
     return parse
 
 
@@ -72,7 +72,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": Endpoint("chat.completions", "chat", _chat_parser, lambda app: None),
     "/v1/responses": Endpoint("responses", "chat", responses_api.parser, responses_api.renderer),
     "/v1/embeddings": Endpoint(
-        "embeddings", "embeddings", _embeddings_parser, lambda app: openai_api._encode_embeddings
+        "embeddings", "embeddings", _embeddings_parser, lambda app: openai_api.encode_embeddings
     ),
     "/v1/completions": Endpoint("completions", "completions", _completion_parser, lambda app: None),
 }
