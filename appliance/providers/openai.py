@@ -107,10 +107,10 @@ class OpenAICompatibleProvider:
         """The HTTP session belongs to the app; nothing of our own to close."""
 
 
-class OpenAIProvider(OpenAICompatibleProvider):
-    """OpenAI itself: also speaks the Responses API (``SpeaksResponses``), so requests that
-    came in on ``/v1/responses`` are forwarded natively (Azure and HF endpoints, which
-    reuse the chat adapter, go through chat)."""
+class RespondsNatively(OpenAICompatibleProvider):
+    """An upstream that also speaks the Responses API (``SpeaksResponses``): requests that
+    came in on ``/v1/responses`` are forwarded to its ``/responses`` natively. OpenAI and
+    Azure OpenAI do; HF endpoints, which reuse the chat adapter, go through chat."""
 
     async def respond(self, body: Body) -> Body:
         return responses_response_to_chat(await self._call("/responses", chat_request_to_responses(body)))
@@ -129,6 +129,10 @@ class OpenAIProvider(OpenAICompatibleProvider):
                     continue
                 for chunk in translator.feed(event):
                     yield chunk
+
+
+class OpenAIProvider(RespondsNatively):
+    """OpenAI itself."""
 
 
 def _stream_error(up: Upstream, chunk: Mapping[str, Any]) -> UpstreamError:

@@ -1,6 +1,6 @@
 """The real openai SDK's ``client.responses`` against the appliance, forwarding natively to
-a fake OpenAI that speaks the Responses wire format exactly (and through chat to the
-Azure fake, which has no Responses endpoint)."""
+a fake OpenAI (and Azure OpenAI) that speaks the Responses wire format exactly, and
+through chat to a Hugging Face endpoint, which has no Responses API."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ async def test_bad_input_is_a_400(client: AsyncOpenAI) -> None:
         )
 
 
-async def test_azure_goes_through_chat(
+async def test_azure_is_forwarded_natively_too(
     start_appliance: StartAppliance, fake_openai: FakeOpenAI
 ) -> None:
     from appliance.testing.fakes import FakeAzureOpenAI
@@ -188,6 +188,27 @@ async def test_azure_goes_through_chat(
                   PASS_THROUGH)
         )
         async with AsyncOpenAI(base_url=running.base_url, api_key=running.key, max_retries=0) as c:
-            r = await c.responses.create(model="az-4o", input="via chat")
+            r = await c.responses.create(model="az-4o", input="via azure")
+            assert r.output_text == "echo: via azure"
+            stream = await c.responses.create(model="az-4o", input="streamed", stream=True)
+            assert [e.type async for e in stream][-1] == "response.completed"
+        sent = azure.requests[-1]
+        assert sent.path == "/openai/v1/responses" and sent.json()["model"] == "dep"
+        assert sent.headers["api-key"] == "sk-upstream-test"
+
+
+async def test_hf_endpoint_goes_through_chat(
+    start_appliance: StartAppliance, fake_openai: FakeOpenAI
+) -> None:
+    from appliance.testing.fakes import FakeHFEndpoint
+    from appliance.testing.harness import PASS_THROUGH, openai_upstream
+
+    async with FakeHFEndpoint(api_key="sk-upstream-test") as hf:
+        running = await start_appliance(
+            merge(openai_upstream("hf", hf.base_url, {"hf-model": "tgi"},
+                                  kind="hf_endpoint"), PASS_THROUGH)
+        )
+        async with AsyncOpenAI(base_url=running.base_url, api_key=running.key, max_retries=0) as c:
+            r = await c.responses.create(model="hf-model", input="via chat")
             assert r.output_text == "echo: via chat"
-        assert azure.requests[-1].path.endswith("/chat/completions")
+        assert hf.requests[-1].path.endswith("/chat/completions")

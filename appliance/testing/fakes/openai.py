@@ -445,15 +445,17 @@ class FakeAzureOpenAI(FakeOpenAI):
             web.post(prefix + "/chat/completions", self._chat),
             web.post(prefix + "/completions", self._completions),
             web.post(prefix + "/embeddings", self._embeddings),
+            # The v1 API (no api-version): the deployment is the body's model.
+            web.post("/openai/v1/responses", self._responses),
         ]
 
     def authorized(self, request: web.Request) -> bool:
-        return request.headers.get("api-key") == self.api_key and bool(
-            request.query.get("api-version")
+        return request.headers.get("api-key") == self.api_key and (
+            bool(request.query.get("api-version")) or request.path.startswith("/openai/v1/")
         )
 
     def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
-        return request.match_info["deployment"]
+        return request.match_info.get("deployment") or str(body.get("model", ""))
 
     def error_response(self, status: int, message: str) -> web.Response:
         if status == 401:
