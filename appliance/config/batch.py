@@ -16,5 +16,10 @@ class BatchConfig(BaseModel):
     max_file_bytes: int = Field(100 * 1024 * 1024, gt=0)
     #: Times a rate-limited item (HTTP 429) is retried after the limit's retry-after.
     rate_limit_retries: int = Field(3, ge=0)
+    #: Send the lines whose model's provider has a batch API (OpenAI) in a batch of the
+    #: provider's own, after the request stages, instead of calling it line by line.
+    provider_batches: bool = True
+    #: How often a provider's batch is polled (seconds).
+    poll_interval_s: float = Field(10.0, gt=0)
     #: A batch whose runner has not reported for this long is failed (its process died).
     stale_after_s: float = Field(120.0, gt=0)

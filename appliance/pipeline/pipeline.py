@@ -228,6 +228,17 @@ class Pipeline:
             ctx.payload = Payload(upstream_body, answer_text(response))
         return response
 
+    async def screen_answer(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
+        """A whole answer that arrived later than its request (a provider batch's line,
+        after ``prepare``): its usage is taken and every response stage screens it."""
+        upstream_body = dict(ctx.body)
+        ctx.usage = usage_of(response.get("usage"))
+        for stage in self.response_stages:
+            response = await self._screen(stage, ctx, response)
+        if ctx.obligations.get("store_payloads"):
+            ctx.payload = Payload(upstream_body, answer_text(response))
+        return response
+
     async def complete_tool(
         self, ctx: Context, invoke: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from appliance.errors import (
 )
 from appliance.core.context import Context, Operation
 from appliance.core.tokens import estimate_prompt
-from appliance.providers.base import KnowsOutputRoom, Provider, SpeaksResponses
+from appliance.providers.base import KnowsOutputRoom, Provider, RunsBatches, SpeaksResponses
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,20 @@ class Router:
                     await _back_off(spec.provider, cfg, attempt, e)
         assert last is not None
         raise last
+
+    async def batch_target(
+        self, ctx: Context, op: Operation
+    ) -> tuple[RunsBatches, dict[str, Any]] | None:
+        """Where a prepared batch line can go in a provider batch: the model's provider,
+        when it runs batches, and the upstream body (no retries nor fallbacks there: a
+        line the provider fails is reported failed). None: the line is called directly."""
+        if op == "completions" or ctx.route == "responses":
+            return None
+        spec = self._config.models[ctx.model]
+        provider = self._switch(ctx, ctx.model, spec)
+        if not isinstance(provider, RunsBatches):
+            return None
+        return provider, await self._upstream_body(ctx, ctx.model, spec, provider)
 
     async def stream(self, ctx: Context, op: Operation) -> AsyncIterator[dict[str, Any]]:
         """Yield canonical chunks; retries and fallbacks only before the first chunk."""

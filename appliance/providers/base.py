@@ -74,5 +74,25 @@ class SpeaksResponses(Protocol):
         ...
 
 
+@runtime_checkable
+class RunsBatches(Protocol):
+    """A provider with a batch API (OpenAI's ``/files`` + ``/batches``): the appliance's
+    batches send it the lines the request stages let through, redacted, in one batch of
+    its own, and screen and record each answer when the provider's batch is done."""
+
+    async def submit_batch(self, path: str, lines: list[tuple[str, Body]]) -> str:
+        """Upload the lines (custom id, upstream body) for ``path`` (e.g.
+        ``/v1/chat/completions``) and start a batch; the provider's batch id."""
+        ...
+
+    async def batch_results(self, batch_id: str) -> dict[str, tuple[int, Body]] | None:
+        """None while the batch runs; then custom id -> (HTTP status, response body), for
+        the lines the provider answered (a failed or expired batch answers none)."""
+        ...
+
+    async def cancel_batch(self, batch_id: str) -> None:
+        ...
+
+
 class ProviderFactory(Protocol):
     def __call__(self, name: str, config: Any, http: aiohttp.ClientSession) -> Provider: ...

@@ -26,7 +26,14 @@ from aiohttp import web
 
 from appliance.audit.sealed_store import SealedStore, new_id
 from appliance.core.context import Context, Operation, Route
-from appliance.errors import ApplianceError, InvalidRequest, RateLimited, StageFailed
+from appliance.providers.base import RunsBatches
+from appliance.errors import (
+    ApplianceError,
+    InvalidRequest,
+    RateLimited,
+    StageFailed,
+    UpstreamError,
+)
 from appliance.server import openai_api, responses_api
 from appliance.server.errors import error_body
 from appliance.server.exchange import finish, new_request_id, unexpected
@@ -127,40 +134,102 @@ def parse_input(content: bytes, endpoint: str, max_requests: int) -> tuple[list[
     return lines, errors
 
 
-async def run_line(app: web.Application, api_key: str, endpoint: Endpoint, line: Line) -> tuple[int, Body, str]:
-    """One line through the pipeline, recorded: (HTTP status, response body, request id)."""
-    services = app[SERVICES]
+@dataclass(slots=True)
+class Pending:
+    """A line the request stages let through, waiting for its provider's batch: its
+    context (with the placeholder vault of its redaction, in memory only) and the
+    redacted upstream body."""
+
+    ctx: Context
+    provider: RunsBatches
+    body: Body
+
+
+async def _render(app: web.Application, endpoint: Endpoint, ctx: Context, response: Body) -> Body:
+    render = endpoint.renderer(app)
+    if render is None:
+        return response
+    out = render(ctx, response)
+    if asyncio.iscoroutine(out):
+        out = await out
+    rendered: Body = out
+    return rendered
+
+
+def _failed(ctx: Context, e: Exception) -> tuple[int, Body]:
+    if isinstance(e, ApplianceError):
+        ctx.status, ctx.error = e.status, e.code or e.type
+        body = error_body(e, "openai")
+        if isinstance(e, RateLimited):
+            body["retry_after_s"] = e.retry_after_s
+        return e.status, body
+    err = unexpected(ctx, e)
+    ctx.status, ctx.error = err.status, err.code
+    return err.status, error_body(err, "openai")
+
+
+async def _recorded(app: web.Application, ctx: Context, status: int, body: Body) -> tuple[int, Body, str]:
+    try:
+        await finish(app[SERVICES], ctx)
+    except StageFailed as e:  # not recorded: the line must not count as answered
+        status, body = e.status, error_body(e, "openai")
+    return status, body, ctx.request_id
+
+
+async def run_line(
+    app: web.Application, api_key: str, endpoint: Endpoint, line: Line, *, defer: bool = False
+) -> tuple[int, Body, str] | Pending:
+    """One line through the pipeline, recorded: (HTTP status, response body, request id).
+
+    With ``defer``, a line whose model's provider runs batches stops after the request
+    stages and comes back as :class:`Pending`, to be sent in the provider's batch and
+    finished by :func:`finish_line`.
+    """
+    pipeline = app[SERVICES].pipeline
     ctx = Context(request_id=new_request_id(), route=endpoint.route, body={}, api_key=api_key)
     status: int
     body: Body
     try:
-        await services.pipeline.authenticate_caller(ctx)
+        await pipeline.authenticate_caller(ctx)
         parsed = endpoint.parser(ctx, app)(orjson.dumps(line.body))
         if asyncio.iscoroutine(parsed):
             await parsed
         if ctx.stream:
             raise InvalidRequest("stream: requests in a batch cannot stream", param="stream")
-        response = await services.pipeline.complete(ctx, endpoint.op)
-        render = endpoint.renderer(app)
-        if render is not None:
-            response = render(ctx, response)
-            if asyncio.iscoroutine(response):
-                response = await response
-        status, body = 200, response
-    except ApplianceError as e:
-        ctx.status, ctx.error = e.status, e.code or e.type
-        status, body = e.status, error_body(e, "openai")
-        if isinstance(e, RateLimited):
-            body["retry_after_s"] = e.retry_after_s
+        if defer:
+            await pipeline.prepare(ctx, endpoint.op)
+            target = await pipeline.router.batch_target(ctx, endpoint.op)
+            if target is not None:
+                return Pending(ctx, target[0], target[1])
+            response = await pipeline.screen_answer(
+                ctx, await pipeline.router.call(ctx, endpoint.op))
+        else:
+            response = await pipeline.complete(ctx, endpoint.op)
+        status, body = 200, await _render(app, endpoint, ctx, response)
     except Exception as e:  # noqa: BLE001 - recorded as failed, reported in the error file
-        err = unexpected(ctx, e)
-        ctx.status, ctx.error = err.status, err.code
-        status, body = err.status, error_body(err, "openai")
+        status, body = _failed(ctx, e)
+    return await _recorded(app, ctx, status, body)
+
+
+async def finish_line(
+    app: web.Application, endpoint: Endpoint, pending: Pending, answer: tuple[int, Body] | None,
+    missing: str,
+) -> tuple[int, Body, str]:
+    """A deferred line's answer from the provider's batch: screened, settled, recorded.
+    ``answer`` None: the provider's batch did not answer it (``missing`` says why)."""
+    ctx = pending.ctx
     try:
-        await finish(services, ctx)
-    except StageFailed as e:  # not recorded: the line must not count as answered
-        status, body = e.status, error_body(e, "openai")
-    return status, body, ctx.request_id
+        if answer is None:
+            raise UpstreamError(missing)
+        code, response = answer
+        if code >= 400:
+            raise UpstreamError(f"The provider's batch answered this request with HTTP {code}.",
+                                upstream_status=code)
+        screened = await app[SERVICES].pipeline.screen_answer(ctx, response)
+        status, body = 200, await _render(app, endpoint, ctx, screened)
+    except Exception as e:  # noqa: BLE001 - recorded as failed, reported in the error file
+        status, body = _failed(ctx, e)
+    return await _recorded(app, ctx, status, body)
 
 
 class BatchRunner:
@@ -177,6 +246,8 @@ class BatchRunner:
         self._cancel = asyncio.Event()
         self._save_lock = asyncio.Lock()
         self._last_check = 0.0
+        #: Lines waiting for a provider's batch, by index.
+        self._pending: dict[int, Pending] = {}
 
     @property
     def id(self) -> str:
@@ -219,23 +290,71 @@ class BatchRunner:
                 self._cancel.set()
         return self._cancel.is_set()
 
-    async def _line(self, index: int, endpoint: Endpoint, slots: asyncio.Semaphore) -> None:
+    async def _line(self, index: int, endpoint: Endpoint, slots: asyncio.Semaphore,
+                    defer: bool) -> None:
         line = self.lines[index]
         async with slots:
             if await self._cancelled() or time.time() > self.batch["expires_at"]:
                 return
             retries = self.app[SERVICES].config.batch.rate_limit_retries
             for attempt in range(retries + 1):
-                status, body, request_id = await run_line(self.app, self._key, endpoint, line)
+                outcome = await run_line(self.app, self._key, endpoint, line, defer=defer)
+                if isinstance(outcome, Pending):
+                    self._pending[index] = outcome
+                    return
+                status, body, request_id = outcome
                 wait = body.get("retry_after_s") if status == 429 else None
                 if wait is None or attempt == retries or await self._cancelled():
                     break
                 await asyncio.sleep(min(float(wait or 1.0), 60.0))
             body.pop("retry_after_s", None)
-        self._results[index] = (line, status, body, request_id)
+        await self._done(index, (status, body, request_id))
+
+    async def _done(self, index: int, result: tuple[int, Body, str]) -> None:
+        status, body, request_id = result
+        self._results[index] = (self.lines[index], status, body, request_id)
         counts = self.batch["request_counts"]
         counts["completed" if status < 400 else "failed"] += 1
         await self.save()
+
+    async def _provider_batches(self, endpoint: Endpoint) -> None:
+        """Send the deferred lines in one batch per provider (redacted, numbered by their
+        place: the caller's custom ids never leave), poll, then finish every line."""
+        groups: dict[int, tuple[RunsBatches, list[int]]] = {}
+        for index, pending in sorted(self._pending.items(), key=lambda kv: kv[0]):
+            groups.setdefault(id(pending.provider), (pending.provider, []))[1].append(index)
+        await asyncio.gather(*(self._provider_batch(endpoint, provider, indexes)
+                               for provider, indexes in groups.values()))
+
+    async def _provider_batch(self, endpoint: Endpoint, provider: RunsBatches,
+                              indexes: list[int]) -> None:
+        path = self.batch["endpoint"]
+        answers: dict[str, tuple[int, Body]] = {}
+        missing = "The provider's batch did not answer this request."
+        try:
+            batch_id = await provider.submit_batch(
+                path, [(str(i), self._pending[i].body) for i in indexes])
+            poll = self.app[SERVICES].config.batch.poll_interval_s
+            while True:
+                if await self._cancelled():
+                    await provider.cancel_batch(batch_id)
+                    missing = "The batch was cancelled before the provider answered."
+                    break
+                if time.time() > self.batch["expires_at"]:
+                    await provider.cancel_batch(batch_id)
+                    missing = "The batch expired before the provider answered."
+                    break
+                found = await provider.batch_results(batch_id)
+                if found is not None:
+                    answers = found
+                    break
+                await asyncio.sleep(poll)
+        except ApplianceError as e:
+            missing = f"The provider's batch failed: {e.message}"
+        for i in indexes:
+            result = await finish_line(self.app, endpoint, self._pending.pop(i),
+                                       answers.get(str(i)), missing)
+            await self._done(i, result)
 
     async def run(self) -> None:
         try:
@@ -254,8 +373,12 @@ class BatchRunner:
         await self.save()
         slots = asyncio.Semaphore(self.app[SERVICES].config.batch.concurrency)
         heartbeat = asyncio.create_task(self._heartbeat())
+        defer = self.app[SERVICES].config.batch.provider_batches
         try:
-            await asyncio.gather(*(self._line(i, endpoint, slots) for i in range(len(self.lines))))
+            await asyncio.gather(*(self._line(i, endpoint, slots, defer)
+                                   for i in range(len(self.lines))))
+            if self._pending:
+                await self._provider_batches(endpoint)
         finally:
             heartbeat.cancel()
         cancelled = await self._cancelled()

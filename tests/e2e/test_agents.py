@@ -73,6 +73,7 @@ def agents(tmp_path_factory: pytest.TempPathFactory, test_models: Any) -> Iterat
                 "providers": {"local": {"models_dir": str(test_models.models_dir)}},
                 "policy": {"dir": str(Path(__file__).resolve().parents[2] / "policies")},
                 "mcp": {"servers": {"crm": {"url": crm.url, "region": "eu"}}},
+                "batch": {"poll_interval_s": 0.05},
             },
         )
         config_path = work / "appliance.toml"
@@ -281,8 +282,12 @@ def test_batch_lines_each_pass_the_pipeline_and_are_recorded(agents: Agents) -> 
     (ok,) = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
     (refused,) = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
     assert ok["response"]["body"]["choices"][0]["message"]["content"] == f"echo: Mail {EMAIL}"
-    sent = [r.json() for r in agents.openai.requests if r.path == "/v1/chat/completions"]
-    assert all(EMAIL not in json.dumps(s) and secret not in json.dumps(s) for s in sent)
+    # The allowed line went on in the provider's own batch API, redacted; the refused one
+    # never left. The caller's custom ids stay in the appliance.
+    uploaded = b"".join(agents.openai.batch_api.files.values())
+    assert b"<EMAIL_ADDRESS_1>" in uploaded
+    assert EMAIL.encode() not in uploaded and secret.encode() not in uploaded
+    assert b'"mail"' not in uploaded
     assert refused["custom_id"] == "secret" and refused["response"]["status_code"] == 403
     for line, decision in ((ok, "allow"), (refused, "deny")):
         (record,) = agents.records(request_id=line["response"]["request_id"])

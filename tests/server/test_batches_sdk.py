@@ -11,12 +11,18 @@ import pytest
 from openai import AsyncOpenAI, BadRequestError, NotFoundError
 
 from appliance.testing.fakes import FakeOpenAI
+from appliance.testing.harness import merge
 from tests.conftest import Running, StartAppliance
 
 
-@pytest.fixture
-async def running(start_appliance: StartAppliance, openai_models: dict[str, Any]) -> Running:
-    return await start_appliance(openai_models)
+@pytest.fixture(params=["provider", "local"])
+async def running(
+    request: pytest.FixtureRequest, start_appliance: StartAppliance, openai_models: dict[str, Any]
+) -> Running:
+    """Batches sent on in the provider's own batch API (the fake OpenAI has one), and run
+    line by line in the appliance."""
+    batch = {"poll_interval_s": 0.05, "provider_batches": request.param == "provider"}
+    return await start_appliance(merge(openai_models, {"batch": batch}))
 
 
 @pytest.fixture
@@ -48,7 +54,9 @@ async def _lines(client: AsyncOpenAI, file_id: str | None) -> list[dict[str, Any
     return [json.loads(line) for line in content.text.splitlines()]
 
 
-async def test_chat_batch_matches_requests_one_by_one(client: AsyncOpenAI) -> None:
+async def test_chat_batch_matches_requests_one_by_one(
+    client: AsyncOpenAI, running: Running, fake_openai: FakeOpenAI
+) -> None:
     bodies = [
         {"model": "gpt-4o", "messages": [{"role": "user", "content": f"question {i}"}]}
         for i in range(5)
@@ -78,6 +86,14 @@ async def test_chat_batch_matches_requests_one_by_one(client: AsyncOpenAI) -> No
     assert errors[0]["custom_id"] == "req-5"
     assert errors[0]["response"]["status_code"] == 404
     assert errors[0]["response"]["body"]["error"]["code"] == "model_not_found"
+    sent = fake_openai.batch_api.batches
+    if running.config.batch.provider_batches:  # one provider batch of the five good lines
+        (upstream,) = sent.values()
+        assert upstream["request_counts"]["total"] == 5
+        lines = fake_openai.batch_api.files[upstream["input_file_id"]].splitlines()
+        assert [json.loads(x)["custom_id"] for x in lines] == ["0", "1", "2", "3", "4"]
+    else:
+        assert not sent
 
 
 async def test_responses_and_embeddings_batches(client: AsyncOpenAI) -> None:
@@ -108,7 +124,11 @@ async def test_invalid_input_file_fails_the_batch(client: AsyncOpenAI) -> None:
                                     completion_window="24h")
 
 
-async def test_cancel_a_running_batch(client: AsyncOpenAI, fake_openai: FakeOpenAI) -> None:
+async def test_cancel_a_running_batch(
+    client: AsyncOpenAI, fake_openai: FakeOpenAI, running: Running
+) -> None:
+    if running.config.batch.provider_batches:
+        pytest.skip("the fake provider answers its batches at once: nothing to cancel")
     fake_openai.delay_s = 0.2
     bodies = [{"model": "gpt-4o", "messages": [{"role": "user", "content": f"slow {i}"}]}
               for i in range(40)]
@@ -146,6 +166,8 @@ async def test_a_cancel_written_by_another_worker_is_seen(
 ) -> None:
     from appliance.audit.sealed_store import SealedStore
 
+    if running.config.batch.provider_batches:
+        pytest.skip("the fake provider answers its batches at once: nothing to cancel")
     fake_openai.delay_s = 0.1
     bodies = [{"model": "gpt-4o", "messages": [{"role": "user", "content": f"n {i}"}]}
               for i in range(60)]

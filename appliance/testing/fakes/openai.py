@@ -22,6 +22,7 @@ from aiohttp import web
 
 from appliance.testing.fakes._echo import Answer, Prompt, Tool, answer, count_words, embedding
 from appliance.testing.fakes._server import FakeProvider, sse_event, start_sse
+from appliance.testing.fakes.openai_batches import FakeBatches
 from appliance.testing.fakes.responses import build_responses
 
 CREATED = 1_700_000_000
@@ -120,6 +121,8 @@ class FakeOpenAI(FakeProvider):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._cache: dict[tuple[str, str, bytes], bytes | list[bytes]] = {}
+        #: The Files and Batch APIs (see :mod:`.openai_batches`).
+        self.batch_api = FakeBatches(self._build)
 
     @property
     def base_url(self) -> str:
@@ -132,6 +135,7 @@ class FakeOpenAI(FakeProvider):
             web.post("/v1/embeddings", self._embeddings),
             web.post("/v1/responses", self._responses),
             web.get("/v1/models", self._models),
+            *self.batch_api.routes(),
         ]
 
     def runner(self) -> web.BaseRunner:
@@ -153,6 +157,12 @@ class FakeOpenAI(FakeProvider):
 
         async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
             handler = table.get((request.method, request.path))
+            if handler is None and request.path.startswith(("/v1/files", "/v1/batches")):
+                if not self.authorized(request):  # type: ignore[arg-type]
+                    return self.error_response(401, "Incorrect API key provided.")
+                found = await self.batch_api.dispatch(request)
+                if found is not None:
+                    return found
             if handler is None:
                 return self.error_response(
                     404, f"Unknown request URL: {request.method} {request.path}"
