@@ -9,13 +9,19 @@ the closed loop's mean latency by Little's law (clients / req/s): wrk's P50 and 
 count requests that finished inside the window, which flatters a server that leaves some
 requests waiting past its end.
 
+``--routes responses,mcp`` also measures OpenAI's Responses API (``POST /v1/responses``,
+forwarded natively to the fake's Responses endpoint) and one MCP ``tools/call`` through
+the gateway (``/mcp/crm``, to an upstream built with the ``mcp`` SDK, the call's argument
+an e-mail address), each against calling its upstream directly, printed next to chat
+completions: with ``--full`` every stage runs on them as on chat.
+
 ``--rounds N`` measures every target N times, round-robin (all targets once, then again),
 and prints each figure's median over the rounds, and every round's ratio against LiteLLM:
 on a shared host the machine's speed drifts over minutes, so one back-to-back pair can
 decide a comparison by chance while interleaved rounds show it.
 
     python benchmarks/proxy_overhead.py [--full] [--peer litellm] [--workers 2] [--duration 10]
-                                        [--rounds 3]
+                                        [--rounds 3] [--routes responses,mcp]
 """
 
 from __future__ import annotations
@@ -52,6 +58,28 @@ from appliance.testing.harness import (  # noqa: E402
 
 UPSTREAM_KEY = "sk-bench-upstream"
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Summarise the quarterly report in one line."}]}
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one measured request is: its path under a target and its body."""
+
+    name: str
+    path: str
+    body: dict[str, object]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+CHAT = Route("chat", "/chat/completions", BODY)
+#: The extra routes of ``--routes``: the same prompt as a Responses request, and a tool call.
+ROUTES = {
+    "responses": Route("responses", "/responses",
+                       {"model": "gpt-4o", "input": "Summarise the quarterly report in one line."}),
+    "mcp": Route("mcp", "/mcp/crm",
+                 {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                  "params": {"name": "lookup_customer", "arguments": {"email": "jane.roe@example.com"}}},
+                 (("Accept", "application/json, text/event-stream"),)),
+}
 
 
 def free_port() -> int:
@@ -129,14 +157,16 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def wrk(url: str, key: str, connections: int, duration: int) -> Load:
+def wrk(url: str, key: str, connections: int, duration: int, route: Route = CHAT,
+        full_url: str | None = None) -> Load:
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(
         'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(json.dumps(BODY))}\n"
+        f"wrk.body = {json.dumps(json.dumps(route.body))}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["Authorization"] = "Bearer {key}"\n'
-        "function response(status, headers, body)\n"
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in route.headers)
+        + "function response(status, headers, body)\n"
         "  if status ~= 200 then bad = (bad or 0) + 1 end\n"
         "end\n"
     )
@@ -147,7 +177,7 @@ def wrk(url: str, key: str, connections: int, duration: int) -> Load:
         # (they become socket errors): at 256 clients that hid the slowest requests.
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency",
          "--timeout", "30s",
-         "-s", script.name, url + "/chat/completions"],
+         "-s", script.name, full_url or url + route.path],
         capture_output=True, text=True, check=True,
     ).stdout
     os.unlink(script.name)
@@ -169,8 +199,34 @@ def median_load(runs: list[Load]) -> Load:
 
 
 @contextmanager
-def appliance(upstream: str, workdir: Path, workers: int, full: bool) -> Iterator[tuple[str, str]]:
+def fake_mcp() -> Iterator[str]:
+    """The MCP upstream (FastMCP, streamable HTTP) in its own process; its URL."""
+    code = (
+        "import sys, threading\n"
+        "from appliance.testing.fakes.mcp_server import FakeMcpServer\n"
+        "with FakeMcpServer('crm', record=False).running() as s:\n"
+        "    print(s.url, flush=True)\n"
+        "    threading.Event().wait()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        if not url:
+            raise SystemExit("the fake MCP server did not start")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+@contextmanager
+def appliance(upstream: str, workdir: Path, workers: int, full: bool,
+              mcp_url: str | None = None) -> Iterator[tuple[str, str]]:
     parts = [openai_upstream("up", upstream, max_retries=0), {"server": {"workers": workers}}]
+    if mcp_url:
+        parts.append({"mcp": {"servers": {"crm": {"url": mcp_url, "region": "eu"}}}})
     if not full:
         parts.append(PASS_THROUGH)
     cfg = workdir / ("full.toml" if full else "bare.toml")
@@ -211,26 +267,48 @@ def main() -> int:
     ap.add_argument("--peer", choices=["litellm"], help="also measure LiteLLM's proxy")
     ap.add_argument("--concurrency", default="1,32,256")
     ap.add_argument("--rounds", type=int, default=1, help="interleaved repetitions (medians)")
+    ap.add_argument("--routes", default="", help="also measure these routes: responses,mcp")
     args = ap.parse_args()
+    extra = [ROUTES[r] for r in args.routes.split(",") if r]
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
     levels = [int(c) for c in args.concurrency.split(",")]
     rounds: dict[str, dict[int, list[Load]]] = {}
+    by_route: dict[tuple[str, str], dict[int, list[Load]]] = {}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         upstream = stack.enter_context(fake_upstream())
+        mcp_url = stack.enter_context(fake_mcp()) if any(r.name == "mcp" for r in extra) else None
         targets = {"direct": (upstream, UPSTREAM_KEY),
-                   "appliance": stack.enter_context(appliance(upstream, work, args.workers, full=False))}
+                   "appliance": stack.enter_context(
+                       appliance(upstream, work, args.workers, full=False, mcp_url=mcp_url))}
         if args.full:
-            targets["appliance-full"] = stack.enter_context(appliance(upstream, work, args.workers, full=True))
+            targets["appliance-full"] = stack.enter_context(
+                appliance(upstream, work, args.workers, full=True, mcp_url=mcp_url))
         if args.peer == "litellm":
             targets["litellm"] = stack.enter_context(litellm(upstream, work))
         for url, key in targets.values():
             wrk(url, key, 8, 2)  # warm-up
+        def route_url(name: str, base: str, route: Route) -> str:
+            if name == "direct" and route.name == "mcp":
+                assert mcp_url is not None
+                return mcp_url
+            return base.removesuffix("/v1") + route.path if route.name == "mcp" else base + route.path
+
+        for route in extra:
+            for name, (url, key) in targets.items():
+                if name != "litellm":
+                    wrk(url, key, 8, 2, route, route_url(name, url, route))  # warm-up
         for _ in range(args.rounds):
             for name, (url, key) in targets.items():
                 for c in levels:
                     rounds.setdefault(name, {}).setdefault(c, []).append(wrk(url, key, c, args.duration))
+                for route in extra:
+                    if name == "litellm":
+                        continue
+                    for c in levels:
+                        by_route.setdefault((name, route.name), {}).setdefault(c, []).append(
+                            wrk(url, key, c, args.duration, route, route_url(name, url, route)))
     results = {name: {c: median_load(runs) for c, runs in by_level.items()}
                for name, by_level in rounds.items()}
     print(f"workers={args.workers} duration={args.duration}s cores={os.cpu_count()} "
@@ -242,6 +320,19 @@ def main() -> int:
             added = r.p50_ms - results["direct"][c].p50_ms
             print(f"{name:<16}{c:>8}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.mean_ms:>9.2f}"
                   f"{added:>9.2f}{loop_mean_ms(c, r):>9.2f}{r.errors:>8}")
+    if extra:
+        print(f"\n{'route':<11}{'target':<16}{'clients':>8}{'req/s':>10}{'P50 ms':>9}{'P99 ms':>9}"
+              f"{'+P50 ms':>9}{'errors':>8}")
+        for route in [CHAT, *extra]:
+            for name in [n for n in results if n != "litellm"]:
+                for c in levels:
+                    if route is CHAT:
+                        r, d = results[name][c], results["direct"][c]
+                    else:
+                        r = median_load(by_route[(name, route.name)][c])
+                        d = median_load(by_route[("direct", route.name)][c])
+                    print(f"{route.name:<11}{name:<16}{c:>8}{r.rps:>10.0f}{r.p50_ms:>9.2f}"
+                          f"{r.p99_ms:>9.2f}{r.p50_ms - d.p50_ms:>9.2f}{r.errors:>8}")
     if "litellm" in results:
         print("\nratios against LiteLLM (higher is better for the appliance):")
         for name in [n for n in results if n.startswith("appliance")]:
