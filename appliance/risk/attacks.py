@@ -1,0 +1,361 @@
+"""The prompt-attack screen: prompt injection and jailbreak attempts, EN + DE.
+
+An attack is text that tries to make the model follow *its* instructions instead of the
+operator's and the caller's: override the instructions ("ignore all previous
+instructions", "vergiss deine Vorgaben"), extract the system prompt, switch the model
+into an unrestricted persona (DAN, developer mode), forge a system turn with chat
+delimiters, smuggle the instruction encoded, or, inside a tool result or a retrieved
+document, address the model directly to make it exfiltrate data or act for the author.
+
+What the screen reads is split by where it arrives (:func:`attack_sources`): the caller's
+own words (``request``), tool results coming back into the conversation (``tool_result``),
+and documents pasted into a user turn after the caller's question (``retrieved``). Text
+from a tool or a document has no business addressing the model at all, so some rules
+fire only there; a policy may also treat those places more strictly.
+
+The rules are data (``risk/data/prompt_attacks.yaml``): each names its technique, a
+weight, the regular expressions that must all match, and the ones that veto it (the
+hard negatives: "ignore the typos", "act as an interviewer"). A text's score combines
+the weights of every rule that fires, each technique counted once, as independent
+evidence (``1 - prod(1 - w)``), so two weak cues ("from now on" and "no restrictions")
+together reach what one strong cue reaches alone. Base64 runs and reversed text are
+decoded and read again. Pure CPU, well under a millisecond per kilobyte; never logs text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from appliance.errors import ConfigError
+from appliance.risk.taxonomy import read_yaml
+from appliance.risk.text import content_text
+
+#: Where an attack text arrived: the caller's own turn, a tool's result, a document
+#: pasted into the caller's turn after the question.
+Where = Literal["request", "tool_result", "retrieved"]
+PLACES: tuple[Where, ...] = get_args(Where)
+
+#: Routes whose text a model reads as instructions (embeddings and moderations do not).
+SCREENED_ROUTES = frozenset({"chat.completions", "completions", "messages", "responses"})
+
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
+#: A base64 run inside a data URI or after "base64," is a file, not a message.
+_DATA_URI = re.compile(r"(data:[\w/+.-]+;base64,|base64\s*\)?\s*[:,])\s*$", re.IGNORECASE)
+_HEX = re.compile(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}){12,}(?![0-9a-fA-F])")
+_BINARY = re.compile(r"(?:\b[01]{8}\b\s?){6,}")
+_BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{24,}={0,6}(?![A-Za-z0-9])")
+_PERCENT = re.compile(r"(%[0-9A-Fa-f]{2}[^%]{0,12}){3,}")
+_U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+#: Words with digits standing for letters ("1gn0r3"), counted before reading them as letters.
+_LEET = re.compile(r"\b(?=\w*[a-z])(?=\w*[013457@$])[a-z013457@$]{3,}\b", re.IGNORECASE)
+_LEET_MAP = str.maketrans("013457@$", "oieastas")
+#: Five or more single letters in a row, spaced apart ("I g n o r e").
+_SPACED = re.compile(r"\b(?:\w ){4,}\w\b")
+#: Texts up to this length are also read ROT13-decoded and reversed.
+_SHORT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class AttackSource:
+    """One piece of text of a request and where it arrived."""
+
+    where: Where
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttackRule:
+    """Fires when every pattern of ``all`` matches and none of ``unless`` does, in a text
+    arriving at one of ``places``."""
+
+    id: str
+    technique: str
+    weight: float
+    all: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...] = ()
+    places: frozenset[str] = frozenset(PLACES)
+
+    def fires(self, text: str, where: Where) -> bool:
+        return (
+            where in self.places
+            and all(p.search(text) for p in self.all)
+            and not any(p.search(text) for p in self.unless)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttackScore:
+    """The screen's verdict on one text (or on a whole request: its strongest text)."""
+
+    score: float
+    where: Where | None = None
+    technique: str | None = None
+    #: Ids of the rules that fired (names, never matched text).
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttackResult:
+    """The request's strongest attack text, and the best score per place."""
+
+    top: AttackScore
+    by_place: Mapping[str, float]
+
+
+def _normalise(text: str) -> str:
+    """NFKC (full-width and look-alike letters), no zero-width characters, one space."""
+    return _SPACES.sub(" ", _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text)))
+
+
+def _printable(decoded: str) -> bool:
+    return bool(decoded) and (
+        sum(c.isprintable() or c.isspace() for c in decoded) / len(decoded) > 0.95
+    )
+
+
+def _base64_runs(text: str) -> list[str]:
+    """Printable text hidden in base64 runs (not data URIs: those are files)."""
+    out: list[str] = []
+    for m in _BASE64.finditer(text):
+        if _DATA_URI.search(text[max(0, m.start() - 40) : m.start()]):
+            continue
+        run = m.group(0)
+        try:
+            decoded = base64.b64decode(run + "=" * (-len(run) % 4), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            continue
+        if _printable(decoded):
+            out.append(decoded)
+    return out
+
+
+def _bytes_runs(text: str) -> list[str]:
+    """Text hidden as hex, binary octets or base32."""
+    out: list[str] = []
+    for m in _HEX.finditer(text):
+        try:
+            out.append(bytes.fromhex(m.group(0)).decode("utf-8"))
+        except ValueError:
+            continue
+    for m in _BINARY.finditer(text):
+        octets = m.group(0).split()
+        try:
+            out.append(bytes(int(o, 2) for o in octets).decode("utf-8"))
+        except ValueError:
+            continue
+    for m in _BASE32.finditer(text):
+        run = m.group(0)
+        try:
+            out.append(base64.b32decode(run + "=" * (-len(run) % 8)).decode("utf-8"))
+        except (binascii.Error, ValueError):
+            continue
+    return [d for d in out if _printable(d)]
+
+
+def _variants(text: str) -> list[str]:
+    """The text as an attacker may have hidden it, decoded: base64, hex, binary and
+    base32 runs, percent- and \\u-escapes, Unicode tag characters, leetspeak, letters
+    spaced apart, and (for texts short enough to read twice) ROT13 and reversed text."""
+    out = _base64_runs(text) + _bytes_runs(text)
+    if _PERCENT.search(text):
+        out.append(urllib.parse.unquote(text))
+    if _U_ESCAPE.search(text):
+        out.append(_U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text))
+    tags = "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
+    if len(tags) >= 8:
+        out.append(tags)
+    if len(_LEET.findall(text)) >= 3:
+        out.append(text.translate(_LEET_MAP))
+    if _SPACED.search(text):
+        out.append(_SPACED.sub(lambda m: m.group(0).replace(" ", ""), text))
+    if len(text) <= _SHORT:
+        out.append(codecs.encode(text, "rot13"))
+        out.append(text[::-1])
+    return out
+
+
+class PromptAttackScreen:
+    """Scores texts against the attack rules; immutable, so safe across threads."""
+
+    def __init__(self, rules: Sequence[AttackRule], *, max_chars: int = 20000) -> None:
+        self.rules = tuple(rules)
+        self.max_chars = max_chars
+
+    def score(self, text: str, where: Where = "request") -> AttackScore:
+        """The attack score of one text arriving at ``where``."""
+        text = _normalise(text[: self.max_chars])
+        if not text.strip():
+            return AttackScore(0.0)
+        fired = self._fired(text, where)
+        for variant in _variants(text):
+            decoded = self._fired(_normalise(variant), where)
+            if decoded:
+                # The decoded text's own finding, under its technique; hiding counts as one.
+                best = max(decoded, key=lambda r: r.weight)
+                fired.append(
+                    AttackRule("decoded:" + best.id, "encoding", min(1.0, best.weight), ())
+                )
+        return self._combine(fired, where)
+
+    def _fired(self, text: str, where: Where) -> list[AttackRule]:
+        return [r for r in self.rules if r.fires(text, where)]
+
+    @staticmethod
+    def _combine(fired: Iterable[AttackRule], where: Where) -> AttackScore:
+        # One piece of evidence per technique (its strongest rule), combined as independent.
+        strongest: dict[str, AttackRule] = {}
+        for r in fired:
+            if r.weight > 0 and (r.technique not in strongest or r.weight > strongest[r.technique].weight):
+                strongest[r.technique] = r
+        if not strongest:
+            return AttackScore(0.0)
+        miss = 1.0
+        for r in strongest.values():
+            miss *= 1.0 - r.weight
+        top = max(strongest.values(), key=lambda r: r.weight)
+        rules = tuple(sorted(r.id for r in strongest.values()))
+        return AttackScore(round(1.0 - miss, 3), where, top.technique, rules)
+
+    def scan(self, sources: Iterable[AttackSource]) -> AttackResult:
+        """The strongest text of a request and the best score per place."""
+        top = AttackScore(0.0)
+        by_place = {p: 0.0 for p in PLACES}
+        for s in sources:
+            found = self.score(s.text, s.where)
+            by_place[s.where] = max(by_place[s.where], found.score)
+            if found.score > top.score:
+                top = found
+        return AttackResult(top, by_place)
+
+
+# -- the rules ---------------------------------------------------------------------------
+
+
+def _patterns(raw: Any, where: str) -> tuple[re.Pattern[str], ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str) or not isinstance(raw, list):
+        raise ConfigError(f"{where}: a list of regular expressions is required")
+    try:
+        return tuple(re.compile(str(p), re.IGNORECASE | re.DOTALL) for p in raw)
+    except re.error as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def load_attack_rules(path: Path | None = None) -> tuple[AttackRule, ...]:
+    """The rules at ``path`` (else the packaged ones), rejecting a bad file at load."""
+    raw, source = read_yaml(path, "prompt_attacks.yaml")
+    rules: list[AttackRule] = []
+    seen: set[str] = set()
+    for i, r in enumerate((raw or {}).get("rules") or ()):
+        where = f"{source}: rules[{i}]"
+        if not isinstance(r, dict) or not r.get("id") or not r.get("technique"):
+            raise ConfigError(f"{where}: id and technique are required")
+        rule_id = str(r["id"])
+        if rule_id in seen:
+            raise ConfigError(f"{where}: duplicate id {rule_id!r}")
+        seen.add(rule_id)
+        try:
+            weight = float(r.get("weight", 0.0))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: weight must be a number") from None
+        if not 0.0 < weight <= 1.0:
+            raise ConfigError(f"{where}: weight must be in (0, 1]")
+        places = frozenset(str(p) for p in (r.get("where") or PLACES))
+        if not places <= set(PLACES):
+            raise ConfigError(f"{where}: where must be among {list(PLACES)}")
+        groups = _patterns(r.get("all"), where + ".all")
+        if not groups:
+            raise ConfigError(f"{where}: all needs at least one pattern")
+        rules.append(
+            AttackRule(rule_id, str(r["technique"]), weight, groups,
+                       _patterns(r.get("unless"), where + ".unless"), places)
+        )
+    if not rules:
+        raise ConfigError(f"{source}: no rules")
+    return tuple(rules)
+
+
+# -- where the text of a request arrives -------------------------------------------------
+
+#: A line that opens pasted material: "Context:", "Dokument 2:", "<document>", "---", ...
+_DOCUMENT_START = re.compile(
+    r"^[ \t]*(?:(?:context|kontext|document|dokument|source|quelle|page text|seitentext|"
+    r"article|artikel|excerpt|auszug|attachment|anhang|search results?|suchergebnisse?|"
+    r"retrieved|passage|web page|webseite|text|e-?mail|mail|nachricht|message)\b[^\n:]{0,30}:"
+    r"|<(?:document|context|doc|source)\b|-{3,}|={3,}|\"\"\"|```)",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: A caller's question is short; what follows a blank line after it and is longer is
+#: treated as pasted material.
+_QUESTION_MAX = 400
+_DOCUMENT_MIN = 80
+
+
+def split_user_turn(text: str) -> tuple[str, str]:
+    """(the caller's own words, the material pasted after them) of one user turn."""
+    m = _DOCUMENT_START.search(text)
+    if m is not None and m.start() > 0:
+        return text[: m.start()].strip(), text[m.start() :].strip()
+    head, sep, rest = text.partition("\n\n")
+    if sep and len(head) <= _QUESTION_MAX and len(rest) >= _DOCUMENT_MIN:
+        return head.strip(), rest.strip()
+    return text, ""
+
+
+def _user_sources(content: Any) -> list[AttackSource]:
+    if isinstance(content, list):
+        texts = [
+            str(p.get("text", "")) for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        ]
+        if len(texts) > 1:  # the question, then the documents as further parts
+            return [AttackSource("request", texts[0])] + [
+                AttackSource("retrieved", t) for t in texts[1:]
+            ]
+        content = texts[0] if texts else ""
+    own, pasted = split_user_turn(content if isinstance(content, str) else "")
+    out = [AttackSource("request", own)]
+    if pasted:
+        out.append(AttackSource("retrieved", pasted))
+    return out
+
+
+def attack_sources(body: Mapping[str, Any]) -> tuple[AttackSource, ...]:
+    """The texts of a canonical (OpenAI-shaped) request body the screen reads, by place.
+
+    The operator's system and developer prompts and the model's own earlier turns are
+    not read; user turns are (split into the question and pasted material), and so are
+    tool results (role ``tool``: also Anthropic ``tool_result`` blocks and Responses
+    ``function_call_output`` items, which arrive canonicalised as such).
+    """
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        out: list[AttackSource] = []
+        for m in messages:
+            if not isinstance(m, dict):
+                continue
+            role = m.get("role")
+            if role == "user":
+                out.extend(_user_sources(m.get("content")))
+            elif role in ("tool", "function"):
+                out.append(AttackSource("tool_result", content_text(m.get("content"))))
+        return tuple(s for s in out if s.text.strip())
+    out = []
+    for key in ("prompt", "input"):
+        value = body.get(key)
+        for text in [value] if isinstance(value, str) else value if isinstance(value, list) else ():
+            if isinstance(text, str) and text.strip():
+                out.extend(_user_sources(text))
+    return tuple(out)
