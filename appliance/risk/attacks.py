@@ -28,6 +28,7 @@ import base64
 import binascii
 import codecs
 import re
+import re._parser as sre_parse  # the stdlib's own parse of a pattern, for its literals
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,12 +59,18 @@ _BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{24,}={0,6}(?![A-Za-z0-9])")
 _PERCENT = re.compile(r"(%[0-9A-Fa-f]{2}[^%]{0,12}){3,}")
 _U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: Words with digits standing for letters ("1gn0r3"), counted before reading them as letters.
-_LEET = re.compile(r"\b(?=\w*[a-z])(?=\w*[013457@$])[a-z013457@$]{3,}\b", re.IGNORECASE)
+_LEET = re.compile(r"(?<!\\)\b(?=\w*[a-z])(?=\w*[013457@$])[a-z013457@$]{3,}\b", re.IGNORECASE)
 _LEET_MAP = str.maketrans("013457@$", "oieastas")
 #: Five or more single letters in a row, spaced apart ("I g n o r e").
 _SPACED = re.compile(r"\b(?:\w ){4,}\w\b")
 #: Texts up to this length are also read ROT13-decoded and reversed.
 _SHORT = 2000
+_WORD = re.compile(r"[^\W\d_]+")
+_COMMON = frozenset(
+    "the a an and or of to in is are be you your i me my it this that for on with as at by "
+    "from not all what how please can will do der die das und oder ist sind ein eine zu in "
+    "mit für auf von du dein deine ich mir bitte nicht den dem des wie was es".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +92,54 @@ class AttackRule:
     all: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...] = ()
     places: frozenset[str] = frozenset(PLACES)
+    #: Per pattern of ``all`` whose matches must contain one of a few literals: those
+    #: literals (lower case). A cheap substring test that skips most regex searches.
+    gates: tuple[frozenset[str], ...] = ()
 
-    def fires(self, text: str, where: Where) -> bool:
-        return (
-            where in self.places
-            and all(p.search(text) for p in self.all)
-            and not any(p.search(text) for p in self.unless)
+    def fires(self, text: str, where: Where, lowered: str | None = None) -> bool:
+        if where not in self.places:
+            return False
+        if lowered is not None and not all(any(g in lowered for g in gate) for gate in self.gates):
+            return False
+        return all(p.search(text) for p in self.all) and not any(
+            p.search(text) for p in self.unless
         )
+
+
+def _literal_prefixes(items: Any) -> set[str] | None:
+    """Literals one of which every match of the parsed sequence ``items`` contains, or
+    None when the sequence does not start with such literals."""
+    text = ""
+    for op, arg in items:
+        if op is sre_parse.AT:  # \b, ^: zero width
+            if text:
+                break
+            continue
+        if op is sre_parse.LITERAL:
+            text += chr(arg)
+            continue
+        if text:
+            break
+        if op is sre_parse.SUBPATTERN:
+            return _literal_prefixes(arg[-1])
+        if op is sre_parse.BRANCH:
+            out: set[str] = set()
+            for branch in arg[1]:
+                found = _literal_prefixes(branch)
+                if not found:
+                    return None
+                out |= found
+            return out
+        return None
+    return {text.lower()} if text else None
+
+
+def _gate(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    try:
+        found = _literal_prefixes(sre_parse.parse(pattern.pattern, pattern.flags))
+    except (re.error, TypeError, ValueError):
+        return None
+    return frozenset(found) if found and all(len(x) >= 2 for x in found) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +162,11 @@ class AttackResult:
 
 
 def _normalise(text: str) -> str:
-    """NFKC (full-width and look-alike letters), no zero-width characters, one space."""
+    """NFKC (full-width and look-alike letters), \\u escapes as the characters they stand
+    for (JSON tool results write umlauts so; attackers hide words so), no zero-width
+    characters, one space."""
+    if "\\u" in text:
+        text = _U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
     return _SPACES.sub(" ", _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text)))
 
 
@@ -165,13 +217,11 @@ def _bytes_runs(text: str) -> list[str]:
 
 def _variants(text: str) -> list[str]:
     """The text as an attacker may have hidden it, decoded: base64, hex, binary and
-    base32 runs, percent- and \\u-escapes, Unicode tag characters, leetspeak, letters
+    base32 runs, percent-escapes, Unicode tag characters, leetspeak, letters
     spaced apart, and (for texts short enough to read twice) ROT13 and reversed text."""
     out = _base64_runs(text) + _bytes_runs(text)
     if _PERCENT.search(text):
         out.append(urllib.parse.unquote(text))
-    if _U_ESCAPE.search(text):
-        out.append(_U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text))
     tags = "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
     if len(tags) >= 8:
         out.append(tags)
@@ -179,10 +229,17 @@ def _variants(text: str) -> list[str]:
         out.append(text.translate(_LEET_MAP))
     if _SPACED.search(text):
         out.append(_SPACED.sub(lambda m: m.group(0).replace(" ", ""), text))
-    if len(text) <= _SHORT:
+    if len(text) <= _SHORT and not _reads_as_language(text):
         out.append(codecs.encode(text, "rot13"))
         out.append(text[::-1])
     return out
+
+
+def _reads_as_language(text: str) -> bool:
+    """Whether common English or German words make up a fair share of the text: ROT13
+    and reversed text have none, so only texts without them are read decoded."""
+    words = _WORD.findall(text.lower())
+    return len(words) < 4 or sum(w in _COMMON for w in words) / len(words) >= 0.08
 
 
 class PromptAttackScreen:
@@ -209,7 +266,8 @@ class PromptAttackScreen:
         return self._combine(fired, where)
 
     def _fired(self, text: str, where: Where) -> list[AttackRule]:
-        return [r for r in self.rules if r.fires(text, where)]
+        lowered = text.lower()
+        return [r for r in self.rules if r.fires(text, where, lowered)]
 
     @staticmethod
     def _combine(fired: Iterable[AttackRule], where: Where) -> AttackScore:
@@ -278,9 +336,15 @@ def load_attack_rules(path: Path | None = None) -> tuple[AttackRule, ...]:
         groups = _patterns(r.get("all"), where + ".all")
         if not groups:
             raise ConfigError(f"{where}: all needs at least one pattern")
+        gates = tuple(g for g in map(_gate, groups) if g is not None)
+        literals = r.get("any")
+        if literals is not None:
+            if not isinstance(literals, list) or not literals:
+                raise ConfigError(f"{where}.any: a non-empty list of literals is required")
+            gates += (frozenset(str(x).lower() for x in literals),)
         rules.append(
             AttackRule(rule_id, str(r["technique"]), weight, groups,
-                       _patterns(r.get("unless"), where + ".unless"), places)
+                       _patterns(r.get("unless"), where + ".unless"), places, gates)
         )
     if not rules:
         raise ConfigError(f"{source}: no rules")
@@ -332,30 +396,43 @@ def _user_sources(content: Any) -> list[AttackSource]:
     return out
 
 
-def attack_sources(body: Mapping[str, Any]) -> tuple[AttackSource, ...]:
+def attack_sources(
+    body: Mapping[str, Any], *, max_chars: int = 40000
+) -> tuple[AttackSource, ...]:
     """The texts of a canonical (OpenAI-shaped) request body the screen reads, by place.
 
     The operator's system and developer prompts and the model's own earlier turns are
     not read; user turns are (split into the question and pasted material), and so are
     tool results (role ``tool``: also Anthropic ``tool_result`` blocks and Responses
-    ``function_call_output`` items, which arrive canonicalised as such).
+    ``function_call_output`` items, which arrive canonicalised as such). A long
+    conversation is read newest first, up to ``max_chars`` in all: the cost stays
+    bounded, and what is new in this request (the latest turns) is always read.
     """
     messages = body.get("messages")
+    found: list[AttackSource] = []
     if isinstance(messages, list):
-        out: list[AttackSource] = []
         for m in messages:
             if not isinstance(m, dict):
                 continue
             role = m.get("role")
             if role == "user":
-                out.extend(_user_sources(m.get("content")))
+                found.extend(_user_sources(m.get("content")))
             elif role in ("tool", "function"):
-                out.append(AttackSource("tool_result", content_text(m.get("content"))))
-        return tuple(s for s in out if s.text.strip())
-    out = []
-    for key in ("prompt", "input"):
-        value = body.get(key)
-        for text in [value] if isinstance(value, str) else value if isinstance(value, list) else ():
-            if isinstance(text, str) and text.strip():
-                out.extend(_user_sources(text))
-    return tuple(out)
+                found.append(AttackSource("tool_result", content_text(m.get("content"))))
+    else:
+        for key in ("prompt", "input"):
+            value = body.get(key)
+            texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            for text in texts:
+                if isinstance(text, str):
+                    found.extend(_user_sources(text))
+    kept: list[AttackSource] = []
+    budget = max_chars
+    for source in reversed(found):
+        if budget <= 0:
+            break
+        if source.text.strip():
+            text = source.text if len(source.text) <= budget else source.text[-budget:]
+            kept.append(AttackSource(source.where, text))
+            budget -= len(text)
+    return tuple(reversed(kept))

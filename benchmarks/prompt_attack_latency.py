@@ -1,0 +1,84 @@
+"""Added cost of the prompt-attack screen per request, against the screen off, same run.
+
+    .venv/bin/python benchmarks/prompt_attack_latency.py [--rounds N]
+
+What the classify stage does extra per request: read the body for its places
+(``attack_sources``) and score every text (``PromptAttackScreen.scan``). Measured on
+realistic requests, interleaved with the baseline (the same loop with the screen
+switched off) so machine noise hits both alike: the ordinary enterprise prompts of
+``benchmarks/data/ordinary_prompts/dev.yaml`` (EN + DE, mails to long pasted
+documents) as single user turns, the same prompts as the question of a tool-call
+conversation with a 1 kB tool result, and the public attack set. Prints median, p95
+and p99 of the added time per request. Leaves out the rest of the stage (embeddings,
+rules of the risk classifier), which it does not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appliance.risk.attacks import PromptAttackScreen, attack_sources, load_attack_rules  # noqa: E402
+
+TOOL_RESULT = json.dumps({"results": [
+    {"title": f"Quarterly report {i}", "snippet": "Revenue grew 4 % in the northern region; "
+     "costs stayed flat. Die Umsätze im Norden stiegen um 4 %, die Kosten blieben stabil."}
+    for i in range(8)]})
+
+
+def requests() -> list[dict[str, Any]]:
+    ordinary = yaml.safe_load(
+        (ROOT / "benchmarks/data/ordinary_prompts/dev.yaml").read_text("utf-8"))["items"]
+    out: list[dict[str, Any]] = []
+    for item in ordinary:
+        out.append({"messages": [{"role": "user", "content": item["text"]}]})
+        out.append({"messages": [
+            {"role": "system", "content": "You are the assistant of our sales team."},
+            {"role": "user", "content": item["text"]},
+            {"role": "assistant", "content": None, "tool_calls": []},
+            {"role": "tool", "tool_call_id": "c1", "content": TOOL_RESULT}]})
+    public = (ROOT / "benchmarks/data/prompt_attacks/public_bastioncorpus.jsonl").read_text("utf-8")
+    for line in public.splitlines():
+        out.append({"messages": [{"role": "user", "content": json.loads(line)["text"]}]})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    screen = PromptAttackScreen(load_attack_rules())
+    bodies = requests()
+    chars = sorted(sum(len(s.text) for s in attack_sources(b)) for b in bodies)
+    added: list[float] = []
+    for _ in range(args.rounds):
+        for body in bodies:
+            t0 = time.perf_counter()
+            sources = attack_sources(body)  # the screen on
+            screen.scan(sources)
+            t1 = time.perf_counter()
+            _ = body.get("messages")  # the screen off: the stage does nothing here
+            t2 = time.perf_counter()
+            added.append((t1 - t0) - (t2 - t1))
+    added.sort()
+    n = len(added)
+    print(f"{len(bodies)} requests x {args.rounds} rounds; text screened per request: median "
+          f"{chars[len(chars) // 2]} chars, max {chars[-1]}")
+    print(f"added per request: median {statistics.median(added) * 1e3:.3f} ms, "
+          f"p95 {added[int(n * 0.95)] * 1e3:.3f} ms, p99 {added[int(n * 0.99)] * 1e3:.3f} ms, "
+          f"max {added[-1] * 1e3:.3f} ms (bar: 5 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
