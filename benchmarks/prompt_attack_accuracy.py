@@ -17,11 +17,17 @@ Sets (``benchmarks/data/prompt_attacks/README.md``):
 * ``public``: bastioncorpus 0.6.0 (MIT), 181 labelled texts, EN/DE/FR/IT/ES; its
   ``user_input`` channel is the request, ``tool_output`` a tool result, ``memory``
   retrieved material. Read during development.
+* ``dev``: 40 EN + DE texts written after the held-out part was frozen, to tune on.
 * ``ordinary-dev``: the 600 ordinary enterprise prompts of ``ordinary_prompts/dev.yaml``
   (EN + DE), all negatives. Read during development.
 * ``heldout`` (``--heldout``, run once at the end): the frozen EN + DE held-out set, and
   ``ordinary_prompts/heldout.yaml`` as further negatives. Prints no texts unless
   ``--show-errors`` is given.
+
+With ``--data-dir`` (a data directory holding the built models) the classifier is built
+and each request's latest user turn is embedded as the classify stage does, so the
+learned head (``appliance/risk/attack_head.py``) joins the rules; without it, the rules
+alone are measured.
 
 LLM Guard's published figures for its PromptInjection scanner are printed beside ours
 (quoted from the model card of the model it uses by default; see docs/prompt-attacks.md).
@@ -43,11 +49,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from appliance.risk.attack_head import load_attack_head  # noqa: E402
 from appliance.risk.attacks import (  # noqa: E402
     PromptAttackScreen,
     attack_sources,
+    latest_turn_place,
     load_attack_rules,
 )
+from appliance.risk.text import request_segments  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "prompt_attacks"
 ORDINARY = ROOT / "benchmarks" / "data" / "ordinary_prompts"
@@ -100,9 +109,9 @@ def ordinary_items(part: str) -> list[Item]:
     return [Item(f"ordinary-{part}", i["lang"], False, "request", i["text"]) for i in raw]
 
 
-def heldout_items() -> list[Item]:
-    raw = yaml.safe_load((DATA / "heldout.yaml").read_text("utf-8"))["items"]
-    return [Item("heldout", i["lang"], i["label"] == "attack", i["where"], i["text"],
+def own_items(part: str) -> list[Item]:
+    raw = yaml.safe_load((DATA / f"{part}.yaml").read_text("utf-8"))["items"]
+    return [Item(part, i["lang"], i["label"] == "attack", i["where"], i["text"],
                  i.get("question", "")) for i in raw]
 
 
@@ -139,23 +148,40 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--heldout", action="store_true", help="run the frozen held-out part (once)")
     ap.add_argument("--show-errors", action="store_true", help="print the misjudged texts")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="data directory with the built models (for the learned head); "
+                    "without it the rules alone are measured")
     args = ap.parse_args()
 
     policy = yaml.safe_load(POLICY_DATA.read_text("utf-8"))["prompt_attacks"]
     flag, block = float(policy["flag"]), {k: float(v) for k, v in policy["block"].items()}
-    screen = PromptAttackScreen(load_attack_rules())
+    rules = load_attack_rules()
+    screen = PromptAttackScreen(rules)
+    classifier = None
+    if args.data_dir is not None:
+        from appliance.config import load_config
+        from appliance.risk.engine import build_classifier
+
+        classifier = build_classifier(load_config(None, data_dir=args.data_dir))
+        screen = PromptAttackScreen(rules, head=load_attack_head())
+    print("screen:", "rules + learned head (classify stage's vector of the latest user turn)"
+          if classifier is not None and screen.head is not None else "rules only")
     if args.heldout:
-        items = heldout_items() + ordinary_items("heldout")
+        items = own_items("heldout") + ordinary_items("heldout")
     else:
-        items = public_items() + ordinary_items("dev")
+        items = public_items() + own_items("dev") + ordinary_items("dev")
 
     tallies: dict[str, Tally] = defaultdict(Tally)
     errors: list[str] = []
     where_right = where_total = 0
     times: list[float] = []
     for item in items:
+        body = body_of(item)
+        vector = None
+        if classifier is not None:  # what the classify stage computes anyway
+            _, _, vector = classifier.analyse_with_vector(request_segments(body))
         t0 = time.perf_counter()
-        result = screen.scan(attack_sources(body_of(item)))
+        result = screen.scan(attack_sources(body), vector, latest_turn_place(body))
         times.append(time.perf_counter() - t0)
         top = result.top
         detected = top.score >= flag

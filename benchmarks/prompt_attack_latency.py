@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/prompt_attack_latency.py [--rounds N]
 
 What the classify stage does extra per request: read the body for its places
-(``attack_sources``) and score every text (``PromptAttackScreen.scan``). Measured on
+(``attack_sources``) and score every text (``PromptAttackScreen.scan``, the learned head's dot product on the turn's vector, which
+the classify stage has already computed for the risk classifier). Measured on
 realistic requests, interleaved with the baseline (the same loop with the screen
 switched off) so machine noise hits both alike: the ordinary enterprise prompts of
 ``benchmarks/data/ordinary_prompts/dev.yaml`` (EN + DE, mails to long pasted
@@ -28,7 +29,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.risk.attacks import PromptAttackScreen, attack_sources, load_attack_rules  # noqa: E402
+import numpy as np  # noqa: E402
+
+from appliance.risk.attack_head import load_attack_head  # noqa: E402
+from appliance.risk.attacks import (  # noqa: E402
+    PromptAttackScreen,
+    attack_sources,
+    latest_turn_place,
+    load_attack_rules,
+)
 
 TOOL_RESULT = json.dumps({"results": [
     {"title": f"Quarterly report {i}", "snippet": "Revenue grew 4 % in the northern region; "
@@ -57,7 +66,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    screen = PromptAttackScreen(load_attack_rules())
+    screen = PromptAttackScreen(load_attack_rules(), head=load_attack_head())
+    # The head reads the vector the classify stage computed anyway: one dot product here.
+    vector = np.random.default_rng(0).standard_normal(512).astype(np.float32)
+    vector /= np.linalg.norm(vector)
     bodies = requests()
     chars = sorted(sum(len(s.text) for s in attack_sources(b)) for b in bodies)
     added: list[float] = []
@@ -65,7 +77,7 @@ def main() -> int:
         for body in bodies:
             t0 = time.perf_counter()
             sources = attack_sources(body)  # the screen on
-            screen.scan(sources)
+            screen.scan(sources, vector, latest_turn_place(body))
             t1 = time.perf_counter()
             _ = body.get("messages")  # the screen off: the stage does nothing here
             t2 = time.perf_counter()

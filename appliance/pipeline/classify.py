@@ -20,8 +20,10 @@ from appliance.risk.attacks import (
     AttackResult,
     PromptAttackScreen,
     attack_sources,
+    latest_turn_place,
     load_attack_rules,
 )
+from appliance.risk.attack_head import load_attack_head
 from appliance.risk.classifier import RiskClassifier, RiskResult, Segments, SafetyResult
 from appliance.risk.engine import threshold_store
 from appliance.risk.lexicon import ThresholdStore
@@ -48,7 +50,7 @@ class ClassifyStage:
         self._apps = apps
         self._pool: ThreadPoolExecutor | None = None
         self._thresholds: ThresholdStore | None = None
-        self.attacks = PromptAttackScreen(load_attack_rules())
+        self.attacks = PromptAttackScreen(load_attack_rules(), head=load_attack_head())
 
     async def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")
@@ -79,10 +81,11 @@ class ClassifyStage:
     ) -> tuple[RiskResult, SafetyResult, PromptAttackFinding | None]:
         """Risk tags, safety scores and, for routes a model reads as instructions, the
         prompt-attack screen, in one hop to the worker thread."""
-        risk, safety = self.classifier.analyse(segments)
+        risk, safety, vector = self.classifier.analyse_with_vector(segments)
         if body is None:
             return risk, safety, None
-        return risk, safety, _attack_finding(self.attacks.scan(attack_sources(body)))
+        found = self.attacks.scan(attack_sources(body), vector, latest_turn_place(body))
+        return risk, safety, _attack_finding(found)
 
     def _verdict(
         self,

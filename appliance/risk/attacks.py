@@ -36,7 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import numpy as np
+import numpy.typing as npt
+
 from appliance.errors import ConfigError
+from appliance.risk.attack_head import AttackHead
 from appliance.risk.taxonomy import read_yaml
 from appliance.risk.text import content_text
 
@@ -243,10 +247,18 @@ def _reads_as_language(text: str) -> bool:
 
 
 class PromptAttackScreen:
-    """Scores texts against the attack rules; immutable, so safe across threads."""
+    """Scores texts against the attack rules, and the latest user turn's vector against
+    the learned head when both are at hand; immutable, so safe across threads."""
 
-    def __init__(self, rules: Sequence[AttackRule], *, max_chars: int = 20000) -> None:
+    def __init__(
+        self,
+        rules: Sequence[AttackRule],
+        *,
+        head: AttackHead | None = None,
+        max_chars: int = 20000,
+    ) -> None:
         self.rules = tuple(rules)
+        self.head = head
         self.max_chars = max_chars
 
     def score(self, text: str, where: Where = "request") -> AttackScore:
@@ -285,16 +297,33 @@ class PromptAttackScreen:
         rules = tuple(sorted(r.id for r in strongest.values()))
         return AttackScore(round(1.0 - miss, 3), where, top.technique, rules)
 
-    def scan(self, sources: Iterable[AttackSource]) -> AttackResult:
-        """The strongest text of a request and the best score per place."""
-        top = AttackScore(0.0)
-        by_place = {p: 0.0 for p in PLACES}
+    def scan(
+        self,
+        sources: Iterable[AttackSource],
+        vector: npt.NDArray[np.float32] | None = None,
+        vector_place: Where | None = "request",
+    ) -> AttackResult:
+        """The strongest text of a request and the best score per place. ``vector`` (the
+        multilingual encoder's vector of the latest user turn, whose text arrived at
+        ``vector_place``) adds the learned head's evidence to that place's best text."""
+        best: dict[str, AttackScore] = {p: AttackScore(0.0) for p in PLACES}
         for s in sources:
             found = self.score(s.text, s.where)
-            by_place[s.where] = max(by_place[s.where], found.score)
-            if found.score > top.score:
-                top = found
-        return AttackResult(top, by_place)
+            if found.score > best[s.where].score:
+                best[s.where] = found
+        if vector is not None and vector_place is not None and self.head is not None:
+            learned = self.head.score(vector)
+            if learned > 0.0:
+                base = best[vector_place]
+                best[vector_place] = AttackScore(
+                    round(1.0 - (1.0 - base.score) * (1.0 - learned), 3),
+                    vector_place,
+                    base.technique or "learned",
+                    tuple(sorted((*base.rules, "learned_head"))),
+                )
+        top = max(best.values(), key=lambda a: a.score)
+        return AttackResult(top if top.score > 0 else AttackScore(0.0),
+                            {p: a.score for p, a in best.items()})
 
 
 # -- the rules ---------------------------------------------------------------------------
@@ -436,3 +465,18 @@ def attack_sources(
             kept.append(AttackSource(source.where, text))
             budget -= len(text)
     return tuple(reversed(kept))
+
+
+def latest_turn_place(body: Mapping[str, Any]) -> Where | None:
+    """Where the text of the request's new user turn arrived, as the learned head sees
+    it: "retrieved" when material was pasted after the question (the head reads the turn
+    whole), else "request"; None when the request ends in something else (a tool result
+    in an agent loop: its user turn was judged when it was new)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return "request"
+    last = next((m for m in reversed(messages) if isinstance(m, dict)), None)
+    if last is None or last.get("role") != "user":
+        return None
+    places = {s.where for s in _user_sources(last.get("content"))}
+    return "retrieved" if "retrieved" in places else "request"

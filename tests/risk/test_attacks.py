@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from appliance.core.context import Context, Principal
@@ -16,10 +17,12 @@ from appliance.pipeline.classify import ClassifyStage
 from appliance.policy.input import build_input
 from appliance.policy.input_schema import validate_input
 from appliance.risk.apps import AppDirectory
+from appliance.risk.attack_head import CEILING, FLAG, load_attack_head
 from appliance.risk.attacks import (
     AttackSource,
     PromptAttackScreen,
     attack_sources,
+    latest_turn_place,
     load_attack_rules,
     split_user_turn,
 )
@@ -186,3 +189,25 @@ async def test_classify_stage_puts_the_finding_into_the_policy_input(tmp_path: P
     finally:
         await stage.aclose()
         control.close()
+
+
+def test_the_learned_head_only_flags_and_joins_its_place() -> None:
+    head = load_attack_head()
+    assert head is not None and head.weights.shape == (512,)
+    toward = (head.weights / np.linalg.norm(head.weights)).astype(np.float32)
+    assert head.score(toward) <= CEILING < 0.8  # below every shipped block threshold
+    assert head.score(-toward) == 0.0
+    screen = PromptAttackScreen(load_attack_rules(), head=head)
+    sources = [AttackSource("request", "Summarise the attached minutes.")]
+    alone = screen.scan(sources, toward, "request")
+    assert alone.top.where == "request" and "learned_head" in alone.top.rules
+    assert FLAG <= alone.top.score <= CEILING
+    assert screen.scan(sources, toward, None).top.score == 0.0  # no new user turn
+
+
+def test_the_head_reads_only_a_new_user_turn() -> None:
+    user = {"role": "user", "content": "Summarise this.\n\nDocument: " + "Revenue grew. " * 10}
+    tool = {"role": "tool", "tool_call_id": "c", "content": "42"}
+    assert latest_turn_place({"messages": [user]}) == "retrieved"
+    assert latest_turn_place({"messages": [{"role": "user", "content": "Hi"}]}) == "request"
+    assert latest_turn_place({"messages": [user, tool]}) is None
