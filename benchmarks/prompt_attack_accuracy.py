@@ -140,7 +140,7 @@ class Tally:
         f1 = 2 * p * r / (p + r) if p + r else float("nan")
         n_att, n_ben = self.tp + self.fn, self.fp + self.tn
         return (f"{name:<28} attacks {n_att:>4}  benign {n_ben:>4}  precision {p:6.3f}  "
-                f"recall {r:6.3f}  F1 {f1:6.3f}  blocked: attacks {self.blocked_attacks}/{n_att}, "
+                f"recall {r:6.3f}  F1 {f1:6.3f}  flagged benign {self.fp}  blocked: attacks {self.blocked_attacks}/{n_att}, "
                 f"benign {self.blocked_benign}/{n_ben}")
 
 
@@ -172,22 +172,30 @@ def main() -> int:
         items = public_items() + own_items("dev") + ordinary_items("dev")
 
     tallies: dict[str, Tally] = defaultdict(Tally)
+    rules_only: dict[str, Tally] = defaultdict(Tally)
     errors: list[str] = []
     where_right = where_total = 0
     times: list[float] = []
+    bare = PromptAttackScreen(rules)
     for item in items:
         body = body_of(item)
         vector = None
         if classifier is not None:  # what the classify stage computes anyway
             _, _, vector = classifier.analyse_with_vector(request_segments(body))
         t0 = time.perf_counter()
-        result = screen.scan(attack_sources(body), vector, latest_turn_place(body))
+        sources = attack_sources(body)
+        result = screen.scan(sources, vector, latest_turn_place(body))
         times.append(time.perf_counter() - t0)
         top = result.top
         detected = top.score >= flag
         blocked = top.where is not None and top.score >= block[top.where]
-        for key in (item.set, f"{item.set} / {item.lang}", f"{item.set} / {item.where}"):
+        keys = (item.set, f"{item.set} / {item.lang}", f"{item.set} / {item.where}")
+        for key in keys:
             tallies[key].add(item.attack, detected, blocked)
+        if classifier is not None:
+            plain = bare.scan(sources).top
+            plain_blocked = plain.where is not None and plain.score >= block[plain.where]
+            rules_only[item.set].add(item.attack, plain.score >= flag, plain_blocked)
         if item.set != "heldout" or item.attack:
             tallies["all"].add(item.attack, detected, blocked)
         if item.attack and detected:
@@ -202,6 +210,8 @@ def main() -> int:
         if name == "all" and args.heldout:
             continue
         print(tallies[name].line(name))
+    for name in sorted(rules_only):
+        print(rules_only[name].line(f"{name} (rules only)"))
     print(f"place of the strongest text right for {where_right}/{where_total} detected attacks")
     times.sort()
     print(f"screen time per request: median {times[len(times) // 2] * 1e3:.3f} ms, "
