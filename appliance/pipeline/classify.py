@@ -50,7 +50,10 @@ class ClassifyStage:
         self._apps = apps
         self._pool: ThreadPoolExecutor | None = None
         self._thresholds: ThresholdStore | None = None
-        self.attacks = PromptAttackScreen(load_attack_rules(), head=load_attack_head())
+        self.attacks = PromptAttackScreen(
+            load_attack_rules(config.risk.prompt_attack_rules),
+            head=load_attack_head() if config.risk.prompt_attack_head else None,
+        )
 
     async def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")

@@ -211,3 +211,14 @@ def test_the_head_reads_only_a_new_user_turn() -> None:
     assert latest_turn_place({"messages": [user]}) == "retrieved"
     assert latest_turn_place({"messages": [{"role": "user", "content": "Hi"}]}) == "request"
     assert latest_turn_place({"messages": [user, tool]}) is None
+
+
+def test_the_head_is_off_unless_configured(tmp_path: Path) -> None:
+    control = ControlPlane.open(control_plane_path(tmp_path))
+    try:
+        for on in (False, True):
+            config = make_config(tmp_path, embeddings=False, prompt_attack_head=on)
+            stage = ClassifyStage(config, build_classifier(config), AppDirectory(control, 0.0))
+            assert (stage.attacks.head is not None) is on
+    finally:
+        control.close()
