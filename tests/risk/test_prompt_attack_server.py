@@ -39,7 +39,7 @@ async def running(start_appliance: StartAppliance, fake_openai: FakeOpenAI) -> R
     )
 
 
-def _tool_turns(result: str) -> list[dict[str, Any]]:
+def _tool_turns(result: str) -> Any:  # the SDK takes its own TypedDicts
     call = {"id": "call_1", "type": "function",
             "function": {"name": "weather", "arguments": '{"city": "Berlin"}'}}
     return [
