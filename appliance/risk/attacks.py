@@ -32,12 +32,13 @@ import re._parser as sre_parse  # the stdlib's own parse of a pattern, for its l
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
+import yaml
 
 from appliance.errors import ConfigError
 from appliance.risk.attack_head import AttackHead
@@ -324,6 +325,44 @@ class PromptAttackScreen:
         top = max(best.values(), key=lambda a: a.score)
         return AttackResult(top if top.score > 0 else AttackScore(0.0),
                             {p: a.score for p, a in best.items()})
+
+
+# -- the policy's thresholds, where Python applies them ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttackLimits:
+    """``policies/data/prompt_attacks.yaml``: the flag threshold and the block threshold
+    per place. The policy applies them to requests; the answer stage applies them to MCP
+    tool results, which no later policy decision sees."""
+
+    flag: float = 0.5
+    block: Mapping[str, float] = field(
+        default_factory=lambda: {"request": 0.9, "retrieved": 0.8, "tool_result": 0.7}
+    )
+
+    def action(self, score: float, where: Where) -> Literal["block", "flag", "allow"]:
+        if score >= self.block.get(where, 1.01):
+            return "block"
+        return "flag" if score >= self.flag else "allow"
+
+
+def read_attack_limits(path: Path) -> AttackLimits:
+    """The thresholds in ``path``; the shipped defaults when it does not exist."""
+    try:
+        raw = yaml.safe_load(path.read_text("utf-8")) or {}
+    except FileNotFoundError:
+        return AttackLimits()
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    table = raw.get("prompt_attacks") if isinstance(raw, dict) else None
+    try:
+        if not isinstance(table, dict):
+            raise TypeError("a top-level 'prompt_attacks' mapping is required")
+        block = {str(k): float(v) for k, v in (table.get("block") or {}).items()}
+        return AttackLimits(float(table.get("flag", 0.5)), block)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 # -- the rules ---------------------------------------------------------------------------

@@ -19,11 +19,13 @@ from appliance.policy.input_schema import validate_input
 from appliance.risk.apps import AppDirectory
 from appliance.risk.attack_head import CEILING, FLAG, load_attack_head
 from appliance.risk.attacks import (
+    AttackLimits,
     AttackSource,
     PromptAttackScreen,
     attack_sources,
     latest_turn_place,
     load_attack_rules,
+    read_attack_limits,
     split_user_turn,
 )
 from appliance.risk.engine import build_classifier
@@ -222,3 +224,16 @@ def test_the_head_is_off_unless_configured(tmp_path: Path) -> None:
             assert (stage.attacks.head is not None) is on
     finally:
         control.close()
+
+
+def test_the_policy_thresholds_are_read_for_tool_results(tmp_path: Path) -> None:
+    shipped = read_attack_limits(Path(__file__).resolve().parents[2] / "policies" / "data"
+                                 / "prompt_attacks.yaml")
+    assert shipped.action(0.75, "tool_result") == "block"
+    assert shipped.action(0.75, "request") == "flag"
+    assert shipped.action(0.3, "request") == "allow"
+    assert read_attack_limits(tmp_path / "missing.yaml") == AttackLimits()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("prompt_attacks: {flag: many}")
+    with pytest.raises(ConfigError):
+        read_attack_limits(bad)
