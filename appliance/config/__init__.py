@@ -23,6 +23,7 @@ from appliance.config.limits import LimitsConfig
 from appliance.config.pii import PiiConfig
 from appliance.config.policy import PolicyConfig
 from appliance.config.risk import RiskConfig
+from appliance.config.state import FleetConfig, StateConfig
 
 
 class _Frozen(BaseModel):
@@ -227,6 +228,8 @@ class Config(_Frozen):
     risk: RiskConfig = RiskConfig()
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
+    state: StateConfig = StateConfig()
+    fleet: FleetConfig = FleetConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -122,7 +122,23 @@ class _Loading:
             progress.__exit__(None, None, None)
 
 
+def check_state(config: Config) -> None:
+    """Refuse to start on a control-plane schema this release does not know (a fleet's
+    PostgreSQL is migrated by ``appliance db upgrade``, never by a starting replica)."""
+    from appliance.errors import ConfigError, EngineUnavailable
+    from appliance.keys.migrations import SchemaMismatch
+    from appliance.keys.store import open_control_plane
+
+    try:
+        open_control_plane(config).close()
+    except SchemaMismatch as e:
+        raise ConfigError(f"refusing to start: {e}") from None
+    except EngineUnavailable:
+        raise ConfigError("refusing to start: the control-plane database cannot be reached") from None
+
+
 def serve(config: Config) -> int:
+    check_state(config)
     _prepare_models(config)
     workers = config.server.workers
     sock = _socket(config.server.host, config.server.port, reuse_port=workers > 1)
