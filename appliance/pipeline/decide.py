@@ -20,7 +20,7 @@ class DecideStage:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._engine: EmbeddedEngine | OpaEngine = make_engine(config.policy)
+        self._engine: EmbeddedEngine | OpaEngine = make_engine(config.policy, config.storage.data_dir)
 
     @property
     def engine(self) -> EmbeddedEngine | OpaEngine:
