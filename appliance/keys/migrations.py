@@ -106,9 +106,16 @@ def _ensure_table(tx: Tx, dialect: Dialect) -> None:
 
 
 def applied_versions(backend: StateBackend) -> set[int]:
-    with backend.transaction() as tx:
-        _ensure_table(tx, backend.dialect)
-        return {int(r["version"]) for r in tx.query("SELECT version FROM schema_migrations")}
+    """The versions applied (reads only: checking a schema never changes it)."""
+    if backend.dialect.name == "sqlite":
+        exists = backend.query(
+            "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    else:
+        exists = backend.query(
+            "SELECT 1 AS found WHERE to_regclass('schema_migrations') IS NOT NULL")
+    if not exists:
+        return set()
+    return {int(r["version"]) for r in backend.query("SELECT version FROM schema_migrations")}
 
 
 def upgrade(backend: StateBackend) -> list[Migration]:

@@ -4,8 +4,13 @@
 other replica's request can slip between the check and the increment. Each bucket is its
 own key with an expiry, so nothing needs cleaning up. Redis persists the counters
 (RDB/AOF, as configured on the server), so they survive a restart of the appliance.
-Keys of one request are not hash-tagged: use a single Redis server or a primary with
-replicas, not Redis Cluster.
+
+The URL picks the topology: ``redis://`` / ``rediss://`` / ``unix://`` one server;
+``redis+sentinel://host1:26379,host2:26379/<master name>/<db>`` a primary found through
+Sentinel (a failover is followed); ``redis+cluster://host:6379`` Redis Cluster. On a
+cluster the prefix becomes a hash tag (``{appliance}:...``): a request's counters are
+checked and counted by one script, which Cluster allows only within one slot, so every
+counter lives on one shard (exact, not sharded).
 """
 
 from __future__ import annotations
@@ -15,8 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from appliance.metering.store import Charge, Item, Outcome, UsageRow
+from appliance.metering.store import Charge, CounterStoreUnavailable, Item, Outcome, UsageRow
+
+#: Bound on connecting to Redis and on one command, in seconds: an outage must answer
+#: (fail closed, or open where configured), never hang the request.
+_TIMEOUT_S = 2.0
 
 #: KEYS: one counter key per item. ARGV[1]: "1" to check limits; then per item:
 #: amount, limit (-1: none), first bucket, bucket, ttl seconds, window seconds (0: none).
@@ -94,13 +105,30 @@ class RedisCounterStore:
 
     async def start(self) -> None:
         kw: dict[str, Any] = {"password": self._password} if self._password else {}
-        # Blocking pool: a burst of requests waits for a connection instead of failing.
-        pool = BlockingConnectionPool.from_url(
-            self._url, max_connections=self._max_connections, timeout=10, **kw
-        )
-        self._redis = Redis(connection_pool=pool)
+        timeouts = {"socket_timeout": _TIMEOUT_S, "socket_connect_timeout": _TIMEOUT_S}
+        if self._url.startswith("redis+sentinel://"):
+            self._redis = _sentinel_master(self._url, kw, timeouts)
+        elif self._url.startswith(("redis+cluster://", "rediss+cluster://")):
+            from redis.asyncio.cluster import RedisCluster
+
+            self._prefix = "{" + self._prefix.strip("{}") + "}"
+            self._redis = RedisCluster.from_url(  # type: ignore[assignment]
+                self._url.replace("+cluster", ""), **kw, **timeouts)
+        else:
+            # Blocking pool: a burst of requests waits for a connection instead of failing.
+            pool = BlockingConnectionPool.from_url(
+                self._url, max_connections=self._max_connections, timeout=10, **kw, **timeouts
+            )
+            self._redis = Redis(connection_pool=pool)
         await self._redis.ping()
         self._script = self._redis.register_script(_APPLY)
+
+    async def ping(self) -> bool:
+        """For /readyz and doctor: does the counter store answer now?"""
+        try:
+            return bool(await self.redis.ping())
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return False
 
     async def aclose(self) -> None:
         r, self._redis = self._redis, None
@@ -127,7 +155,10 @@ class RedisCounterStore:
         if not items:
             return Outcome(True, (), ())
         keys, args = self._args(items, True)
-        return _outcome(await self._script(keys=keys, args=args))
+        try:
+            return _outcome(await self._script(keys=keys, args=args))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            raise CounterStoreUnavailable(type(e).__name__) from None
 
     async def charge(self, charge: Charge) -> Outcome:
         keys, args = self._args(charge.items, False)
@@ -143,7 +174,10 @@ class RedisCounterStore:
                 if value:
                     pipe.hincrby(key, json.dumps([*dims, m]), value)
             pipe.expire(key, self._retention_s)
-        results = await pipe.execute()
+        try:
+            results = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            raise CounterStoreUnavailable(type(e).__name__) from None
         if not charge.items:
             return Outcome(True, (), ())
         return _outcome(results[0])
@@ -184,3 +218,22 @@ def _rows(hour: int, fields: dict[bytes, bytes]) -> list[UsageRow]:
         named: dict[str, Any] = dict(zip(UsageRow.DIMENSIONS, dims, strict=True))
         rows.append(UsageRow(hour=hour, **named, **measures))
     return rows
+
+
+def _sentinel_master(url: str, kw: dict[str, Any], timeouts: dict[str, float]) -> Redis:
+    """``redis+sentinel://h1:26379,h2:26379/<master>/<db>``: the primary Sentinel names."""
+    from urllib.parse import urlsplit
+
+    from redis.asyncio.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    hosts = []
+    for hostport in parts.netloc.rpartition("@")[2].split(","):
+        host, _, port = hostport.partition(":")
+        hosts.append((host, int(port or 26379)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a Sentinel URL names the master: redis+sentinel://host:26379/<master>/<db>")
+    db = int(path[1]) if len(path) > 1 else 0
+    sentinel = Sentinel(hosts, **timeouts)
+    return sentinel.master_for(path[0], db=db, **kw, **timeouts)

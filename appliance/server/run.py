@@ -88,14 +88,19 @@ def _run_worker(config: Config, sock: socket.socket, announce: bool = True) -> N
         print(f"appliance listening on {scheme}://{host}:{port} (pid {os.getpid()})",
               file=sys.stderr, flush=True)
 
+    from appliance.server.lifecycle import install_drain
+
+    app = create_app(config)
+    install_drain(app, config)
     try:
         web.run_app(
-            create_app(config),
+            app,
             sock=sock,
             ssl_context=ssl_context(config),
             print=listening,
             access_log=None,
-            handle_signals=True,
+            handle_signals=False,
+            shutdown_timeout=config.fleet.drain_timeout_s,
         )
     finally:
         loading.done()

@@ -137,8 +137,8 @@ class S3:
 
 
 @contextmanager
-def s3_server(bucket: str = "audit") -> Iterator[S3]:
-    """moto's S3-compatible server on loopback with one bucket (Object Lock enabled)."""
+def s3_server(buckets: Sequence[str] = ("audit",)) -> Iterator[S3]:
+    """moto's S3-compatible server on loopback with the given buckets (Object Lock enabled)."""
     import botocore.session
 
     port = free_port()
@@ -152,7 +152,8 @@ def s3_server(bucket: str = "audit") -> Iterator[S3]:
         client = session.create_client("s3", endpoint_url=endpoint, region_name="us-east-1",
                                        aws_access_key_id="testing", aws_secret_access_key="testing")
         _wait(lambda: client.list_buckets() is not None, proc, "moto S3 server")
-        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         yield S3(endpoint, env)
     finally:
         proc.terminate()
