@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class Engines:
     s3: S3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def engines() -> Iterator[Engines]:
     _need("/usr/lib/postgresql/15/bin/initdb", "redis-server", "haproxy")
     with postgres() as pg, redis_server() as redis_url, s3_server(("audit", "policy")) as s3:
@@ -99,9 +100,9 @@ def fleet_config(engines: Engines, shared: Path, fake_url: str, prefix: str) -> 
     )
 
 
-@pytest.fixture(scope="module")
-def running_fleet(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
-    root = tmp_path_factory.mktemp("fleet")
+@contextmanager
+def start_fleet(engines: Engines, root: Path) -> Iterator[RunningFleet]:
+    """Three replicas behind HAProxy, the shipped policies as the first signed bundle."""
     shared = root / "shared"
     shared.mkdir()
     load_signing_key(shared / "audit-signing.pem", shared / "audit-signing.pub.pem")
@@ -128,6 +129,13 @@ def running_fleet(engines: Engines, tmp_path_factory: pytest.TempPathFactory) ->
                 yield RunningFleet(fleet, lb_port, bundles, fake)
         finally:
             fleet.stop()
+
+
+@pytest.fixture(scope="session")
+def running_fleet(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
+    """One fleet shared by the tests that leave it as they found it."""
+    with start_fleet(engines, tmp_path_factory.mktemp("fleet")) as fleet:
+        yield fleet
 
 
 async def chat(session: aiohttp.ClientSession, url: str, key: str) -> aiohttp.ClientResponse:
