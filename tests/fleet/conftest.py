@@ -56,6 +56,7 @@ class Bundles:
     private: bytes
     public_path: Path
     s3: S3
+    key: str
     first_revision: str = ""
 
     def publish(self, data: bytes) -> None:
@@ -64,7 +65,7 @@ class Bundles:
         client = botocore.session.get_session().create_client(
             "s3", endpoint_url=self.s3.endpoint, region_name="us-east-1",
             aws_access_key_id="testing", aws_secret_access_key="testing")
-        client.put_object(Bucket="policy", Key="bundle.tar.gz", Body=data)
+        client.put_object(Bucket="policy", Key=self.key, Body=data)
 
 
 @dataclass
@@ -90,9 +91,9 @@ def fleet_config(engines: Engines, shared: Path, fake_url: str, prefix: str) -> 
             "pipeline": {"decide": True, "limits": True, "record": True},
             "state": {"backend": "postgres", "dsn_env": "APPLIANCE_STATE_DSN"},
             "limits": {"backend": "redis", "redis_url": engines.redis_url, "redis_prefix": prefix},
-            "policy": {"bundle_url": "s3://policy/bundle.tar.gz",
+            "policy": {"bundle_url": f"s3://policy/{prefix}/bundle.tar.gz",
                        "bundle_public_key_file": str(shared / "bundle.pub"), "bundle_poll_s": 0.5},
-            "audit": {"archive_url": "s3://audit/fleet", "archive_poll_s": 0.5,
+            "audit": {"archive_url": f"s3://audit/{prefix}", "archive_poll_s": 0.5,
                       "signing_key_file": str(shared / "audit-signing.pem"),
                       "checkpoint_interval_s": 1.0},
             "fleet": {"drain_unready_s": 1.5, "drain_timeout_s": 20},
@@ -104,11 +105,12 @@ def fleet_config(engines: Engines, shared: Path, fake_url: str, prefix: str) -> 
 def start_fleet(engines: Engines, root: Path) -> Iterator[RunningFleet]:
     """Three replicas behind HAProxy, the shipped policies as the first signed bundle."""
     shared = root / "shared"
-    shared.mkdir()
+    shared.mkdir(parents=True)
+    name = "f" + secrets.token_hex(4)  # this fleet's bundle, archive and counters
     load_signing_key(shared / "audit-signing.pem", shared / "audit-signing.pub.pem")
     private, public = new_signing_key()
     (shared / "bundle.pub").write_bytes(public)
-    bundles = Bundles(private, shared / "bundle.pub", engines.s3)
+    bundles = Bundles(private, shared / "bundle.pub", engines.s3, f"{name}/bundle.tar.gz")
     data, bundles.first_revision = build(load_source(ROOT / "policies"), private)
     bundles.publish(data)
     env = {
@@ -120,7 +122,7 @@ def start_fleet(engines: Engines, root: Path) -> Iterator[RunningFleet]:
         UPSTREAM_KEY_ENV: FAKE_KEY,
     }
     with FakeOpenAI(api_key=FAKE_KEY, record=False).running() as fake:
-        fleet = Fleet.create(root, fleet_config(engines, shared, fake.base_url, "f" + secrets.token_hex(4)), env, 3)
+        fleet = Fleet.create(root, fleet_config(engines, shared, fake.base_url, name), env, 3)
         upgrade = fleet.cli("db", "upgrade")
         assert upgrade.returncode == 0, upgrade.stderr
         try:
