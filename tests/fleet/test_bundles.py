@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from appliance.policy.bundle import build, new_signing_key
 from appliance.policy.source import load_source
@@ -45,6 +46,7 @@ async def _until(check: Any, within_s: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.timeout(600)
 async def test_signed_change_goes_live_everywhere_bad_ones_are_refused_everywhere(
     running_fleet: RunningFleet, tmp_path: Path
 ) -> None:

@@ -50,6 +50,7 @@ async def _traffic(url: str, key: str, acked: list[str], failed: list[float], se
         await asyncio.gather(*(client(session) for _ in range(CLIENTS)))
 
 
+@pytest.mark.timeout(900)
 def test_sigkill_and_sigterm_under_load_lose_no_acknowledged_request(
     rolling_fleet: RunningFleet, tmp_path: Path
 ) -> None:
