@@ -20,7 +20,13 @@ from typing import Any
 import aiohttp
 
 from appliance.config.policy import PolicyConfig
-from appliance.objstore.store import Fetched, StoreError, open_store, split_object_url
+from appliance.objstore.store import (
+    Fetched,
+    ObjectStore,
+    StoreError,
+    open_store,
+    split_object_url,
+)
 from appliance.policy import bundle
 from appliance.policy.engine import EmbeddedEngine
 from appliance.policy.runner import run_tests
@@ -36,6 +42,8 @@ class BundleFetcher:
         self.url = url
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._http: aiohttp.ClientSession | None = None
+        self._store: ObjectStore | None = None
+        self._name = ""
 
     async def fetch(self, etag: str | None) -> Fetched:
         if self.url.startswith(("http://", "https://")):
@@ -51,9 +59,10 @@ class BundleFetcher:
                     return Fetched(await r.read(), r.headers.get("ETag", ""))
             except (aiohttp.ClientError, TimeoutError) as e:
                 raise StoreError(f"bundle server unreachable ({type(e).__name__})") from None
-        root, name = split_object_url(self.url)
-        store = open_store(root)
-        return await asyncio.to_thread(store.fetch, name, etag)
+        if self._store is None:  # one client for every poll (creating one costs ~50 ms CPU)
+            root, self._name = split_object_url(self.url)
+            self._store = open_store(root)
+        return await asyncio.to_thread(self._store.fetch, self._name, etag)
 
     async def aclose(self) -> None:
         if self._http is not None:
