@@ -29,19 +29,22 @@ from appliance.metering.store import Charge, CounterStoreUnavailable, Item, Outc
 #: (fail closed, or open where configured), never hang the request.
 _TIMEOUT_S = 2.0
 
-#: KEYS: one counter key per item. ARGV[1]: "1" to check limits; then per item:
-#: amount, limit (-1: none), first bucket, bucket, ttl seconds, window seconds (0: none).
+#: KEYS: one counter key per item, then (``charge``) the usage hash of the hour. ARGV[1]:
+#: "1" to check limits; ARGV[2]: the number of items; then per item: amount, limit (-1:
+#: none), first bucket, bucket, ttl seconds, window seconds (0: none); then (with a usage
+#: hash) its ttl and field, increment pairs. One script call books a whole settlement: a
+#: MULTI pipeline of the script and each HINCRBY cost the caller ~0.1 ms more CPU a request.
 #: Returns {admitted, refused index or 0, now s, now us, then per item total, oldest, bucket}.
 #: Windowed items take their bucket from the Redis server's clock, so every replica
 #: counts on one clock and no request reads a window older than a count already made.
 _APPLY = """
 local check = ARGV[1] == '1'
-local n = #KEYS
+local n = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1])
 local totals, oldest, buckets = {}, {}, {}
 for i = 1, n do
-  local base = 1 + (i - 1) * 6
+  local base = 2 + (i - 1) * 6
   local first, last = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
   local window = tonumber(ARGV[base + 6])
   if window > 0 then
@@ -50,19 +53,26 @@ for i = 1, n do
   end
   buckets[i] = last
   local total, old = 0, -1
-  for b = first, last do
-    local v = redis.call('GET', KEYS[i] .. ':' .. b)
-    if v then
-      v = tonumber(v)
-      total = total + v
-      if old < 0 and v > 0 then old = b end
+  -- A window's buckets in MGETs of at most 1000 (one call into Redis, not one a bucket).
+  for from = first, last, 1000 do
+    local upto = math.min(from + 999, last)
+    local names = {}
+    for b = from, upto do names[#names + 1] = KEYS[i] .. ':' .. b end
+    local values = redis.call('MGET', unpack(names))
+    for j = 1, #names do
+      local v = values[j]
+      if v then
+        v = tonumber(v)
+        total = total + v
+        if old < 0 and v > 0 then old = from + j - 1 end
+      end
     end
   end
   totals[i], oldest[i] = total, old
 end
 if check then
   for i = 1, n do
-    local base = 1 + (i - 1) * 6
+    local base = 2 + (i - 1) * 6
     local amount, limit = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
     if limit >= 0 and totals[i] + amount > limit then
       local out = {0, i, t[1], t[2]}
@@ -75,7 +85,7 @@ if check then
 end
 local out = {1, 0, t[1], t[2]}
 for i = 1, n do
-  local base = 1 + (i - 1) * 6
+  local base = 2 + (i - 1) * 6
   local amount, last, ttl = tonumber(ARGV[base + 1]), buckets[i], tonumber(ARGV[base + 5])
   if amount ~= 0 then
     local k = KEYS[i] .. ':' .. last
@@ -85,6 +95,13 @@ for i = 1, n do
     if oldest[i] < 0 and amount > 0 then oldest[i] = tonumber(last) end
   end
   out[#out + 1] = totals[i]; out[#out + 1] = oldest[i]; out[#out + 1] = buckets[i]
+end
+if #KEYS > n then
+  local usage, at = KEYS[n + 1], 3 + n * 6
+  for j = at + 1, #ARGV, 2 do
+    redis.call('HINCRBY', usage, ARGV[j], ARGV[j + 1])
+  end
+  redis.call('EXPIRE', usage, ARGV[at])
 end
 return out
 """
@@ -143,7 +160,7 @@ class RedisCounterStore:
 
     def _args(self, items: Sequence[Item], check: bool) -> tuple[list[str], list[Any]]:
         keys = [f"{self._prefix}:c:{it.key}" for it in items]
-        args: list[Any] = ["1" if check else "0"]
+        args: list[Any] = ["1" if check else "0", len(items)]
         for it in items:
             args += [
                 it.amount, -1 if it.limit is None else it.limit, it.first, it.bucket, it.ttl_s,
@@ -162,25 +179,21 @@ class RedisCounterStore:
 
     async def charge(self, charge: Charge) -> Outcome:
         keys, args = self._args(charge.items, False)
-        pipe = self.redis.pipeline(transaction=True)
-        if charge.items:
-            await self._script(keys=keys, args=args, client=pipe)
         if charge.usage is not None:
             row = charge.usage
-            key = f"{self._prefix}:u:{row.hour}"
+            keys.append(f"{self._prefix}:u:{row.hour}")
+            args.append(self._retention_s)
             dims = [getattr(row, d) for d in UsageRow.DIMENSIONS]
             for m in UsageRow.MEASURES:
                 value = getattr(row, m)
                 if value:
-                    pipe.hincrby(key, json.dumps([*dims, m]), value)
-            pipe.expire(key, self._retention_s)
+                    args += [json.dumps([*dims, m]), value]
+        if not keys:
+            return Outcome(True, (), ())
         try:
-            results = await pipe.execute()
+            return _outcome(await self._script(keys=keys, args=args))
         except (RedisConnectionError, RedisTimeoutError, OSError) as e:
             raise CounterStoreUnavailable(type(e).__name__) from None
-        if not charge.items:
-            return Outcome(True, (), ())
-        return _outcome(results[0])
 
     async def once(self, flag: str, ttl_s: int) -> bool:
         return bool(await self.redis.set(f"{self._prefix}:f:{flag}", b"1", nx=True, ex=max(1, ttl_s)))
