@@ -127,6 +127,8 @@ class Meter:
         self._prices: PriceTable | None = None
         self._plans: Plans | None = None
         self._notifier = Notifier(config.limits.webhook_url, config.limits.webhook_timeout_s)
+        #: Settlements on their way to a shared store (see :meth:`_settle`); drained on close.
+        self._booking: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._prices = PriceTable.load(self._limits.prices_file)
@@ -137,6 +139,8 @@ class Meter:
         await self._notifier.start()
 
     async def aclose(self) -> None:
+        if self._booking:  # a draining replica books what it answered before it goes
+            await asyncio.gather(*self._booking, return_exceptions=True)
         await self._notifier.aclose()
         store, self._store = self._store, None
         if store is not None:
@@ -400,9 +404,27 @@ class Meter:
                 if slot.measure.startswith("budget"):
                     charge.items.append(item.at(item.bucket, cost_nano))
                     slots.append(slot)
-        outcome = await self.store.charge(charge)
-        if cost_nano > 0:
-            await self._notify_budgets(slots, outcome.totals[head:], now)
+        if getattr(self.store, "remote", False):
+            # A shared store (Redis) is a network round trip: the answer and its audit
+            # record need only the cost computed above, so the booking goes on without
+            # them. Admission already counted the request and reserved its estimate; the
+            # booking replaces that estimate by the real figures a millisecond later.
+            task = asyncio.create_task(self._book(charge, slots, head, cost_nano, now))
+            self._booking.add(task)
+            task.add_done_callback(self._booking.discard)
+            return
+        await self._book(charge, slots, head, cost_nano, now, raise_errors=True)
+
+    async def _book(self, charge: Charge, slots: list[Slot], head: int, cost_nano: int, now: float,
+                    *, raise_errors: bool = False) -> None:
+        try:
+            outcome = await self.store.charge(charge)
+            if cost_nano > 0:
+                await self._notify_budgets(slots, outcome.totals[head:], now)
+        except Exception as e:  # noqa: BLE001 - in the background nobody else would hear of it
+            if raise_errors:
+                raise
+            log.error("booking a settlement in the counter store failed: %s", type(e).__name__)
 
     @staticmethod
     def _volume_item(tenant: str, model: str, tokens: int, now: float) -> Item:

@@ -34,10 +34,16 @@ _TIMEOUT_S = 2.0
 #: none), first bucket, bucket, ttl seconds, window seconds (0: none); then (with a usage
 #: hash) its ttl and field, increment pairs. One script call books a whole settlement: a
 #: MULTI pipeline of the script and each HINCRBY cost the caller ~0.1 ms more CPU a request.
-#: Returns {admitted, refused index or 0, now s, now us, then per item total, oldest, bucket}.
+#: Returns "admitted,refused index or 0,now s,now us" then per item ",total,oldest,bucket".
 #: Windowed items take their bucket from the Redis server's clock, so every replica
 #: counts on one clock and no request reads a window older than a count already made.
 _APPLY = """
+-- One comma-separated string, not an array: the client parses one reply line, not 16.
+local function packed(out)
+  local s = {}
+  for i = 1, #out do s[i] = string.format('%d', tonumber(out[i])) end
+  return table.concat(s, ',')
+end
 local check = ARGV[1] == '1'
 local n = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -79,7 +85,7 @@ if check then
       for j = 1, n do
         out[#out + 1] = totals[j]; out[#out + 1] = oldest[j]; out[#out + 1] = buckets[j]
       end
-      return out
+      return packed(out)
     end
   end
 end
@@ -103,11 +109,14 @@ if #KEYS > n then
   end
   redis.call('EXPIRE', usage, ARGV[at])
 end
-return out
+return packed(out)
 """
 
 
 class RedisCounterStore:
+    #: Across the network: the meter books settlements without holding up the answer.
+    remote = True
+
     def __init__(
         self, url: str, *, prefix: str = "appliance", password: str | None = None,
         retention_days: int = 400, max_connections: int = 64,
@@ -211,7 +220,8 @@ class RedisCounterStore:
         return rows
 
 
-def _outcome(raw: list[Any]) -> Outcome:
+def _outcome(reply: bytes) -> Outcome:
+    raw = reply.split(b",")
     admitted, refused = int(raw[0]) == 1, int(raw[1])
     now = int(raw[2]) + int(raw[3]) / 1e6
     per = [int(v) for v in raw[4:]]
