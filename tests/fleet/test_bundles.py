@@ -88,6 +88,11 @@ async def test_signed_change_goes_live_everywhere_bad_ones_are_refused_everywher
         bundles.publish(broken)
         await _until(lambda: all_refused(before, "test_this_bundle_is_broken"), 20, "failing bundle refused")
         assert await all_on(revision)
+        for u in urls:  # the refusal is a metric too
+            async with session.get(f"{u}/metrics") as r:
+                scraped = await r.text()
+            assert "appliance_policy_last_change_refused 1.0" in scraped, scraped[-2000:]
+            assert "appliance_policy_bundle_rejections 2.0" in scraped
         assert {(await chat(session, u, key)).status for u in urls} == {403}
 
         # Put the shipped policy back for the other tests.
