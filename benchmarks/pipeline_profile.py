@@ -10,20 +10,13 @@ P50), each stage's P50 and mean from timers wrapped around the pipeline's own me
 and the CPU time per request of the server process and of its PII processes. The
 client and the upstream share the server's process, so its CPU figure includes them.
 
-Shapes (English and German text with names, addresses, e-mails, phone numbers, IBANs;
-see appliance/testing/documents.py):
-  S   one short question (the original body of this benchmark, numbered so that no two
-      requests are the same);
-  M   a 2 KB e-mail thread naming several people;
-  L   a 20 KB retrieved context (e-mails and contract clauses, EN and DE) and a question;
-  XL  a 100 KB document to summarise;
-  R   an 8 KB system prompt and three tool definitions, the same in every request, and a
-      short user turn that changes; R0 the same user turns alone (R - R0: what the
-      repeated part adds).
-M, L and XL carry a different document in each request (nothing is answered from the
-findings cache); R's repeated part is what the cache is for. The fake upstream answers
-"echo: <last user message>" as redacted, so answers are as large as the prompts; the
-answer screen reads them too.
+Shapes S, M, L, XL, R and R0 are those of ``proxy_overhead.py --prompts``
+(appliance/testing/prompt_shapes.py): about 40 words with a name and an e-mail, a 2 KB
+e-mail thread, a 20 KB retrieved context, a 100 KB document, an 8 KB system prompt with
+tools repeated under a changing user turn (R0: the user turns alone). Only R's repeated
+part can be answered from the findings cache. The fake upstream answers "echo: <last user
+message>" as redacted, so answers are as large as the prompts' last turn; the answer
+screen reads them too.
 
 Requests the policy denies (the risk classifier reads some generated contracts as
 high-risk, and only registered applications may send those) and requests that fail are
@@ -53,69 +46,11 @@ from appliance.blas import one_blas_thread
 from appliance.config import load_config
 from appliance.pipeline import pipeline as P
 from appliance.server.app import create_app
-from appliance.testing.documents import EN_FILLER, archive, thread
+from appliance.testing.prompt_shapes import body
 from appliance.testing.fakes import FakeOpenAI
 from appliance.testing.harness import UPSTREAM_KEY_ENV, create_key, merge, openai_upstream, to_toml
 
-SHORT = "Summarise the quarterly report in one line."
 TIMES: dict[str, list[float]] = defaultdict(list)
-
-
-def _system_prompt() -> str:
-    """About 8 KB of instructions, with the support team's names and contacts in it."""
-    lines = ["You are the contracts assistant of Northwind Services Ltd. Follow these rules."]
-    k = 0
-    while sum(len(x) + 1 for x in lines) < 8000:
-        lines.append(f"Rule {k + 1}: {EN_FILLER[k % len(EN_FILLER)]} "
-                     f"{EN_FILLER[(k * 7 + 3) % len(EN_FILLER)]}")
-        if k % 6 == 0:
-            lines.append(f"Escalate questions about rule {k + 1} to Margaret Hughes "
-                         f"(margaret.hughes@northwind.example, +44 20 7946 0{k:03d}).")
-        k += 1
-    return "\n".join(lines)
-
-
-SYSTEM = _system_prompt()
-TOOLS = [
-    {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": {
-            "query": {"type": "string", "description": "What to look up, in the user's words."},
-            "customer": {"type": "string", "description": "The customer's name or e-mail."}},
-            "required": ["query"]}}}
-    for name, description in (
-        ("search_contracts", "Search the contract archive by party, clause or date."),
-        ("lookup_invoice", "Find an invoice and its payment status by number or customer."),
-        ("open_ticket", "Open a support ticket for the customer with a short summary."),
-    )
-]
-
-
-def body(shape: str, i: int) -> dict[str, Any]:
-    """Request ``i`` of ``shape`` (a different document per request, except R's prefix)."""
-    if shape == "S":
-        messages = [{"role": "user", "content": SHORT.replace("report", f"report {i}")}]
-    elif shape == "M":
-        messages = [{"role": "user", "content": "Who is waiting for an answer in this thread?\n\n"
-                     + thread(2000, seed=1000 + i).text}]
-    elif shape == "L":
-        messages = [{"role": "user", "content": "Use these documents to answer.\n\n"
-                     + archive(20000, seed=2000 + i).text
-                     + "\nQuestion: which invoices are still unpaid, and who signed for them?"}]
-    elif shape == "XL":
-        messages = [{"role": "user", "content": "Summarise this archive:\n\n"
-                     + archive(100000, seed=3000 + i).text}]
-    elif shape in ("R", "R0"):
-        i += 5000 if shape == "R0" else 0  # R0's turns are new to the cache too
-        messages = [{"role": "user", "content": f"Has invoice {4700 + i} of Anna Schmidt been "
-                                                f"paid? Her number is +49 30 123{i:05d}."}]
-        if shape == "R0":  # R's user turn alone: R - R0 is what the repeated part adds
-            return {"model": "gpt-4o", "messages": messages}
-        return {"model": "gpt-4o", "messages": [{"role": "system", "content": SYSTEM}, *messages],
-                "tools": TOOLS}
-    else:
-        raise SystemExit(f"unknown shape {shape}")
-    return {"model": "gpt-4o", "messages": messages}
 
 
 def _timed(label: Callable[..., str], method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -22,6 +22,7 @@ from appliance.core.findings import (
     PolicyFindings,
     RedactionFindings,
     RiskFindings,
+    ToolCallFindings,
 )
 
 
@@ -63,6 +64,16 @@ def _redaction(found: RedactionFindings | None) -> dict[str, object] | None:
         "hashed": found.hashed,
         "redacted": found.redacted,
     }
+
+
+def _tool(ctx: Context) -> dict[str, object] | None:
+    """An MCP tool call's server, tool and annotations (in ``extra``; never arguments)."""
+    tool = ctx.findings(ToolCallFindings)
+    if tool is None:
+        return None
+    return {"tool": {"server": tool.server, "name": tool.tool, "read_only": tool.read_only,
+                     "destructive": tool.destructive, "idempotent": tool.idempotent,
+                     "open_world": tool.open_world, "is_error": tool.is_error}}
 
 
 def request_row(ctx: Context) -> dict[str, Any]:
@@ -126,7 +137,7 @@ def request_row(ctx: Context) -> dict[str, Any]:
             [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)}
              for v in ctx.verdicts]
         ),
-        "extra": None,
+        "extra": _json(_tool(ctx)),
     }
 
 

@@ -18,8 +18,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from appliance.config.audit import AuditConfig
+from appliance.config.batch import BatchConfig
 from appliance.errors import ConfigError
 from appliance.config.limits import LimitsConfig
+from appliance.config.mcp import McpConfig
 from appliance.config.pii import PiiConfig
 from appliance.config.policy import PolicyConfig
 from appliance.config.risk import RiskConfig
@@ -230,6 +232,8 @@ class Config(_Frozen):
     limits: LimitsConfig = LimitsConfig()
     state: StateConfig = StateConfig()
     fleet: FleetConfig = FleetConfig()
+    mcp: McpConfig = McpConfig()
+    batch: BatchConfig = BatchConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -133,11 +133,13 @@ class _Template:
 
     def kill(self, pid: int) -> int | None:
         """Kill worker ``pid`` (if it still runs) and collect its wait status."""
-        return self._request(("kill", pid))[2]
+        status: int | None = self._request(("kill", pid))[2]
+        return status
 
     def reap(self, pid: int, wait_s: float = 2.0) -> int | None:
         """The wait status of worker ``pid``, which is exiting (None: unknown)."""
-        return self._request(("reap", pid, wait_s))[2]
+        status: int | None = self._request(("reap", pid, wait_s))[2]
+        return status
 
     def close(self) -> None:
         """End of file on the control socket: the template kills its workers and exits."""

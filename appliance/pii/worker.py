@@ -204,7 +204,7 @@ def _model_files(config: Any) -> list[Any]:
     if "de" not in config.languages:
         return []
     from appliance.pii.de.build import default_model_dir
-    from appliance.pii.de.recognizer import META_FILE, MODEL_FILE
+    from appliance.pii.de.train import META_FILE, MODEL_FILE
 
     model_dir = default_model_dir()
     return [model_dir / META_FILE, model_dir / MODEL_FILE]
