@@ -1,8 +1,8 @@
 """Audit bytes per request, as shipped to the archive: sealed segment + its checkpoints.
 
 Writes N request records through the real RecordStage (the record of a request with
-every stage on: PII counts and recognizers, risk class, policy revision; as in
-``audit_throughput.py``), closes it (which seals the segment, as at rotation or
+every stage on: PII counts and recognizers, risk class and area, policy revision and
+rules, usage and cost), closes it (which seals the segment, as at rotation or
 shutdown), and sums the files a shipper copies. Two sizes give the marginal bytes per
 record apart from a segment's fixed cost; ``--payload-every`` adds encrypted prompts.
 
@@ -20,12 +20,43 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from audit_throughput import make_ctx  # noqa: E402
 
 from appliance.config import load_config  # noqa: E402
+from appliance.core.context import Context, Principal, Usage  # noqa: E402
+from appliance.core.findings import (  # noqa: E402
+    AreaFinding,
+    PiiFindings,
+    PolicyFindings,
+    RiskFindings,
+    Verdict,
+)
 from appliance.pipeline.record import RecordStage  # noqa: E402
+
+
+def make_ctx(i: int, payload: bool) -> Context:
+    """A request as every stage leaves it (distinct ids, users, tenants: no free compression)."""
+    ctx = Context(request_id=f"req_{i:08x}", route="chat.completions", body={}, api_key=None)
+    ctx.principal = Principal(key_id=f"k{i % 40}", tenant=f"tenant{i % 4}", user=f"user{i % 50}",
+                              roles=("dev",), application="helpdesk")
+    ctx.requested_model = ctx.model = "gpt-4o"
+    ctx.provider, ctx.provider_region = "openai", "eu"
+    ctx.verdicts += [
+        Verdict("pii_detect", findings=PiiFindings(
+            True, counts={"PERSON": 1, "EMAIL_ADDRESS": 1},
+            recognizers={"PERSON": ("SpacyRecognizer",), "EMAIL_ADDRESS": ("EmailRecognizer",)},
+            languages=("en",))),
+        Verdict("classify", findings=RiskFindings(
+            "limited", "limited", areas=(AreaFinding("transparency", "50", 0.71),))),
+        Verdict("decide", findings=PolicyFindings(allow=True, revision="rev-1")),
+    ]
+    ctx.usage = Usage(120 + i % 300, 80 + i % 200)
+    ctx.cost_usd = 0.0012
+    ctx.finished_at = ctx.started_at + 0.2
+    if payload:
+        ctx.obligations["store_payloads"] = True
+        ctx.state["payload"] = {"request": {"messages": [{"role": "user", "content": "x" * 1500}]},
+                                "response": "y" * 500}
+    return ctx
 
 
 async def write(data: Path, n: int, payload_every: int) -> int:
