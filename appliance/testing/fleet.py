@@ -87,7 +87,7 @@ class Fleet:
                 stdout=log, stderr=subprocess.STDOUT, env=self.environ,
             )
 
-    def wait_listening(self, i: int, timeout_s: float = 180) -> None:
+    def wait_listening(self, i: int, timeout_s: float = 480) -> None:
         r = self.replicas[i]
         assert r.process is not None
         deadline = time.monotonic() + timeout_s
