@@ -43,6 +43,8 @@ from appliance.objstore.store import ObjectStore, StoreError, open_store, sha256
 log = logging.getLogger(__name__)
 
 ROTATE_KEY = "control/rotate-request.json"
+#: Seconds between two status writes of a writer process that has nothing new to say.
+_HEARTBEAT_S = 4.0
 
 
 def _segment_key(replica: str, segment_id: str) -> str:
@@ -181,7 +183,8 @@ class Shipper:
         """The time of a fleet reader's seal request newer than the last one served."""
         try:
             got = self.store.fetch(ROTATE_KEY, self._rotate_etag)
-        except StoreError:
+        except StoreError as e:
+            self.stats.last_error = str(e)  # the store is down: /readyz says so at once
             return None
         self._rotate_etag = got.etag
         if got.body is None:
@@ -199,10 +202,20 @@ class Shipper:
             self.store.put(_status_key(self.replica), json.dumps(status).encode())
         except StoreError as e:
             self.stats.last_error = str(e)
+            return
+        if self.stats.backlog == 0:  # the store answers and nothing waits: the outage is over
+            self.stats.last_error = None
 
     def _run(self) -> None:
         next_scan = 0.0
+        # The status is written when it says something new (a seal request served) and
+        # otherwise every few seconds, inside the window in which fleet readers count a
+        # replica alive (request_fleet_rotation: 10 s at least): a PUT and its checksum
+        # read each poll cost ~5 ms of CPU a second per process and two requests to the store.
+        beat_every = max(self._cfg.archive_poll_s, _HEARTBEAT_S)
+        next_beat = 0.0
         while not self._stop.is_set():
+            acked = self._acked
             asked = self._rotation_requested()
             if asked is not None:
                 self._rotate(asked)  # the writer seals what began before the request
@@ -212,7 +225,9 @@ class Shipper:
                 next_scan = time.monotonic() + 10 * self._cfg.archive_poll_s
                 if asked is not None and self.stats.backlog == 0:
                     self._acked = asked
-            self._heartbeat()
+            if self._acked != acked or time.monotonic() >= next_beat:
+                self._heartbeat()
+                next_beat = time.monotonic() + beat_every
             self._wake.wait(self._cfg.archive_poll_s)
 
     def close(self, timeout_s: float = 30.0) -> None:
