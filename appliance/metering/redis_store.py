@@ -158,8 +158,10 @@ class RedisCounterStore:
 
     async def aclose(self) -> None:
         r, self._redis = self._redis, None
-        if r is not None:
+        if isinstance(r, Redis):
             await r.aclose(close_connection_pool=True)
+        elif r is not None:  # RedisCluster closes its node connections itself
+            await r.aclose()
 
     @property
     def redis(self) -> Redis:
