@@ -324,17 +324,22 @@ async def _ttft(url: str, key: str, bodies: Path, n: int) -> tuple[float, float]
     first: list[float] = []
     whole: list[float] = []
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
         for line in lines[:n]:
             began = time.perf_counter()
             seen = None
-            async with http.post(url + "/chat/completions", data=line.encode(), headers=headers) as r:
-                async for raw in r.content:
-                    if seen is None and raw.startswith(b"data: {") and b'"content":"' in raw \
-                            and b'"content":""' not in raw:
-                        seen = time.perf_counter() - began
-                if r.status != 200 or seen is None:
-                    continue
+            try:
+                async with http.post(url + "/chat/completions", data=line.encode(),
+                                     headers=headers) as r:
+                    async for raw in r.content:
+                        if seen is None and raw.startswith(b"data: {") \
+                                and b'"content":"' in raw and b'"content":""' not in raw:
+                            seen = time.perf_counter() - began
+                    if r.status != 200 or seen is None:
+                        continue
+            except (TimeoutError, aiohttp.ClientError):
+                print(f"  a streamed request to {url} failed or took over 120 s", file=sys.stderr)
+                continue
             first.append(seen)
             whole.append(time.perf_counter() - began)
     if not first:
@@ -393,6 +398,7 @@ def prompt_matrix(args: argparse.Namespace) -> int:
                         load = wrk(served[name][0], key_for(name), c, window, bodies=files[stream],
                                    timeout_s=max(30, window * 4))
                         rows.append((shape, mode, name, c, load))
+                        print(f"  {shape} {mode} {name} {c}: {load}", file=sys.stderr, flush=True)
                 if stream:
                     n = {"S": 30, "M": 20, "R": 30, "L": 10, "XL": 4}[shape]
                     for name in served:

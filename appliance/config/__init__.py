@@ -25,6 +25,7 @@ from appliance.config.mcp import McpConfig
 from appliance.config.pii import PiiConfig
 from appliance.config.policy import PolicyConfig
 from appliance.config.risk import RiskConfig
+from appliance.config.state import FleetConfig, StateConfig
 
 
 class _Frozen(BaseModel):
@@ -229,6 +230,8 @@ class Config(_Frozen):
     risk: RiskConfig = RiskConfig()
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
+    state: StateConfig = StateConfig()
+    fleet: FleetConfig = FleetConfig()
     mcp: McpConfig = McpConfig()
     batch: BatchConfig = BatchConfig()
 
