@@ -90,14 +90,31 @@ class PipelineConfig(_Frozen):
 class _ProviderBase(_Frozen):
     #: Recorded in the audit log and visible to policies (data residency), e.g. "eu", "us".
     region: str = "unknown"
-    #: Bound on one upstream call; for streams, on each silence between chunks (seconds).
+    #: Bound on one whole upstream call (not streams: they are bounded by the silences).
     timeout_s: float = Field(120.0, gt=0)
     #: Bound on opening the connection (seconds).
     connect_timeout_s: float = Field(10.0, gt=0)
+    #: Bound on the wait for the response headers once the request is sent (seconds;
+    #: None: ``timeout_s``). A stalled upstream is given up on after this.
+    first_byte_timeout_s: float | None = Field(None, gt=0)
+    #: Bound on each silence of a stream between events, and of a plain answer between
+    #: reads (seconds; None: ``timeout_s``).
+    idle_timeout_s: float | None = Field(None, gt=0)
     #: Retries on 429/5xx/connection errors/timeouts before falling back to the next model.
     max_retries: int = Field(2, ge=0)
-    #: First back-off delay; doubles on every retry.
+    #: First back-off delay; doubles on every retry, with full jitter (a random delay up
+    #: to the doubled value), never above ``retry_max_backoff_s``. An upstream's
+    #: Retry-After is honoured instead when it is longer, up to ``retry_max_backoff_s``;
+    #: a longer one moves on to the fallback at once.
     retry_backoff_s: float = Field(0.5, ge=0)
+    #: Longest single wait between two attempts (seconds).
+    retry_max_backoff_s: float = Field(30.0, ge=0)
+    #: Circuit breaker: this many failed calls in a row (429, 5xx, timeouts, connection
+    #: errors) open the provider's circuit; 0 turns the breaker off.
+    breaker_failures: int = Field(5, ge=0)
+    #: How long an open circuit refuses calls before one trial call is let through
+    #: (seconds); calls meanwhile go to the fallbacks, or fail at once with a 503.
+    breaker_open_s: float = Field(30.0, gt=0)
 
 
 class OpenAIProviderConfig(_ProviderBase):

@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 from appliance.config import Config
 from appliance.core.context import Context, Operation, Payload, StateKey, Usage
 from appliance.core.findings import StageOutcome, Verdict
+from appliance.core.streamed import STREAMED, StreamProgress
+from appliance.core.tokens import estimate_prompt, tokens_of_chars
 from appliance.errors import ApplianceError, PermissionDenied, StageFailed, UpstreamError
 from appliance.pipeline.components import Components
 from appliance.pipeline.router import Router
@@ -304,9 +306,17 @@ class Pipeline:
         ctx.payload = Payload(request, "".join(parts))
 
     async def _metered(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        """Take the provider's usage; until it arrives, count what was generated, so a
+        stream cut short is billed and recorded for its part (see :meth:`finish`)."""
+        progress = StreamProgress()
+        ctx.put(STREAMED, progress)
         async for chunk in chunks:
+            progress.chunks += 1
             if chunk.get("usage"):
                 ctx.usage = usage_of(chunk["usage"])
+                progress.usage_reported = True
+            elif chunk.get("choices"):
+                progress.chars += len(answer_text(chunk, chunk=True))
             yield chunk
 
     async def finish(self, ctx: Context) -> None:
@@ -318,6 +328,12 @@ class Pipeline:
         and also when it could not be.
         """
         ctx.finished_at = time.time()
+        progress = ctx.get(STREAMED)
+        if progress is not None and progress.chunks and not progress.usage_reported:
+            # Cut short before the provider's usage chunk: bill the estimate of what
+            # was generated so far (the record says the usage is estimated).
+            progress.estimated = True
+            ctx.usage = Usage(estimate_prompt(ctx.body), tokens_of_chars(progress.chars))
         early = ctx.pop(_SETTLING)
         if early is None:
             await self._settle(ctx)
