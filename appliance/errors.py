@@ -65,6 +65,15 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class RequestTimeout(ApplianceError):
+    """The client sent its request too slowly (``server.client_timeout_s``)."""
+
+    status = 408
+    type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class PayloadTooLarge(ApplianceError):
     status = 413
     type = "invalid_request_error"

@@ -50,6 +50,12 @@ class ServerConfig(_Frozen):
     workers: int = Field(1, ge=1)
     #: Upper bound on one request's upstream wait, in seconds.
     request_timeout_s: float = Field(600.0, gt=0)
+    #: Bound on a slow client (seconds): a connection must send a whole request head
+    #: within it (slowloris; also the idle time allowed between two requests), the body
+    #: must arrive within it (else 408), and each write of a streamed answer must be taken
+    #: within it (a caller that stops reading is cut off; memory stays bounded by the
+    #: socket's buffers).
+    client_timeout_s: float = Field(30.0, gt=0)
     #: One line per request on the "appliance.access" logger (request id, key id, tenant,
     #: model, status, decision, duration; never content): "logfmt", "json" or "off".
     access_log: Literal["logfmt", "json", "off"] = "logfmt"

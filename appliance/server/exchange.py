@@ -22,7 +22,7 @@ from aiohttp import web
 
 from appliance.core.context import Context, Operation, Route
 from appliance.core.decision import decision_of
-from appliance.errors import ApplianceError, PayloadTooLarge, StageFailed
+from appliance.errors import ApplianceError, PayloadTooLarge, RequestTimeout, StageFailed
 from appliance.server.errors import error_response, sse_error_event
 from appliance.server.services import SERVICES, Services
 
@@ -32,6 +32,10 @@ Api = Literal["openai", "anthropic"]
 REQUEST_ID = web.RequestKey("request_id", str)
 #: The pipeline context of a request, for the access log (routes that run the pipeline).
 CONTEXT = web.RequestKey("context", Context)
+
+
+class SlowReader(ConnectionError):
+    """The caller took no part of the stream for ``server.client_timeout_s``."""
 
 
 def new_request_id() -> str:
@@ -49,7 +53,10 @@ def api_key_of(request: web.Request) -> str | None:
 
 async def read_body(request: web.Request) -> bytes:
     try:
-        return await request.read()
+        async with asyncio.timeout(request.app[SERVICES].config.server.client_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout("The request body did not arrive in time.") from None
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(
             f"The request body exceeds the limit of {request.app[SERVICES].config.server.max_body_bytes} bytes."
@@ -184,15 +191,25 @@ async def exchange_stream(
         }
     )
     tail = done
+    write_s = services.config.server.client_timeout_s
     try:
         await response.prepare(request)
         async for data in encoder(ctx)(pipeline.stream(ctx, op)):
-            await response.write(data)
+            # A caller that stops reading fills the socket's buffers, then write waits:
+            # bounded, so a slow reader is cut off rather than held (with its upstream).
+            try:
+                async with asyncio.timeout(write_s):
+                    await response.write(data)
+            except TimeoutError:
+                raise SlowReader from None
     except ApplianceError as e:
         ctx.status, ctx.error = e.status, e.code or e.type
         tail = sse_error_event(e, ctx.api)
-    except ConnectionError:
-        ctx.status, ctx.error = 499, "client_disconnected"
+    except ConnectionError as e:
+        ctx.status = 499
+        ctx.error = "client_too_slow" if isinstance(e, SlowReader) else "client_disconnected"
+        if request.transport is not None:
+            request.transport.abort()
         with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
             await finish(services, ctx)
         return response

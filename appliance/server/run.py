@@ -96,6 +96,8 @@ def _run_worker(config: Config, sock: socket.socket, announce: bool = True) -> N
             print=listening,
             access_log=None,
             handle_signals=True,
+            # Also the bound on a new connection's first request head (slowloris).
+            keepalive_timeout=config.server.client_timeout_s,
         )
     finally:
         loading.done()
