@@ -21,13 +21,20 @@ from appliance.core.context import Context, Operation, Payload, StateKey, Usage
 from appliance.core.findings import StageOutcome, Verdict
 from appliance.core.streamed import STREAMED, StreamProgress
 from appliance.core.tokens import estimate_prompt, tokens_of_chars
-from appliance.errors import ApplianceError, PermissionDenied, StageFailed, UpstreamError
+from appliance.errors import (
+    ApplianceError,
+    AuditUnavailable,
+    PermissionDenied,
+    StageFailed,
+    UpstreamError,
+)
 from appliance.pipeline.components import Components
 from appliance.pipeline.router import Router
 from appliance.pipeline.stage import (
     Chunk,
     Lifecycle,
     Observer,
+    Readiness,
     Recorder,
     RequestStage,
     ResponseStage,
@@ -161,6 +168,8 @@ class Pipeline:
     router: Router
     settlers: tuple[Settler, ...] = ()
     observers: tuple[Observer, ...] = ()
+    #: Asked before the request stages (the audit log's disk): refuse with a 503.
+    gates: tuple[Readiness, ...] = ()
 
     @property
     def request_stages(self) -> tuple[RequestStage, ...]:
@@ -175,6 +184,10 @@ class Pipeline:
         ctx.operation = op
         if ctx.principal is None:
             await self.authenticate_caller(ctx)
+        for gate in self.gates:
+            reason = gate.unready()
+            if reason is not None:
+                raise AuditUnavailable(f"Requests are refused for now: {reason}.")
         self.router.resolve(ctx, ctx.requested_model, op)
         await self._request_steps(ctx)
 
@@ -453,6 +466,7 @@ def build_pipeline(
         router=parts.router,
         settlers=tuple(o for o in everything if isinstance(o, Settler)),
         observers=tuple(o for o in everything if isinstance(o, Observer)),
+        gates=tuple(o for o in everything if isinstance(o, Readiness)),
     )
     owned: list[object] = [*request, *response, recorder]
     return pipeline, [o for o in owned if isinstance(o, Lifecycle)]

@@ -22,7 +22,13 @@ from aiohttp import web
 
 from appliance.core.context import Context, Operation, Route
 from appliance.core.decision import decision_of
-from appliance.errors import ApplianceError, PayloadTooLarge, RequestTimeout, StageFailed
+from appliance.errors import (
+    ApplianceError,
+    AuditUnavailable,
+    PayloadTooLarge,
+    RequestTimeout,
+    StageFailed,
+)
 from appliance.server.errors import error_response, sse_error_event
 from appliance.server.services import SERVICES, Services
 
@@ -159,6 +165,8 @@ async def exchange_json(
 async def finish(services: Services, ctx: Context) -> None:
     try:
         await services.pipeline.finish(ctx)
+    except AuditUnavailable:  # refused before anything happened, and still unrecordable
+        raise
     except Exception as e:  # noqa: BLE001 - an unrecorded request is never acknowledged
         # The record could not be made durable: the request must not be acknowledged.
         log.error("recording request %s failed: %s", ctx.request_id, type(e).__name__)

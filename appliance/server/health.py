@@ -15,6 +15,9 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app.get(SERVICES)
     if services is None:
         return web.json_response({"status": "starting"}, status=503)
+    reasons = [r for gate in services.pipeline.gates if (r := gate.unready()) is not None]
+    if reasons:  # the audit log cannot take records: requests are refused (503)
+        return web.json_response({"status": "unready", "reasons": reasons}, status=503)
     return web.json_response(
         {"status": "ready", "models": sorted(services.config.models)},
     )
