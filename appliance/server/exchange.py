@@ -154,9 +154,10 @@ async def exchange_json(
         await finish(services, ctx)
         return reply
     except asyncio.CancelledError:  # the caller went away: still settled and recorded
-        ctx.status, ctx.error = 499, "client_disconnected"
-        with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
-            await asyncio.shield(finish(services, ctx))
+        if ctx.finished_at is None:  # (a stream that ended may be recording already)
+            ctx.status, ctx.error = 499, "client_disconnected"
+            with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
+                await asyncio.shield(finish(services, ctx))
         raise
     await finish(services, ctx)
     return web.Response(body=body, content_type="application/json", headers=response_headers(ctx))
@@ -205,21 +206,25 @@ async def exchange_stream(
         async for data in encoder(ctx)(pipeline.stream(ctx, op)):
             # A caller that stops reading fills the socket's buffers, then write waits:
             # bounded, so a slow reader is cut off rather than held (with its upstream).
+            bound = asyncio.timeout(write_s)
             try:
-                async with asyncio.timeout(write_s):
+                async with bound:
                     await response.write(data)
-            except TimeoutError:
-                raise SlowReader from None
+            except (TimeoutError, ConnectionError):
+                if bound.expired():  # (a cancelled write may surface as a reset)
+                    raise SlowReader from None
+                raise
     except ApplianceError as e:
         ctx.status, ctx.error = e.status, e.code or e.type
         tail = sse_error_event(e, ctx.api)
     except ConnectionError as e:
         ctx.status = 499
         ctx.error = "client_too_slow" if isinstance(e, SlowReader) else "client_disconnected"
-        if request.transport is not None:
-            request.transport.abort()
         with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
-            await finish(services, ctx)
+            # Shielded: the caller's socket closing now cancels this task.
+            await asyncio.shield(finish(services, ctx))
+        if request.transport is not None:  # after the record: aborting cancels this task
+            request.transport.abort()
         return response
     except Exception as e:  # noqa: BLE001 - the stream ends with an error event, recorded
         err = unexpected(ctx, e)

@@ -22,6 +22,7 @@ import openai
 import pytest
 
 from appliance.testing.fakes import FakeOpenAI
+from appliance.testing.models import TestModels
 from appliance.testing.harness import (
     PASS_THROUGH,
     UPSTREAM_KEY_ENV,
@@ -41,12 +42,13 @@ MSG: Any = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
-def served(tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[str]:
+def served(tmp_path: Path, test_models: TestModels) -> Iterator[str]:
     """``appliance serve`` as a real process (the production server set-up), with a
     one-second bound on slow clients; its origin."""
     cfg = tmp_path / "slow.toml"
     cfg.write_text(to_toml(merge(
-        openai_upstream("openai", fake_openai.base_url, {"gpt-4o": "gpt-4o"}),
+        openai_upstream("openai", "http://127.0.0.1:9", {"gpt-4o": "gpt-4o"}),
+        {"providers": {"local": {"models_dir": str(test_models.models_dir)}}},
         {"server": {"client_timeout_s": 1.0}},
         PASS_THROUGH,
     )))
