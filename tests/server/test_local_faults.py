@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -314,3 +315,51 @@ async def test_a_disk_that_fills_unnoticed_loses_nothing_acknowledged(
     rows = await records(running)
     assert set(acknowledged) <= set(rows)
     assert os.path.exists(audit_disk)
+
+
+# ------------------------------------------------------------------------ SIGTERM
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_sigterm_drains_in_flight_streams(
+    tmp_path: Path, test_models: TestModels, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """SIGTERM while a stream is half sent: the server stops taking connections, the
+    stream runs to its end, its record is written, then the process exits 0."""
+    monkeypatch.setenv(UPSTREAM_KEY_ENV, FAKE_KEY)
+    prompt = " ".join(f"w{i}" for i in range(30))
+    with FakeOpenAI(api_key=FAKE_KEY).running() as fake:
+        fake.chunk_delay_s = 0.1  # about three seconds of stream
+        cfg = tmp_path / "drain.toml"
+        cfg.write_text(to_toml(merge(
+            openai_upstream("openai", fake.base_url, {"gpt-4o": "gpt-4o"}, max_retries=0),
+            {"providers": {"local": {"models_dir": str(test_models.models_dir)}}},
+            {"server": {"workers": workers}},
+            PASS_THROUGH, {"pipeline": {"record": True}},
+        )))
+        data = tmp_path / "data"
+        key = create_key(data)
+        with serve_subprocess(cfg, data) as server:
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o", messages=[{"role": "user", "content": prompt}], stream=True
+            )
+            text, stopped_at = [], None
+            for chunk in raw.parse():
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text.append(chunk.choices[0].delta.content)
+                    if stopped_at is None:
+                        server.process.send_signal(signal.SIGTERM)
+                        stopped_at = time.monotonic()
+            assert "".join(text) == "echo: " + prompt  # the whole answer, after SIGTERM
+            assert time.monotonic() - (stopped_at or 0) > 1.0  # it really was mid-stream
+            assert server.process.wait(30) == 0
+            with pytest.raises(OSError):  # no longer listening
+                socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+    search = subprocess.run(
+        [sys.executable, "-m", "appliance", "audit", "search", "--data-dir", str(data),
+         "--request-id", raw.headers["x-request-id"], "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    (row,) = [json.loads(line) for line in search.stdout.splitlines() if line.strip()]
+    assert (row["status"], row["error"]) == (200, None)
