@@ -100,11 +100,11 @@ class _ProviderBase(_Frozen):
     timeout_s: float = Field(120.0, gt=0)
     #: Bound on opening the connection (seconds).
     connect_timeout_s: float = Field(10.0, gt=0)
-    #: Bound on the wait for the response headers once the request is sent (seconds;
-    #: None: ``timeout_s``). A stalled upstream is given up on after this.
+    #: Bound on the wait for the response headers, and for a stream's first event after
+    #: them (seconds; None: ``timeout_s``): an upstream that stalls is given up on (504).
     first_byte_timeout_s: float | None = Field(None, gt=0)
-    #: Bound on each silence of a stream between events, and of a plain answer between
-    #: reads (seconds; None: ``timeout_s``).
+    #: Bound on each later silence of a stream between two events (seconds; None:
+    #: ``timeout_s``): a stream that stalls mid-way ends with an error event.
     idle_timeout_s: float | None = Field(None, gt=0)
     #: Retries on 429/5xx/connection errors/timeouts before falling back to the next model.
     max_retries: int = Field(2, ge=0)
