@@ -503,6 +503,29 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def timeline(r: dict[str, Any], rows: int = 12) -> str:
+    """RSS (MiB) and descriptors of each process over the run, ``rows`` samples evenly
+    spread, as a Markdown table (the whole series is in the JSON)."""
+    samples = r["samples"]
+    if not samples:
+        return ""
+    step = max(1, (len(samples) - 1) // (rows - 1))
+    picked = samples[::step]
+    if picked[-1] is not samples[-1]:
+        picked.append(samples[-1])
+    names = sorted({n for s in picked for n in by_role(s["procs"])})
+    head = "| t (s) | requests | " + " | ".join(names) + " | all RSS |"
+    lines = [head, "| " + " | ".join(["---:"] * (len(names) + 3)) + " |"]
+    for smp in picked:
+        procs = by_role(smp["procs"])
+        cells = [f"{procs[n]['rss_kib'] / 1024:.0f} MiB / {procs[n]['fds']} fd" if n in procs
+                 else "-" for n in names]
+        total = sum(p["rss_kib"] for p in procs.values()) / 1024
+        lines.append(f"| {smp['t_s']:.0f} | {smp['requests']} | " + " | ".join(cells)
+                     + f" | {total:.0f} MiB |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=100_000)
@@ -511,7 +534,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=10_000, help="requests before the baseline")
     ap.add_argument("--sample-s", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/soak.json"))
+    ap.add_argument("--render", type=Path, help="print the report of a saved run's JSON")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        print(markdown(saved) + "\n\n" + timeline(saved))
+        return
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: STOPPING.set())
 
