@@ -65,6 +65,15 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class RequestTimeout(ApplianceError):
+    """The client sent its request too slowly (``server.client_timeout_s``)."""
+
+    status = 408
+    type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class PayloadTooLarge(ApplianceError):
     status = 413
     type = "invalid_request_error"
@@ -103,11 +112,14 @@ class UpstreamError(ApplianceError):
         *,
         upstream_status: int | None = None,
         retryable: bool = False,
+        retry_after_s: float | None = None,
         **kw: str | None,
     ) -> None:
         super().__init__(message, **kw)
         self.upstream_status = upstream_status
         self.retryable = retryable
+        #: The upstream's Retry-After (seconds), when it sent one.
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamTimeout(UpstreamError):
@@ -118,6 +130,24 @@ class UpstreamTimeout(UpstreamError):
         self, message: str, *, param: str | None = None, code: str | None = None
     ) -> None:
         super().__init__(message, retryable=True, param=param, code=code)
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The provider's circuit is open (it failed too often just now): refused at once,
+    nothing sent; ``retry_after_s`` says when the next trial call goes through."""
+
+    status = 503
+    code = "upstream_unavailable"
+
+
+class AuditUnavailable(ApplianceError):
+    """The audit log cannot take records now (disk full, read-only, failing): a request
+    is refused before anything goes upstream, because it could not be recorded."""
+
+    status = 503
+    type = "server_error"
+    anthropic_type = "overloaded_error"
+    code = "audit_unavailable"
 
 
 class StageFailed(ApplianceError):

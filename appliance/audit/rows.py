@@ -16,6 +16,7 @@ import orjson
 from appliance.audit.schema import to_micros
 from appliance.core.context import Context
 from appliance.core.decision import decision_of
+from appliance.core.streamed import STREAMED
 from appliance.core.findings import (
     AnswerSafetyFindings,
     PiiFindings,
@@ -74,6 +75,15 @@ def _tool(ctx: Context) -> dict[str, object] | None:
     return {"tool": {"server": tool.server, "name": tool.tool, "read_only": tool.read_only,
                      "destructive": tool.destructive, "idempotent": tool.idempotent,
                      "open_world": tool.open_world, "is_error": tool.is_error}}
+
+
+def _extra(ctx: Context) -> dict[str, object] | None:
+    """What only some records carry: an MCP tool call, a stream that ended part-way."""
+    extra = _tool(ctx) or {}
+    progress = ctx.get(STREAMED)
+    if progress is not None and progress.partial(ctx.status):
+        extra["partial"] = {"chunks": progress.chunks, "usage_estimated": progress.estimated}
+    return extra or None
 
 
 def request_row(ctx: Context) -> dict[str, Any]:
@@ -137,7 +147,7 @@ def request_row(ctx: Context) -> dict[str, Any]:
             [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)}
              for v in ctx.verdicts]
         ),
-        "extra": _json(_tool(ctx)),
+        "extra": _json(_extra(ctx)),
     }
 
 

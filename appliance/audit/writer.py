@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Done = Callable[[BaseException | None], None]
+
+#: How long a readiness answer is reused (seconds): a statvfs per request is cheap, but
+#: under load this makes it one per half second.
+_READY_CHECK_S = 0.5
 
 
 @dataclass(slots=True)
@@ -96,6 +101,13 @@ class AuditWriter:
         self._sealed = threading.Event()
         #: Ships sealed segments to ``[audit] archive_url`` (None: they stay local).
         self.shipper: Shipper | None = None
+        #: The last commit failed (cleared by the next one, or by a test write that works).
+        self._failing = False
+        #: Segments left after a failed commit, not yet recovered.
+        self._abandoned: set[str] = set()
+        self._recovery_tried_at = -1.0
+        self._checked_at = -1.0
+        self._unready: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -153,6 +165,42 @@ class AuditWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    # -- readiness -------------------------------------------------------------------
+
+    def unready(self) -> str | None:
+        """Why the log cannot take a record now, or None. Asked before every request (so
+        a request is refused before it goes upstream, rather than answered and then found
+        unrecordable); the file system is looked at no more than every half second."""
+        now = time.monotonic()
+        if now - self._checked_at >= _READY_CHECK_S:
+            self._checked_at = now
+            self._unready = self._probe()
+        return self._unready
+
+    def _probe(self) -> str | None:
+        try:
+            fs = os.statvfs(self.paths.segments)
+        except OSError:
+            return "the audit directory cannot be read"
+        if fs.f_flag & os.ST_RDONLY:
+            return "the audit file system is read-only"
+        if fs.f_bavail * fs.f_frsize < self._cfg.min_free_mb * 1024 * 1024:
+            return "the audit disk is full"
+        if self._failing:
+            # A commit failed and none has worked since: see whether a write goes through.
+            probe = self.paths.tmp / f".probe-{os.getpid()}"
+            try:
+                with open(probe, "wb") as f:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+                    os.fsync(f.fileno())
+                probe.unlink()
+            except OSError:
+                probe.unlink(missing_ok=True)
+                return "the audit log cannot write"
+            self._failing = False
+        return None
+
     # -- the thread ------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -194,7 +242,11 @@ class AuditWriter:
                 rest.append(item)
         if rest:
             self._write(rest)
-        self._seal()
+        try:
+            self._seal()
+        except Exception as e:  # noqa: BLE001 - e.g. a full disk: the next start recovers it
+            log.error("sealing the audit segment at shutdown failed (recovered at the next "
+                      "start): %s", type(e).__name__)
 
     def _write(self, batch: list[_Item]) -> None:
         err: BaseException | None = None
@@ -206,8 +258,11 @@ class AuditWriter:
             self._segment.append_journaled([it.row for it in batch])
             self.stats.records += len(batch)
             self.stats.commits += 1
+            self._failing = False
         except Exception as e:  # noqa: BLE001 - the callers learn it; the request fails closed
             err = e
+            self._failing = True
+            self._checked_at = -1.0  # the next request looks again
             self.stats.errors += 1
             self.stats.last_error = type(e).__name__
             log.error("audit commit failed: %s", type(e).__name__)
@@ -254,15 +309,40 @@ class AuditWriter:
             log.error("audit segment insert failed (records stay in the journal): %s", type(e).__name__)
 
     def _abandon_segment(self) -> None:
-        """After a failed commit, start afresh: the next record opens a new segment."""
+        """After a failed commit, start afresh: the next record opens a new segment. The
+        old one's journal still holds every record acknowledged in it; it is recovered
+        (replayed and sealed) once writes work again, see :meth:`_recover_abandoned`."""
         seg, self._segment = self._segment, None
         if seg is not None:
+            self._abandoned.add(seg.segment_id)
             try:
                 seg.close()
             except Exception:  # noqa: BLE001 - already failing; keep the writer alive
                 log.error("closing the failed audit segment failed")
 
+    def _recover_abandoned(self) -> None:
+        """Seal the segments left after failed commits, as a restart would (their journals
+        replayed, a ``recover`` record appended), so that what was acknowledged in them is
+        in the searchable, verifiable log without waiting for a restart."""
+        now = time.monotonic()
+        if self._failing or now - self._recovery_tried_at < 1.0:
+            return
+        self._recovery_tried_at = now
+        assert self._signer is not None
+        try:
+            recovered = recover_orphans(self._config, self.paths, self._key, self._signer)
+        except Exception as e:  # noqa: BLE001 - retried in a second; the journals stay
+            log.error("recovering the abandoned audit segment failed: %s", type(e).__name__)
+            return
+        # Done with those recovered, and with those whose journal is gone (sealed since);
+        # one a reader held locked just now is tried again.
+        self._abandoned = {
+            s for s in self._abandoned if s not in recovered and _journal_left(self.paths, s)
+        }
+
     def _housekeeping(self) -> None:
+        if self._abandoned:
+            self._recover_abandoned()
         seg = self._segment
         if seg is None:
             if self._seal_request.is_set():
@@ -320,6 +400,11 @@ class AuditWriter:
             seg.close()
         if self.shipper is not None:
             self.shipper.wake()
+
+
+def _journal_left(paths: AuditPaths, segment_id: str) -> bool:
+    """Whether a segment still has a journal beside it (recovery removes it)."""
+    return journal_path(paths.segments / f"{segment_id}.duckdb").exists()
 
 
 def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKey) -> list[str]:

@@ -51,6 +51,12 @@ class ServerConfig(_Frozen):
     workers: int = Field(1, ge=1)
     #: Upper bound on one request's upstream wait, in seconds.
     request_timeout_s: float = Field(600.0, gt=0)
+    #: Bound on a slow client (seconds): a connection must send a whole request head
+    #: within it (slowloris; also the idle time allowed between two requests), the body
+    #: must arrive within it (else 408), and each write of a streamed answer must be taken
+    #: within it (a caller that stops reading is cut off; memory stays bounded by the
+    #: socket's buffers).
+    client_timeout_s: float = Field(30.0, gt=0)
     #: One line per request on the "appliance.access" logger (request id, key id, tenant,
     #: model, status, decision, duration; never content): "logfmt", "json" or "off".
     access_log: Literal["logfmt", "json", "off"] = "logfmt"
@@ -91,14 +97,31 @@ class PipelineConfig(_Frozen):
 class _ProviderBase(_Frozen):
     #: Recorded in the audit log and visible to policies (data residency), e.g. "eu", "us".
     region: str = "unknown"
-    #: Bound on one upstream call; for streams, on each silence between chunks (seconds).
+    #: Bound on one whole upstream call (not streams: they are bounded by the silences).
     timeout_s: float = Field(120.0, gt=0)
     #: Bound on opening the connection (seconds).
     connect_timeout_s: float = Field(10.0, gt=0)
+    #: Bound on the wait for the response headers, and for a stream's first event after
+    #: them (seconds; None: ``timeout_s``): an upstream that stalls is given up on (504).
+    first_byte_timeout_s: float | None = Field(None, gt=0)
+    #: Bound on each later silence of a stream between two events (seconds; None:
+    #: ``timeout_s``): a stream that stalls mid-way ends with an error event.
+    idle_timeout_s: float | None = Field(None, gt=0)
     #: Retries on 429/5xx/connection errors/timeouts before falling back to the next model.
     max_retries: int = Field(2, ge=0)
-    #: First back-off delay; doubles on every retry.
+    #: First back-off delay; doubles on every retry, with full jitter (a random delay up
+    #: to the doubled value), never above ``retry_max_backoff_s``. An upstream's
+    #: Retry-After is honoured instead when it is longer, up to ``retry_max_backoff_s``;
+    #: a longer one moves on to the fallback at once.
     retry_backoff_s: float = Field(0.5, ge=0)
+    #: Longest single wait between two attempts (seconds).
+    retry_max_backoff_s: float = Field(30.0, ge=0)
+    #: Circuit breaker: this many failed calls in a row (429, 5xx, timeouts, connection
+    #: errors) open the provider's circuit; 0 turns the breaker off.
+    breaker_failures: int = Field(5, ge=0)
+    #: How long an open circuit refuses calls before one trial call is let through
+    #: (seconds); calls meanwhile go to the fallbacks, or fail at once with a 503.
+    breaker_open_s: float = Field(30.0, gt=0)
 
 
 class OpenAIProviderConfig(_ProviderBase):

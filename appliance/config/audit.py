@@ -44,6 +44,10 @@ class AuditConfig(_Frozen):
     )
     #: Ed25519 private key (PEM) that signs checkpoints; created if missing.
     signing_key_file: Path = Path("keys/audit-signing.pem")
+    #: New requests are refused (503, before anything goes upstream) while the audit
+    #: directory's file system has less free space than this (MiB), is read-only, or
+    #: the last commit failed and a test write still fails.
+    min_free_mb: int = Field(64, ge=0)
     #: Seconds between signed checkpoints of a segment that receives records.
     checkpoint_interval_s: float = Field(10.0, gt=0)
     #: Also sign a checkpoint after this many new records.

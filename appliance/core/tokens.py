@@ -37,6 +37,11 @@ def _tokens(chars: int) -> int:
     return -(-chars // _CHARS_PER_TOKEN)
 
 
+def tokens_of_chars(chars: int) -> int:
+    """Estimated tokens of ``chars`` characters of text (a streamed answer cut short)."""
+    return _tokens(chars)
+
+
 def estimate_prompt(body: dict[str, Any]) -> int:
     """Estimated prompt tokens of a chat, completion or embedding request."""
     if "messages" in body:

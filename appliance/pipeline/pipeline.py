@@ -19,13 +19,22 @@ from typing import Any, Generic, TypeVar
 from appliance.config import Config
 from appliance.core.context import Context, Operation, Payload, StateKey, Usage
 from appliance.core.findings import StageOutcome, Verdict
-from appliance.errors import ApplianceError, PermissionDenied, StageFailed, UpstreamError
+from appliance.core.streamed import STREAMED, StreamProgress
+from appliance.core.tokens import estimate_prompt, tokens_of_chars
+from appliance.errors import (
+    ApplianceError,
+    AuditUnavailable,
+    PermissionDenied,
+    StageFailed,
+    UpstreamError,
+)
 from appliance.pipeline.components import Components
 from appliance.pipeline.router import Router
 from appliance.pipeline.stage import (
     Chunk,
     Lifecycle,
     Observer,
+    Gate,
     Recorder,
     Reporter,
     RequestStage,
@@ -161,6 +170,8 @@ class Pipeline:
     settlers: tuple[Settler, ...] = ()
     observers: tuple[Observer, ...] = ()
     reporters: tuple[Reporter, ...] = ()
+    #: Asked before the request stages (the audit log's disk): refuse with a 503.
+    gates: tuple[Gate, ...] = ()
 
     @property
     def request_stages(self) -> tuple[RequestStage, ...]:
@@ -175,6 +186,10 @@ class Pipeline:
         ctx.operation = op
         if ctx.principal is None:
             await self.authenticate_caller(ctx)
+        for gate in self.gates:
+            reason = gate.unready()
+            if reason is not None:
+                raise AuditUnavailable(f"Requests are refused for now: {reason}.")
         self.router.resolve(ctx, ctx.requested_model, op)
         await self._request_steps(ctx)
 
@@ -306,9 +321,17 @@ class Pipeline:
         ctx.payload = Payload(request, "".join(parts))
 
     async def _metered(self, ctx: Context, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        """Take the provider's usage; until it arrives, count what was generated, so a
+        stream cut short is billed and recorded for its part (see :meth:`finish`)."""
+        progress = StreamProgress()
+        ctx.put(STREAMED, progress)
         async for chunk in chunks:
+            progress.chunks += 1
             if chunk.get("usage"):
                 ctx.usage = usage_of(chunk["usage"])
+                progress.usage_reported = True
+            elif chunk.get("choices"):
+                progress.chars += len(answer_text(chunk, chunk=True))
             yield chunk
 
     async def finish(self, ctx: Context) -> None:
@@ -320,6 +343,12 @@ class Pipeline:
         and also when it could not be.
         """
         ctx.finished_at = time.time()
+        progress = ctx.get(STREAMED)
+        if progress is not None and progress.chunks and not progress.usage_reported:
+            # Cut short before the provider's usage chunk: bill the estimate of what
+            # was generated so far (the record says the usage is estimated).
+            progress.estimated = True
+            ctx.usage = Usage(estimate_prompt(ctx.body), tokens_of_chars(progress.chars))
         early = ctx.pop(_SETTLING)
         if early is None:
             await self._settle(ctx)
@@ -440,6 +469,7 @@ def build_pipeline(
         settlers=tuple(o for o in everything if isinstance(o, Settler)),
         observers=tuple(o for o in everything if isinstance(o, Observer)),
         reporters=tuple(o for o in everything if isinstance(o, Reporter)),
+        gates=tuple(o for o in everything if isinstance(o, Gate)),
     )
     owned: list[object] = [*request, *response, recorder]
     return pipeline, [o for o in owned if isinstance(o, Lifecycle)]

@@ -17,7 +17,7 @@ from appliance.audit.writer import AuditWriter
 from appliance.config import Config
 from appliance.core.context import Context, Payload
 from appliance.core.readiness import Readiness
-from appliance.errors import StageFailed
+from appliance.errors import AuditUnavailable, StageFailed
 
 _NO_TENANT = "_none"
 
@@ -75,12 +75,20 @@ class RecordStage:
         row["payload_nonce"] = sealed.nonce
         row["payload_ct"] = sealed.ciphertext
 
+    def unready(self) -> str | None:
+        """Gate: why the log cannot take records now (disk full, read-only, failing)."""
+        writer = self._writer
+        return writer.unready() if writer is not None else None
+
     async def record(self, ctx: Context) -> None:
         writer = self._writer
         if writer is None:
             if not self._config.audit.enabled:
                 return
             raise StageFailed("The audit log is not running; the request was not recorded.")
+        if ctx.error == AuditUnavailable.code and writer.unready() is not None:
+            # Refused because the log cannot write: trying would only fail again.
+            raise AuditUnavailable("The audit log cannot take records now.")
         row = request_row(ctx)
         payload = ctx.payload
         if payload is not None and ctx.obligations.get("store_payloads"):

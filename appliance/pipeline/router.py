@@ -1,14 +1,19 @@
 """Stages 5 and 6: pick the model's provider, call it, retry with back-off, fall back.
 
 Retries happen only on retryable upstream failures (429, 5xx, connection errors,
-timeouts) and, for streams, only before the first chunk reached the caller. When a
-model's retries are spent, the next model in its ``fallbacks`` is tried.
+timeouts) and, for streams, only before the first chunk reached the caller. Each wait
+is drawn at random up to the exponential back-off (full jitter, so callers that failed
+together do not come back together), and is at least the upstream's Retry-After; a
+Retry-After longer than ``retry_max_backoff_s`` moves on to the fallback at once. When a
+model's retries are spent, the next model in its ``fallbacks`` is tried. A provider whose
+circuit is open (:mod:`appliance.pipeline.breaker`) is skipped without a call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,9 +24,11 @@ from appliance.errors import (
     ModelNotFound,
     UnsupportedOperation,
     UpstreamError,
+    UpstreamUnavailable,
 )
 from appliance.core.context import Context, Operation
 from appliance.core.tokens import estimate_prompt
+from appliance.pipeline.breaker import Breakers, BreakerSettings
 from appliance.providers.base import KnowsOutputRoom, Provider, RunsBatches, SpeaksResponses
 
 log = logging.getLogger(__name__)
@@ -38,9 +45,16 @@ _TASKS: dict[Operation, frozenset[str]] = {
 
 
 class Router:
-    def __init__(self, config: Config, providers: dict[str, Provider]) -> None:
+    def __init__(
+        self, config: Config, providers: dict[str, Provider], rng: random.Random | None = None
+    ) -> None:
         self._config = config
         self._providers = providers
+        self._rng = rng or random.Random()
+        self.breakers = Breakers({
+            name: BreakerSettings(p.breaker_failures, p.breaker_open_s)
+            for name, p in config.providers.items()
+        })
 
     @property
     def providers(self) -> dict[str, Provider]:
@@ -98,9 +112,37 @@ class Router:
         ctx.model, ctx.provider, ctx.provider_region = name, spec.provider, provider.region
         return provider
 
+    def _refused(self, provider: str) -> UpstreamUnavailable | None:
+        """The error to remember when ``provider``'s circuit is open (no call is made)."""
+        wait = self.breakers.refuses(provider)
+        if wait is None:
+            return None
+        return UpstreamUnavailable(
+            f"{provider} upstream is failing; calls to it resume in {wait:.0f} s",
+            retryable=True,
+            retry_after_s=wait,
+        )
+
+    async def _failed(self, provider: str, cfg: Any, attempt: int, e: UpstreamError) -> bool:
+        """Note a retryable failure; wait before the next attempt. False: give up on this
+        model now (retries spent, its circuit opened, or Retry-After too long)."""
+        self.breakers.failed(provider)
+        log.warning("upstream %s failed (%s), attempt %d", provider, e.code, attempt + 1)
+        if attempt >= cfg.max_retries or self.breakers.is_open(provider):
+            return False
+        delay = retry_delay(cfg, attempt, e, self._rng)
+        if delay is None:
+            return False
+        await asyncio.sleep(delay)
+        return True
+
     async def call(self, ctx: Context, op: Operation) -> dict[str, Any]:
         last: UpstreamError | None = None
         for name, spec in self._attempts(ctx, op):
+            refused = self._refused(spec.provider)
+            if refused is not None:
+                last = last or refused
+                continue
             provider = self._switch(ctx, name, spec)
             body = await self._upstream_body(ctx, name, spec, provider)
             cfg = self._config.providers[spec.provider]
@@ -108,16 +150,23 @@ class Router:
                 try:
                     if op == "chat":
                         if ctx.route == "responses" and isinstance(provider, SpeaksResponses):
-                            return await provider.respond(body)
-                        return await provider.chat(body)
-                    if op == "completions":
-                        return await provider.completions(body)
-                    return await provider.embeddings(body)
+                            answer = await provider.respond(body)
+                        else:
+                            answer = await provider.chat(body)
+                    elif op == "completions":
+                        answer = await provider.completions(body)
+                    else:
+                        answer = await provider.embeddings(body)
                 except UpstreamError as e:
                     if not e.retryable:
+                        self.breakers.succeeded(spec.provider)  # alive; the request was bad
                         raise _client_error(e) from None
                     last = e
-                    await _back_off(spec.provider, cfg, attempt, e)
+                    if not await self._failed(spec.provider, cfg, attempt, e):
+                        break
+                else:
+                    self.breakers.succeeded(spec.provider)
+                    return answer
         assert last is not None
         raise last
 
@@ -139,6 +188,10 @@ class Router:
         """Yield canonical chunks; retries and fallbacks only before the first chunk."""
         last: UpstreamError | None = None
         for name, spec in self._attempts(ctx, op):
+            refused = self._refused(spec.provider)
+            if refused is not None:
+                last = last or refused
+                continue
             provider = self._switch(ctx, name, spec)
             body = await self._upstream_body(ctx, name, spec, provider)
             body["stream"] = True
@@ -155,14 +208,21 @@ class Router:
                         else provider.stream_chat(body)
                     )
                     async for chunk in source:
-                        started = True
+                        if not started:
+                            started = True
+                            self.breakers.succeeded(spec.provider)
                         yield chunk
                     return
                 except UpstreamError as e:
-                    if started or not e.retryable:
+                    if not e.retryable:
+                        self.breakers.succeeded(spec.provider)
                         raise _client_error(e) from None
+                    if started:
+                        self.breakers.failed(spec.provider)
+                        raise
                     last = e
-                    await _back_off(spec.provider, cfg, attempt, e)
+                    if not await self._failed(spec.provider, cfg, attempt, e):
+                        break
         assert last is not None
         raise last
 
@@ -186,11 +246,17 @@ async def _fit_ceiling(
     return min(cap, room) if room >= 1 else None
 
 
-async def _back_off(provider: str, cfg: Any, attempt: int, e: UpstreamError) -> None:
-    """Log a retryable failure; sleep (exponentially longer) unless retries are spent."""
-    log.warning("upstream %s failed (%s), attempt %d", provider, e.code, attempt + 1)
-    if attempt < cfg.max_retries:
-        await asyncio.sleep(cfg.retry_backoff_s * (2**attempt))
+def retry_delay(cfg: Any, attempt: int, e: UpstreamError, rng: random.Random) -> float | None:
+    """The wait before retry ``attempt + 1``: full jitter up to ``retry_backoff_s * 2**attempt``
+    (capped by ``retry_max_backoff_s``), never shorter than the upstream's Retry-After.
+    None: the upstream asks for a longer pause than the cap allows; try the fallback."""
+    cap = cfg.retry_max_backoff_s
+    delay = rng.uniform(0.0, min(cap, cfg.retry_backoff_s * (2**attempt)))
+    if e.retry_after_s is not None:
+        if e.retry_after_s > cap:
+            return None
+        delay = max(delay, e.retry_after_s)
+    return delay
 
 
 def _client_error(e: UpstreamError) -> ApplianceError:

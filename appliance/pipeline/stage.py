@@ -55,6 +55,18 @@ class Recorder(Protocol):
 
 
 @runtime_checkable
+class Gate(Protocol):
+    """A part without which no request may go ahead (the audit log): asked before the
+    request stages, so a request it could not serve is refused before anything goes
+    upstream."""
+
+    def unready(self) -> str | None:
+        """Why requests must be refused now (never request content), or None. Cheap:
+        asked on every request."""
+        ...
+
+
+@runtime_checkable
 class Lifecycle(Protocol):
     """Owns resources (processes, ONNX sessions, connections): opened before the first
     request, closed after the last, in reverse order."""

@@ -9,11 +9,13 @@ body is reduced to a short message that never carries our credentials.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import aiohttp
 import orjson
@@ -30,22 +32,56 @@ MAX_MESSAGE_CHARS = 500
 JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
 
 
+class TimeoutSettings(Protocol):
+    """The timeout fields every provider's config has (``config._ProviderBase``)."""
+
+    timeout_s: float
+    connect_timeout_s: float
+    first_byte_timeout_s: float | None
+    idle_timeout_s: float | None
+
+
 @dataclass(frozen=True)
 class Upstream:
-    """What every adapter needs to reach its provider: who it is and how long to wait."""
+    """What every adapter needs to reach its provider: who it is and how long to wait.
+
+    Four bounds, each its own failure: ``connect_timeout_s`` on opening the connection;
+    ``first_byte_timeout_s`` on the wait for the response headers (and, for a stream, once
+    more for its first event); ``idle_timeout_s`` on each later silence of a stream; and
+    ``timeout_s`` on a whole plain call. A stream may run far longer than ``timeout_s`` in
+    total as long as it keeps talking.
+    """
 
     provider: str
     timeout_s: float
     connect_timeout_s: float
     #: Secret values scrubbed from any message we pass on (API keys, tokens).
     secrets: tuple[str, ...] = ()
+    first_byte_timeout_s: float | None = None
+    idle_timeout_s: float | None = None
+
+    @classmethod
+    def of(cls, provider: str, config: TimeoutSettings, secrets: tuple[str, ...] = ()) -> Upstream:
+        return cls(
+            provider,
+            config.timeout_s,
+            config.connect_timeout_s,
+            secrets,
+            config.first_byte_timeout_s,
+            config.idle_timeout_s,
+        )
+
+    @property
+    def first_byte_s(self) -> float:
+        return self.first_byte_timeout_s or self.timeout_s
+
+    @property
+    def idle_s(self) -> float:
+        return self.idle_timeout_s or self.timeout_s
 
     def timeout(self, *, stream: bool = False) -> aiohttp.ClientTimeout:
-        """Whole-request bound for plain calls; for streams, a bound on each silence.
-
-        A stream may legitimately run longer than ``timeout_s`` in total, but an upstream
-        that goes quiet for ``timeout_s`` is considered dead.
-        """
+        """aiohttp's own bounds: the whole call for plain calls, only the connection for
+        streams (their silences are bounded event by event, see :func:`guarded`)."""
         return self._stream_timeout if stream else self._call_timeout
 
     @functools.cached_property
@@ -54,9 +90,7 @@ class Upstream:
 
     @functools.cached_property
     def _stream_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=None, connect=self.connect_timeout_s, sock_read=self.timeout_s
-        )
+        return aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s)
 
     def scrub(self, text: str) -> str:
         for s in self.secrets:
@@ -88,15 +122,44 @@ def upstream_message(body: bytes) -> str:
     return body.decode("utf-8", "replace").strip()
 
 
-def status_error(up: Upstream, status: int, body: bytes) -> UpstreamError:
-    """Map an upstream HTTP error status: 408/409/429/5xx are worth retrying, other 4xx not."""
+def status_error(
+    up: Upstream, status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> UpstreamError:
+    """Map an upstream HTTP error status: 408/409/429/5xx are worth retrying, other 4xx
+    not; the upstream's Retry-After travels with the error (the router honours it)."""
     message = up.scrub(upstream_message(body)) or f"HTTP {status}"
     retryable = status in (408, 409, 429) or status >= 500
     return UpstreamError(
         f"{up.provider} upstream returned HTTP {status}: {message}",
         upstream_status=status,
         retryable=retryable,
+        retry_after_s=retry_after(headers) if headers is not None else None,
     )
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or from
+    OpenAI's ``retry-after-ms``; None when absent or unreadable."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def transport_error(up: Upstream, exc: BaseException) -> UpstreamError:
@@ -126,10 +189,10 @@ async def post_json(
 ) -> Any:
     """POST a JSON body, return the decoded JSON answer, or raise a mapped error."""
     try:
-        async with http.post(url, data=payload, headers=headers, timeout=up.timeout()) as resp:
+        async with await _send(http, up, url, payload, headers, up.timeout()) as resp:
             body = await resp.read()
             if resp.status >= 400:
-                raise status_error(up, resp.status, body)
+                raise status_error(up, resp.status, body, resp.headers)
     except ApplianceError:
         raise
     except _TRANSPORT_ERRORS as e:
@@ -138,6 +201,25 @@ async def post_json(
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise UpstreamError(f"{up.provider} upstream sent a body that is not JSON") from None
+
+
+async def _send(
+    http: aiohttp.ClientSession,
+    up: Upstream,
+    url: str | URL,
+    payload: bytes,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> aiohttp.ClientResponse:
+    """POST and wait for the response headers, at most ``first_byte_s`` (an upstream that
+    accepted the connection and then stalls is given up on)."""
+    try:
+        async with asyncio.timeout(up.first_byte_s):
+            return await http.post(url, data=payload, headers=headers, timeout=timeout)
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"{up.provider} upstream sent no answer within {up.first_byte_s:g} s"
+        ) from None
 
 
 @asynccontextmanager
@@ -150,11 +232,11 @@ async def open_stream(
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST and hand over the open response once its status is known good."""
     try:
-        async with http.post(
-            url, data=payload, headers=headers, timeout=up.timeout(stream=True)
-        ) as resp:
+        async with await _send(http, up, url, payload, headers, up.timeout(stream=True)) as resp:
             if resp.status >= 400:
-                raise status_error(up, resp.status, await resp.read())
+                async with asyncio.timeout(up.idle_s):
+                    body = await resp.read()
+                raise status_error(up, resp.status, body, resp.headers)
             yield resp
     except ApplianceError:
         raise
@@ -162,7 +244,7 @@ async def open_stream(
         raise transport_error(up, e) from None
 
 
-async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, str]]:
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncGenerator[tuple[str | None, str], None]:
     """Yield ``(event, data)`` for each Server-Sent Event as soon as its blank line arrives.
 
     Follows the SSE framing rules: ``data:`` lines of one event are joined with newlines,
@@ -200,15 +282,30 @@ async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | No
         yield event, "\n".join(data)
 
 
-async def guarded(up: Upstream, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Re-raise transport failures that happen mid-stream as appliance errors."""
+async def guarded(up: Upstream, events: AsyncGenerator[Any, None]) -> AsyncIterator[Any]:
+    """Re-raise transport failures that happen mid-stream as appliance errors, and bound
+    each silence: the first event within ``first_byte_s``, every later one within
+    ``idle_s`` of the one before (an upstream that stalls mid-stream is cut off)."""
+    wait = up.first_byte_s
     try:
-        async for item in events:
+        while True:
+            try:
+                async with asyncio.timeout(wait):
+                    item = await anext(events)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"{up.provider} upstream went silent for {wait:g} s mid-stream"
+                ) from None
+            wait = up.idle_s
             yield item
     except ApplianceError:
         raise
     except _TRANSPORT_ERRORS as e:
         raise transport_error(up, e) from None
+    finally:
+        await events.aclose()
 
 
 def loads_event(up: Upstream, data: str | bytes) -> Any:
@@ -248,3 +345,11 @@ def reads_upstream(fn: Callable[P, R]) -> Callable[P, R]:
             raise UpstreamError("the upstream answer does not have the expected shape") from None
 
     return wrapper
+
+
+def ended_early(up: Upstream) -> UpstreamError:
+    """A stream that closed cleanly before its own end marker (``[DONE]``,
+    ``message_stop``, ``response.completed``): truncated, never taken as a whole answer."""
+    return UpstreamError(
+        f"{up.provider} upstream ended the stream before its end", retryable=True
+    )

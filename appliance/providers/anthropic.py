@@ -17,6 +17,7 @@ from appliance.providers._completions import chat_as_completion, stream_chat_as_
 from appliance.providers._http import (
     Upstream,
     dumps,
+    ended_early,
     guarded,
     iter_sse,
     loads_event,
@@ -49,9 +50,7 @@ class AnthropicProvider:
         }
         if key:
             self._headers["x-api-key"] = key
-        self._up = Upstream(
-            name, config.timeout_s, config.connect_timeout_s, secrets=(key,) if key else ()
-        )
+        self._up = Upstream.of(name, config, secrets=(key,) if key else ())
 
     def _request(self, body: Body, *, stream: bool) -> bytes:
         payload = openai_request_to_anthropic(
@@ -70,9 +69,16 @@ class AnthropicProvider:
         async with open_stream(
             self._http, self._up, self._url, self._request(body, stream=True), self._headers
         ) as resp:
+            ended = False
             async for event, data in guarded(self._up, iter_sse(resp)):
-                for chunk in translator.feed(event, loads_event(self._up, data)):
+                parsed = loads_event(self._up, data)
+                ended = ended or event == "message_stop" or (
+                    isinstance(parsed, dict) and parsed.get("type") == "message_stop"
+                )
+                for chunk in translator.feed(event, parsed):
                     yield chunk
+            if not ended:
+                raise ended_early(self._up)
 
     async def completions(self, body: Body) -> Body:
         return await chat_as_completion(self.chat, body)

@@ -32,9 +32,7 @@ class AzureOpenAIProvider(RespondsNatively):
             region=config.region,
             base_url=config.base_url,
             headers={"api-key": key} if key else {},
-            upstream=Upstream(
-                name, config.timeout_s, config.connect_timeout_s, secrets=(key,) if key else ()
-            ),
+            upstream=Upstream.of(name, config, secrets=(key,) if key else ()),
             http=http,
         )
         self._api_version = quote(config.api_version, safe="")

@@ -384,12 +384,7 @@ class BedrockProvider:
         self._credentials = (
             Credentials(access_key, secret_key, token) if access_key and secret_key else None
         )
-        self._up = Upstream(
-            name,
-            config.timeout_s,
-            config.connect_timeout_s,
-            secrets=tuple(s for s in (secret_key, token) if s),
-        )
+        self._up = Upstream.of(name, config, secrets=tuple(s for s in (secret_key, token) if s))
 
     def _url(self, model: str, action: str) -> str:
         return f"{self._base}/model/{quote(model, safe='')}/{action}"
@@ -429,9 +424,12 @@ class BedrockProvider:
             self._http, self._up, URL(url, encoded=True), payload, headers
         ) as resp:
             buffer = EventStreamBuffer()
+            first = True
             while True:
                 try:
-                    data = await resp.content.readany()
+                    async with asyncio.timeout(self._up.first_byte_s if first else self._up.idle_s):
+                        data = await resp.content.readany()
+                    first = False
                 except (TimeoutError, aiohttp.ClientError, OSError) as e:
                     raise transport_error(self._up, e) from None
                 if not data:

@@ -42,9 +42,7 @@ class HFEndpointProvider(OpenAICompatibleProvider):
             region=config.region,
             base_url=config.base_url.rstrip("/") + "/v1",
             headers={"Authorization": f"Bearer {key}"} if key else {},
-            upstream=Upstream(
-                name, config.timeout_s, config.connect_timeout_s, secrets=(key,) if key else ()
-            ),
+            upstream=Upstream.of(name, config, secrets=(key,) if key else ()),
             http=http,
         )
         self._root = config.base_url.rstrip("/")

@@ -19,6 +19,7 @@ from appliance.errors import ApplianceError, UpstreamError
 from appliance.providers._http import (
     Upstream,
     dumps,
+    ended_early,
     guarded,
     iter_sse,
     loads_event,
@@ -34,6 +35,9 @@ from appliance.providers.responses_format import (
     responses_response_to_chat,
 )
 
+
+#: The events that end a Responses stream; a stream that closes before one is truncated.
+_RESPONSES_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 class OpenAICompatibleProvider:
     """Forwards canonical requests to any server that speaks the OpenAI REST API."""
@@ -85,6 +89,7 @@ class OpenAICompatibleProvider:
                     raise _stream_error(self._up, chunk)
                 if self.keep_chunk(chunk):
                     yield chunk
+        raise ended_early(self._up)
 
     def keep_chunk(self, chunk: Body) -> bool:
         return True
@@ -123,14 +128,18 @@ class RespondsNatively(OpenAICompatibleProvider):
         async with open_stream(
             self._http, self._up, self.url("/responses", body), dumps(payload), self._headers
         ) as resp:
+            ended = False
             async for _event, data in guarded(self._up, iter_sse(resp)):
                 if data == "[DONE]":
                     return
                 event = loads_event(self._up, data)
                 if not isinstance(event, dict):
                     continue
+                ended = ended or event.get("type") in _RESPONSES_ENDS
                 for chunk in translator.feed(event):
                     yield chunk
+            if not ended:
+                raise ended_early(self._up)
 
 
 class OpenAIProvider(RespondsNatively):
@@ -224,8 +233,6 @@ def create(
         region=config.region,
         base_url=config.base_url,
         headers=headers,
-        upstream=Upstream(
-            name, config.timeout_s, config.connect_timeout_s, secrets=(key,) if key else ()
-        ),
+        upstream=Upstream.of(name, config, secrets=(key,) if key else ()),
         http=http,
     )

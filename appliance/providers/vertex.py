@@ -409,9 +409,7 @@ class VertexProvider:
         )
         self._tokens = AccessTokens(config)
         static = secret(config.access_token_env)
-        self._up = Upstream(
-            name, config.timeout_s, config.connect_timeout_s, secrets=(static,) if static else ()
-        )
+        self._up = Upstream.of(name, config, secrets=(static,) if static else ())
 
     async def _headers(self) -> dict[str, str]:
         return {

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from appliance.errors import ApplianceError, RateLimited
+from appliance.errors import ApplianceError, RateLimited, UpstreamUnavailable
 
 
 def error_body(err: ApplianceError, api: Literal["openai", "anthropic"]) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     hdrs = dict(headers or {})
-    if isinstance(err, RateLimited) and err.retry_after_s is not None:
+    if isinstance(err, RateLimited | UpstreamUnavailable) and err.retry_after_s is not None:
         hdrs["retry-after"] = str(max(1, round(err.retry_after_s)))
     return web.Response(
         status=err.status,

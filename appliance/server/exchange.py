@@ -22,7 +22,13 @@ from aiohttp import web
 
 from appliance.core.context import Context, Operation, Route
 from appliance.core.decision import decision_of
-from appliance.errors import ApplianceError, PayloadTooLarge, StageFailed
+from appliance.errors import (
+    ApplianceError,
+    AuditUnavailable,
+    PayloadTooLarge,
+    RequestTimeout,
+    StageFailed,
+)
 from appliance.server.errors import error_response, sse_error_event
 from appliance.server.services import SERVICES, Services
 
@@ -32,6 +38,10 @@ Api = Literal["openai", "anthropic"]
 REQUEST_ID = web.RequestKey("request_id", str)
 #: The pipeline context of a request, for the access log (routes that run the pipeline).
 CONTEXT = web.RequestKey("context", Context)
+
+
+class SlowReader(ConnectionError):
+    """The caller took no part of the stream for ``server.client_timeout_s``."""
 
 
 def new_request_id() -> str:
@@ -49,7 +59,10 @@ def api_key_of(request: web.Request) -> str | None:
 
 async def read_body(request: web.Request) -> bytes:
     try:
-        return await request.read()
+        async with asyncio.timeout(request.app[SERVICES].config.server.client_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout("The request body did not arrive in time.") from None
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(
             f"The request body exceeds the limit of {request.app[SERVICES].config.server.max_body_bytes} bytes."
@@ -141,9 +154,10 @@ async def exchange_json(
         await finish(services, ctx)
         return reply
     except asyncio.CancelledError:  # the caller went away: still settled and recorded
-        ctx.status, ctx.error = 499, "client_disconnected"
-        with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
-            await asyncio.shield(finish(services, ctx))
+        if ctx.finished_at is None:  # (a stream that ended may be recording already)
+            ctx.status, ctx.error = 499, "client_disconnected"
+            with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
+                await asyncio.shield(finish(services, ctx))
         raise
     await finish(services, ctx)
     return web.Response(body=body, content_type="application/json", headers=response_headers(ctx))
@@ -152,6 +166,8 @@ async def exchange_json(
 async def finish(services: Services, ctx: Context) -> None:
     try:
         await services.pipeline.finish(ctx)
+    except AuditUnavailable:  # refused before anything happened, and still unrecordable
+        raise
     except Exception as e:  # noqa: BLE001 - an unrecorded request is never acknowledged
         # The record could not be made durable: the request must not be acknowledged.
         log.error("recording request %s failed: %s", ctx.request_id, type(e).__name__)
@@ -184,17 +200,31 @@ async def exchange_stream(
         }
     )
     tail = done
+    write_s = services.config.server.client_timeout_s
     try:
         await response.prepare(request)
         async for data in encoder(ctx)(pipeline.stream(ctx, op)):
-            await response.write(data)
+            # A caller that stops reading fills the socket's buffers, then write waits:
+            # bounded, so a slow reader is cut off rather than held (with its upstream).
+            bound = asyncio.timeout(write_s)
+            try:
+                async with bound:
+                    await response.write(data)
+            except (TimeoutError, ConnectionError):
+                if bound.expired():  # (a cancelled write may surface as a reset)
+                    raise SlowReader from None
+                raise
     except ApplianceError as e:
         ctx.status, ctx.error = e.status, e.code or e.type
         tail = sse_error_event(e, ctx.api)
-    except ConnectionError:
-        ctx.status, ctx.error = 499, "client_disconnected"
+    except ConnectionError as e:
+        ctx.status = 499
+        ctx.error = "client_too_slow" if isinstance(e, SlowReader) else "client_disconnected"
         with contextlib.suppress(StageFailed):  # nobody is left to tell; it is logged
-            await finish(services, ctx)
+            # Shielded: the caller's socket closing now cancels this task.
+            await asyncio.shield(finish(services, ctx))
+        if request.transport is not None:  # after the record: aborting cancels this task
+            request.transport.abort()
         return response
     except Exception as e:  # noqa: BLE001 - the stream ends with an error event, recorded
         err = unexpected(ctx, e)

@@ -56,6 +56,9 @@ async def readyz(request: web.Request) -> web.Response:
     drain = request.app.get(DRAIN)
     if drain is not None and drain.draining:
         return web.json_response({"status": "draining"}, status=503)
+    reasons = [r for gate in services.pipeline.gates if (r := gate.unready()) is not None]
+    if reasons:  # the audit log cannot take records: requests are refused (503)
+        return web.json_response({"status": "unready", "reasons": reasons}, status=503)
     checks = await readiness(services)
     ready = all(c.ready for c in checks)
     degraded = [c.name for c in checks if c.degraded]

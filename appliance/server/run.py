@@ -101,6 +101,8 @@ def _run_worker(config: Config, sock: socket.socket, announce: bool = True) -> N
             access_log=None,
             handle_signals=False,
             shutdown_timeout=config.fleet.drain_timeout_s,
+            # Also the bound on a new connection's first request head (slowloris).
+            keepalive_timeout=config.server.client_timeout_s,
         )
     finally:
         loading.done()

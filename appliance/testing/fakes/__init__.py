@@ -20,6 +20,7 @@ from typing import Any
 _WHERE = {
     "FakeProvider": "_server",
     "RecordedRequest": "_server",
+    "stalled_listener": "_server",
     "FakeOpenAI": "openai",
     "FakeAzureOpenAI": "openai",
     "FakeHFEndpoint": "openai",
@@ -37,6 +38,7 @@ __all__ = [
     "FakeProvider",
     "FakeVertex",
     "RecordedRequest",
+    "stalled_listener",
 ]
 
 

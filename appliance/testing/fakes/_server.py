@@ -12,6 +12,7 @@ serves from a background thread with its own event loop.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -22,6 +23,10 @@ from typing import Any, Self, cast
 
 import orjson
 from aiohttp import web
+
+
+#: Frames of a stream sent so far (for ``break_stream_after``).
+_FRAMES_SENT = web.RequestKey("frames_sent", int)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class RecordedRequest:
 class Failure:
     status: int
     message: str
+    #: Sent as Retry-After (seconds) when set.
+    retry_after_s: float | None = None
 
 
 class FakeProvider:
@@ -58,6 +65,18 @@ class FakeProvider:
         self.chunk_delay_s = 0.0
         #: Abort the TCP connection after this many frames of the next stream (then cleared).
         self.break_stream_after: int | None = None
+        #: End the next stream cleanly after this many frames, before its end marker.
+        self.truncate_stream_after: int | None = None
+        #: Send a frame that is not JSON after this many frames of the next stream.
+        self.malform_stream_after: int | None = None
+        #: Send the stream's headers, then stay silent this long before the first frame.
+        self.stall_first_frame_s = 0.0
+        #: Go silent (for a minute) after this many frames of the next stream.
+        self.stall_after_frames: int | None = None
+        #: Streams whose caller went away before their last frame (the upstream saw the
+        #: request cancelled), and streams sent to their end.
+        self.streams_cut = 0
+        self.streams_done = 0
         self._failures: deque[Failure] = deque()
         self._runner: web.BaseRunner | None = None
         self._port = 0
@@ -66,10 +85,15 @@ class FakeProvider:
     # ----------------------------------------------------------------- control
 
     def fail_next(
-        self, status: int = 503, times: int = 1, message: str = "injected failure"
+        self,
+        status: int = 503,
+        times: int = 1,
+        message: str = "injected failure",
+        retry_after_s: float | None = None,
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` in the provider's error shape."""
-        self._failures.extend(Failure(status, message) for _ in range(times))
+        """Answer the next ``times`` requests with ``status`` in the provider's error shape
+        (a 429 or 5xx storm when ``times`` is large), with Retry-After when given."""
+        self._failures.extend(Failure(status, message, retry_after_s) for _ in range(times))
 
     def reset(self) -> None:
         self.requests.clear()
@@ -77,6 +101,11 @@ class FakeProvider:
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
         self.break_stream_after = None
+        self.truncate_stream_after = None
+        self.malform_stream_after = None
+        self.stall_first_frame_s = 0.0
+        self.stall_after_frames = None
+        self.streams_cut = self.streams_done = 0
 
     @property
     def port(self) -> int:
@@ -114,14 +143,46 @@ class FakeProvider:
             await asyncio.sleep(self.delay_s)
         if self._failures:
             failure = self._failures.popleft()
-            return body, self.error_response(failure.status, failure.message)
+            resp = self.error_response(failure.status, failure.message)
+            if failure.retry_after_s is not None:
+                resp.headers["Retry-After"] = f"{failure.retry_after_s:g}"
+            return body, resp
         return body, None
+
+    async def send_frames(
+        self, request: web.Request, resp: web.StreamResponse, frames: list[bytes]
+    ) -> web.StreamResponse:
+        """Write a stream's frames with the fault modes that are set: a stall before the
+        first frame, a frame that is not JSON, a clean end before the end marker, a broken
+        connection, a delay between frames. Counts the streams whose caller went away."""
+        try:
+            if self.stall_first_frame_s:
+                await asyncio.sleep(self.stall_first_frame_s)
+            for sent, frame in enumerate(frames, start=1):
+                await resp.write(frame)
+                if self.malform_stream_after == sent:
+                    self.malform_stream_after = None
+                    await resp.write(b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
+                if self.truncate_stream_after == sent:
+                    self.truncate_stream_after = None
+                    await resp.write_eof()
+                    return resp
+                if self.stall_after_frames == sent:
+                    self.stall_after_frames = None
+                    await asyncio.sleep(60)
+                await self.pause_between_chunks(request)
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.streams_cut += 1
+            raise
+        self.streams_done += 1
+        return resp
 
     async def pause_between_chunks(self, request: web.BaseRequest) -> None:
         """Called after each stream frame: sleeps ``chunk_delay_s``, or breaks the connection."""
         if self.break_stream_after is not None:
-            frames = request.get("frames_sent", 0) + 1
-            request["frames_sent"] = frames
+            frames = request.get(_FRAMES_SENT, 0) + 1
+            request[_FRAMES_SENT] = frames
             if frames >= self.break_stream_after:
                 self.break_stream_after = None
                 if request.transport is not None:
@@ -216,3 +277,29 @@ async def start_sse(
     )
     await resp.prepare(request)
     return resp
+
+
+@contextmanager
+def stalled_listener(host: str = "127.0.0.1") -> Iterator[str]:
+    """An origin (``http://host:port``) whose TCP connects hang: a socket that listens
+    with a backlog of one and never accepts, its queue filled first, so the kernel drops
+    the next SYNs (what a firewall that drops packets, or a dead host, looks like)."""
+    server = socket.socket()
+    fillers: list[socket.socket] = []
+    try:
+        server.bind((host, 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect((host, port))
+            except BlockingIOError:
+                pass
+            fillers.append(filler)
+        yield f"http://{host}:{port}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        server.close()

@@ -145,13 +145,12 @@ class FakeAnthropic(FakeProvider):
                     },
                 }
             )
-        resp = await start_sse(request)
+        frames: list[bytes] = []
 
-        async def send(event: str, data: dict[str, Any]) -> None:
-            await resp.write(sse_event({"type": event, **data}, event))
-            await self.pause_between_chunks(request)
+        def send(event: str, data: dict[str, Any]) -> None:
+            frames.append(sse_event({"type": event, **data}, event))
 
-        await send(
+        send(
             "message_start",
             {
                 "message": {
@@ -166,39 +165,38 @@ class FakeAnthropic(FakeProvider):
                 }
             },
         )
-        await send("ping", {})
+        send("ping", {})
         for index, block in enumerate(_blocks(a)):
             if block["type"] == "text":
-                await send(
+                send(
                     "content_block_start",
                     {"index": index, "content_block": {"type": "text", "text": ""}},
                 )
                 pieces = a.pieces() if a.tool_call is None else [block["text"]]
                 for piece in pieces:
-                    await send(
+                    send(
                         "content_block_delta",
                         {"index": index, "delta": {"type": "text_delta", "text": piece}},
                     )
             else:
                 start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-                await send("content_block_start", {"index": index, "content_block": start})
+                send("content_block_start", {"index": index, "content_block": start})
                 args = orjson.dumps(block["input"]).decode()
                 for part in ("", args[: len(args) // 2], args[len(args) // 2 :]):
-                    await send(
+                    send(
                         "content_block_delta",
                         {
                             "index": index,
                             "delta": {"type": "input_json_delta", "partial_json": part},
                         },
                     )
-            await send("content_block_stop", {"index": index})
-        await send(
+            send("content_block_stop", {"index": index})
+        send(
             "message_delta",
             {
                 "delta": {"stop_reason": _STOP[a.finish], "stop_sequence": None},
                 "usage": {"output_tokens": a.completion_tokens},
             },
         )
-        await send("message_stop", {})
-        await resp.write_eof()
-        return resp
+        send("message_stop", {})
+        return await self.send_frames(request, await start_sse(request), frames)

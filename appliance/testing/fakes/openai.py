@@ -228,12 +228,7 @@ class FakeOpenAI(FakeProvider):
             self._cache[key] = cached
         if isinstance(cached, bytes):
             return web.Response(body=cached, content_type="application/json")
-        resp = await start_sse(request)
-        for frame in cached:
-            await resp.write(frame)
-            await self.pause_between_chunks(request)
-        await resp.write_eof()
-        return resp
+        return await self.send_frames(request, await start_sse(request), cached)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "chat")

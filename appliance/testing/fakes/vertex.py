@@ -200,15 +200,14 @@ class FakeVertex(FakeProvider):
             return web.json_response(self._response(a, model, response_id, n, [a.text], final=True))
         if request.query.get("alt") != "sse":
             return self.error_response(400, "the fake serves streams with alt=sse only")
-        resp = await start_sse(request)
         pieces = a.pieces() if a.tool_call is None else [""]
-        for i, piece in enumerate(pieces):
-            final = i == len(pieces) - 1
-            event = self._response(a, model, response_id, n, [piece], final=final)
-            await resp.write(b"data: " + orjson.dumps(event) + b"\r\n\r\n")
-            await self.pause_between_chunks(request)
-        await resp.write_eof()
-        return resp
+        frames = [
+            b"data: "
+            + orjson.dumps(self._response(a, model, response_id, n, [piece], final=i == len(pieces) - 1))
+            + b"\r\n\r\n"
+            for i, piece in enumerate(pieces)
+        ]
+        return await self.send_frames(request, await start_sse(request), frames)
 
     def _response(
         self, a: Answer, model: str, response_id: str, n: int, texts: list[str], *, final: bool
