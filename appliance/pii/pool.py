@@ -623,7 +623,7 @@ class AnalyzerPool:
         call = asyncio.ensure_future(worker.call(payload))
         started = _cpu_seconds(worker.pid)
         ran, ran_at = started, loop.time()
-        wait = limit
+        wait = min(limit, _STALLED_S)
         try:
             while True:
                 done, _ = await asyncio.wait({call}, timeout=wait)
@@ -635,7 +635,7 @@ class AnalyzerPool:
                 if ran is not None and now > ran:
                     ran, ran_at = now, loop.time()
                 elif loop.time() - ran_at >= _STALLED_S:
-                    raise TimeoutError
+                    raise TimeoutError(f"did not run for {_STALLED_S:.0f} s")
                 wait = min(max(limit - (now - started), _RECHECK_S), _STALLED_S)
         finally:
             if not call.done():
@@ -667,8 +667,8 @@ class AnalyzerPool:
                 log.error("PII analysis failed in analyzer worker %d: %s (%s); the worker stays",
                           worker.pid, value, what)
                 error = StageFailed("PII analysis failed")
-        except TimeoutError:
-            reason = f"timed out after {limit:.1f} s of CPU on {what}"
+        except TimeoutError as e:
+            reason = f"{e or f'timed out after {limit:.1f} s of CPU'} on {what}"
             overran = True
             error = StageFailed("PII analysis timed out")
         except (EOFError, OSError):
