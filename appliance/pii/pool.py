@@ -623,7 +623,7 @@ class AnalyzerPool:
         call = asyncio.ensure_future(worker.call(payload))
         started = _cpu_seconds(worker.pid)
         ran, ran_at = started, loop.time()
-        wait = min(limit, _STALLED_S)
+        wait = limit if started is None else min(limit, _STALLED_S)
         try:
             while True:
                 done, _ = await asyncio.wait({call}, timeout=wait)
@@ -638,10 +638,11 @@ class AnalyzerPool:
                     raise TimeoutError(f"did not run for {_STALLED_S:.0f} s")
                 wait = min(max(limit - (now - started), _RECHECK_S), _STALLED_S)
         finally:
-            if not call.done():
+            if not call.done():  # the task must not run on once the worker is retired
                 call.cancel()
-                with contextlib.suppress(BaseException):
-                    await call
+                await asyncio.wait({call})
+            if not call.cancelled():
+                call.exception()  # seen: its error, if any, was the worker's end
 
     async def _run(self, worker: _Worker, batch: list[_Job]) -> None:
         payload = pickle.dumps([(job.text, job.language) for job in batch],
