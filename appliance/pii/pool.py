@@ -669,7 +669,7 @@ class AnalyzerPool:
                           worker.pid, value, what)
                 error = StageFailed("PII analysis failed")
         except TimeoutError as e:
-            reason = f"{e or f'timed out after {limit:.1f} s of CPU'} on {what}"
+            reason = f"{str(e) or f'timed out after {limit:.1f} s of CPU'} on {what}"
             overran = True
             error = StageFailed("PII analysis timed out")
         except (EOFError, OSError):
