@@ -36,8 +36,9 @@ class PiiConfig(BaseModel):
     ignore_entities: tuple[str, ...] = ("DATE_TIME", "NRP", "URL", "ORGANIZATION")
     #: Worker processes with warm analyzers (0: one per CPU core).
     workers: int = Field(0, ge=0)
-    #: Time limit of one worker call, in seconds, before its size is counted (a call
-    #: past its limit fails its requests closed, and the worker is replaced).
+    #: Time limit of one worker call, in seconds of the worker's CPU time (a worker
+    #: starved by a busy machine is not hung), before its size is counted (a call past
+    #: its limit fails its requests closed, and the worker is replaced).
     timeout_s: float = Field(10.0, gt=0)
     #: Added to a call's time limit per character it analyses, in microseconds (100: 10 s
     #: more per 100,000 characters; a batch holds at most ``batch_chars``).

@@ -19,11 +19,22 @@ watched descriptor so), and a long answer arrives in several reads. (Reading it 
 any answer larger than the socket buffer: a 49 KB prompt failed as if its worker had
 died.)
 
+Concurrent requests that carry the same text for the same tenant (a system prompt, a
+tool's description: every request of a burst against a cold cache) share one job: the
+text is analysed once and every caller gets the findings. Without this, a burst of 256
+requests with one 8 KB system prompt queued 256 copies of it, and a request arriving
+after the burst waited minutes behind them (the clients had long gone; their handlers
+had not).
+
 A worker call is limited to ``timeout_s`` plus ``timeout_per_char_us`` per character it
-carries. A call past its limit, or a worker that dies, fails the requests in its batch
-(closed: they are not forwarded); the worker is killed if need be, the log says why
-(the time limit and the batch's size, or the exit code or signal, never text), and a
-new worker is forked from the template.
+carries, counted in CPU time the worker spends on the batch (``/proc``), not in time on
+the clock: a worker starved of CPU by a saturated machine is slow, not hung, and killing
+it would only throw its work away and fail its requests. A worker that has used its
+limit, or that does not run at all for ``_STALLED_S`` (blocked, stopped), is hung. Where
+``/proc`` is not readable the limit counts on the clock. A call past its limit, or a
+worker that dies, fails the requests in its batch (closed: they are not forwarded); the
+worker is killed if need be, the log says why (the time limit and the batch's size, or
+the exit code or signal, never text), and a new worker is forked from the template.
 """
 
 from __future__ import annotations
@@ -56,6 +67,26 @@ log = logging.getLogger(__name__)
 _WARM_UP_S = 120.0
 #: How long the template may take to answer a control message.
 _CONTROL_S = 30.0
+#: A worker on a batch that gets no CPU at all for this long is hung (blocked or stopped),
+#: not starved: a runnable process gets some CPU within this even on a saturated machine.
+_STALLED_S = 5.0
+#: The shortest wait between two looks at a busy worker's CPU time.
+_RECHECK_S = 0.001
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time process ``pid`` has run so far (None: ``/proc`` cannot tell, or it is gone)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as f:  # nanoseconds
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:  # clock ticks, after the command's ")"
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -267,27 +298,36 @@ class _Worker:
 
 @dataclass(eq=False)
 class _Job:
-    """One piece of text to analyse, waiting for (or riding in) a batch."""
+    """One piece of text to analyse, waiting for (or riding in) a batch; one future per
+    caller waiting for it (callers with the same text share the job)."""
 
     text: str
     language: str
-    future: asyncio.Future[list[Finding]]
+    futures: list[asyncio.Future[list[Finding]]]
+    #: The cache key of the piece (None: not shared, not cached).
+    key: bytes | None = None
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.size = len(self.text)
 
+    @property
+    def abandoned(self) -> bool:
+        """Every caller gave up (cancelled, or another piece of its request failed)."""
+        return all(fut.done() for fut in self.futures)
+
     def settle(self, result: list[Finding] | None, error: BaseException | None) -> None:
-        """Resolve the caller's future on its own loop (the pool serves several loops)."""
-        loop = self.future.get_loop()
+        """Resolve each caller's future on its own loop (the pool serves several loops)."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if loop is running:
-            _resolve(self.future, result, error)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(_resolve, self.future, result, error)
+        for fut in self.futures:
+            loop = fut.get_loop()
+            if loop is running:
+                _resolve(fut, result, error)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, fut, result, error)
 
 
 def _resolve(fut: asyncio.Future[list[Finding]], result: list[Finding] | None,
@@ -306,7 +346,8 @@ class _Text:
     or, for a whole text seen before, its findings (``done``)."""
 
     pieces: list[Piece]
-    parts: list[tuple[Finding, ...] | _Job]
+    #: Per piece its cached findings, or the caller's future for them.
+    parts: list[tuple[Finding, ...] | asyncio.Future[list[Finding]]]
     keys: list[bytes | None]
     #: The cache key of the whole text (None: not cached whole).
     whole: bytes | None = None
@@ -334,6 +375,8 @@ class AnalyzerPool:
         # start the pool once and use it from several loops.
         self._idle: deque[_Worker] = deque()
         self._jobs: deque[_Job] = deque()
+        #: Jobs queued or in a batch, by cache key: a caller with the same piece joins one.
+        self._inflight: dict[bytes, _Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._cache = FindingsCache(config.cache_entries_per_tenant, config.cache_tenants)
         self._counts = {"texts": 0, "pieces": 0, "pieces_analysed": 0, "chars_analysed": 0,
@@ -440,25 +483,26 @@ class AnalyzerPool:
         if not self._started:
             raise StageFailed("PII analyzer pool is not started")
         loop = asyncio.get_running_loop()
-        pending: dict[bytes, _Job] = {}
         plans: list[_Text | None] = []
-        jobs: list[_Job] = []
+        waits: list[asyncio.Future[list[Finding]]] = []
+        fresh: list[_Job] = []
         for text, language in zip(texts, languages, strict=True):
             if not text.strip():
                 plans.append(None)
                 continue
             plans.append(self._plan(text, language, tenant, detect_pieces, known, loop,
-                                    pending, jobs))
+                                    waits, fresh))
         self._counts["texts"] += len(texts)
-        if jobs:
-            self._jobs.extend(jobs)
+        if fresh:
+            self._jobs.extend(fresh)
             self._dispatch()
+        if waits:
             try:
-                await asyncio.gather(*(job.future for job in jobs))
+                await asyncio.gather(*waits)
             except BaseException:
-                for job in jobs:  # queued pieces of a failed request are not analysed
-                    if not job.future.done():
-                        job.future.cancel()
+                for fut in waits:  # a queued piece nobody waits for is not analysed
+                    if not fut.done():
+                        fut.cancel()
                 raise
         out: list[list[Finding]] = []
         for plan in plans:
@@ -470,8 +514,8 @@ class AnalyzerPool:
                 continue
             found: list[tuple[Finding, ...]] = []
             for part, key in zip(plan.parts, plan.keys, strict=True):
-                if isinstance(part, _Job):
-                    result = tuple(part.future.result())
+                if isinstance(part, asyncio.Future):
+                    result = tuple(part.result())
                     if key is not None and tenant is not None:
                         self._cache.put(tenant, key, result)
                     found.append(result)
@@ -485,7 +529,7 @@ class AnalyzerPool:
 
     def _plan(self, text: str, language: str, tenant: str | None, detect_pieces: bool,
               known: frozenset[bytes], loop: asyncio.AbstractEventLoop,
-              pending: dict[bytes, _Job], jobs: list[_Job]) -> _Text:
+              waits: list[asyncio.Future[list[Finding]]], fresh: list[_Job]) -> _Text:
         cfg = self._config
         skip = known_spans(text, known)
         self._counts["skipped_chars"] += sum(e - s for s, e in skip)
@@ -511,13 +555,17 @@ class AnalyzerPool:
                     plan.parts.append(hit)
                     plan.keys.append(None)
                     continue
-            job = pending.get(key) if key is not None else None
-            if job is None:
-                job = _Job(window, lang, loop.create_future())
-                jobs.append(job)
+            fut: asyncio.Future[list[Finding]] = loop.create_future()
+            waits.append(fut)
+            job = self._inflight.get(key) if key is not None else None
+            if job is not None and not job.abandoned:
+                job.futures.append(fut)  # the same piece is queued or in a batch: join it
+            else:
+                job = _Job(window, lang, [fut], key)
+                fresh.append(job)
                 if key is not None:
-                    pending[key] = job
-            plan.parts.append(job)
+                    self._inflight[key] = job
+            plan.parts.append(fut)
             plan.keys.append(key)
         self._counts["pieces"] += len(pieces)
         return plan
@@ -542,14 +590,14 @@ class AnalyzerPool:
     def _take_batch(self) -> list[_Job]:
         """The jobs at the head of the queue, up to ``batch_chars`` characters and an even
         share of what is queued (so that a long prompt's pieces go to every worker)."""
-        queued = sum(job.size for job in self._jobs if not job.future.done())
+        queued = sum(job.size for job in self._jobs if not job.abandoned)
         limit = min(self._config.batch_chars, max(1, -(-queued // self.workers)))
         batch: list[_Job] = []
         size = 0
         while self._jobs:
             job = self._jobs[0]
-            if job.future.done():  # cancelled while queued
-                self._jobs.popleft()
+            if job.abandoned:  # every caller gave up while it was queued
+                self._forget(self._jobs.popleft())
                 continue
             if batch and size + job.size > limit:
                 break
@@ -557,9 +605,44 @@ class AnalyzerPool:
             size += job.size
         return batch
 
+    def _forget(self, job: _Job) -> None:
+        """The job is settled or dropped: a later caller with its piece starts a new one."""
+        if job.key is not None and self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
+
     def time_limit(self, chars: int) -> float:
-        """Seconds a worker call carrying ``chars`` characters may take."""
+        """Seconds of CPU a worker call carrying ``chars`` characters may take."""
         return self._config.timeout_s + chars * self._config.timeout_per_char_us / 1e6
+
+    @staticmethod
+    async def _call_within(worker: _Worker, payload: bytes, limit: float) -> bytes:
+        """The worker's answer; TimeoutError once it has spent ``limit`` seconds of CPU
+        on the call, or has not run for ``_STALLED_S`` (on the clock where ``/proc``
+        cannot tell CPU time)."""
+        loop = asyncio.get_running_loop()
+        call = asyncio.ensure_future(worker.call(payload))
+        started = _cpu_seconds(worker.pid)
+        ran, ran_at = started, loop.time()
+        wait = limit if started is None else min(limit, _STALLED_S)
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=wait)
+                if done:
+                    return call.result()
+                now = _cpu_seconds(worker.pid)
+                if started is None or now is None or now - started >= limit:
+                    raise TimeoutError
+                if ran is not None and now > ran:
+                    ran, ran_at = now, loop.time()
+                elif loop.time() - ran_at >= _STALLED_S:
+                    raise TimeoutError(f"did not run for {_STALLED_S:.0f} s")
+                wait = min(max(limit - (now - started), _RECHECK_S), _STALLED_S)
+        finally:
+            if not call.done():  # the task must not run on once the worker is retired
+                call.cancel()
+                await asyncio.wait({call})
+            if not call.cancelled():
+                call.exception()  # seen: its error, if any, was the worker's end
 
     async def _run(self, worker: _Worker, batch: list[_Job]) -> None:
         payload = pickle.dumps([(job.text, job.language) for job in batch],
@@ -573,7 +656,7 @@ class AnalyzerPool:
         error: BaseException | None = None
         replies: list[list[Finding]] = []
         try:
-            data = await asyncio.wait_for(worker.call(payload), timeout=limit)
+            data = await self._call_within(worker, payload, limit)
             healthy = True
             status, value = pickle.loads(data)
             if status == "ok":
@@ -585,8 +668,8 @@ class AnalyzerPool:
                 log.error("PII analysis failed in analyzer worker %d: %s (%s); the worker stays",
                           worker.pid, value, what)
                 error = StageFailed("PII analysis failed")
-        except TimeoutError:
-            reason = f"timed out after {limit:.1f} s on {what}"
+        except TimeoutError as e:
+            reason = f"{str(e) or f'timed out after {limit:.1f} s of CPU'} on {what}"
             overran = True
             error = StageFailed("PII analysis timed out")
         except (EOFError, OSError):
@@ -599,6 +682,7 @@ class AnalyzerPool:
         finally:
             self._counts["batches"] += 1
             for k, job in enumerate(batch):
+                self._forget(job)
                 job.settle(replies[k] if error is None else None, error)
             if healthy:
                 self._return(worker)
@@ -651,6 +735,7 @@ class AnalyzerPool:
         error = StageFailed("PII analyzer pool is closed")
         while self._jobs:
             self._jobs.popleft().settle(None, error)
+        self._inflight.clear()
         workers, self._all = list(self._all), set()
         for worker in workers:
             worker.close()  # end of file: the worker returns
