@@ -123,10 +123,12 @@ def request_row(ctx: Context) -> dict[str, Any]:
         "status": ctx.status,
         "error": ctx.error,
         "stages": _json(
-            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)}
+            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3),
+              **({"reasons": list(v.reasons)} if v.reasons else {})}
              for v in ctx.verdicts]
         ),
-        "extra": None,
+        # The value-free policy input, so a policy change can be replayed on past traffic.
+        "extra": _json({"policy_input": policy.input}) if policy and policy.input else None,
     }
 
 

@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +148,20 @@ class ControlPlane:
         with self._lock:
             return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
+    # -- tables of other packages (the console's repository) ------------------------------
+
+    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+        """Rows of one read query, as dicts. SQL uses ``?`` placeholders and only what
+        SQLite and PostgreSQL both understand, so a repository works on either backend."""
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        """One write transaction for another package's repository (committed on exit)."""
+        with self._tx() as db:
+            yield SqlTransaction(db)
+
     # -- keys ---------------------------------------------------------------------------
 
     def create_key(
@@ -274,6 +288,20 @@ class ControlPlane:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY tenant, name", args).fetchall()
         return [_app(r) for r in rows]
+
+
+class SqlTransaction:
+    """What a repository sees of an open transaction: statements and their rows."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        return int(self._db.execute(sql, tuple(params)).rowcount)
+
+    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
 
 
 def _key_record(row: sqlite3.Row) -> KeyRecord:

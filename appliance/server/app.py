@@ -7,6 +7,7 @@ from aiohttp import web
 from appliance.config import Config
 from appliance.server import admin_api, anthropic_api, health, metrics, openai_api, realtime
 from appliance.server.access_log import access_log
+from appliance.server.console_mount import add_console
 from appliance.server.middleware import error_boundary
 from appliance.server.services import services_ctx
 
@@ -25,4 +26,5 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(services_ctx(config))
     for group in ROUTE_GROUPS:
         group.add_routes(app)
+    add_console(app, config)
     return app
