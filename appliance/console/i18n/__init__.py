@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache, cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
