@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from appliance.console.app import Route
-from appliance.console.pages import audit, auth, overview
+from appliance.console.pages import applications, audit, auth, incidents, keys, overview, reports, settings
 
 
 def all_routes() -> tuple[Route, ...]:
-    return (*auth.ROUTES, *overview.ROUTES, *audit.ROUTES)
+    return (
+        *auth.ROUTES,
+        *overview.ROUTES,
+        *audit.ROUTES,
+        *applications.ROUTES,
+        *keys.ROUTES,
+        *reports.ROUTES,
+        *incidents.ROUTES,
+        *settings.ROUTES,
+    )

@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -85,6 +85,17 @@ _SCHEMA = (
         replay TEXT,
         applied_revision TEXT,
         rollback_to TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS console_incidents (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        aware_at DOUBLE PRECISION NOT NULL,
+        description TEXT NOT NULL,
+        request_ids TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL DEFAULT 'draft'
     )""",
     """CREATE TABLE IF NOT EXISTS console_revisions (
         revision TEXT PRIMARY KEY,
@@ -230,6 +241,10 @@ def _change(row: Mapping[str, Any]) -> Change:
         applied_revision=row["applied_revision"],
         rollback_to=row["rollback_to"],
     )
+
+
+def _incident(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**row, "request_ids": json.loads(row["request_ids"])}
 
 
 class ConsoleStore:
@@ -509,6 +524,35 @@ class ConsoleStore:
             )
         return n > 0
 
+    # -- incidents (AI Act Art. 73 drafts) ---------------------------------------------------
+
+    def create_incident(
+        self, *, title: str, severity: str, aware_at: float, description: str,
+        request_ids: Sequence[str], created_by: str,
+    ) -> dict[str, Any]:
+        incident_id = "inc-" + secrets.token_hex(6)
+        with self._db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO console_incidents (id, title, severity, aware_at, description,"
+                " request_ids, created_by, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (incident_id, title, severity, aware_at, description, json.dumps(list(request_ids)),
+                 created_by, time.time()),
+            )
+        found = self.get_incident(incident_id)
+        assert found is not None
+        return found
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        rows = self._db.fetch("SELECT * FROM console_incidents WHERE id = ?", (incident_id,))
+        return _incident(rows[0]) if rows else None
+
+    def list_incidents(self) -> list[dict[str, Any]]:
+        return [_incident(r) for r in self._db.fetch("SELECT * FROM console_incidents ORDER BY aware_at DESC")]
+
+    def set_incident_status(self, incident_id: str, status: str) -> bool:
+        with self._db.transaction() as tx:
+            return tx.execute("UPDATE console_incidents SET status = ? WHERE id = ?", (status, incident_id)) > 0
+
     # -- applied revisions ----------------------------------------------------------------
 
     def record_revision(
@@ -535,7 +579,6 @@ class ConsoleStore:
         return None if not rows else dict(json.loads(rows[0]["files"]))
 
 
-def iter_roles(text: str) -> Iterator[str]:
-    for part in text.split(","):
-        if part.strip():
-            yield part.strip()
+def split_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (form fields that hold several values)."""
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
