@@ -10,6 +10,7 @@ by a double-submit cookie, before any session exists), and hands the handler a
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import logging
 import secrets
@@ -128,6 +129,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["urlq"] = lambda v: quote(str(v), safe="")
+    env.filters["ts"] = lambda v: dt.datetime.fromtimestamp(v, dt.UTC) if v else None
     return env
 
 

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from appliance.console.app import Route
-from appliance.console.pages import applications, audit, auth, incidents, keys, overview, reports, settings
+from appliance.console.pages import (
+    applications,
+    audit,
+    auth,
+    incidents,
+    keys,
+    overview,
+    policies,
+    reports,
+    settings,
+)
 
 
 def all_routes() -> tuple[Route, ...]:
@@ -11,6 +21,7 @@ def all_routes() -> tuple[Route, ...]:
         *auth.ROUTES,
         *overview.ROUTES,
         *audit.ROUTES,
+        *policies.ROUTES,
         *applications.ROUTES,
         *keys.ROUTES,
         *reports.ROUTES,
