@@ -115,6 +115,9 @@ class Page:
         await self.deps.audit(self.username, action, details, tenant=tenant, kind=kind)
 
 
+PAGE = web.RequestKey("console_page", Page)
+
+
 def redirect(path: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location=PREFIX + path)
 
@@ -220,7 +223,7 @@ def guarded(route: Route) -> Handler:
             deps.config.console.default_language,
         )
         page = Page(request, deps, session, user, Translator(language), route)
-        request["console_page"] = page
+        request[PAGE] = page
         if route.permission is not None:
             if session is None:
                 if request.method in _SAFE_METHODS:
@@ -279,7 +282,7 @@ def _harden(response: web.StreamResponse) -> None:
 
 
 def _error_page(request: web.Request, status: int, key: str, values: Mapping[str, Any]) -> web.Response:
-    page: Page | None = request.get("console_page")
+    page: Page | None = request.get(PAGE)
     if page is None:
         deps = request.config_dict.get(CONSOLE)
         lang = deps.config.console.default_language if deps is not None else "en"

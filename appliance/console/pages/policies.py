@@ -71,7 +71,7 @@ async def policies(page: Page) -> web.StreamResponse:
     changes = await asyncio.to_thread(store.list_changes, None)
     history = await asyncio.to_thread(store.revisions)
     listing = [{"path": p, "rules": _rules(p, text), "test": p.endswith("_test.rego")} for p, text in files.items()]
-    return page.render("policies.html", files=listing, revision=revision, status=page.deps.policy_status(),
+    return page.render("policies.html", files=listing, revision=revision, engine=page.deps.policy_status(),
                        changes=changes, history=history)
 
 
