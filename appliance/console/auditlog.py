@@ -485,13 +485,13 @@ class AuditView:
             cond = f"{_REQUESTS} AND ts_start >= ? AND policy_revision IS NOT NULL"
             rows = cur.execute(
                 "SELECT request_id, ts_start, tenant, application, coalesce(model, requested_model),"
-                " decision, extra ->> '$.policy_input' FROM records"
-                f" WHERE {cond} AND extra ->> '$.policy_input' IS NOT NULL"
+                " decision, json_extract_string(extra, '$.policy_input') FROM records"
+                f" WHERE {cond} AND json_extract_string(extra, '$.policy_input') IS NOT NULL"
                 f" ORDER BY ts_start DESC LIMIT {int(limit)}",
                 [_naive(since)],
             ).fetchall()
             missing = cur.execute(
-                f"SELECT count(*) FROM records WHERE {cond} AND extra ->> '$.policy_input' IS NULL",
+                f"SELECT count(*) FROM records WHERE {cond} AND json_extract_string(extra, '$.policy_input') IS NULL",
                 [_naive(since)],
             ).fetchall()[0][0]
         return [
