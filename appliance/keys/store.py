@@ -110,6 +110,7 @@ class ControlPlane:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self._own_commits = 0
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -142,11 +143,16 @@ class ControlPlane:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._own_commits += 1
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap cache-invalidation probe."""
+        """Changes whenever any connection commits: a cheap cache-invalidation probe.
+
+        SQLite's ``data_version`` counts other connections' commits only; this
+        connection's own (a key revoked through the admin API or the console of this
+        very process) are counted here, so they invalidate caches too."""
         with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._own_commits
 
     # -- tables of other packages (the console's repository) ------------------------------
 
