@@ -64,7 +64,10 @@ def test_single_sign_on_through_the_organisations_provider(browser: Browser, con
     page.goto(console.url + "/console/keys")
     assert page.locator("h1").inner_text().startswith("Error 403")
     sign_out(page)
+    page.context.close()
 
+    # a fresh browser: the provider still remembers olivia's session in the first one
+    page = new_page(browser)
     page.goto(console.url + "/console/login")
     page.get_by_role("link", name="Sign in with Example IdP").click()
     idp_sign_in(page, "nora")  # her only group maps to no console role
