@@ -84,6 +84,8 @@ def console(tmp_path_factory: pytest.TempPathFactory, test_models: Any, idp_port
     work = tmp_path_factory.mktemp("console")
     policy_dir = work / "policies"
     shutil.copytree(REPO / "policies", policy_dir)
+    with open(policy_dir / "obligations.rego", "a") as f:  # payloads to open in the audit trail
+        f.write('\nstore_payloads if input.principal.department == "records"\n')
     port = free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
     idp = subprocess.Popen(
@@ -129,7 +131,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, test_models: Any, idp_port
 def _traffic(c: Console) -> None:
     """Requests of several tenants, models and kinds, with personal data, one denied."""
     c.keys["acme"] = create_key(c.data_dir, tenant="acme", user="alice", department="engineering")
-    c.keys["globex"] = create_key(c.data_dir, tenant="globex", user="gustav", department="legal")
+    c.keys["globex"] = create_key(c.data_dir, tenant="globex", user="gustav", department="records")
     c.keys["intern"] = create_key(c.data_dir, tenant="acme", user="ivan", department="interns")
     c.keys["mallory"] = create_key(c.data_dir, tenant="acme", user="mallory")
     c.chat(c.keys["acme"], "Write a friendly reply to jane.doe@example.com about her invoice.")
