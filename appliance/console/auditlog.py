@@ -158,6 +158,9 @@ class AuditView:
         self._refreshed_at = 0.0
         self._used_at = 0.0
         self._leaves: dict[tuple[str, int], list[bytes]] = {}
+        #: Filter menus (distinct values) per (dimension, tenant), valid until the
+        #: segments change: every page shows them, and they change only on a refresh.
+        self._menus: dict[tuple[str, str | None], list[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -168,6 +171,7 @@ class AuditView:
             self._conn = None
             self._segments.clear()
             self._leaves.clear()
+            self._menus.clear()
             self._refreshed_at = 0.0
 
     def close_if_idle(self, idle_s: float) -> bool:
@@ -317,6 +321,7 @@ class AuditView:
     def _rebuild_views(self) -> None:
         conn = self._conn
         assert conn is not None
+        self._menus.clear()
         for table in ("records", "checkpoints"):
             parts = [f"SELECT NULL::VARCHAR AS segment_id, * FROM memory.empty.{table}"]
             for seg in self._segments.values():
@@ -411,49 +416,62 @@ class AuditView:
         return cps
 
     def overview(self, filters: AuditFilters, *, max_age_s: float | None = None) -> dict[str, Any]:
-        """Totals, time series and breakdowns for the overview page, from the roll-ups."""
+        """Totals, time series and breakdowns for the overview page, from the roll-ups.
+
+        One grouped scan of the request roll-up (GROUPING SETS: per hour, per risk class,
+        per tenant, application and model) gives the series, the totals and every
+        breakdown; the rules and PII roll-ups are one query each."""
         where, params = filters.where(rollup=True)
         with self._using(max_age_s) as conn:
             cur = conn.cursor()
+            grouped = cur.execute(
+                "SELECT grouping(hour), grouping(risk_class), grouping(tenant), grouping(application),"
+                " grouping(model), hour, risk_class, tenant, application, model, sum(n),"
+                " coalesce(sum(n) FILTER (WHERE decision = 'deny'), 0),"
+                " coalesce(sum(n) FILTER (WHERE decision = 'rate_limited'), 0),"
+                " sum(errors), sum(cost), sum(tokens), sum(pii)"
+                f" FROM roll_requests WHERE {where}"
+                " GROUP BY GROUPING SETS ((hour), (risk_class), (tenant), (application), (model))",
+                params,
+            ).fetchall()
+            rules = cur.execute(
+                f"SELECT rule, sum(n) FROM roll_rules WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 15", params
+            ).fetchall()
+            pii = cur.execute(
+                f"SELECT pii_type, sum(n) FROM roll_pii WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20", params
+            ).fetchall()
+        hours = sorted((r for r in grouped if r[0] == 0), key=lambda r: r[5])
+        totals = {"requests": 0, "denied": 0, "rate_limited": 0, "errors": 0, "cost": 0.0, "tokens": 0, "pii": 0}
+        for r in hours:
+            for key, value in zip(totals, r[10:], strict=True):
+                totals[key] += value or 0
+        bucket = "day" if hours and hours[-1][5] - hours[0][5] > dt.timedelta(days=3) else "hour"
+        series: dict[dt.datetime, list[float]] = {}
+        for r in hours:
+            at = r[5].replace(hour=0) if bucket == "day" else r[5]
+            point = series.setdefault(at, [0, 0, 0, 0.0])
+            for i, value in enumerate((r[10], r[11], r[13], r[14])):
+                point[i] += value or 0
 
-            def q(sql: str, extra: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-                return cur.execute(sql, [*extra, *params]).fetchall()
+        def ranked(flag: int, column: int, limit: int | None) -> list[tuple[Any, ...]]:
+            rows = [r for r in grouped if r[flag] == 0]
+            rows.sort(key=lambda r: (-(r[10] or 0), str(r[column])))
+            return rows[:limit]
 
-            span = q(f"SELECT min(hour), max(hour) FROM roll_requests WHERE {where}")[0]
-            bucket = "hour"
-            if span[0] is not None and (span[1] - span[0]) > dt.timedelta(days=3):
-                bucket = "day"
-            totals = q(
-                "SELECT coalesce(sum(n),0), coalesce(sum(n) FILTER (WHERE decision='deny'),0),"
-                " coalesce(sum(n) FILTER (WHERE decision='rate_limited'),0), coalesce(sum(errors),0),"
-                f" coalesce(sum(cost),0), coalesce(sum(tokens),0), coalesce(sum(pii),0) FROM roll_requests WHERE {where}"
-            )[0]
-            series = q(
-                f"SELECT date_trunc('{bucket}', hour) AS t, sum(n), sum(n) FILTER (WHERE decision='deny'),"
-                f" sum(errors), sum(cost) FROM roll_requests WHERE {where} GROUP BY 1 ORDER BY 1"
-            )
-            rules = q(f"SELECT rule, sum(n) FROM roll_rules WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 15")
-            pii = q(f"SELECT pii_type, sum(n) FROM roll_pii WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20")
-            risk = q(f"SELECT coalesce(risk_class, 'none'), sum(n) FROM roll_requests WHERE {where} GROUP BY 1 ORDER BY 2 DESC")
-            by: dict[str, list[tuple[Any, ...]]] = {}
-            for dim in ("tenant", "application", "model"):
-                by[dim] = q(
-                    f"SELECT coalesce({dim}, '-'), sum(n), coalesce(sum(n) FILTER (WHERE decision='deny'),0),"
-                    f" sum(errors), sum(cost) FROM roll_requests WHERE {where} GROUP BY 1 ORDER BY 2 DESC LIMIT 20"
-                )
+        by = {dim: ranked(flag, flag + 5, 20) for dim, flag in (("tenant", 2), ("application", 3), ("model", 4))}
         return {
             "bucket": bucket,
-            "totals": dict(zip(("requests", "denied", "rate_limited", "errors", "cost", "tokens", "pii"),
-                               totals, strict=True)),
+            "totals": totals,
             "series": [
-                {"t": _iso(r[0]), "requests": int(r[1] or 0), "denied": int(r[2] or 0),
-                 "errors": int(r[3] or 0), "cost": float(r[4] or 0.0)} for r in series
+                {"t": _iso(t), "requests": int(p[0]), "denied": int(p[1]), "errors": int(p[2]), "cost": float(p[3])}
+                for t, p in sorted(series.items())
             ],
             "rules": [{"rule": r[0], "n": int(r[1])} for r in rules],
             "pii": [{"type": r[0], "n": int(r[1])} for r in pii],
-            "risk": [{"class": r[0], "n": int(r[1])} for r in risk],
-            "by": {dim: [{"name": r[0], "requests": int(r[1]), "denied": int(r[2]), "errors": int(r[3]),
-                          "cost": float(r[4] or 0.0)} for r in rows] for dim, rows in by.items()},
+            "risk": [{"class": r[6] or "none", "n": int(r[10])} for r in ranked(1, 6, None)],
+            "by": {dim: [{"name": r[flag + 5] or "-", "requests": int(r[10]), "denied": int(r[11]),
+                          "errors": int(r[13] or 0), "cost": float(r[14] or 0.0)} for r in rows]
+                   for (dim, rows), flag in zip(by.items(), (2, 3, 4), strict=True)},
         }
 
     def distinct(self, column: str, tenant: str | None = None, max_age_s: float | None = None) -> list[str]:
@@ -461,20 +479,24 @@ class AuditView:
         if column not in ("tenant", "application", "model", "risk_class", "decision"):
             raise ValueError(column)
         cond, params = ("tenant = ?", [tenant]) if tenant is not None else ("TRUE", [])
-        with self._using(max_age_s) as conn:
-            rows = conn.cursor().execute(
-                f"SELECT DISTINCT {column} FROM roll_requests WHERE {column} IS NOT NULL AND {cond} ORDER BY 1",
-                params,
-            ).fetchall()
-        return [str(r[0]) for r in rows]
+        return self._menu(
+            column, tenant, max_age_s,
+            f"SELECT DISTINCT {column} FROM roll_requests WHERE {column} IS NOT NULL AND {cond} ORDER BY 1", params,
+        )
 
     def pii_types(self, tenant: str | None = None) -> list[str]:
         cond, params = ("tenant = ?", [tenant]) if tenant is not None else ("TRUE", [])
-        with self._using(None) as conn:
-            rows = conn.cursor().execute(
-                f"SELECT DISTINCT pii_type FROM roll_pii WHERE {cond} ORDER BY 1", params
-            ).fetchall()
-        return [str(r[0]) for r in rows]
+        return self._menu("pii_type", tenant, None,
+                          f"SELECT DISTINCT pii_type FROM roll_pii WHERE {cond} ORDER BY 1", params)
+
+    def _menu(self, name: str, tenant: str | None, max_age_s: float | None, sql: str,
+              params: list[Any]) -> list[str]:
+        with self._using(max_age_s) as conn:
+            cached = self._menus.get((name, tenant))
+            if cached is None:
+                cached = [str(r[0]) for r in conn.cursor().execute(sql, params).fetchall()]
+                self._menus[(name, tenant)] = cached
+        return list(cached)
 
     def policy_inputs(self, since: dt.datetime, limit: int,
                       max_age_s: float | None = None) -> tuple[list[dict[str, Any]], int]:
