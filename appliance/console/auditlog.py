@@ -8,7 +8,8 @@ does, :mod:`appliance.audit.reader`) when the view is older than ``audit_refresh
 The admin segment, which command-line processes reopen to append, is copied into memory
 rather than held, so the console never blocks ``appliance audit`` commands; after
 ``audit_idle_close_s`` without a page the files are released altogether (a purge cannot
-thin a segment a reader holds).
+thin a segment a reader holds), while the roll-ups computed from them stay in memory: a
+segment that comes back unchanged is attached again without being read again.
 
 Per sealed segment the view keeps hourly roll-ups (requests, denials by rule, PII by
 type, risk classes, cost, errors by tenant, application and model), computed once when
@@ -161,6 +162,12 @@ class AuditView:
         #: Filter menus (distinct values) per (dimension, tenant), valid until the
         #: segments change: every page shows them, and they change only on a refresh.
         self._menus: dict[tuple[str, str | None], list[str]] = {}
+        #: Segments whose roll-ups are in memory, with the file stamp they were computed
+        #: from: they outlive an idle release, so the next page re-attaches in
+        #: milliseconds instead of re-reading every record.
+        self._rolled: dict[str, tuple[int, int]] = {}
+        #: Roll-ups computed (one per segment and file version): the cost a refresh paid.
+        self.rollups_computed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -172,14 +179,35 @@ class AuditView:
             self._segments.clear()
             self._leaves.clear()
             self._menus.clear()
+            self._rolled.clear()
             self._refreshed_at = 0.0
 
     def close_if_idle(self, idle_s: float) -> bool:
+        """Release the log's files after ``idle_s`` without a page (the roll-ups stay)."""
         with self._lock:
-            if self._conn is not None and time.monotonic() - self._used_at > idle_s:
-                self.close()
+            if self._conn is not None and self._segments and time.monotonic() - self._used_at > idle_s:
+                self.release_files()
                 return True
         return False
+
+    def release_files(self) -> None:
+        """Detach every segment file (a purge or a shred may then rewrite it) but keep the
+        roll-ups computed from them: a segment that comes back unchanged (same size and
+        modification time) is not rolled up again."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                return
+            for seg in list(self._segments.values()):
+                if seg.attached_as is not None:
+                    conn.execute(f"DETACH {seg.attached_as}")
+                else:
+                    conn.execute(f"DROP TABLE IF EXISTS {seg.records}")
+                    conn.execute(f"DROP TABLE IF EXISTS {seg.checkpoints}")
+            self._segments.clear()
+            self._leaves.clear()
+            self._rebuild_views()
+            self._refreshed_at = 0.0
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
@@ -222,6 +250,9 @@ class AuditView:
         for gone in [s for s in self._segments if s not in files]:
             self._drop(gone)
             changed = True
+        for gone in [s for s in self._rolled if s not in files]:
+            self._forget_rollups(conn, gone)  # released, then deleted (a purge, retention)
+            changed = True
         pending = list(files.items())
         while pending:
             retry = []
@@ -262,7 +293,9 @@ class AuditView:
         attach(conn, path, alias, key, read_only=True)
         seg = _Segment(segment_id, f"{alias}.records", f"{alias}.checkpoints", alias, stamp)
         self._segments[segment_id] = seg
-        self._roll_up(conn, seg)
+        if self._rolled.get(segment_id) != stamp:
+            self._forget_rollups(conn, segment_id)
+            self._roll_up(conn, seg)
 
     def _copy_admin(self, conn: duckdb.DuckDBPyConnection, segment_id: str, path: Any, key: str,
                     stamp: tuple[int, int]) -> None:
@@ -280,6 +313,7 @@ class AuditView:
             conn.execute(f"DETACH {alias}")
         seg = _Segment(segment_id, f"memory.main.{alias}_records", f"memory.main.{alias}_checkpoints", None, stamp)
         self._segments[segment_id] = seg
+        self._forget_rollups(conn, segment_id)  # small, and appended to: always rolled up anew
         self._roll_up(conn, seg)
 
     def _drop(self, segment_id: str) -> None:
@@ -287,8 +321,7 @@ class AuditView:
         seg = self._segments.pop(segment_id)
         if conn is None:
             return
-        for table in ("roll_requests", "roll_rules", "roll_pii"):
-            conn.execute(f"DELETE FROM {table} WHERE segment_id = ?", [segment_id])
+        self._forget_rollups(conn, segment_id)
         if seg.attached_as is not None:
             conn.execute(f"DETACH {seg.attached_as}")
         else:
@@ -296,9 +329,16 @@ class AuditView:
             conn.execute(f"DROP TABLE IF EXISTS {seg.checkpoints}")
         self._leaves = {k: v for k, v in self._leaves.items() if k[0] != segment_id}
 
+    def _forget_rollups(self, conn: duckdb.DuckDBPyConnection, segment_id: str) -> None:
+        for table in ("roll_requests", "roll_rules", "roll_pii"):
+            conn.execute(f"DELETE FROM {table} WHERE segment_id = ?", [segment_id])
+        self._rolled.pop(segment_id, None)
+
     def _roll_up(self, conn: duckdb.DuckDBPyConnection, seg: _Segment) -> None:
         sid = seg.segment_id
         src = seg.records
+        self._rolled[sid] = seg.stamp
+        self.rollups_computed += 1
         conn.execute(
             f"INSERT INTO roll_requests SELECT ?, {_DIMS}, decision, risk_class, count(*),"
             " count(*) FILTER (WHERE decision = 'error' OR status >= 500),"
