@@ -16,7 +16,7 @@
 --   department        department of the principal
 --   roles             roles of the principal
 --   application       application the key belongs to
---   route             chat.completions | completions | embeddings | messages | moderations
+--   route             chat.completions | completions | embeddings | messages | moderations | responses | mcp.tools/call
 --   stream            streaming response
 --   requested_model   model the caller asked for
 --   model             model finally used
@@ -45,7 +45,7 @@
 --   status            HTTP status returned
 --   error             error code/message returned (never content)
 --   stages            per stage: outcome, duration and its reasons
---   extra             admin records: their details; request records: the policy input (value-free)
+--   extra             details of admin records (access, purge, shred, rotation); request records: an MCP call's tool and annotations, the policy input (value-free)
 --   payload_key_id    data key that encrypts the payload (NULL: none stored)
 --   payload_nonce     AES-GCM nonce of the payload
 --   payload_ct        AES-GCM ciphertext of {request, response}

@@ -1,174 +1,191 @@
-"""Request-path cost of PII detection: one pool round trip per request, and how it scales.
+"""What PII analysis adds to a request, by request shape, next to a baseline build.
 
-Usage: .venv/bin/python benchmarks/pii_latency.py [--requests N] [--special-only]
+Usage: .venv/bin/python benchmarks/pii_latency.py [--requests N] [--rounds R]
+       [--shapes S,M,L,XL,R] [--baseline DIR] [--workers W]
 
-Measures, for a typical chat request (system + two user messages, ~60 words), the
-latency of ``AnalyzerPool.analyze`` sequentially (what one request adds) and the
-throughput with concurrent requests for 1 worker and one worker per core, next to the
-in-process analyzer called directly (the floor: no inter-process hop).
+For each shape (the request shapes of benchmarks/pipeline_profile.py: S a short
+question, M a 2 KB e-mail thread, L a 20 KB retrieved context with a question, XL a
+100 KB document, R an 8 KB system prompt and tool definitions that repeat while the user
+turn changes, R0 those user turns alone), a child process starts the analyzer pool of one build (its own code,
+or the build in ``--baseline DIR``, e.g. a ``git archive`` of an earlier commit), then
+sends N requests one after another: the request's texts (as pii_detect does: the
+tenant's cache, a language per run of a long text), then the answer's, an echo of the
+last user text of similar size (as pii_output does when it must screen: answer
+paragraphs that repeat the request are skipped). It reports the P50 and mean wall time
+per request of each, the PII processes' CPU time per request, and how many requests
+failed. Builds alternate shape by shape and round by round, so both see the same load;
+the summary gives medians over rounds and the ratio to the baseline.
 
-Then what the GDPR Art. 9 special-category layer adds, measured against the same
-analysis without it in the same run, interleaved request by request (the machine's
-load drifts; alternating cancels the drift): in-process and through two one-worker
-pools (``pii.special_categories`` on and off), for the typical request, for one that
-holds special categories (a sick-leave e-mail), and for a 2 KB document.
-``--special-only`` skips the first part.
+Texts come from appliance/testing/documents.py (English and German with names,
+addresses, e-mails, phone numbers, IBANs) and are written to a file the children read,
+so both builds analyse the same characters. M, L and XL carry a different document in
+every request; R's system prompt and tools repeat.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from appliance.config.pii import PiiConfig
-from appliance.pii.engine import analyze_texts, build_analyzer
-from appliance.pii.pool import AnalyzerPool
-from appliance.pii.special.detector import build_special_detector
-
-TEXTS = [
-    "You are a helpful assistant for the billing department.",
-    "Hi, my name is John Smith and I live at 29 Hornsey Road, London. Please call me on "
-    "+44 20 7946 0958 or mail john.smith@example.com about invoice 4711.",
-    "Bitte überweisen Sie den Betrag auf DE89 3704 0044 0532 0130 00, Herr Dr. Müller.",
-]
-LANGS = ["en", "en", "de"]
-
-#: A request that holds special categories (health, in both languages).
-ART9_TEXTS = [
-    "You are an assistant for the HR team.",
-    "Please summarise: Employee Sarah Connor has been on sick leave since 3 May after a "
-    "burnout; her GP certificate mentions depression and she takes sertraline.",
-    "Herr Jan Becker ist seit Montag krankgeschrieben und Mitglied der IG Metall.",
-]
-#: A 2 KB document (an HR case file, English), as one text piece.
-DOCUMENT = " ".join([
-    "Case file 2026-114, prepared for the HR review board. The employee joined the company "
-    "in 2019 as a warehouse operator and was promoted to shift lead in 2022. Performance "
-    "reviews describe reliable work, good relations with the team and punctual reporting.",
-    "In March the employee asked for a meeting with the works council about the new rota. "
-    "The rota was changed after consultation; overtime was reduced by four hours a week.",
-    "From 12 April to 30 May the employee was absent; a sick note from the GP was received. "
-    "On return, a phased return-to-work plan was agreed with occupational health.",
-    "The employee is a member of the union and asked for a union representative to attend "
-    "the next review. The manager, Tom Baker, agreed and proposed a date in July.",
-] * 3)
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[1]
 
 
-def _median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+def _requests(shape: str, n: int) -> list[dict[str, Any]]:
+    """``n`` requests of ``shape`` as texts and languages, plus the answer text."""
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(HERE.parent))
+    from pipeline_profile import body  # the shapes, one definition
+
+    from appliance.pii.slots import request_slots
+
+    out = []
+    for i in range(n):
+        b = body(shape, 1000 + i)
+        texts = [t for t in request_slots("chat.completions", b).texts if t.strip()]
+        last_user = next(m["content"] for m in reversed(b["messages"]) if m["role"] == "user")
+        out.append({"texts": texts, "answer": f"echo: {last_user}"})
+    return out
 
 
-def special_in_process(n: int) -> None:
-    """The in-process analyzer with and without the special layer, alternating calls."""
-    config = PiiConfig()
-    analyzer = build_analyzer(config)
-    special = build_special_detector(config)
-    ignore = frozenset(config.ignore_entities)
-    for name, texts, langs in (("typical", TEXTS, LANGS), ("art9", ART9_TEXTS, LANGS),
-                               ("2 KB document", [DOCUMENT], ["en"])):
-        for _ in range(5):
-            analyze_texts(analyzer, texts, langs, ignore, special)
-        off: list[float] = []
-        on: list[float] = []
-        for i in range(n):
-            for layer in ((None, special) if i % 2 == 0 else (special, None)):
-                t = time.perf_counter()
-                analyze_texts(analyzer, texts, langs, ignore, layer)
-                (off if layer is None else on).append(time.perf_counter() - t)
-        alone: list[float] = []
-        identifiers = analyze_texts(analyzer, texts, langs, ignore)
-        assert special is not None
-        for _ in range(n):
-            t = time.perf_counter()
-            for text, lang, found in zip(texts, langs, identifiers, strict=True):
-                special.findings(text, lang, found)
-            alone.append(time.perf_counter() - t)
-        print(f"in-process, {name:<13}: {_median_ms(off):6.2f} ms without, {_median_ms(on):6.2f} ms "
-              f"with special categories (+{_median_ms(on) - _median_ms(off):.3f} ms median; "
-              f"the layer alone {_median_ms(alone):.3f} ms)")
+def _child(args: argparse.Namespace) -> None:
+    """Runs in the build under test (its own ``appliance`` on PYTHONPATH)."""
+    from appliance.config.pii import PiiConfig
+    from appliance.pii.language import detect_language
+    from appliance.pii.pool import AnalyzerPool
 
+    requests = json.loads(Path(args.child).read_text())
+    pool = AnalyzerPool(PiiConfig(workers=args.workers))
+    # A build before the pool knew tenants and long texts takes texts and languages only.
+    params = inspect.signature(pool.analyze).parameters
+    current = "tenant" in params
+    digests: Any = None
+    if "known" in params:
+        from appliance.pii.pieces import known_digests as digests
 
-async def special_pool(n: int) -> None:
-    """Two one-worker pools, special categories on and off, requests alternating."""
-    pools = {flag: AnalyzerPool(PiiConfig(workers=1, special_categories=flag))
-             for flag in (False, True)}
-    await asyncio.gather(*(p.start() for p in pools.values()))
-    try:
-        for name, texts, langs in (("typical", TEXTS, LANGS), ("art9", ART9_TEXTS, LANGS),
-                                   ("2 KB document", [DOCUMENT], ["en"])):
-            lat: dict[bool, list[float]] = {False: [], True: []}
-            for _ in range(5):
-                for p in pools.values():
-                    await p.analyze(texts, langs)
-            for i in range(n):
-                for flag in ((False, True) if i % 2 == 0 else (True, False)):
-                    t = time.perf_counter()
-                    await pools[flag].analyze(texts, langs)
-                    lat[flag].append(time.perf_counter() - t)
-            off, on = _median_ms(lat[False]), _median_ms(lat[True])
-            print(f"pool (1 worker), {name:<13}: {off:6.2f} ms without, {on:6.2f} ms with "
-                  f"special categories (+{on - off:.3f} ms per request, median)")
-    finally:
-        await asyncio.gather(*(p.aclose() for p in pools.values()))
-
-
-async def pool_run(workers: int, n: int) -> tuple[float, float]:
-    pool = AnalyzerPool(PiiConfig(workers=workers))
-    await pool.start()
-    try:
-        for _ in range(5):
-            await pool.analyze(TEXTS, LANGS)
-        lat = []
-        for _ in range(n):
-            t = time.perf_counter()
-            await pool.analyze(TEXTS, LANGS)
-            lat.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        await asyncio.gather(*(pool.analyze(TEXTS, LANGS) for _ in range(n)))
-        rps = n / (time.perf_counter() - t)
-        return statistics.median(lat), rps
-    finally:
+    async def run() -> dict[str, Any]:
+        await pool.start()
+        pids = pool.pids() + ([t] if (t := getattr(pool, "template_pid", lambda: None)()) else [])
+        req_t: list[float] = []
+        ans_t: list[float] = []
+        failed: list[str] = []
+        cpu0 = sum(_cpu_s(p) for p in pids)
+        for k, r in enumerate(requests):
+            langs = [detect_language(t) for t in r["texts"]]
+            extra: dict[str, Any] = {"tenant": "bench", "detect_pieces": True} if current else {}
+            began = time.perf_counter()
+            try:
+                await pool.analyze(r["texts"], langs, **extra)
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                failed.append(str(e))
+                continue
+            mid = time.perf_counter()
+            answer_extra = dict(extra)
+            if digests is not None:
+                answer_extra["known"] = digests(r["texts"])
+            try:
+                await pool.analyze([r["answer"]], [detect_language(r["answer"])], **answer_extra)
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                failed.append(str(e))
+                continue
+            end = time.perf_counter()
+            if k >= args.warmup:
+                req_t.append(mid - began)
+                ans_t.append(end - mid)
+        cpu = sum(_cpu_s(p) for p in pool.pids()) + (
+            _cpu_s(t) if (t := getattr(pool, "template_pid", lambda: None)()) else 0.0) - cpu0
         await pool.aclose()
+        done = max(1, len(req_t))
+        return {"request": req_t, "answer": ans_t, "failed": failed, "cpu_ms": cpu / done * 1e3}
+
+    print(json.dumps(asyncio.run(run())))
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run_child(build: Path, data: Path, workers: int, warmup: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(build)}
+    out = subprocess.run(
+        [sys.executable, str(HERE), "--child", str(data), "--workers", str(workers),
+         "--warmup", str(warmup)],
+        env=env, cwd=str(build), capture_output=True, text=True, timeout=3600,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"child on {build} failed:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--special-only", action="store_true",
-                    help="only the special-category comparison")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--shapes", default="S,M,L,XL,R,R0")
+    ap.add_argument("--baseline", type=Path, help="another build's root (its appliance/ is used)")
+    ap.add_argument("--workers", type=int, default=0, help="analyzer workers (0: one per core)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    n = args.requests
-    if not args.special_only:
-        baseline(n)
-    print(f"\nGDPR Art. 9 special categories, with and without, interleaved ({n} requests each); "
-          f"load average: {os.getloadavg()[0]:.1f}")
-    special_in_process(n)
-    asyncio.run(special_pool(n))
+    if args.child:
+        _child(args)
+        return
+    builds = {"this build": ROOT}
+    if args.baseline:
+        builds["baseline"] = args.baseline.resolve()
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; {args.requests} "
+          f"requests per shape (first {args.warmup} not counted), {args.rounds} round(s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for shape in args.shapes.split(","):
+            data = Path(tmp) / f"{shape}.json"
+            data.write_text(json.dumps(_requests(shape, args.requests + args.warmup)))
+            for _ in range(args.rounds):
+                for name, build in builds.items():
+                    r = _run_child(build, data, args.workers, args.warmup)
+                    results.setdefault((shape, name), []).append(r)
+                    print(f"  {shape:2s} {name:10s} request P50 {_p50(r['request']):8.2f} ms, "
+                          f"answer P50 {_p50(r['answer']):8.2f} ms, PII CPU {r['cpu_ms']:8.1f} ms, "
+                          f"failed {len(r['failed'])}", flush=True)
+    print("\nmedians over rounds (ms): request P50 / mean, answer P50 / mean, PII CPU per request")
+    for (shape, name), runs in results.items():
+        req = statistics.median(_p50(r["request"]) for r in runs)
+        line = (f"{shape:2s} {name:10s} {req:8.2f} / {statistics.median(_mean(r['request']) for r in runs):8.2f}"
+                f"   {statistics.median(_p50(r['answer']) for r in runs):8.2f} / "
+                f"{statistics.median(_mean(r['answer']) for r in runs):8.2f}"
+                f"   {statistics.median(r['cpu_ms'] for r in runs):8.1f}")
+        failed = sum(len(r["failed"]) for r in runs)
+        if failed:
+            first = next(f for r in runs for f in r["failed"])
+            line += f"   failed {failed} ({first})"
+        base = results.get((shape, "baseline"))
+        if name != "baseline" and base:
+            b = statistics.median(_p50(r["request"]) for r in base)
+            if b > 0 and req > 0:
+                line += f"   request P50 x{b / req:.2f} faster than the baseline"
+        print(line)
 
 
-def baseline(n: int) -> None:
-    analyzer = build_analyzer(PiiConfig())
-    for _ in range(5):
-        analyze_texts(analyzer, TEXTS, LANGS)
-    lat = []
-    for _ in range(n):
-        t = time.perf_counter()
-        analyze_texts(analyzer, TEXTS, LANGS)
-        lat.append((time.perf_counter() - t) * 1000)
-    base = statistics.median(lat)
-    print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
-    print(f"in-process analyzer: {base:.2f} ms/request median (baseline, blocks the loop)")
-    for workers in sorted({1, os.cpu_count() or 1}):
-        med, rps = asyncio.run(pool_run(workers, n))
-        print(f"pool, {workers} worker(s): {med:.2f} ms/request median sequential "
-              f"({med / base:.2f}x in-process), {rps:.0f} requests/s concurrent")
+def _p50(values: list[float]) -> float:
+    return statistics.median(values) * 1e3 if values else float("nan")
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.mean(values) * 1e3 if values else float("nan")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,26 @@
-"""Where one request's time goes with every compliance stage on, stage by stage.
+"""Where one request's time goes with every compliance stage on, stage by stage, per shape.
 
-Usage: .venv/bin/python benchmarks/pipeline_profile.py [--requests N]
+Usage: .venv/bin/python benchmarks/pipeline_profile.py [--requests N] [--shapes S,M,L,XL,R]
 
 Runs the appliance in-process on its default configuration (every stage on) in front of
-the fake OpenAI upstream, sends N sequential chat requests (one client: the latency a
-caller feels), and prints each stage's P50 and mean from timers wrapped around the
-pipeline's own methods, the end-to-end P50 next to calling the upstream directly (the
-baseline), and the CPU time per request of the server process and of its PII workers.
-The client and the upstream share the server's process, so its CPU figure includes them.
+the fake OpenAI upstream, sends N sequential chat requests of each shape (one client:
+the latency a caller feels), and prints per shape the end-to-end P50 next to the same
+body sent to the upstream directly (the baseline) and their difference (the added
+P50), each stage's P50 and mean from timers wrapped around the pipeline's own methods,
+and the CPU time per request of the server process and of its PII processes. The
+client and the upstream share the server's process, so its CPU figure includes them.
+
+Shapes S, M, L, XL, R and R0 are those of ``proxy_overhead.py --prompts``
+(appliance/testing/prompt_shapes.py): about 40 words with a name and an e-mail, a 2 KB
+e-mail thread, a 20 KB retrieved context, a 100 KB document, an 8 KB system prompt with
+tools repeated under a changing user turn (R0: the user turns alone). Only R's repeated
+part can be answered from the findings cache. The fake upstream answers "echo: <last user
+message>" as redacted, so answers are as large as the prompts' last turn; the answer
+screen reads them too.
+
+Requests the policy denies (the risk classifier reads some generated contracts as
+high-risk, and only registered applications may send those) and requests that fail are
+counted and left out of the figures.
 """
 
 from __future__ import annotations
@@ -33,11 +46,10 @@ from appliance.blas import one_blas_thread
 from appliance.config import load_config
 from appliance.pipeline import pipeline as P
 from appliance.server.app import create_app
+from appliance.testing.prompt_shapes import body
 from appliance.testing.fakes import FakeOpenAI
 from appliance.testing.harness import UPSTREAM_KEY_ENV, create_key, merge, openai_upstream, to_toml
 
-BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Summarise the quarterly report in one line."}]}
-WARMUP = 20
 TIMES: dict[str, list[float]] = defaultdict(list)
 
 
@@ -63,17 +75,30 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
+def _descendants(pid: int) -> list[int]:
     out: list[int] = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        out += [int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
+            out += [int(child), *_descendants(int(child))]
     return out
 
 
-async def run(n: int) -> None:
+def _tree_cpu(pid: int) -> float:
+    total = 0.0
+    for child in _descendants(pid):
+        try:
+            total += _cpu_s(child)
+        except OSError:  # exited meanwhile
+            pass
+    return total
+
+
+async def run(n: int, warmup: int, shapes: list[str]) -> None:
     fake = FakeOpenAI(api_key="sk-up", record=False)
     await fake.start(port=0)
     os.environ[UPSTREAM_KEY_ENV] = "sk-up"
+    print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; {n} requests per "
+          f"shape after {warmup} to warm up, 1 client")
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "appliance.toml"
         cfg.write_text(to_toml(merge(openai_upstream("up", fake.base_url, max_retries=0))))
@@ -85,44 +110,72 @@ async def run(n: int) -> None:
         headers = {"Authorization": f"Bearer {key}"}
         pid = os.getpid()
         async with ClientSession() as s:
-            latencies: list[float] = []
-            for i in range(n + WARMUP):
-                if i == WARMUP:
-                    TIMES.clear()
-                    cpu0 = (_cpu_s(pid), sum(_cpu_s(c) for c in _children(pid)))
-                began = time.perf_counter()
-                async with s.post(url, json=BODY, headers=headers) as r:
-                    await r.read()
-                    if r.status != 200:
-                        raise SystemExit(f"request failed: {r.status} {await r.text()}")
-                if i >= WARMUP:
-                    latencies.append(time.perf_counter() - began)
-            cpu1 = (_cpu_s(pid), sum(_cpu_s(c) for c in _children(pid)))
-            direct: list[float] = []
-            for _ in range(n):
-                began = time.perf_counter()
-                async with s.post(fake.base_url + "/chat/completions", json=BODY,
-                                  headers={"Authorization": "Bearer sk-up"}) as r:
-                    await r.read()
-                direct.append(time.perf_counter() - began)
+            for shape in shapes:
+                await _shape(s, url, headers, fake.base_url, shape, n, warmup, pid)
         await server.close()
     await fake.stop()
-    print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; {n} requests, 1 client")
-    print(f"end to end P50 {statistics.median(latencies) * 1e3:.2f} ms; "
-          f"upstream called directly (baseline) {statistics.median(direct) * 1e3:.2f} ms")
-    print(f"CPU per request: server process {(cpu1[0] - cpu0[0]) / n * 1e3:.2f} ms (client and "
-          f"upstream included), PII workers {(cpu1[1] - cpu0[1]) / n * 1e3:.2f} ms")
+
+
+async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: str, shape: str,
+                 n: int, warmup: int, pid: int) -> None:
+    latencies: list[float] = []
+    denied = 0
+    failed: list[str] = []
+    sizes = []
+    cpu0 = (0.0, 0.0)
+    for i in range(n + warmup):
+        if i == warmup:
+            TIMES.clear()
+            cpu0 = (_cpu_s(pid), _tree_cpu(pid))
+        b = body(shape, i)
+        sizes.append(sum(len(m["content"]) for m in b["messages"]))
+        began = time.perf_counter()
+        async with s.post(url, json=b, headers=headers) as r:
+            await r.read()
+            if r.status == 403:
+                denied += 1
+                continue
+            if r.status != 200:
+                failed.append(f"{r.status} {(await r.json())['error']['message']}")
+                continue
+        if i >= warmup:
+            latencies.append(time.perf_counter() - began)
+    cpu1 = (_cpu_s(pid), _tree_cpu(pid))
+    direct: list[float] = []
+    for i in range(warmup, n + warmup):
+        b = body(shape, i)
+        began = time.perf_counter()
+        async with s.post(upstream + "/chat/completions", json=b,
+                          headers={"Authorization": "Bearer sk-up"}) as r:
+            await r.read()
+        direct.append(time.perf_counter() - began)
+    done = len(latencies)
+    if failed:
+        print(f"\n== {shape}: {len(failed)} requests failed (first: {failed[0]})")
+    if not done:
+        print(f"\n== {shape}: no request succeeded ({denied} denied by policy)")
+        return
+    e2e, base = statistics.median(latencies), statistics.median(direct)
+    print(f"\n== {shape}: prompt {statistics.median(sizes) / 1000:.1f} KB; {done} requests"
+          + (f" ({denied} denied by policy, left out)" if denied else ""))
+    print(f"end to end P50 {e2e * 1e3:.2f} ms; upstream called directly (baseline) "
+          f"{base * 1e3:.2f} ms; added P50 {(e2e - base) * 1e3:.2f} ms")
+    print(f"CPU per request: server process {(cpu1[0] - cpu0[0]) / done * 1e3:.2f} ms (client "
+          f"and upstream included), PII processes {(cpu1[1] - cpu0[1]) / done * 1e3:.2f} ms")
     for name, values in TIMES.items():
-        print(f"  {name:32s} P50 {statistics.median(values) * 1e3:7.2f} ms   "
-              f"mean {statistics.mean(values) * 1e3:7.2f} ms")
+        print(f"  {name:32s} P50 {statistics.median(values) * 1e3:8.2f} ms   "
+              f"mean {statistics.mean(values) * 1e3:8.2f} ms")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--requests", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--shapes", default="S,M,L,XL,R,R0")
+    args = ap.parse_args()
     one_blas_thread()  # as every server process does (appliance.server.run)
     _instrument()
-    asyncio.run(run(ap.parse_args().requests))
+    asyncio.run(run(args.requests, args.warmup, args.shapes.split(",")))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ def _payload_aad(tenant: str, request_id: str, key_id: str) -> bytes:
     return b"appliance-payload|" + "|".join((tenant, request_id, key_id)).encode()
 
 
+def _blob_aad(tenant: str, name: str, key_id: str) -> bytes:
+    return b"appliance-blob|" + "|".join((tenant, name, key_id)).encode()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -190,6 +194,32 @@ class TenantKeyStore:
         )
         result: object = orjson.loads(plain)
         return result
+
+    # -- blobs kept for callers (audit/sealed_store.py): raw bytes, their own AAD -------
+
+    def seal_bytes(self, tenant: str, name: str, content: bytes) -> SealedPayload:
+        """Seal raw bytes (a stored response, an uploaded file) under the tenant's key;
+        ``name`` (kind and id of the blob) is bound into the authenticated data."""
+        key_id, cipher = self._key_for_write(tenant)
+        nonce = secrets.token_bytes(12)
+        ct = cipher.encrypt(nonce, content, _blob_aad(tenant, name, key_id))
+        return SealedPayload(key_id=key_id, nonce=nonce, ciphertext=ct)
+
+    def open_bytes(self, tenant: str, name: str, sealed: SealedPayload) -> bytes | None:
+        """The bytes, or None when the tenant's key was shredded (or belongs to another)."""
+        with self._mutex:
+            self._refresh()
+            entry = self._keys.get(sealed.key_id)
+        if entry is None or entry[0] != tenant:
+            return None
+        return entry[1].decrypt(sealed.nonce, sealed.ciphertext, _blob_aad(tenant, name, sealed.key_id))
+
+    def can_open(self, tenant: str, key_id: str) -> bool:
+        """Whether ``key_id`` is a live data key of ``tenant`` (not shredded)."""
+        with self._mutex:
+            self._refresh()
+            entry = self._keys.get(key_id)
+        return entry is not None and entry[0] == tenant
 
     def shred(self, tenant: str) -> list[str]:
         """Destroy every data key of ``tenant``; returns the destroyed key ids."""

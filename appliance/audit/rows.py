@@ -22,6 +22,7 @@ from appliance.core.findings import (
     PolicyFindings,
     RedactionFindings,
     RiskFindings,
+    ToolCallFindings,
 )
 
 
@@ -63,6 +64,24 @@ def _redaction(found: RedactionFindings | None) -> dict[str, object] | None:
         "hashed": found.hashed,
         "redacted": found.redacted,
     }
+
+
+def _tool(ctx: Context) -> dict[str, object] | None:
+    """An MCP tool call's server, tool and annotations (in ``extra``; never arguments)."""
+    tool = ctx.findings(ToolCallFindings)
+    if tool is None:
+        return None
+    return {"tool": {"server": tool.server, "name": tool.tool, "read_only": tool.read_only,
+                     "destructive": tool.destructive, "idempotent": tool.idempotent,
+                     "open_world": tool.open_world, "is_error": tool.is_error}}
+
+
+def _request_extra(ctx: Context, policy: PolicyFindings | None) -> dict[str, object] | None:
+    """A request record's ``extra``: an MCP call's tool, the value-free policy input."""
+    extra: dict[str, object] = dict(_tool(ctx) or {})
+    if policy is not None and policy.input:
+        extra["policy_input"] = policy.input
+    return extra or None
 
 
 def request_row(ctx: Context) -> dict[str, Any]:
@@ -127,8 +146,9 @@ def request_row(ctx: Context) -> dict[str, Any]:
               **({"reasons": list(v.reasons)} if v.reasons else {})}
              for v in ctx.verdicts]
         ),
-        # The value-free policy input, so a policy change can be replayed on past traffic.
-        "extra": _json({"policy_input": policy.input}) if policy and policy.input else None,
+        # An MCP call's tool, and the value-free policy input (so a policy change can be
+        # replayed on past traffic: the console's replay reads it).
+        "extra": _json(_request_extra(ctx, policy)),
     }
 
 

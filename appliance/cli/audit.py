@@ -180,7 +180,22 @@ def cmd_shred(args: argparse.Namespace) -> int:
     append_admin(config, "shred", {"tenant": args.tenant}, tenant=args.tenant)
     gone = store.shred(args.tenant)
     print(f"shredded {len(gone)} data key(s) of tenant {args.tenant}: its stored payloads are unreadable")
+    _drop_state(config, args.tenant)
     return 0
+
+
+def _drop_state(config: Config, tenant: str) -> None:
+    """Stored responses, files and batches of a shredded tenant: unreadable now, removed."""
+    from appliance.audit.sealed_store import SealedStore, state_path
+
+    if not state_path(config).exists():
+        return
+    state = SealedStore.open(config)
+    try:
+        n = state.drop_tenant(tenant)
+    finally:
+        state.close()
+    print(f"removed {n} stored response(s), file(s) and batch(es) of tenant {tenant}")
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> int:
@@ -216,7 +231,23 @@ def cmd_purge(args: argparse.Namespace) -> int:
     for seg, why in plan.skipped.items():
         if why != "not sealed":
             print(f"note: {seg} skipped ({why})", file=sys.stderr)
+    if not args.dry_run:
+        _purge_state(config, now)
     return 0
+
+
+def _purge_state(config: Config, now: float | None) -> None:
+    """Stored responses, files and batches past their tenant's retention are deleted too."""
+    from appliance.audit.sealed_store import SealedStore, state_path
+
+    if not state_path(config).exists():
+        return
+    state = SealedStore.open(config)
+    try:
+        n = state.purge_expired(config, now)
+    finally:
+        state.close()
+    print(f"purged {n} stored response(s), file(s) and batch(es) past retention")
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:

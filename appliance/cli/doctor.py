@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Config, load_config
+from appliance.doctor.mcp import check_mcp
 from appliance.doctor.network import check_port, check_providers, check_tls
 from appliance.doctor.outcome import Check, Outcome, Setup, fail, ok
 from appliance.doctor.runtime import check_models, check_onnxruntime, check_pii
@@ -31,6 +32,7 @@ CHECKS: Mapping[str, Check] = {
     "onnxruntime": check_onnxruntime,
     "pii": check_pii,
     "providers": check_providers,
+    "mcp": check_mcp,
     "tls": check_tls,
     "port": check_port,
 }

@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from appliance.config.audit import AuditConfig
 from appliance.config.console import ConsoleConfig
+from appliance.config.batch import BatchConfig
 from appliance.errors import ConfigError
 from appliance.config.limits import LimitsConfig
+from appliance.config.mcp import McpConfig
 from appliance.config.pii import PiiConfig
 from appliance.config.policy import PolicyConfig
 from appliance.config.risk import RiskConfig
@@ -229,6 +231,8 @@ class Config(_Frozen):
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
     console: ConsoleConfig = ConsoleConfig()
+    mcp: McpConfig = McpConfig()
+    batch: BatchConfig = BatchConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -84,6 +84,17 @@ class LimitsConfig(_Frozen):
     users: dict[str, LimitSpec] = {}
     #: Keyed "<tenant>/<application>".
     applications: dict[str, LimitSpec] = {}
+    #: MCP tools, keyed "<server>/<tool>": the limits apply to each tenant's calls of it.
+    tools: dict[str, LimitSpec] = {}
+
+    @field_validator("tools")
+    @classmethod
+    def _server_and_tool(cls, v: dict[str, LimitSpec]) -> dict[str, LimitSpec]:
+        for name in v:
+            server, sep, tool = name.partition("/")
+            if not sep or not server or not tool:
+                raise ValueError(f"{name!r}: write the key as \"<server>/<tool>\"")
+        return v
 
     @field_validator("departments", "users", "applications")
     @classmethod

@@ -36,11 +36,26 @@ class PiiConfig(BaseModel):
     ignore_entities: tuple[str, ...] = ("DATE_TIME", "NRP", "URL", "ORGANIZATION")
     #: Worker processes with warm analyzers (0: one per CPU core).
     workers: int = Field(0, ge=0)
-    #: Upper bound on one analysis call, in seconds (the request fails closed past it).
+    #: Time limit of one worker call, in seconds, before its size is counted (a call
+    #: past its limit fails its requests closed, and the worker is replaced).
     timeout_s: float = Field(10.0, gt=0)
+    #: Added to a call's time limit per character it analyses, in microseconds (100: 10 s
+    #: more per 100,000 characters; a batch holds at most ``batch_chars``).
+    timeout_per_char_us: float = Field(100.0, ge=0)
     #: Requests queued while every worker was busy go to the next free one together, up
     #: to this many characters per batch (spaCy tags a batch faster than its texts alone).
     batch_chars: int = Field(32_000, ge=1)
+    #: Texts longer than this are analysed in pieces of at most this many characters,
+    #: cut at paragraph, line or sentence ends and spread over the workers.
+    piece_chars: int = Field(2_000, ge=200)
+    #: Each piece also reads this many characters past its end (and half as many before
+    #: its start): an entity up to this long that crosses a cut is still found, once.
+    piece_overlap_chars: int = Field(256, ge=64)
+    #: Findings of text seen before, kept per tenant (offsets and types, never text):
+    #: entries per tenant (0: no cache).
+    cache_entries_per_tenant: int = Field(512, ge=0)
+    #: Tenants whose findings are kept at once (least recently active ones go first).
+    cache_tenants: int = Field(64, ge=0)
     #: Restore placeholders in the answer unless the policy says otherwise.
     restore: bool = True
     #: Mask even when the request goes to a local (on-premises) provider.

@@ -116,6 +116,9 @@ def render() -> tuple[str, list[str]]:
     from appliance.config import ModelConfig
 
     out.append(_table("models.NAME", ModelConfig, missing))
+    from appliance.config.mcp import McpServerConfig
+
+    out.append(_table("mcp.servers.NAME", McpServerConfig, missing))
     out.append("\n## Built-in defaults\n\n```toml\n")
     from importlib import resources
 

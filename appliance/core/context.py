@@ -9,7 +9,17 @@ from typing import Any, Generic, Literal, TypeVar
 
 from appliance.core.findings import Findings, Verdict
 
-Route = Literal["chat.completions", "completions", "embeddings", "messages", "moderations"]
+Route = Literal[
+    "chat.completions",
+    "completions",
+    "embeddings",
+    "messages",
+    "moderations",
+    #: OpenAI's Responses API (``/v1/responses``), translated to chat for the stages.
+    "responses",
+    #: One MCP ``tools/call`` through the gateway (``/mcp/NAME``).
+    "mcp.tools/call",
+]
 #: What the model is asked to do (an Anthropic message is a chat).
 Operation = Literal["chat", "completions", "embeddings"]
 

@@ -145,6 +145,22 @@ class DisclosureFindings:
     disclosed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCallFindings:
+    """mcp: which tool of which MCP server a ``tools/call`` asks for, with its annotations
+    (read-only, destructive, ... as the server declares them, the operator's config
+    overriding, MCP's defaults where neither says), and how the upstream answered."""
+
+    server: str
+    tool: str
+    read_only: bool = False
+    destructive: bool = True
+    idempotent: bool = False
+    open_world: bool = True
+    #: The upstream answered with ``isError`` (the tool ran and failed).
+    is_error: bool = False
+
+
 Findings = (
     PiiFindings
     | RiskFindings
@@ -154,6 +170,7 @@ Findings = (
     | AnswerPiiFindings
     | AnswerSafetyFindings
     | DisclosureFindings
+    | ToolCallFindings
 )
 
 

@@ -46,7 +46,7 @@ from appliance.metering.store import (
 )
 from appliance.core.tokens import estimate_prompt, requested_output
 from appliance.core.context import Context, StateKey, Usage
-from appliance.core.findings import AdmissionFindings, Verdict
+from appliance.core.findings import AdmissionFindings, ToolCallFindings, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,12 @@ def _money(nano: int) -> str:
     return f"${nano_to_usd(nano):,.2f}"
 
 
+def _tool(ctx: Context) -> str | None:
+    """The MCP tool of a tool call ("<server>/<tool>"), which may have limits of its own."""
+    tool = ctx.findings(ToolCallFindings)
+    return f"{tool.server}/{tool.tool}" if tool is not None else None
+
+
 class Meter:
     def __init__(self, config: Config, metrics: Metrics) -> None:
         self._config = config
@@ -177,7 +183,7 @@ class Meter:
         if p is None:
             return Verdict(STATE, findings=AdmissionFindings())
         now = clock()
-        scopes = scopes_of(p, p.limits, self._limits, self.plans)
+        scopes = scopes_of(p, p.limits, self._limits, self.plans, _tool(ctx))
         prompt = estimate_prompt(ctx.body)
         output = requested_output(ctx.body) if ctx.route != "embeddings" else 0
         tokens = prompt + output
@@ -361,7 +367,7 @@ class Meter:
                 charge.items.append(item.at(item.bucket, actual - item.amount))
                 slots.append(slot)
         elif cost_nano:
-            scopes = scopes_of(p, p.limits, self._limits, self.plans)
+            scopes = scopes_of(p, p.limits, self._limits, self.plans, _tool(ctx))
             items, all_slots = self._items(scopes, now, 0, cost_nano)
             for item, slot in zip(items, all_slots, strict=True):
                 if slot.measure.startswith("budget"):

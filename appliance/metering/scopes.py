@@ -11,7 +11,7 @@ from appliance.config.limits import LimitsConfig, LimitSpec
 from appliance.metering.plans import Plans
 from appliance.core.context import Principal
 
-Kind = Literal["tenant", "department", "user", "application", "key"]
+Kind = Literal["tenant", "department", "user", "application", "key", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +65,12 @@ def scopes_of(
     key_limits: Mapping[str, Any] | None,
     config: LimitsConfig,
     plans: Plans,
+    tool: str | None = None,
 ) -> list[Scope]:
-    """Every subject the request counts against, each with its effective limits."""
+    """Every subject the request counts against, each with its effective limits.
+
+    ``tool`` ("<server>/<tool>") is the MCP tool a tool call asks for: a tool with limits
+    of its own (``[limits.tools]``) is counted per tenant as one more scope."""
     t = principal.tenant
     plan = plans.of(t)
     scopes = [
@@ -81,4 +85,6 @@ def scopes_of(
         sub = f"{t}/{principal.application}"
         scopes.append(Scope("application", sub, config.applications.get(sub) or LimitSpec()))
     scopes.append(Scope("key", principal.key_id, key_spec(key_limits)))
+    if tool is not None and tool in config.tools:
+        scopes.append(Scope("tool", f"{t}/{tool}", config.tools[tool]))
     return scopes

@@ -138,6 +138,9 @@ class _Part:
     end: int
     kind: str  # num street strong unit mil place word conn and comma nl gap stop
     low: str
+    #: Index in the text's list of parts (looked up for every run; ``list.index`` made
+    #: that quadratic: a third of a 16,000-character piece's analysis).
+    at: int
 
 
 class AddressGrammar:
@@ -177,11 +180,11 @@ class AddressGrammar:
             s, e, w = toks[i]
             place = self._place_at(toks, i, lower_text)
             if place:
-                parts.append(_Part(s, toks[i + place - 1][1], "place", w.lower()))
+                parts.append(_Part(s, toks[i + place - 1][1], "place", w.lower(), len(parts)))
                 i += place
                 continue
             prev = parts[-1] if parts else None
-            parts.append(_Part(s, e, self._kind(w, prev, text, lower_text), w.lower()))
+            parts.append(_Part(s, e, self._kind(w, prev, text, lower_text), w.lower(), len(parts)))
             i += 1
         return parts
 
@@ -272,7 +275,7 @@ class AddressGrammar:
 
     @staticmethod
     def _after_corner(parts: list[_Part], run: list[_Part]) -> bool:
-        i = parts.index(run[0])
+        i = run[0].at
         return i >= 3 and [p.low for p in parts[i - 3:i]] == ["the", "corner", "of"]
 
     @staticmethod
@@ -340,7 +343,7 @@ _ADDRESS_VERBS = frozenset({"live", "lives", "living", "located", "moved", "resi
 def _announced(parts: list[_Part], run: list[_Part]) -> bool:
     """Whether an address word stands just before the run ("address: Hraunás 84",
     "lives at Sorlaskeid 32"): then a number or a place is enough of an address."""
-    i = parts.index(run[0])
+    i = run[0].at
     before = [p.low.rstrip(":.") for p in parts[max(0, i - 4):i]]
     for k, w in enumerate(before):
         if w in _ADDRESS_WORDS and (k == 0 or before[k - 1] not in _OTHER_ADDRESSES):
@@ -349,7 +352,7 @@ def _announced(parts: list[_Part], run: list[_Part]) -> bool:
 
 
 def _after_cue(parts: list[_Part], first: _Part) -> bool:
-    i = parts.index(first)
+    i = first.at
     return i > 0 and parts[i - 1].low in _CORNER_CUES
 
 

@@ -20,7 +20,7 @@ from thinc.api import NumpyOps
 from appliance.blas import one_blas_thread
 
 
-class InferenceOps(NumpyOps):
+class InferenceOps(NumpyOps):  # type: ignore[misc]  # thinc ships no types
     """``NumpyOps`` whose ``gemm`` reads a kept, contiguous transpose of known weights.
 
     Only arrays registered with :meth:`keep_weights` (the model's parameters, alive as

@@ -37,7 +37,7 @@ class DisclosureStage:
 
     def _mark(self, ctx: Context) -> bool:
         """Leave the verdict and set the header; True when a text must be added too."""
-        if ctx.route in ("embeddings", "moderations"):
+        if ctx.route in ("embeddings", "moderations", "mcp.tools/call"):  # not a model's answer
             return False
         disclosed = self.applies(ctx)
         ctx.verdicts.append(Verdict(self.name, findings=DisclosureFindings(disclosed)))

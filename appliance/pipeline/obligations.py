@@ -24,6 +24,16 @@ class ObligationsStage:
 
     async def run(self, ctx: Context) -> Verdict:
         ob = ctx.obligations
+        if ctx.route == "mcp.tools/call":  # a tool call has no model to re-route or cap
+            if isinstance(ob.get("force_local_model"), str):
+                # Where a chat would be kept on the premises, a tool's server cannot be
+                # swapped for a local one: the call is refused instead (fail closed).
+                raise PermissionDenied(
+                    "Request denied by policy: this call may only be served on the premises, "
+                    "and the tool's server is not.",
+                    reasons=("tool_call_must_stay_local",),
+                )
+            return Verdict(self.name)
         forced = ob.get("force_local_model")
         if isinstance(forced, str) and forced != ctx.model:
             self._router.resolve(ctx, forced, ctx.operation)

@@ -59,7 +59,9 @@ class PiiDetect:
             return Verdict(self.name, findings=PiiFindings(scanned=False))
         texts = request_slots(ctx.route, ctx.body).texts
         languages = [self.language_for(ctx, t) for t in texts]
-        findings = await self._pool.analyze(texts, languages)
+        tenant = ctx.principal.tenant if ctx.principal else None
+        detected = self._config.language == "auto" and tenant not in self._config.tenant_languages
+        findings = await self._pool.analyze(texts, languages, tenant=tenant, detect_pieces=detected)
         ctx.put(DETECTED, DetectState(
             tuple(texts), tuple(languages), tuple(tuple(f) for f in findings)
         ))

@@ -22,7 +22,8 @@ from appliance.pii.actions import ActionTable, Outcome, apply_actions
 from appliance.config.pii import Action
 from appliance.pii.findings import Finding
 from appliance.pii.language import detect_language
-from appliance.pii.slots import response_slots
+from appliance.pii.pieces import known_digests
+from appliance.pii.slots import request_slots, response_slots
 from appliance.pii.stream import PlaceholderRestorer, StreamScreener
 from appliance.pii.vault import PLACEHOLDER, Vault
 from appliance.pipeline.redact import REDACTED
@@ -91,7 +92,7 @@ class PiiOutput:
 
     async def _analyze_one(self, text: str) -> list[Finding]:
         assert self._pool is not None  # a plan screens only with a pool
-        return (await self._pool.analyze([text], [self._lang(text)]))[0]
+        return (await self._pool.analyze([text], [self._lang(text)], detect_pieces=True))[0]
 
     def _record(self, ctx: Context, plan: _Plan, duration_s: float) -> None:
         """The stage's verdict; a stream's duration is not measured (it would be the
@@ -110,7 +111,10 @@ class PiiOutput:
         slots = response_slots(response)
         texts = slots.texts
         if plan.screen and self._pool is not None:
-            findings = await self._pool.analyze(texts, [self._lang(t) for t in texts])
+            findings = await self._pool.analyze(
+                texts, [self._lang(t) for t in texts], detect_pieces=True,
+                tenant=ctx.principal.tenant if ctx.principal else None,
+                known=screened_request(ctx))
         else:
             findings = [[] for _ in texts]
         for slot, found in zip(slots.slots, findings, strict=True):
@@ -170,6 +174,15 @@ class PiiOutput:
                     "choices": [extra],
                 }
         self._record(ctx, plan, 0.0)
+
+
+def screened_request(ctx: Context) -> frozenset[bytes]:
+    """Digests of the request's paragraphs as redact sent them on: an answer paragraph
+    that repeats one word for word was screened on the way out and is not analysed again
+    (nothing in it can be acted on that the request side left in: see docs/architecture.md)."""
+    if ctx.get(REDACTED) is None:
+        return frozenset()
+    return known_digests(request_slots(ctx.route, ctx.body).texts)
 
 
 class _Channel:

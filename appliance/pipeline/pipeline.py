@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -174,6 +174,9 @@ class Pipeline:
         if ctx.principal is None:
             await self.authenticate_caller(ctx)
         self.router.resolve(ctx, ctx.requested_model, op)
+        await self._request_steps(ctx)
+
+    async def _request_steps(self, ctx: Context) -> None:
         for step in self.request_steps:
             if len(step) == 1:
                 await self._run_stage(step[0], ctx)
@@ -219,6 +222,40 @@ class Pipeline:
             ctx.put(_SETTLING, settling)
             _RUNNING.add(settling)  # held until done, even if the caller goes away
             settling.add_done_callback(_RUNNING.discard)
+        for stage in self.response_stages:
+            response = await self._screen(stage, ctx, response)
+        if ctx.obligations.get("store_payloads"):
+            ctx.payload = Payload(upstream_body, answer_text(response))
+        return response
+
+    async def screen_answer(self, ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
+        """A whole answer that arrived later than its request (a provider batch's line,
+        after ``prepare``): its usage is taken and every response stage screens it."""
+        upstream_body = dict(ctx.body)
+        ctx.usage = usage_of(response.get("usage"))
+        for stage in self.response_stages:
+            response = await self._screen(stage, ctx, response)
+        if ctx.obligations.get("store_payloads"):
+            ctx.payload = Payload(upstream_body, answer_text(response))
+        return response
+
+    async def complete_tool(
+        self, ctx: Context, invoke: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """One MCP tool call through the same stages as a chat request.
+
+        ``ctx.body`` holds the call in the canonical shape (an assistant turn with one
+        tool call) and ``ctx.model``/``provider``/``provider_region`` name the MCP server,
+        so there is no model to resolve: the request stages run (PII found and redacted
+        in the arguments, decided, admitted), ``invoke`` calls the upstream with the body
+        they left, and the response stages screen its result, given in the canonical
+        answer shape.
+        """
+        if ctx.principal is None:
+            await self.authenticate_caller(ctx)
+        await self._request_steps(ctx)
+        upstream_body = dict(ctx.body)
+        response = await invoke(ctx.body)
         for stage in self.response_stages:
             response = await self._screen(stage, ctx, response)
         if ctx.obligations.get("store_payloads"):

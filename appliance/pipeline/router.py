@@ -22,7 +22,7 @@ from appliance.errors import (
 )
 from appliance.core.context import Context, Operation
 from appliance.core.tokens import estimate_prompt
-from appliance.providers.base import KnowsOutputRoom, Provider
+from appliance.providers.base import KnowsOutputRoom, Provider, RunsBatches, SpeaksResponses
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ class Router:
             for attempt in range(cfg.max_retries + 1):
                 try:
                     if op == "chat":
+                        if ctx.route == "responses" and isinstance(provider, SpeaksResponses):
+                            return await provider.respond(body)
                         return await provider.chat(body)
                     if op == "completions":
                         return await provider.completions(body)
@@ -118,6 +120,20 @@ class Router:
                     await _back_off(spec.provider, cfg, attempt, e)
         assert last is not None
         raise last
+
+    async def batch_target(
+        self, ctx: Context, op: Operation
+    ) -> tuple[RunsBatches, dict[str, Any]] | None:
+        """Where a prepared batch line can go in a provider batch: the model's provider,
+        when it runs batches, and the upstream body (no retries nor fallbacks there: a
+        line the provider fails is reported failed). None: the line is called directly."""
+        if op == "completions" or ctx.route == "responses":
+            return None
+        spec = self._config.models[ctx.model]
+        provider = self._switch(ctx, ctx.model, spec)
+        if not isinstance(provider, RunsBatches):
+            return None
+        return provider, await self._upstream_body(ctx, ctx.model, spec, provider)
 
     async def stream(self, ctx: Context, op: Operation) -> AsyncIterator[dict[str, Any]]:
         """Yield canonical chunks; retries and fallbacks only before the first chunk."""
@@ -132,9 +148,11 @@ class Router:
                 started = False
                 try:
                     source = (
-                        provider.stream_chat(body)
-                        if op == "chat"
-                        else provider.stream_completions(body)
+                        provider.stream_completions(body)
+                        if op != "chat"
+                        else provider.stream_respond(body)
+                        if ctx.route == "responses" and isinstance(provider, SpeaksResponses)
+                        else provider.stream_chat(body)
                     )
                     async for chunk in source:
                         started = True

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from appliance.core.context import Context
-from appliance.core.findings import PiiFindings, RiskFindings
+from appliance.core.findings import PiiFindings, RiskFindings, ToolCallFindings
 from appliance.core.tokens import estimate_prompt
 from appliance.pii.special.categories import SPECIAL_CATEGORIES
 
@@ -36,6 +36,23 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
         if isinstance(v, int) and not isinstance(v, bool):
             return v
     return None
+
+
+def _tool(ctx: Context) -> dict[str, Any] | None:
+    """The MCP tool a ``tools/call`` asks for (None for every other route)."""
+    tool = ctx.findings(ToolCallFindings)
+    if tool is None:
+        return None
+    return {
+        "server": tool.server,
+        "name": tool.tool,
+        "annotations": {
+            "read_only": tool.read_only,
+            "destructive": tool.destructive,
+            "idempotent": tool.idempotent,
+            "open_world": tool.open_world,
+        },
+    }
 
 
 def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, Any]:
@@ -87,6 +104,7 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "safety_blocked": list(risk.safety_blocked) if risk else [],
         },
         "application": {"id": application, "art9_basis": dict(risk.art9_basis) if risk else {}},
+        "tool": _tool(ctx),
         "time": {
             "now": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "hour": now.hour,
@@ -136,5 +154,6 @@ def example_input() -> dict[str, Any]:
             "safety_blocked": [],
         },
         "application": {"id": None, "art9_basis": {}},
+        "tool": None,
         "time": {"now": "2026-11-25T14:03:00Z", "hour": 14, "weekday": "wednesday"},
     }

@@ -30,7 +30,10 @@ class PrincipalIn(_Strict):
 class RequestIn(_Strict):
     """What is asked: metadata only, never the prompt text."""
 
-    route: Literal["chat.completions", "completions", "embeddings", "messages", "moderations"]
+    route: Literal[
+        "chat.completions", "completions", "embeddings", "messages", "moderations", "responses",
+        "mcp.tools/call",
+    ]
     model: str = Field(description="model that will be called (after aliasing)")
     requested_model: str = Field(description="model the caller named")
     provider: str = Field(description="provider name from the config")
@@ -82,6 +85,24 @@ class ApplicationIn(_Strict):
     )
 
 
+class ToolAnnotationsIn(_Strict):
+    """The tool's annotations: the server's hints, the operator's config overriding,
+    MCP's defaults where neither says (so an unannotated tool counts as destructive)."""
+
+    read_only: bool = Field(description="the tool does not change its environment")
+    destructive: bool = Field(description="the tool may delete or overwrite data")
+    idempotent: bool = Field(description="calling it twice has no further effect")
+    open_world: bool = Field(description="the tool reaches beyond a closed domain")
+
+
+class ToolIn(_Strict):
+    """The MCP tool a tools/call asks for (route mcp.tools/call); null on other routes."""
+
+    server: str = Field(description="name of the MCP server ([mcp.servers.NAME])")
+    name: str = Field(description="name of the tool")
+    annotations: ToolAnnotationsIn
+
+
 class TimeIn(_Strict):
     now: str = Field(description="request start, RFC 3339, UTC")
     hour: int = Field(ge=0, le=23)
@@ -96,6 +117,9 @@ class PolicyInput(_Strict):
     pii: PiiIn
     risk: RiskIn
     application: ApplicationIn
+    tool: ToolIn | None = Field(
+        default=None, description="the MCP tool called (mcp.tools/call only), else null"
+    )
     time: TimeIn
 
 

@@ -4,7 +4,8 @@ Differences from OpenAI, and all that this module handles: the URL names the dep
 (``/openai/deployments/{deployment}/chat/completions?api-version=...``, the deployment
 being the model's ``upstream_model``), the key travels in an ``api-key`` header, and
 streams start with a content-filter chunk that carries no choices (dropped here, so every
-chunk the pipeline sees has the canonical shape).
+chunk the pipeline sees has the canonical shape). The Responses API lives on Azure's v1
+API (``/openai/v1/responses``, the deployment named as the body's model).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import aiohttp
 from appliance.config import AzureOpenAIProviderConfig, secret
 from appliance.providers._http import Upstream
 from appliance.providers.base import Body
-from appliance.providers.openai import OpenAICompatibleProvider
+from appliance.providers.openai import RespondsNatively
 
 
-class AzureOpenAIProvider(OpenAICompatibleProvider):
+class AzureOpenAIProvider(RespondsNatively):
     kind = "azure_openai"
 
     def __init__(
@@ -39,6 +40,8 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         self._api_version = quote(config.api_version, safe="")
 
     def url(self, path: str, body: Body) -> str:
+        if path == "/responses":  # Azure's v1 API: the deployment is the body's model
+            return f"{self._base}/openai/v1/responses"
         deployment = quote(str(body.get("model", "")), safe="")
         return f"{self._base}/openai/deployments/{deployment}{path}?api-version={self._api_version}"
 

@@ -58,5 +58,41 @@ class KnowsOutputRoom(Protocol):
         ...
 
 
+@runtime_checkable
+class SpeaksResponses(Protocol):
+    """A provider whose API has OpenAI's Responses endpoint (``/responses``): requests that
+    came in on ``/v1/responses`` go to it natively instead of through chat. Both methods
+    take the canonical chat body (redacted, as every stage left it) and give canonical
+    answers back, so the response stages see one shape; the adapter translates."""
+
+    async def respond(self, body: Body) -> Body:
+        """POST /responses (``store: false``): a ``chat.completion`` object."""
+        ...
+
+    def stream_respond(self, body: Body) -> AsyncIterator[Body]:
+        """Streaming POST /responses: ``chat.completion.chunk`` objects, usage on the last."""
+        ...
+
+
+@runtime_checkable
+class RunsBatches(Protocol):
+    """A provider with a batch API (OpenAI's ``/files`` + ``/batches``): the appliance's
+    batches send it the lines the request stages let through, redacted, in one batch of
+    its own, and screen and record each answer when the provider's batch is done."""
+
+    async def submit_batch(self, path: str, lines: list[tuple[str, Body]]) -> str:
+        """Upload the lines (custom id, upstream body) for ``path`` (e.g.
+        ``/v1/chat/completions``) and start a batch; the provider's batch id."""
+        ...
+
+    async def batch_results(self, batch_id: str) -> dict[str, tuple[int, Body]] | None:
+        """None while the batch runs; then custom id -> (HTTP status, response body), for
+        the lines the provider answered (a failed or expired batch answers none)."""
+        ...
+
+    async def cancel_batch(self, batch_id: str) -> None:
+        ...
+
+
 class ProviderFactory(Protocol):
     def __call__(self, name: str, config: Any, http: aiohttp.ClientSession) -> Provider: ...

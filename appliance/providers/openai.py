@@ -15,7 +15,7 @@ import aiohttp
 from yarl import URL
 
 from appliance.config import OpenAIProviderConfig, secret
-from appliance.errors import UpstreamError
+from appliance.errors import ApplianceError, UpstreamError
 from appliance.providers._http import (
     Upstream,
     dumps,
@@ -24,8 +24,15 @@ from appliance.providers._http import (
     loads_event,
     open_stream,
     post_json,
+    status_error,
+    transport_error,
 )
 from appliance.providers.base import Body
+from appliance.providers.responses_format import (
+    ResponsesStreamTranslator,
+    chat_request_to_responses,
+    responses_response_to_chat,
+)
 
 
 class OpenAICompatibleProvider:
@@ -102,6 +109,99 @@ class OpenAICompatibleProvider:
         """The HTTP session belongs to the app; nothing of our own to close."""
 
 
+class RespondsNatively(OpenAICompatibleProvider):
+    """An upstream that also speaks the Responses API (``SpeaksResponses``): requests that
+    came in on ``/v1/responses`` are forwarded to its ``/responses`` natively. OpenAI and
+    Azure OpenAI do; HF endpoints, which reuse the chat adapter, go through chat."""
+
+    async def respond(self, body: Body) -> Body:
+        return responses_response_to_chat(await self._call("/responses", chat_request_to_responses(body)))
+
+    async def stream_respond(self, body: Body) -> AsyncIterator[Body]:
+        payload = chat_request_to_responses({**body, "stream": True})
+        translator = ResponsesStreamTranslator()
+        async with open_stream(
+            self._http, self._up, self.url("/responses", body), dumps(payload), self._headers
+        ) as resp:
+            async for _event, data in guarded(self._up, iter_sse(resp)):
+                if data == "[DONE]":
+                    return
+                event = loads_event(self._up, data)
+                if not isinstance(event, dict):
+                    continue
+                for chunk in translator.feed(event):
+                    yield chunk
+
+
+class OpenAIProvider(RespondsNatively):
+    """OpenAI itself; also runs batches (``RunsBatches``) on its Files and Batch APIs."""
+
+    async def _request(self, method: str, path: str, data: Any = None,
+                       headers: Mapping[str, str] | None = None) -> bytes:
+        try:
+            async with self._http.request(method, self._base + path, data=data,
+                                          headers=headers or self._auth(),
+                                          timeout=self._up.timeout()) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise status_error(self._up, resp.status, body)
+                return body
+        except ApplianceError:
+            raise
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise transport_error(self._up, e) from None
+
+    def _auth(self) -> dict[str, str]:
+        return {k: v for k, v in self._headers.items() if k != "Content-Type"}
+
+    def _json(self, raw: bytes) -> Body:
+        doc = loads_event(self._up, raw)
+        if not isinstance(doc, dict):
+            raise UpstreamError(f"{self._up.provider} upstream sent an unexpected answer")
+        return doc
+
+    async def submit_batch(self, path: str, lines: list[tuple[str, Body]]) -> str:
+        jsonl = b"".join(
+            dumps({"custom_id": cid, "method": "POST", "url": path, "body": body}) + b"\n"
+            for cid, body in lines
+        )
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("file", jsonl, filename="appliance-batch.jsonl",
+                       content_type="application/jsonl")
+        upload = self._json(await self._request("POST", "/files", form))
+        created = self._json(await self._request(
+            "POST", "/batches",
+            dumps({"input_file_id": upload["id"], "endpoint": path, "completion_window": "24h"}),
+            self._headers,
+        ))
+        return str(created["id"])
+
+    async def batch_results(self, batch_id: str) -> dict[str, tuple[int, Body]] | None:
+        batch = self._json(await self._request("GET", f"/batches/{batch_id}"))
+        status = batch.get("status")
+        if status not in ("completed", "failed", "expired", "cancelled"):
+            return None
+        out: dict[str, tuple[int, Body]] = {}
+        for key in ("output_file_id", "error_file_id"):
+            file_id = batch.get(key)
+            if not file_id:
+                continue
+            content = await self._request("GET", f"/files/{file_id}/content")
+            for raw in content.splitlines():
+                if not raw.strip():
+                    continue
+                line = self._json(raw)
+                response = line.get("response") or {}
+                body = response.get("body") if isinstance(response, dict) else None
+                if isinstance(body, dict):
+                    out[str(line.get("custom_id"))] = (int(response.get("status_code", 500)), body)
+        return out
+
+    async def cancel_batch(self, batch_id: str) -> None:
+        await self._request("POST", f"/batches/{batch_id}/cancel")
+
+
 def _stream_error(up: Upstream, chunk: Mapping[str, Any]) -> UpstreamError:
     err = chunk.get("error")
     message = err.get("message") if isinstance(err, dict) else str(err)
@@ -112,14 +212,14 @@ def _stream_error(up: Upstream, chunk: Mapping[str, Any]) -> UpstreamError:
 
 def create(
     name: str, config: OpenAIProviderConfig, http: aiohttp.ClientSession
-) -> OpenAICompatibleProvider:
+) -> OpenAIProvider:
     key = secret(config.api_key_env)
     headers: dict[str, str] = {}
     if key:
         headers["Authorization"] = f"Bearer {key}"
     if config.organization:
         headers["OpenAI-Organization"] = config.organization
-    return OpenAICompatibleProvider(
+    return OpenAIProvider(
         name,
         region=config.region,
         base_url=config.base_url,

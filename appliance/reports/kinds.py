@@ -303,6 +303,7 @@ _KINDS: tuple[KindSpec, ...] = (
             ("users", "Users"),
             ("models", "Models"),
             ("segments", "Segments"),
+            ("tool_calls", "Tool calls (MCP)"),
         ),
         sections=(
             SectionSpec(

@@ -23,16 +23,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from appliance.risk.glossary import Glossary
 from appliance.risk.lexicon import SafetyCategory
-from appliance.risk.taxonomy import CLASS_RANK, Area, Taxonomy, strongest
+from appliance.risk.taxonomy import CLASS_RANK, Area, HeadedText, RuleText, Taxonomy, strongest
 
 Vectors = npt.NDArray[np.float32]
+V = TypeVar("V")
 
 
 class Embedder(Protocol):
@@ -183,22 +184,23 @@ class AreaModel:
         return out
 
 
-class _LruVectors:
-    """A bounded cache of embeddings keyed by the SHA-256 of the text (never the text)."""
+class _Lru(Generic[V]):
+    """A bounded cache keyed by the SHA-256 of a text (never the text): embeddings of a
+    repeated context, or which rule patterns match in it."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._data: OrderedDict[bytes, Vectors] = OrderedDict()
+        self._data: OrderedDict[bytes, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: bytes) -> Vectors | None:
+    def get(self, key: bytes) -> V | None:
         with self._lock:
             v = self._data.get(key)
             if v is not None:
                 self._data.move_to_end(key)
             return v
 
-    def put(self, key: bytes, value: Vectors) -> None:
+    def put(self, key: bytes, value: V) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
@@ -228,8 +230,9 @@ class RiskClassifier:
         self.glossary = glossary
         self.multilingual = multilingual if embedder is not None else None
         self.area_model = area_model if self._can_feed(area_model) else None
-        self._cache = _LruVectors(context_cache_size)
-        self._multi_cache = _LruVectors(context_cache_size)
+        self._cache: _Lru[Vectors] = _Lru(context_cache_size)
+        self._multi_cache: _Lru[Vectors] = _Lru(context_cache_size)
+        self._context_rules: _Lru[dict[re.Pattern[str], bool]] = _Lru(context_cache_size)
         self._area_class = {a.id: a.risk_class for a in taxonomy.areas}
         self._area_rows: list[tuple[int, int]] = []
         self._cat_rows: list[tuple[int, int]] = []
@@ -303,7 +306,7 @@ class RiskClassifier:
             return None
         return self._rows(self.embedder, self._cache, seg)
 
-    def _rows(self, embedder: Embedder, cache: _LruVectors, seg: Segments) -> Vectors | None:
+    def _rows(self, embedder: Embedder, cache: _Lru[Vectors], seg: Segments) -> Vectors | None:
         rows: list[Vectors] = []
         if seg.context:
             text = seg.context[: self.calibration.context_max_chars]
@@ -405,7 +408,7 @@ class RiskClassifier:
         supplied = safety_rows[-1:] if safety_rows is not None and seg.content else None
         return (
             self._risk(seg.rules_text, vectors, german, features, original.rules_text,
-                       written_german=self._is_german(original)),
+                       written_german=self._is_german(original), context=original.context),
             self._safety(seg.safety_text, supplied),
         )
 
@@ -437,12 +440,16 @@ class RiskClassifier:
         as_written: str | None = None,
         *,
         written_german: bool = False,
+        context: str = "",
     ) -> RiskResult:
         """``as_written`` (the text before glossing) decides whether the request talks
         about a practice: a gloss turns German nouns into English verbs ("Erkennung" into
-        "detect") that would read as doing it."""
+        "detect") that would read as doing it. ``context``: the request's repeated head
+        (system prompt, tool descriptions), whose rule matches are remembered."""
         cal = self.calibration
         text = text[: cal.rules_max_chars]
+        written = text if as_written is None else as_written[: cal.rules_max_chars]
+        rule_text, written_text = self._headed(text, context), self._headed(written, context)
         cosines = self._best_cosines(vectors, self._area_rows)
         (negative,) = self._best_cosines(vectors, [self._negative_rows])
         floor, ceiling = (
@@ -451,15 +458,14 @@ class RiskClassifier:
             else (cal.area_floor, cal.area_ceiling)
         )
         best = max(cosines, default=0.0)
-        rules = [a.rule_score(text) if text else 0.0 for a in self.taxonomy.areas]
+        rules = [a.rule_score(rule_text) if text else 0.0 for a in self.taxonomy.areas]
         # Rules are conjunctions written for precision: when any fires, similarity only
         # adds to areas a rule supports. Otherwise similarity decides, like a nearest-
         # neighbour vote: only the nearest areas count, and only when an everyday task
         # (the taxonomy's minimal exemplars) is not nearer still.
         any_rule = max(rules, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
-        written = text if as_written is None else as_written[: cal.rules_max_chars]
-        damping = self.taxonomy.damping(written)
+        damping = self.taxonomy.damping(written_text)
         learned = self._learned(features)
         head_threshold = cal.head_threshold_de if written_german else cal.head_threshold
         candidates: list[AreaScore] = []
@@ -476,7 +482,7 @@ class RiskClassifier:
         # when an area of such a class would be tagged (most requests tag nothing).
         tagged = candidates
         if candidates:
-            ordinary = self.taxonomy.ordinary_factors(written)
+            ordinary = self.taxonomy.ordinary_factors(written_text)
             tagged = [
                 replace(a, score=a.score * ordinary[a.risk_class])
                 for a in candidates
@@ -484,6 +490,18 @@ class RiskClassifier:
             ]
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
+
+    def _headed(self, text: str, head: str) -> RuleText:
+        """``text`` with its head's rule matches remembered, when it starts with ``head``
+        (the context, then a line break) and goes on after it."""
+        if not head or len(head) + 1 >= len(text) or not text.startswith(head + "\n"):
+            return text
+        key = hashlib.sha256(head.encode("utf-8", "replace")).digest()
+        memo = self._context_rules.get(key)
+        if memo is None:
+            memo = {}
+            self._context_rules.put(key, memo)
+        return HeadedText(text, len(head), memo)
 
     def _head_score(self, mass: float, h: float) -> float:
         """The head's class mass on the tag scale: ``h`` (the head threshold) becomes

@@ -25,6 +25,45 @@ RISK_CLASSES: tuple[str, ...] = ("minimal", "limited", "high", "prohibited")
 CLASS_RANK: Mapping[str, int] = {c: i for i, c in enumerate(RISK_CLASSES)}
 
 
+#: How far back from the end of a repeated head a match may start and still reach into
+#: the text after it. The rules' patterns are bounded (``.{0,40}``, single words), far
+#: shorter than this.
+JOINT_CHARS = 500
+
+
+class HeadedText:
+    """A text whose head (a system prompt, tool descriptions) repeats across requests while
+    the rest changes: which patterns match the head alone is remembered in ``head_memo``
+    (shared by every request with the same head), so each request searches only the
+    rest, from ``JOINT_CHARS`` before the joint on (a match spanning it is still found).
+
+    A pattern that matches in the head alone matches in the whole text: every rule
+    pattern's match stays a match when more text follows (none is anchored at the end).
+    """
+
+    __slots__ = ("text", "_head_len", "_head_memo")
+
+    def __init__(self, text: str, head_len: int, head_memo: dict[re.Pattern[str], bool]) -> None:
+        self.text = text
+        self._head_len = head_len
+        self._head_memo = head_memo
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def search(self, pattern: re.Pattern[str]) -> bool:
+        in_head = self._head_memo.get(pattern)
+        if in_head is None:
+            in_head = pattern.search(self.text, 0, self._head_len) is not None
+            self._head_memo[pattern] = in_head
+        start = max(0, self._head_len - JOINT_CHARS)
+        return in_head or pattern.search(self.text, start) is not None
+
+
+#: What rules read: a plain text, or one with a remembered head.
+RuleText = str | HeadedText
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """Fires when every group matches somewhere in the text; ``weight`` is then the score."""
@@ -32,7 +71,9 @@ class Rule:
     weight: float
     groups: tuple[re.Pattern[str], ...]
 
-    def fires(self, text: str) -> bool:
+    def fires(self, text: RuleText) -> bool:
+        if isinstance(text, HeadedText):
+            return all(text.search(g) for g in self.groups)
         return all(g.search(text) for g in self.groups)
 
 
@@ -47,7 +88,7 @@ class Area:
     exemplars: tuple[str, ...]
     rules: tuple[Rule, ...]
 
-    def rule_score(self, text: str) -> float:
+    def rule_score(self, text: RuleText) -> float:
         return max((r.weight for r in self.rules if r.fires(text)), default=0.0)
 
     def in_force(self, today: dt.date) -> bool:
@@ -74,7 +115,7 @@ class OrdinaryWork:
     factor: float
     classes: frozenset[str]
 
-    def factor_for(self, text: str) -> float:
+    def factor_for(self, text: RuleText) -> float:
         if any(r.fires(text) for r in self.rules) and not any(
             r.fires(text) for r in self.unless
         ):
@@ -99,7 +140,7 @@ class Taxonomy:
     #: Ordinary work (see :class:`OrdinaryWork`): what an Annex III use is not.
     ordinary_work: OrdinaryWork | None = None
 
-    def damping(self, text: str) -> float:
+    def damping(self, text: RuleText) -> float:
         """The factor for ``text``: ``discussion_factor`` if it discusses (asks about,
         explains, translates) without asking to do anything, else 1."""
         if any(r.fires(text) for r in self.discussion) and not any(
@@ -108,7 +149,7 @@ class Taxonomy:
             return self.discussion_factor
         return 1.0
 
-    def ordinary_factors(self, text: str) -> dict[str, float]:
+    def ordinary_factors(self, text: RuleText) -> dict[str, float]:
         """The factor per risk class for ``text``: ``ordinary_work.factor`` for its classes
         when ``text`` is ordinary work, 1 otherwise."""
         work = self.ordinary_work

@@ -14,6 +14,7 @@ from appliance.errors import (
     NotFound,
     PermissionDenied,
 )
+from appliance.pii.special.categories import parse_basis
 from appliance.risk.apps import register_application
 from appliance.server.exchange import api_key_of, read_body
 from appliance.server.services import SERVICES, Services
@@ -97,10 +98,22 @@ async def register_app(request: web.Request) -> web.Response:
             purpose=_str(body, "purpose") or "",
             annex_iii=_str(body, "annex_iii", required=False),
             classifier=services.classifier,
+            art9_basis=_art9_basis(body),
         )
     except ValueError as e:
         raise InvalidRequest(str(e)) from None
     return web.json_response(app, status=201)
+
+
+def _art9_basis(body: dict[str, Any]) -> dict[str, str] | None:
+    """``art9_basis`` as ``{"HEALTH": "health_care", "*": "explicit_consent"}``; absent
+    keeps the registered bases, ``{}`` clears them (the CLI's ``--art9-basis``)."""
+    value = body.get("art9_basis")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidRequest("'art9_basis' must be an object of CATEGORY: basis strings")
+    return dict(parse_basis(f"{category}={basis}") for category, basis in value.items())
 
 
 def add_routes(app: web.Application) -> None:

@@ -5,14 +5,29 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance.config import Config
-from appliance.server import admin_api, anthropic_api, health, metrics, openai_api, realtime
+from appliance.server import (
+    admin_api,
+    anthropic_api,
+    batches_api,
+    files_api,
+    health,
+    mcp_gateway,
+    metrics,
+    openai_api,
+    realtime,
+    responses_api,
+)
 from appliance.server.access_log import access_log
 from appliance.server.console_mount import add_console
 from appliance.server.middleware import error_boundary
 from appliance.server.services import services_ctx
+from appliance.server.state import state_ctx
 
 #: Route groups in the order they are matched; each module adds its own routes.
-ROUTE_GROUPS = (health, openai_api, anthropic_api, realtime, admin_api, metrics)
+ROUTE_GROUPS = (
+    health, openai_api, responses_api, files_api, batches_api, anthropic_api, realtime, mcp_gateway,
+    admin_api, metrics,
+)
 
 
 def create_app(config: Config) -> web.Application:
@@ -24,6 +39,8 @@ def create_app(config: Config) -> web.Application:
         handler_args={"max_field_size": 16384},
     )
     app.cleanup_ctx.append(services_ctx(config))
+    #: Caller state (stored responses, files, batches), sealed per tenant.
+    app.cleanup_ctx.append(state_ctx(config))
     for group in ROUTE_GROUPS:
         group.add_routes(app)
     add_console(app, config)

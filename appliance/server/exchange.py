@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -107,23 +108,29 @@ async def exchange_json(
     ctx: Context,
     parse: Callable[[bytes], Any],
     op: Operation,
-    render: Callable[[Context, dict[str, Any]], dict[str, Any]] | None = None,
+    render: Callable[[Context, dict[str, Any]], Any] | None = None,
     encoder: SseEncoder | None = None,
     done: bytes = b"data: [DONE]\n\n",
 ) -> web.StreamResponse:
     """A non-streaming exchange, or hand over to :func:`exchange_stream`.
 
-    ``parse`` validates the raw body and fills ``ctx`` (body, requested_model, stream).
+    ``parse`` validates the raw body and fills ``ctx`` (body, requested_model, stream);
+    ``render`` turns the canonical answer into the caller's shape. Either may be a
+    coroutine function (the Responses route reads and stores conversation state).
     """
     services = request.app[SERVICES]
     try:
         await services.pipeline.authenticate_caller(ctx)
-        parse(await read_body(request))
+        parsed = parse(await read_body(request))
+        if inspect.isawaitable(parsed):
+            await parsed
         if ctx.stream:
             return await exchange_stream(request, ctx, op, encoder or openai_sse, done)
         response = await services.pipeline.complete(ctx, op)
         if render is not None:
             response = render(ctx, response)
+            if inspect.isawaitable(response):
+                response = await response
         body = orjson.dumps(response)
     except ApplianceError as e:
         reply = failed(ctx, e)

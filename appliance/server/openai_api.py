@@ -31,7 +31,9 @@ from appliance.server.validate import (
 )
 
 
-def _parser(ctx: Context, validate: Any) -> Any:
+def body_parser(ctx: Context, validate: Any) -> Any:
+    """Parse and validate a chat or completion body into ``ctx`` (routes and batch lines)."""
+
     def parse(raw: bytes) -> None:
         body = parse_json(raw)
         ctx.requested_model = validate(body)
@@ -43,19 +45,19 @@ def _parser(ctx: Context, validate: Any) -> Any:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     ctx = new_context(request, "chat.completions", "openai")
-    return await exchange_json(request, ctx, _parser(ctx, validate_chat), "chat")
+    return await exchange_json(request, ctx, body_parser(ctx, validate_chat), "chat")
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
     ctx = new_context(request, "completions", "openai")
-    return await exchange_json(request, ctx, _parser(ctx, validate_completion), "completions")
+    return await exchange_json(request, ctx, body_parser(ctx, validate_completion), "completions")
 
 
 #: The embedding encoding the caller asked for ("float" or "base64").
 ENCODING: StateKey[str] = StateKey("embeddings.encoding_format")
 
 
-def _embeddings_parser(ctx: Context) -> Any:
+def embeddings_parser(ctx: Context) -> Any:
     def parse(raw: bytes) -> None:
         body = parse_json(raw)
         ctx.requested_model = validate_embeddings(body)
@@ -66,7 +68,7 @@ def _embeddings_parser(ctx: Context) -> Any:
     return parse
 
 
-def _encode_embeddings(ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
+def encode_embeddings(ctx: Context, response: dict[str, Any]) -> dict[str, Any]:
     if ctx.get(ENCODING) != "base64":
         return response
     data = []
@@ -82,7 +84,7 @@ def _encode_embeddings(ctx: Context, response: dict[str, Any]) -> dict[str, Any]
 async def embeddings(request: web.Request) -> web.StreamResponse:
     ctx = new_context(request, "embeddings", "openai")
     return await exchange_json(
-        request, ctx, _embeddings_parser(ctx), "embeddings", render=_encode_embeddings
+        request, ctx, embeddings_parser(ctx), "embeddings", render=encode_embeddings
     )
 
 

@@ -2,7 +2,9 @@
 -- application, or every application of a tenant) over a period, record by record, with
 -- the segment and position of each record so that each one can be checked against the
 -- hash chain and the signed checkpoint stated on the report (Art. 12(1), 12(2); kept at
--- least six months, Art. 19(1) and 26(6)). Content (prompts, answers) is never exported.
+-- least six months, Art. 19(1) and 26(6)). Tool calls through the MCP gateway are events of
+-- the system like model requests (route mcp.tools/call, with their server and tool).
+-- Content (prompts, answers, tool arguments) is never exported.
 
 -- name: summary
 SELECT count(*)                                        AS records,
@@ -13,7 +15,8 @@ SELECT count(*)                                        AS records,
        count(*) FILTER (WHERE decision = 'error')      AS errors,
        count(DISTINCT user_id)                         AS users,
        count(DISTINCT model)                           AS models,
-       count(DISTINCT segment_id)                      AS segments
+       count(DISTINCT segment_id)                      AS segments,
+       count(*) FILTER (WHERE route = 'mcp.tools/call') AS tool_calls
 FROM scope;
 
 -- name: over_time
@@ -47,6 +50,8 @@ SELECT segment_id,
        department,
        application,
        route,
+       json_extract_string(extra, '$.tool.server') || '/'
+         || json_extract_string(extra, '$.tool.name')  AS tool,
        requested_model,
        model,
        provider,

@@ -2,8 +2,8 @@
 -- Purposes come from the application registry; categories of personal data from the
 -- PII findings (entity types, counts only), special categories of Art. 9(1) marked, with
 -- the Art. 9(2) basis the application is registered with; recipients are the model
--- providers that
--- received requests; third-country transfers follow the provider region (macro
+-- providers that received requests and the MCP servers that received tool calls;
+-- third-country transfers follow the provider region (macro
 -- third_country in _scope.sql). Retention and security measures are stated by the
 -- exporter from the configuration in force (Art. 30(1)(f) and (g)).
 
@@ -64,10 +64,13 @@ GROUP BY ALL
 ORDER BY tenant, application, findings DESC, data_category;
 
 -- name: recipients
--- Recipients: providers that received requests (denied requests were not forwarded).
+-- Recipients: providers that received requests, and MCP servers that received tool calls
+-- (provider "mcp:NAME"; denied requests and calls were not forwarded).
 SELECT coalesce(tenant, '(none)')                       AS tenant,
        coalesce(application, '(none)')                  AS application,
        coalesce(provider, '(none)')                     AS recipient,
+       CASE WHEN route = 'mcp.tools/call' THEN 'MCP server (tool calls)'
+            ELSE 'model provider' END                   AS recipient_kind,
        coalesce(region, 'unknown')                      AS region,
        third_country(region)                            AS third_country,
        count(*)                                         AS requests,

@@ -29,16 +29,22 @@ def config() -> Config:
 
 
 @pytest.fixture(scope="session")
-def stages(config: Config) -> Iterator[tuple[PiiDetect, Redact, PiiOutput]]:
-    """The real stages with one warm worker process, shared by the session.
+def analyzer_pool(config: Config) -> Iterator[AnalyzerPool]:
+    """One warm worker process, shared by the session.
 
     The process pool is not bound to an event loop, so it is started and closed with
     ``asyncio.run`` and used from each test's own loop.
     """
     pool = AnalyzerPool(config.pii)
     asyncio.run(pool.start())
-    yield PiiDetect(config, pool), Redact(config), PiiOutput(config, pool)
+    yield pool
     asyncio.run(pool.aclose())
+
+
+@pytest.fixture(scope="session")
+def stages(config: Config, analyzer_pool: AnalyzerPool) -> tuple[PiiDetect, Redact, PiiOutput]:
+    """The real stages on the session's pool."""
+    return PiiDetect(config, analyzer_pool), Redact(config), PiiOutput(config, analyzer_pool)
 
 
 def make_ctx(body: dict[str, Any], route: str = "chat.completions", **obligations: Any) -> Context:

@@ -117,8 +117,19 @@ def test_overlapping_place_findings_widen_instead_of_leaking() -> None:
     person = Finding("PERSON", 15, 30, 0.85, "spacy")
     card = Finding("CREDIT_CARD", 25, 41, 1.0, "card")
     assert _resolve_overlaps([street, person]) == [Finding("ADDRESS", 0, 30, 0.65, "grammar")]
-    # A validated value keeps its own span; the name it cuts into does not swallow it.
-    assert _resolve_overlaps([street, person, card]) == [street, card]
+    # A validated value keeps its own span; the name it cuts into does not swallow it,
+    # and the name's part outside it still widens the street (nothing of it leaks).
+    assert _resolve_overlaps([street, person, card]) == [Finding("ADDRESS", 0, 25, 0.65, "grammar"), card]
+
+
+def test_an_address_that_runs_into_an_iban_keeps_its_own_lines() -> None:
+    """"29 Hornsey Road / London N7 7LR / DE89 ..." read as one address: the IBAN wins its
+    span, and the lines before it stay masked as an address (they were dropped whole)."""
+    address = Finding("ADDRESS", 0, 60, 0.65, "grammar")
+    iban = Finding("IBAN_CODE", 30, 60, 1.0, "iban")
+    assert _resolve_overlaps([address, iban]) == [Finding("ADDRESS", 0, 30, 0.65, "grammar"), iban]
+    # A sliver too short to be anything is not kept.
+    assert _resolve_overlaps([Finding("ADDRESS", 28, 60, 0.65, "grammar"), iban]) == [iban]
 
 
 def test_context_boost_does_not_make_a_unit_beat_its_address() -> None:

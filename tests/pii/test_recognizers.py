@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from presidio_analyzer import AnalyzerEngine
 
@@ -104,3 +106,26 @@ def test_not_found(analyzer: AnalyzerEngine, lang: str, text: str, entity: str |
 )
 def test_validators(fn: validators.Validator, value: str, expected: bool | None) -> None:
     assert fn(value) is expected
+
+
+@pytest.mark.parametrize("text", [
+    "Call +44 20 7946 0958 ext. 123 or (030) 1234-5678 after 18:30.",
+    "x" * 45 + " (+49) 30 12345678" + "y" * 60 + "\n+1 (415) 555-2671, Telefon 0221/9876543",
+    "Kein Anruf heute. " * 10 + "Tel.: 089 / 2190 - 4711" + " Ende." * 20,
+    "Numbers far apart: 12 " + "word " * 30 + "0171 2345678 " + "word " * 30 + "2024.",
+])
+def test_the_phone_recognizer_reads_only_around_digits_and_finds_the_same(text: str) -> None:
+    """Scanning zones around digits finds exactly what Presidio's scan of the whole text
+    finds, region by region (that is what makes it safe to skip the rest)."""
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from appliance.pii.engine import _PhoneRecognizer
+
+    zoned = _PhoneRecognizer("en")
+    whole = PhoneRecognizer(supported_language="en", supported_regions=zoned.supported_regions)
+
+    def spans(rs: list[Any]) -> list[tuple[int, int]]:
+        return sorted((r.start, r.end) for r in rs)
+
+    expected = spans(whole.analyze(text, ["PHONE_NUMBER"]))
+    assert expected and spans(zoned.analyze(text, ["PHONE_NUMBER"])) == expected

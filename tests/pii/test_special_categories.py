@@ -156,6 +156,27 @@ async def test_pii_detect_stage_reports_special_categories(stages) -> None:  # t
     assert verdict.findings.linked["HEALTH"] >= 1
 
 
+async def test_a_long_text_cut_into_pieces_keeps_its_links(analyzer_pool) -> None:  # type: ignore[no-untyped-def]
+    """A fact about a person far into a long text, past the cuts of the analyzer pool's
+    pieces, is still found once and still linked to the PERSON finding it concerns."""
+    filler = "The quarterly figures are attached for your review before the board meeting. " * 60
+    fact = "Employee Tarik Demir has been on sick leave since his heart attack in March."
+    text = filler + "\n\n" + filler + "\n\n" + fact + "\n\n" + filler
+    assert len(text) > 3 * 2_000  # several pieces
+    (found,) = await analyzer_pool.analyze([text], ["en"])
+    (alone,) = await analyzer_pool.analyze([fact], ["en"])
+    at = text.index(fact)
+    health = [f for f in found if f.entity_type == "HEALTH"]
+    # The same facts as in the sentence analysed alone, each once ...
+    assert [(f.start - at, f.end - at) for f in health] == [
+        (f.start, f.end) for f in alone if f.entity_type == "HEALTH"] != []
+    # ... each linked to the person named in its sentence.
+    for f in health:
+        assert f.person is not None
+        person = found[f.person]
+        assert person.entity_type == "PERSON" and text[person.start:person.end] == "Tarik Demir"
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [

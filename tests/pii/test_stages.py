@@ -12,9 +12,12 @@ import pytest
 
 from appliance.core.findings import PiiFindings, RedactionFindings
 from appliance.errors import PermissionDenied
-from appliance.pipeline.pii_detect import PiiDetect
+from appliance.pii.pool import AnalyzerPool
+from appliance.pipeline.pii_detect import DETECTED, PiiDetect
 from appliance.pipeline.pii_output import PiiOutput
+from appliance.core.context import Principal
 from appliance.pipeline.redact import REDACTED, Redact, RedactState
+from appliance.testing.documents import archive
 from tests.pii.conftest import make_ctx
 
 Stages = tuple[PiiDetect, Redact, PiiOutput]
@@ -218,3 +221,34 @@ async def test_stream_char_by_char_with_screening(stages: Stages) -> None:
     # Text flows before the end of the stream: the first content arrives early.
     first = next(i for i, c in enumerate(got) if _joined([c])[0])
     assert first < len(got) - 5
+
+
+async def test_a_system_prompt_sent_again_is_not_analysed_again(
+    stages: Stages, analyzer_pool: AnalyzerPool
+) -> None:
+    """The 8 KB system prompt and the tool definitions of a chat come back in every
+    request: after the first, only the new user turn goes to a worker, and another
+    tenant's request with the same prompt does not use the first tenant's findings."""
+    detect, _, _ = stages
+    system = archive(8_000, seed=31).text
+
+    def body(question: str) -> dict[str, Any]:
+        b = chat_body()
+        b["messages"] = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+        return b
+
+    async def analysed(question: str, tenant: str) -> tuple[int, Any]:
+        ctx = make_ctx(body(question))
+        ctx.principal = Principal(key_id="k1", tenant=tenant, user="u1")
+        before = analyzer_pool.stats().pieces_analysed
+        await detect.run(ctx)
+        detected = ctx.get(DETECTED)
+        assert detected is not None
+        return analyzer_pool.stats().pieces_analysed - before, detected.findings
+
+    first, found = await analysed("Has Anna Schmidt paid invoice 4711?", "t-cache")
+    again, found_again = await analysed("And Jonas Becker, invoice 4712?", "t-cache")
+    assert first >= 2 and again == 1
+    assert found_again[0] == found[0] and found[0]
+    other, _ = await analysed("Has Anna Schmidt paid invoice 4711?", "t-other")
+    assert other == first

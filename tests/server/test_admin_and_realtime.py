@@ -47,6 +47,26 @@ async def test_admin_keys_lifecycle(running: Running) -> None:
             assert r.status == 404
 
 
+async def test_admin_registers_an_application_with_its_art9_bases(running: Running) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    app = {"tenant": "acme", "name": "sick-notes", "purpose": "Files employees' sick notes"}
+    async with aiohttp.ClientSession(running.url) as http:
+        body = {**app, "art9_basis": {"health": "employment"}}
+        async with http.post("/admin/apps", json=body, headers=admin) as r:
+            assert r.status == 201, await r.text()
+            assert (await r.json())["art9_basis"] == {"HEALTH": "employment"}
+        for bad in ({"HEALTH": "because"}, {"HOBBIES": "employment"}, ["HEALTH"]):
+            async with http.post("/admin/apps", json={**app, "art9_basis": bad}, headers=admin) as r:
+                assert r.status == 400
+                assert "error" in await r.json()
+        async with http.post("/admin/apps", json=app, headers=admin) as r:
+            assert (await r.json())["art9_basis"] == {"HEALTH": "employment"}  # kept
+        async with http.get("/admin/apps", headers=admin) as r:
+            listed = (await r.json())["data"]
+            assert [a["art9_basis"] for a in listed if a["name"] == "sick-notes"] == [
+                {"HEALTH": "employment"}]
+
+
 async def test_admin_disabled_without_env(
     start_appliance: StartAppliance, openai_models: dict[str, Any]
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,8 +183,10 @@ class GermanNerRecognizer(EntityRecognizer):
         out = [self._result(s, text) for s in _decode_at(ev.tokens, ev.probs, add)
                if s.entity in wanted]
         veto = {"PERSON": arb.veto_person, "LOCATION": arb.veto_location}
+        ends = [t.end for t in ev.tokens]
         for r in ev.rules:
-            if _ordinary_probability(ev.tokens, ev.probs, r.start, r.end) < veto.get(r.entity_type, 2.0):
+            if _ordinary_probability(ev.tokens, ends, ev.probs, r.start, r.end) \
+                    < veto.get(r.entity_type, 2.0):
                 # Presidio keeps only results stamped with a registered recognizer's id;
                 # the name stays the rules' own, so findings say which part found them.
                 r.recognition_metadata[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY] = self.id
@@ -207,10 +210,17 @@ class GermanNerRecognizer(EntityRecognizer):
         )
 
 
-def _ordinary_probability(tokens: Sequence[Token], probs: np.ndarray, start: int, end: int) -> float:
-    """Mean probability of "O" over the word tokens in [start, end)."""
-    idx = [k for k, t in enumerate(tokens)
-           if t.start < end and t.end > start and t.text not in {".", "…"}]
+def _ordinary_probability(tokens: Sequence[Token], ends: Sequence[int], probs: np.ndarray,
+                          start: int, end: int) -> float:
+    """Mean probability of "O" over the word tokens in [start, end); ``ends`` holds the
+    tokens' ends (sorted), so that the tokens are found by bisection, not a scan each."""
+    idx = []
+    for k in range(bisect_right(ends, start), len(tokens)):
+        t = tokens[k]
+        if t.start >= end:
+            break
+        if t.text not in {".", "…"}:
+            idx.append(k)
     return float(probs[idx, 0].mean()) if idx else 0.0
 
 

@@ -84,13 +84,15 @@ def featurize(samples: Sequence[Sample], featurizer: Featurizer,
 
 def scores(weights: np.ndarray, bias: np.ndarray, ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Logits [tokens, tags] of tokens whose ids begin at ``starts`` (first is 0)."""
-    return np.add.reduceat(weights[ids], starts, axis=0) + bias
+    logits: np.ndarray = np.add.reduceat(weights[ids], starts, axis=0) + bias
+    return logits
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def fit(data: Matrix, recipe: Recipe, progress: Callable[[int, float], None] = lambda _e, _l: None,

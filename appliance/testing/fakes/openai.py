@@ -1,7 +1,8 @@
 """Fake OpenAI, Azure OpenAI and Hugging Face endpoint servers (one wire format, three doors).
 
 Speaks the OpenAI REST API exactly: ``chat.completion`` objects, SSE streams of
-``chat.completion.chunk`` ending in ``data: [DONE]``, the usage chunk (``choices: []``)
+``chat.completion.chunk`` ending in ``data: [DONE]``, the Responses API
+(``/v1/responses``, see :mod:`.responses`), the usage chunk (``choices: []``)
 when ``stream_options.include_usage`` is set, tool calls streamed as argument fragments,
 ``text_completion``, embeddings as floats or base64, and the OpenAI error body.
 
@@ -21,6 +22,8 @@ from aiohttp import web
 
 from appliance.testing.fakes._echo import Answer, Prompt, Tool, answer, count_words, embedding
 from appliance.testing.fakes._server import FakeProvider, sse_event, start_sse
+from appliance.testing.fakes.openai_batches import FakeBatches
+from appliance.testing.fakes.responses import build_responses
 
 CREATED = 1_700_000_000
 _CACHE_LIMIT = 512
@@ -118,6 +121,8 @@ class FakeOpenAI(FakeProvider):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._cache: dict[tuple[str, str, bytes], bytes | list[bytes]] = {}
+        #: The Files and Batch APIs (see :mod:`.openai_batches`).
+        self.batch_api = FakeBatches(self._build)
 
     @property
     def base_url(self) -> str:
@@ -128,7 +133,9 @@ class FakeOpenAI(FakeProvider):
             web.post("/v1/chat/completions", self._chat),
             web.post("/v1/completions", self._completions),
             web.post("/v1/embeddings", self._embeddings),
+            web.post("/v1/responses", self._responses),
             web.get("/v1/models", self._models),
+            *self.batch_api.routes(),
         ]
 
     def runner(self) -> web.BaseRunner:
@@ -144,11 +151,18 @@ class FakeOpenAI(FakeProvider):
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/v1/responses"): self._responses,
             ("GET", "/v1/models"): self._models,
         }
 
         async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
             handler = table.get((request.method, request.path))
+            if handler is None and request.path.startswith(("/v1/files", "/v1/batches")):
+                if not self.authorized(request):  # type: ignore[arg-type]
+                    return self.error_response(401, "Incorrect API key provided.")
+                found = await self.batch_api.dispatch(request)
+                if found is not None:
+                    return found
             if handler is None:
                 return self.error_response(
                     404, f"Unknown request URL: {request.method} {request.path}"
@@ -230,6 +244,9 @@ class FakeOpenAI(FakeProvider):
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "embeddings")
 
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "responses")
+
     async def _models(self, request: web.Request) -> web.StreamResponse:
         _, failure = await self.intake(request)
         if failure is not None:
@@ -249,6 +266,8 @@ class FakeOpenAI(FakeProvider):
             return self._build_chat(model, body)
         if kind == "completions":
             return self._build_completions(model, body)
+        if kind == "responses":
+            return build_responses(model, body)
         return self._build_embeddings(model, body)
 
     def _build_chat(self, model: str, body: dict[str, Any]) -> bytes | list[bytes]:
@@ -436,15 +455,17 @@ class FakeAzureOpenAI(FakeOpenAI):
             web.post(prefix + "/chat/completions", self._chat),
             web.post(prefix + "/completions", self._completions),
             web.post(prefix + "/embeddings", self._embeddings),
+            # The v1 API (no api-version): the deployment is the body's model.
+            web.post("/openai/v1/responses", self._responses),
         ]
 
     def authorized(self, request: web.Request) -> bool:
-        return request.headers.get("api-key") == self.api_key and bool(
-            request.query.get("api-version")
+        return request.headers.get("api-key") == self.api_key and (
+            bool(request.query.get("api-version")) or request.path.startswith("/openai/v1/")
         )
 
     def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
-        return request.match_info["deployment"]
+        return request.match_info.get("deployment") or str(body.get("model", ""))
 
     def error_response(self, status: int, message: str) -> web.Response:
         if status == 401:
