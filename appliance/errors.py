@@ -131,3 +131,13 @@ class StageFailed(ApplianceError):
 
 class ConfigError(Exception):
     """The configuration is invalid; raised at load time, never at request time."""
+
+
+class EngineUnavailable(ApplianceError):
+    """A shared engine of a fleet (PostgreSQL, Redis, object storage) cannot be reached
+    and its configured failure mode is to refuse (fail closed)."""
+
+    status = 503
+    type = "server_error"
+    anthropic_type = "overloaded_error"
+    code = "engine_unavailable"

@@ -88,6 +88,17 @@ class AuditReader:
     segments: dict[str, str] = field(default_factory=dict)
     #: segments that were being written (or failed to open): name -> reason
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Fleet readers: segment_id -> the replica that wrote it.
+    replicas: dict[str, str] = field(default_factory=dict)
+    #: Where the checkpoints kept outside the segments are (None: the data dir's, mirror).
+    checkpoint_sources: list[Path] | None = None
+    #: Fleet readers: replicas that did not seal on request (newest records may be missing).
+    silent: list[str] = field(default_factory=list)
+
+    def checkpoint_dirs(self) -> list[Path]:
+        if self.checkpoint_sources is not None:
+            return list(self.checkpoint_sources)
+        return self.paths.checkpoint_dirs()
 
     def __enter__(self) -> Self:
         return self
@@ -155,9 +166,15 @@ def _create_views(conn: duckdb.DuckDBPyConnection, segments: Mapping[str, str]) 
 def attach_all(
     config: Config, *, fresh: bool = True, wait_s: float | None = None, key: str | None = None
 ) -> AuditReader:
-    """Attach every segment read-only; with ``fresh``, first have running writers seal."""
+    """Attach every segment read-only; with ``fresh``, first have running writers seal.
+
+    With ``[audit] read_from = "archive"`` (the CLI's ``--fleet``) the segments are every
+    replica's, from the archive (:mod:`appliance.audit.archive`).
+    """
     paths = AuditPaths.from_config(config)
     key = key if key is not None else db_key(config)
+    if config.audit.read_from == "archive":
+        return _attach_fleet(config, paths, key, fresh=fresh)
     wait = config.audit.reader_rotation_wait_s if wait_s is None else wait_s
     asked_at = request_rotation(paths) if fresh and paths.segments.is_dir() else 0.0
     conn = connect(paths.tmp if paths.root.is_dir() else None)
@@ -186,6 +203,28 @@ def attach_all(
         pending = retry
         if pending:
             time.sleep(0.05)
+    _create_views(conn, reader.segments)
+    return reader
+
+
+def _attach_fleet(config: Config, paths: AuditPaths, key: str, *, fresh: bool) -> AuditReader:
+    from appliance.audit.archive import fetch_fleet
+
+    fleet = fetch_fleet(config, paths, fresh=fresh)
+    conn = connect(paths.tmp if paths.root.is_dir() else None)
+    reader = AuditReader(conn=conn, paths=paths, replicas=dict(fleet.replicas),
+                         checkpoint_sources=[fleet.checkpoint_dir] if fleet.checkpoint_dir else [],
+                         silent=fleet.silent)
+    for segment_id, why in fleet.problems.items():
+        reader.skipped[segment_id] = f"unreadable: {why}"
+    for n, (segment_id, path) in enumerate(sorted(fleet.files.items())):
+        alias = f"s{n}"
+        try:
+            attach(conn, path, alias, key, read_only=True)
+        except duckdb.Error as e:
+            reader.skipped[segment_id] = f"unreadable: {type(e).__name__}"
+            continue
+        reader.segments[segment_id] = alias
     _create_views(conn, reader.segments)
     return reader
 

@@ -104,9 +104,14 @@ def host_name() -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
 
 
-def new_segment_id(prefix: str, now: float | None = None) -> str:
+def replica_name(config: Config) -> str:
+    """This replica's name in segment ids and the archive: ``[fleet] replica`` or the host."""
+    return config.fleet.replica or host_name()
+
+
+def new_segment_id(prefix: str, now: float | None = None, host: str | None = None) -> str:
     stamp = dt.datetime.fromtimestamp(now or time.time(), dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"{prefix}-{host_name()}-{os.getpid()}-{stamp}Z"
+    return f"{prefix}-{host or host_name()}-{os.getpid()}-{stamp}Z"
 
 
 def admin_segment_id() -> str:

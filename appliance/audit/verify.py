@@ -11,7 +11,7 @@ A segment whose file is gone must have been dropped by a signed purge.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,13 @@ class Problem:
     segment_id: str
     seq: int | None
     message: str
+    #: The replica that wrote the segment (fleet verification).
+    replica: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.segment_id} record seq {self.seq}" if self.seq is not None else self.segment_id
+        if self.replica is not None:
+            where = f"replica {self.replica}: {where}"
         return f"{where}: {self.message}"
 
 
@@ -192,8 +196,12 @@ def verify(
     report = VerifyReport()
     with attach_all(config, fresh=fresh) as reader:
         external: list[Checkpoint] = []
-        for d in [*reader.paths.checkpoint_dirs(), *extra_checkpoint_dirs]:
+        for d in [*reader.checkpoint_dirs(), *extra_checkpoint_dirs]:
             external.extend(load_external(d))
+        for replica in reader.silent:
+            report.warnings.append(
+                f"replica {replica} did not seal and ship on request: its newest records are not verified"
+            )
         for name, why in reader.skipped.items():
             if why.startswith("unreadable"):
                 report.problems.append(
@@ -224,4 +232,6 @@ def verify(
             report.problems.append(
                 Problem(seg, 0, f"segment file is missing: signed checkpoints cover {size} records and no purge dropped it")
             )
+        if reader.replicas:
+            report.problems = [replace(p, replica=reader.replicas.get(p.segment_id)) for p in report.problems]
     return report

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.audit.journal import journal_path
 from appliance.audit.keys import SigningKey
@@ -29,10 +29,14 @@ from appliance.audit.segments import (
     SegmentLocked,
     db_key,
     new_segment_id,
+    replica_name,
     segment_start,
     signer,
 )
 from appliance.config import Config
+
+if TYPE_CHECKING:
+    from appliance.audit.archive import Shipper
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,12 @@ class AuditWriter:
         self._last_rotate_check = 0.0
         self._rotate_seen_ns = 0
         self.stats = WriterStats()
+        self._replica = replica_name(config)
+        #: A fleet reader asked (through the shipper) to seal now; set again once sealed.
+        self._seal_request = threading.Event()
+        self._sealed = threading.Event()
+        #: Ships sealed segments to ``[audit] archive_url`` (None: they stay local).
+        self.shipper: Shipper | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -102,6 +112,17 @@ class AuditWriter:
         recover_orphans(self._config, self.paths, self._key, self._signer)
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
+        if self._cfg.archive_url is not None:
+            from appliance.audit.archive import Shipper
+
+            self.shipper = Shipper(self._config, self.paths, rotate=self.seal_now)
+            self.shipper.start()  # ships what earlier runs left sealed (a crash, too) first
+
+    def seal_now(self, _asked_at: float = 0.0, timeout_s: float = 5.0) -> None:
+        """Seal the current segment now and wait for it (a fleet reader's request)."""
+        self._sealed.clear()
+        self._seal_request.set()
+        self._sealed.wait(timeout_s)
 
     def close(self) -> None:
         """Write everything queued, seal the segment, stop the thread."""
@@ -111,6 +132,8 @@ class AuditWriter:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join()
+        if self.shipper is not None:
+            self.shipper.close(self._config.fleet.drain_timeout_s)
 
     def submit(self, row: dict[str, Any], done: Done) -> None:
         """Queue ``row``; ``done(error_or_None)`` is called from the writer thread."""
@@ -177,7 +200,7 @@ class AuditWriter:
         err: BaseException | None = None
         try:
             if self._segment is None:
-                seg = SegmentFile.create(self.paths, self._key, new_segment_id(self._cfg.segment_prefix))
+                seg = SegmentFile.create(self.paths, self._key, new_segment_id(self._cfg.segment_prefix, host=self._replica))
                 seg.open_journal(self._key)
                 self._segment = seg
             self._segment.append_journaled([it.row for it in batch])
@@ -242,6 +265,9 @@ class AuditWriter:
     def _housekeeping(self) -> None:
         seg = self._segment
         if seg is None:
+            if self._seal_request.is_set():
+                self._seal_request.clear()
+                self._sealed.set()
             return
         assert self._signer is not None
         now = time.monotonic()
@@ -249,10 +275,14 @@ class AuditWriter:
             seg.size >= self._cfg.segment_max_records
             or time.time() - seg.created_at >= self._cfg.segment_max_age_s
             or self._rotation_requested(now)
+            or self._seal_request.is_set()
         )
         try:
             if rotate:
                 self._seal()
+                if self._seal_request.is_set():
+                    self._seal_request.clear()
+                    self._sealed.set()
             elif seg.size > seg.last_checkpoint_size and (
                 now - seg.last_checkpoint_at >= self._cfg.checkpoint_interval_s
                 or seg.size - seg.last_checkpoint_size >= self._cfg.checkpoint_every_records
@@ -288,6 +318,8 @@ class AuditWriter:
             self.stats.segments_sealed += 1
         finally:
             seg.close()
+        if self.shipper is not None:
+            self.shipper.wake()
 
 
 def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKey) -> list[str]:

@@ -52,6 +52,7 @@ COMMAND_GROUPS: dict[str, Group] = {
     "usage": Group("appliance.cli.usage",
                    "usage and cost over a period, grouped, with a forecast"),
     "users": Group("appliance.cli.users", "console users: create, list, disable"),
+    "db": Group("appliance.cli.db", "control-plane schema: upgrade, status"),
     "doctor": Group("appliance.cli.doctor",
                     "check config, data dir, policies, audit log, models, PII, TLS, port"),
 }
@@ -102,9 +103,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> Any:
-    from appliance.keys.store import ControlPlane, control_plane_path
+    from appliance.keys.store import open_control_plane
 
-    return ControlPlane.open(control_plane_path(config_of(args).storage.data_dir))
+    return open_control_plane(config_of(args))
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ from appliance.config import Config, load_config
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config, data_dir=args.data_dir)
+    fleet = {"audit": {"read_from": "archive"}} if getattr(args, "fleet", False) else None
+    return load_config(args.config, data_dir=args.data_dir, overrides=fleet)
 
 
 def _state_args(p: argparse.ArgumentParser) -> None:
@@ -126,6 +127,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with open_reader(config, fresh=not args.no_rotate) as reader:
         rows = list(reader.search(limit=args.limit, raw=True, **filters))
         skipped = len(reader.skipped)
+        silent = list(reader.silent)
         keystore_path = reader.paths.keystore
     keystore: TenantKeyStore | None = None
     if args.decrypt_payloads:
@@ -157,6 +159,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             out.write(_text_line(row) + "\n")
     if skipped and not args.json:
         print(f"note: {skipped} segment(s) being written were not read", file=sys.stderr)
+    for replica in silent:
+        print(f"warning: replica {replica} did not seal on request: its newest records are missing",
+              file=sys.stderr)
     return 0
 
 
@@ -275,6 +280,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--checkpoints", type=Path, action="append", help="extra checkpoint directory (mirror copy)")
     p.add_argument("--no-rotate", action="store_true", help="do not ask running writers to seal first")
     p.add_argument("--strict", action="store_true", help="also fail on unsigned records and unread segments")
+    p.add_argument("--fleet", action="store_true",
+                   help="every replica's segments, from [audit] archive_url (live replicas seal first)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 
@@ -288,6 +295,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--decrypt-payloads", action="store_true", help="decrypt stored prompts/answers (audited)")
     p.add_argument("--reason", default=None, help="why payloads are decrypted (recorded)")
     p.add_argument("--no-rotate", action="store_true", help="do not ask running writers to seal first")
+    p.add_argument("--fleet", action="store_true",
+                   help="every replica's segments, from [audit] archive_url (live replicas seal first)")
     p.set_defaults(func=cmd_search)
 
     p = cmds.add_parser("shred", help="destroy a tenant's payload data keys (GDPR Art. 17)")

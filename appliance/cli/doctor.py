@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Config, load_config
+from appliance.doctor.fleet import check_archive, check_counters, check_state
 from appliance.doctor.mcp import check_mcp
 from appliance.doctor.network import check_port, check_providers, check_tls
 from appliance.doctor.outcome import Check, Outcome, Setup, fail, ok
@@ -28,6 +29,9 @@ CHECKS: Mapping[str, Check] = {
     "data_dir": check_data_dir,
     "policy": check_policy,
     "audit": check_audit,
+    "state": check_state,
+    "counters": check_counters,
+    "archive": check_archive,
     "models": check_models,
     "onnxruntime": check_onnxruntime,
     "pii": check_pii,

@@ -204,6 +204,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     policy = sub.add_parser("policy", help="Rego policies: test, check, eval, serve, explain")
     cmds = policy.add_subparsers(dest="policy_command", required=True)
+    from appliance.cli import policy_bundle
+
+    policy_bundle.register(cmds)
 
     p = cmds.add_parser("test", help="run the *_test.rego unit tests and report rule coverage")
     p.add_argument("dir", nargs="?", type=Path, default=None, help="policy directory")

@@ -95,6 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help="Ed25519 public key (PEM) checkpoints must verify under",
     )
+    ex.add_argument("--fleet", action="store_true",
+                    help="every replica's records, from [audit] archive_url (live replicas seal first)")
     ex.add_argument("--detail-limit", type=int, default=200, help="detail rows shown in html/pdf")
     ex.add_argument(
         "--memory-limit",
@@ -134,7 +136,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from appliance.reports.export import export
     from appliance.reports.report import ReportError
 
-    config = load_config(args.config, data_dir=args.data_dir)
+    fleet = {"audit": {"read_from": "archive"}} if args.fleet else None
+    config = load_config(args.config, data_dir=args.data_dir, overrides=fleet)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     try:
         result = export(

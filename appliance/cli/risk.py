@@ -98,9 +98,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _control(config: Config) -> Any:
-    from appliance.keys.store import ControlPlane, control_plane_path
+    from appliance.keys.store import open_control_plane
 
-    return ControlPlane.open(control_plane_path(config.storage.data_dir))
+    return open_control_plane(config)
 
 
 def _art9_basis(specs: list[str] | None) -> dict[str, str] | None:

@@ -24,11 +24,17 @@ def _state_args(p: argparse.ArgumentParser) -> None:
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from appliance.config import load_config
     from appliance.console.store import ConsoleStore
-    from appliance.keys.store import ControlPlane, control_plane_path
+    from appliance.keys.store import open_control_plane
+
+    from appliance.errors import ConfigError, EngineUnavailable
+    from appliance.keys.migrations import SchemaMismatch
 
     config = load_config(args.config, data_dir=args.data_dir)
-    control = ControlPlane.open(control_plane_path(config.storage.data_dir))
-    return config, control, ConsoleStore(control)
+    try:
+        control = open_control_plane(config)  # SQLite on one box, PostgreSQL in a fleet
+    except (SchemaMismatch, EngineUnavailable) as e:
+        raise ConfigError(str(e)) from None  # a clear line and exit status 2, no traceback
+    return config, control, ConsoleStore(control.backend)
 
 
 def _read_password() -> str:

@@ -26,6 +26,7 @@ from appliance.config.mcp import McpConfig
 from appliance.config.pii import PiiConfig
 from appliance.config.policy import PolicyConfig
 from appliance.config.risk import RiskConfig
+from appliance.config.state import FleetConfig, StateConfig
 
 
 class _Frozen(BaseModel):
@@ -231,6 +232,8 @@ class Config(_Frozen):
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
     console: ConsoleConfig = ConsoleConfig()
+    state: StateConfig = StateConfig()
+    fleet: FleetConfig = FleetConfig()
     mcp: McpConfig = McpConfig()
     batch: BatchConfig = BatchConfig()
 

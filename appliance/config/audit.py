@@ -7,6 +7,7 @@ Secrets never live in this file: a key is found through a :class:`KeySourceConfi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,6 +74,20 @@ class AuditConfig(_Frozen):
     reader_rotation_wait_s: float = Field(5.0, ge=0)
     #: Bound on queued records; record() waits when the writer falls this far behind.
     queue_max_records: int = Field(100_000, gt=0)
+    #: Where sealed segments go in a fleet: ``s3://bucket/prefix`` (endpoint and credentials
+    #: from the environment) or a directory such as an NFS mount (None: they stay local).
+    #: Each copy is checksum-verified; the local file is deleted only once it is confirmed.
+    archive_url: str | None = None
+    #: Object Lock (COMPLIANCE) retention of archived objects in days (None: no lock;
+    #: the bucket must have Object Lock enabled).
+    archive_lock_days: int | None = Field(None, ge=1)
+    #: Seconds between two looks at the archive (fleet readers' seal requests, retries).
+    archive_poll_s: float = Field(1.0, gt=0)
+    #: What readers (search, verify, reports) read: "local" segments under the data dir,
+    #: or "archive": every replica's segments in ``archive_url`` (the CLI's ``--fleet``).
+    read_from: Literal["local", "archive"] = "local"
+    #: How long a fleet reader waits for running replicas to seal and ship, in seconds.
+    fleet_rotation_wait_s: float = Field(20.0, ge=0)
 
     def retention_for(self, tenant: str | None) -> int:
         """Retention in days that applies to ``tenant``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class PolicyConfig(BaseModel):
@@ -39,6 +39,24 @@ class PolicyConfig(BaseModel):
     offload: bool = False
     #: How often the embedded engine looks for changed policy or data files, in seconds.
     reload_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    #: Where the fleet's policy comes from: a signed OPA bundle (``appliance policy bundle
+    #: build``) at an http(s):// URL, ``s3://bucket/key`` or a path (None: ``dir``). Polled
+    #: with ETag; a new bundle is verified, compiled and tested before it is swapped in.
+    bundle_url: str | None = None
+    #: PEM public key (EC P-256) bundles must be signed with; relative to the data dir.
+    bundle_public_key_file: Path | None = None
+    #: The key id the bundle's signature must name (``keyid``, as OPA's verification config).
+    bundle_key_id: str = "appliance"
+    #: Seconds between two polls of ``bundle_url``.
+    bundle_poll_s: Annotated[float, Field(gt=0)] = 10.0
+
+    @model_validator(mode="after")
+    def _bundle_key(self) -> PolicyConfig:
+        if self.bundle_url is not None and self.bundle_public_key_file is None:
+            raise ValueError("bundle_url needs bundle_public_key_file (the key bundles are signed with)")
+        if self.bundle_url is not None and self.engine != "embedded":
+            raise ValueError("bundle_url is for the embedded engine (an OPA server polls its own bundles)")
+        return self
 
     @property
     def directory(self) -> Path:

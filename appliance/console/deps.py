@@ -59,7 +59,7 @@ def open_console(
     return ConsoleDeps(
         config=config,
         control=control,
-        store=ConsoleStore(control),
+        store=ConsoleStore(control.backend),
         audit_sink=audit_sink,
         view=AuditView(config),
         policy_status=policy_status,

@@ -1,9 +1,11 @@
 """The console's own tables: users, sessions, sign-in states, policy changes and revisions.
 
-They live in the control plane's database, beside keys and applications, through the
-small :class:`SqlBackend` interface (``fetch`` and ``transaction``): SQLite on one box
-today, PostgreSQL in a fleet later. The SQL here is the common subset of both: ``?``
-placeholders, TEXT / BIGINT / DOUBLE PRECISION columns, ``ON CONFLICT ... DO UPDATE``.
+They live in the control plane's database, beside keys and applications, and run on its
+backend (:class:`appliance.keys.backend.StateBackend`): SQLite on one box, PostgreSQL
+shared by a fleet's replicas (so a session or a policy change is seen by every replica).
+The tables are created by the control plane's versioned migrations
+(:mod:`appliance.keys.migrations`, ``appliance db upgrade``), not here. The SQL is the
+common subset of both engines: ``?`` placeholders, ``ON CONFLICT ... DO UPDATE``.
 Session ids and sign-in states are stored as SHA-256 digests, never as the token the
 browser holds; passwords only as argon2 hashes.
 """
@@ -15,96 +17,11 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from appliance.config.console import ROLES
-
-
-class SqlTx(Protocol):
-    def execute(self, sql: str, params: Sequence[object] = ()) -> int: ...
-
-    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]: ...
-
-
-class SqlBackend(Protocol):
-    """What the console needs of the control plane's database."""
-
-    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]: ...
-
-    def transaction(self) -> AbstractContextManager[SqlTx]: ...
-
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS console_users (
-        username TEXT PRIMARY KEY,
-        display_name TEXT NOT NULL DEFAULT '',
-        roles TEXT NOT NULL DEFAULT '[]',
-        tenant TEXT,
-        password_hash TEXT,
-        source TEXT NOT NULL DEFAULT 'local',
-        disabled BIGINT NOT NULL DEFAULT 0,
-        failed_logins BIGINT NOT NULL DEFAULT 0,
-        locked_until DOUBLE PRECISION,
-        language TEXT,
-        created_at DOUBLE PRECISION NOT NULL,
-        last_login_at DOUBLE PRECISION
-    )""",
-    """CREATE TABLE IF NOT EXISTS console_sessions (
-        id_hash TEXT PRIMARY KEY,
-        username TEXT NOT NULL,
-        roles TEXT NOT NULL,
-        tenant TEXT,
-        source TEXT NOT NULL,
-        csrf TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        last_seen DOUBLE PRECISION NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS console_logins (
-        state_hash TEXT PRIMARY KEY,
-        nonce TEXT NOT NULL,
-        verifier TEXT NOT NULL,
-        next_path TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS console_changes (
-        id TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        title TEXT NOT NULL,
-        author TEXT NOT NULL,
-        status TEXT NOT NULL,
-        base_revision TEXT NOT NULL,
-        files TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        submitted_at DOUBLE PRECISION,
-        decided_at DOUBLE PRECISION,
-        decided_by TEXT,
-        note TEXT,
-        checks TEXT,
-        replay TEXT,
-        applied_revision TEXT,
-        rollback_to TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS console_incidents (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        aware_at DOUBLE PRECISION NOT NULL,
-        description TEXT NOT NULL,
-        request_ids TEXT NOT NULL,
-        created_by TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        status TEXT NOT NULL DEFAULT 'draft'
-    )""",
-    """CREATE TABLE IF NOT EXISTS console_revisions (
-        revision TEXT PRIMARY KEY,
-        files TEXT NOT NULL,
-        applied_at DOUBLE PRECISION NOT NULL,
-        change_id TEXT,
-        applied_by TEXT
-    )""",
-)
+from appliance.keys.backend import StateBackend
 
 #: How long an OpenID Connect sign-in may take from redirect to callback, in seconds.
 LOGIN_STATE_TTL_S = 600.0
@@ -250,11 +167,8 @@ def _incident(row: Mapping[str, Any]) -> dict[str, Any]:
 class ConsoleStore:
     """Repository of the console's tables (thread-safe as the backend is)."""
 
-    def __init__(self, db: SqlBackend) -> None:
+    def __init__(self, db: StateBackend) -> None:
         self._db = db
-        with db.transaction() as tx:
-            for ddl in _SCHEMA:
-                tx.execute(ddl)
 
     # -- users ----------------------------------------------------------------------------
 
@@ -275,7 +189,7 @@ class ConsoleStore:
             raise ValueError("a tenant_viewer needs --tenant (the one tenant they may see)")
         now = time.time()
         with self._db.transaction() as tx:
-            if tx.fetch("SELECT 1 AS x FROM console_users WHERE username = ?", (username,)):
+            if tx.query("SELECT 1 AS x FROM console_users WHERE username = ?", (username,)):
                 raise ValueError(f"user {username!r} exists already")
             tx.execute(
                 "INSERT INTO console_users (username, display_name, roles, tenant, password_hash,"
@@ -307,11 +221,11 @@ class ConsoleStore:
         return user
 
     def get_user(self, username: str) -> ConsoleUser | None:
-        rows = self._db.fetch("SELECT * FROM console_users WHERE username = ?", (username,))
+        rows = self._db.query("SELECT * FROM console_users WHERE username = ?", (username,))
         return _user(rows[0]) if rows else None
 
     def list_users(self) -> list[ConsoleUser]:
-        return [_user(r) for r in self._db.fetch("SELECT * FROM console_users ORDER BY username")]
+        return [_user(r) for r in self._db.query("SELECT * FROM console_users ORDER BY username")]
 
     def set_disabled(self, username: str, disabled: bool) -> bool:
         with self._db.transaction() as tx:
@@ -330,7 +244,7 @@ class ConsoleStore:
         """Count a failed sign-in; True when this one locked the account."""
         now = time.time()
         with self._db.transaction() as tx:
-            rows = tx.fetch(
+            rows = tx.query(
                 "SELECT failed_logins FROM console_users WHERE username = ?", (username,)
             )
             if not rows:
@@ -382,7 +296,7 @@ class ConsoleStore:
         id_hash = digest(token)
         now = time.time()
         with self._db.transaction() as tx:
-            rows = tx.fetch(
+            rows = tx.query(
                 "SELECT s.*, u.disabled AS user_disabled FROM console_sessions s"
                 " LEFT JOIN console_users u ON u.username = s.username WHERE s.id_hash = ?",
                 (id_hash,),
@@ -433,7 +347,7 @@ class ConsoleStore:
     def take_login(self, state: str) -> LoginState | None:
         """The sign-in started with ``state``, removed (a state is good for one callback)."""
         with self._db.transaction() as tx:
-            rows = tx.fetch("SELECT * FROM console_logins WHERE state_hash = ?", (digest(state),))
+            rows = tx.query("SELECT * FROM console_logins WHERE state_hash = ?", (digest(state),))
             tx.execute("DELETE FROM console_logins WHERE state_hash = ?", (digest(state),))
         if not rows or time.time() - rows[0]["created_at"] > LOGIN_STATE_TTL_S:
             return None
@@ -464,18 +378,18 @@ class ConsoleStore:
         return got
 
     def get_change(self, change_id: str) -> Change | None:
-        rows = self._db.fetch("SELECT * FROM console_changes WHERE id = ?", (change_id,))
+        rows = self._db.query("SELECT * FROM console_changes WHERE id = ?", (change_id,))
         return _change(rows[0]) if rows else None
 
     def list_changes(self, statuses: Sequence[str] | None = None) -> list[Change]:
         if statuses:
             marks = ",".join("?" for _ in statuses)
-            rows = self._db.fetch(
+            rows = self._db.query(
                 f"SELECT * FROM console_changes WHERE status IN ({marks}) ORDER BY created_at DESC",
                 tuple(statuses),
             )
         else:
-            rows = self._db.fetch("SELECT * FROM console_changes ORDER BY created_at DESC")
+            rows = self._db.query("SELECT * FROM console_changes ORDER BY created_at DESC")
         return [_change(r) for r in rows]
 
     def update_draft(self, change_id: str, author: str, files: Mapping[str, str | None], title: str) -> bool:
@@ -543,11 +457,11 @@ class ConsoleStore:
         return found
 
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
-        rows = self._db.fetch("SELECT * FROM console_incidents WHERE id = ?", (incident_id,))
+        rows = self._db.query("SELECT * FROM console_incidents WHERE id = ?", (incident_id,))
         return _incident(rows[0]) if rows else None
 
     def list_incidents(self) -> list[dict[str, Any]]:
-        return [_incident(r) for r in self._db.fetch("SELECT * FROM console_incidents ORDER BY aware_at DESC")]
+        return [_incident(r) for r in self._db.query("SELECT * FROM console_incidents ORDER BY aware_at DESC")]
 
     def set_incident_status(self, incident_id: str, status: str) -> bool:
         with self._db.transaction() as tx:
@@ -568,14 +482,14 @@ class ConsoleStore:
             )
 
     def revisions(self) -> list[dict[str, Any]]:
-        rows = self._db.fetch(
+        rows = self._db.query(
             "SELECT revision, applied_at, change_id, applied_by FROM console_revisions"
             " ORDER BY applied_at DESC"
         )
         return rows
 
     def revision_files(self, revision: str) -> dict[str, str] | None:
-        rows = self._db.fetch("SELECT files FROM console_revisions WHERE revision = ?", (revision,))
+        rows = self._db.query("SELECT files FROM console_revisions WHERE revision = ?", (revision,))
         return None if not rows else dict(json.loads(rows[0]["files"]))
 
 

@@ -1,8 +1,10 @@
-"""The control plane: API keys and registered applications, in one SQLite file.
+"""The control plane: API keys and registered applications, one repository over two
+engines (:mod:`appliance.keys.backend`): SQLite in the data directory on one box,
+PostgreSQL shared by the replicas of a fleet. The SQL is written once, for both.
 
-SQLite, not DuckDB, because the CLI must create and revoke keys while one or more
-server processes read the same file; SQLite's WAL mode allows that, DuckDB allows one
-writer process per file. Keys are stored as a salted HMAC-SHA256 of their secret: the
+SQLite, not DuckDB, on one box because the CLI must create and revoke keys while one or
+more server processes read the same file; SQLite's WAL mode allows that, DuckDB allows
+one writer process per file. Keys are stored as a salted HMAC-SHA256 of their secret: the
 secret has 256 bits of entropy, so a slow KDF adds latency to every request and no
 safety. The full key is shown once, at creation.
 """
@@ -14,49 +16,17 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appliance.config import Config
+    from appliance.keys.backend import StateBackend
 
 KEY_PREFIX = "ak-"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    user TEXT NOT NULL,
-    department TEXT,
-    roles TEXT NOT NULL DEFAULT '[]',
-    application TEXT,
-    salt BLOB NOT NULL,
-    hash BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL,
-    limits TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS applications (
-    tenant TEXT NOT NULL,
-    name TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    annex_iii TEXT,
-    risk_class TEXT NOT NULL,
-    areas TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    art9_basis TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (tenant, name)
-);
-"""
-
-#: Columns added after the first release, with their definitions: a control plane created
-#: before them gets them on open (SQLite adds a column in place, old rows take the default).
-_ADDED_COLUMNS = {
-    "applications": {"art9_basis": "TEXT NOT NULL DEFAULT '{}'"},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,71 +72,37 @@ def _digest(salt: bytes, secret: str) -> bytes:
 
 
 class ControlPlane:
-    """Keys and applications. Thread-safe; one connection per instance."""
+    """Keys and applications: the one repository over SQLite (one box) and PostgreSQL
+    (a fleet). Thread-safe; each backend holds one connection per process."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        self._own_commits = 0
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            self._add_missing_columns()
-
-    def _add_missing_columns(self) -> None:
-        for table, columns in _ADDED_COLUMNS.items():
-            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
-            for name, definition in columns.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+    def __init__(self, backend: StateBackend) -> None:
+        self.backend = backend
 
     @classmethod
     def open(cls, path: Path) -> ControlPlane:
-        return cls(path)
+        """The embedded SQLite control plane at ``path``, its schema brought up to date."""
+        from appliance.keys.backend import SqliteBackend
+        from appliance.keys.migrations import upgrade
+
+        backend = SqliteBackend(path)
+        try:
+            upgrade(backend)
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            self._own_commits += 1
+        self.backend.close()
 
     def data_version(self) -> int:
-        """Changes whenever any connection commits: a cheap cache-invalidation probe.
+        """Changes whenever any process changed keys or applications (cache invalidation)."""
+        return self.backend.version()
 
-        SQLite's ``data_version`` counts other connections' commits only; this
-        connection's own (a key revoked through the admin API or the console of this
-        very process) are counted here, so they invalidate caches too."""
-        with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._own_commits
-
-    # -- tables of other packages (the console's repository) ------------------------------
-
-    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
-        """Rows of one read query, as dicts. SQL uses ``?`` placeholders and only what
-        SQLite and PostgreSQL both understand, so a repository works on either backend."""
-        with self._lock:
-            return [dict(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
-
-    @contextmanager
-    def transaction(self) -> Iterator[SqlTransaction]:
-        """One write transaction for another package's repository (committed on exit)."""
-        with self._tx() as db:
-            yield SqlTransaction(db)
+    @property
+    def pushes_changes(self) -> bool:
+        """True when changes are pushed (no probe needed: :meth:`data_version` is free)."""
+        return self.backend.pushes_changes
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -190,9 +126,9 @@ class ControlPlane:
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         salt = secrets.token_bytes(16)
         now = time.time()
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO api_keys (id, tenant, user, department, roles, application, salt,"
+        with self.backend.transaction() as tx:
+            tx.execute(
+                'INSERT INTO api_keys (id, tenant, "user", department, roles, application, salt,'
                 " hash, created_at, limits) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     key_id,
@@ -218,11 +154,11 @@ class ControlPlane:
         if parts is None:
             return None
         key_id, secret = parts
-        with self._lock:
-            row = self._db.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-        if row is None or row["revoked_at"] is not None:
+        rows = self.backend.query("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        if not rows or rows[0]["revoked_at"] is not None:
             return None
-        if not hmac.compare_digest(_digest(row["salt"], secret), row["hash"]):
+        row = rows[0]
+        if not hmac.compare_digest(_digest(bytes(row["salt"]), secret), bytes(row["hash"])):
             return None
         return _key_record(row)
 
@@ -230,23 +166,26 @@ class ControlPlane:
         sql, args = "SELECT * FROM api_keys", tuple[str, ...]()
         if tenant is not None:
             sql, args = sql + " WHERE tenant = ?", (tenant,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
-        return [_key_record(r) for r in rows]
+        return [_key_record(r) for r in self.backend.query(sql + " ORDER BY created_at", args)]
 
     def get_key(self, key_id: str) -> KeyRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-        return None if row is None else _key_record(row)
+        rows = self.backend.query("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        return _key_record(rows[0]) if rows else None
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke; False when no such key exists. Revoking twice is harmless."""
-        with self._tx() as db:
-            cur = db.execute(
+        with self.backend.transaction() as tx:
+            return tx.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
                 (time.time(), key_id),
-            )
-            return cur.rowcount > 0
+            ) > 0
+
+    def set_limits(self, key_id: str, limits: Mapping[str, Any]) -> bool:
+        """Replace a key's limits (rpm, tpm, budgets); False when no such key exists."""
+        with self.backend.transaction() as tx:
+            return tx.execute(
+                "UPDATE api_keys SET limits = ? WHERE id = ?", (json.dumps(dict(limits)), key_id)
+            ) > 0
 
     # -- applications ---------------------------------------------------------------------
 
@@ -265,8 +204,8 @@ class ControlPlane:
             raise ValueError("application name and purpose must not be empty")
         basis = None if art9_basis is None else json.dumps(dict(sorted(art9_basis.items())))
         now = time.time()
-        with self._tx() as db:
-            db.execute(
+        with self.backend.transaction() as tx:
+            tx.execute(
                 "INSERT INTO applications (tenant, name, purpose, annex_iii, risk_class, areas,"
                 " created_at, art9_basis) VALUES (?,?,?,?,?,?,?,coalesce(?, '{}'))"
                 " ON CONFLICT (tenant, name) DO UPDATE SET"
@@ -281,36 +220,19 @@ class ControlPlane:
         return app
 
     def get_app(self, tenant: str, name: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM applications WHERE tenant = ? AND name = ?", (tenant, name)
-            ).fetchone()
-        return None if row is None else _app(row)
+        rows = self.backend.query(
+            "SELECT * FROM applications WHERE tenant = ? AND name = ?", (tenant, name)
+        )
+        return _app(rows[0]) if rows else None
 
     def list_apps(self, tenant: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM applications", tuple[str, ...]()
         if tenant is not None:
             sql, args = sql + " WHERE tenant = ?", (tenant,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY tenant, name", args).fetchall()
-        return [_app(r) for r in rows]
+        return [_app(r) for r in self.backend.query(sql + " ORDER BY tenant, name", args)]
 
 
-class SqlTransaction:
-    """What a repository sees of an open transaction: statements and their rows."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def execute(self, sql: str, params: Sequence[object] = ()) -> int:
-        """Run one statement; returns the number of rows it changed."""
-        return int(self._db.execute(sql, tuple(params)).rowcount)
-
-    def fetch(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
-
-
-def _key_record(row: sqlite3.Row) -> KeyRecord:
+def _key_record(row: Mapping[str, Any]) -> KeyRecord:
     return KeyRecord(
         id=row["id"],
         tenant=row["tenant"],
@@ -324,7 +246,7 @@ def _key_record(row: sqlite3.Row) -> KeyRecord:
     )
 
 
-def _app(row: sqlite3.Row) -> dict[str, Any]:
+def _app(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "tenant": row["tenant"],
         "name": row["name"],
@@ -339,3 +261,30 @@ def _app(row: sqlite3.Row) -> dict[str, Any]:
 
 def control_plane_path(data_dir: Path) -> Path:
     return data_dir / "control.db"
+
+
+def open_control_plane(config: Config, *, listen: bool = False) -> ControlPlane:
+    """The control plane the config names: SQLite under the data directory, or PostgreSQL.
+
+    PostgreSQL is migrated only by ``appliance db upgrade``: a schema this release does
+    not know raises :class:`~appliance.keys.migrations.SchemaMismatch`. ``listen``
+    (servers) subscribes to the change feed; a CLI command only writes or reads once.
+    """
+    if config.state.backend != "postgres":
+        return ControlPlane.open(control_plane_path(config.storage.data_dir))
+    from appliance.config import secret
+    from appliance.keys.migrations import check
+    from appliance.keys.postgres import PostgresBackend
+
+    dsn = secret(config.state.dsn_env)
+    if not dsn:
+        from appliance.errors import ConfigError
+
+        raise ConfigError(f"[state] backend = \"postgres\": ${config.state.dsn_env} holds no DSN")
+    backend = PostgresBackend(dsn, timeout_s=config.state.timeout_s, listen=listen)
+    try:
+        check(backend)
+    except BaseException:
+        backend.close()
+        raise
+    return ControlPlane(backend)

@@ -10,6 +10,7 @@ metrics once the request is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from appliance.config import Config, secret
-from appliance.errors import RateLimited
+from appliance.errors import EngineUnavailable, RateLimited
 from appliance.config.limits import LimitSpec
 from appliance.metering.metrics import Metrics
 from appliance.metering.notify import Notifier
@@ -32,6 +33,7 @@ from appliance.metering.store import (
     WINDOW_S,
     Charge,
     CounterStore,
+    CounterStoreUnavailable,
     Item,
     Outcome,
     UsageRow,
@@ -47,6 +49,7 @@ from appliance.metering.store import (
 from appliance.core.tokens import estimate_prompt, requested_output
 from appliance.core.context import Context, StateKey, Usage
 from appliance.core.findings import AdmissionFindings, ToolCallFindings, Verdict
+from appliance.core.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,8 @@ class Meter:
         self._prices: PriceTable | None = None
         self._plans: Plans | None = None
         self._notifier = Notifier(config.limits.webhook_url, config.limits.webhook_timeout_s)
+        #: Settlements on their way to a shared store (see :meth:`_settle`); drained on close.
+        self._booking: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._prices = PriceTable.load(self._limits.prices_file)
@@ -140,6 +145,8 @@ class Meter:
         await self._notifier.start()
 
     async def aclose(self) -> None:
+        if self._booking:  # a draining replica books what it answered before it goes
+            await asyncio.gather(*self._booking, return_exceptions=True)
         await self._notifier.aclose()
         store, self._store = self._store, None
         if store is not None:
@@ -197,7 +204,10 @@ class Meter:
         if quote is not None and quote.tiered:
             # Volume tiers: count the tenant's tokens on the model in the same round trip.
             items.append(self._volume_item(p.tenant, ctx.model, tokens, now))
-        outcome = await self.store.admit(items)
+        try:
+            outcome = await self.store.admit(items)
+        except CounterStoreUnavailable:
+            return self._store_down(ctx, tokens, est_cost)
         # What was booked, where: settle adjusts exactly these buckets.
         booked = [it.at(b, it.amount) for it, b in zip(items, outcome.buckets, strict=True)]
         volume = None
@@ -220,6 +230,33 @@ class Meter:
                 )),
             ),
         )
+
+    def _store_down(self, ctx: Context, tokens: int, est_cost: float) -> Verdict:
+        """Redis is unreachable: refuse (``[fleet] redis_outage = "closed"``) or admit the
+        request uncounted ("open"); either way the verdict, and so the audit record, says so."""
+        if self._config.fleet.redis_outage != "open":
+            log.error("counter store unreachable: request refused (fail closed)")
+            raise EngineUnavailable(
+                "The shared rate-limit counters cannot be reached; the request was refused (fail closed)."
+            )
+        log.error("counter store unreachable: request admitted uncounted (redis_outage = open)")
+        return Verdict(
+            STATE,
+            reasons=("limits not enforced: the counter store is unreachable (redis_outage = open)",),
+            findings=AdmissionFindings(estimated_tokens=tokens, estimated_cost_usd=round(est_cost, 6)),
+        )
+
+    async def readiness(self) -> Readiness:
+        store = self._store
+        if store is None:
+            return Readiness("limits", ready=False, detail={"store": "not started"})
+        ping = getattr(store, "ping", None)
+        if ping is None:
+            return Readiness("limits", detail={"backend": "local"})
+        up = bool(await asyncio.wait_for(ping(), 3.0))
+        return Readiness("limits", degraded=not up,
+                         detail={"backend": "redis", "reachable": up,
+                                 "on_outage": self._config.fleet.redis_outage})
 
     def _items(
         self, scopes: list[Scope], now: float, tokens: int, cost_nano: int
@@ -373,9 +410,27 @@ class Meter:
                 if slot.measure.startswith("budget"):
                     charge.items.append(item.at(item.bucket, cost_nano))
                     slots.append(slot)
-        outcome = await self.store.charge(charge)
-        if cost_nano > 0:
-            await self._notify_budgets(slots, outcome.totals[head:], now)
+        if getattr(self.store, "remote", False):
+            # A shared store (Redis) is a network round trip: the answer and its audit
+            # record need only the cost computed above, so the booking goes on without
+            # them. Admission already counted the request and reserved its estimate; the
+            # booking replaces that estimate by the real figures a millisecond later.
+            task = asyncio.create_task(self._book(charge, slots, head, cost_nano, now))
+            self._booking.add(task)
+            task.add_done_callback(self._booking.discard)
+            return
+        await self._book(charge, slots, head, cost_nano, now, raise_errors=True)
+
+    async def _book(self, charge: Charge, slots: list[Slot], head: int, cost_nano: int, now: float,
+                    *, raise_errors: bool = False) -> None:
+        try:
+            outcome = await self.store.charge(charge)
+            if cost_nano > 0:
+                await self._notify_budgets(slots, outcome.totals[head:], now)
+        except Exception as e:  # noqa: BLE001 - in the background nobody else would hear of it
+            if raise_errors:
+                raise
+            log.error("booking a settlement in the counter store failed: %s", type(e).__name__)
 
     @staticmethod
     def _volume_item(tenant: str, model: str, tokens: int, now: float) -> Item:

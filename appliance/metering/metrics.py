@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -166,6 +167,24 @@ class Metrics:
             "appliance_unpriced_requests", "Requests to models the price table does not know",
             ("model",), registry=r,
         )
+        self.policy_loads = Gauge(
+            "appliance_policy_bundle_loads", "Policy bundles verified, tested and swapped in",
+            registry=r, multiprocess_mode="livemax")
+        self.policy_rejections = Gauge(
+            "appliance_policy_bundle_rejections",
+            "Policy bundles refused (signature, compilation or tests); the old policy kept",
+            registry=r, multiprocess_mode="livemax")
+        self.policy_refused = Gauge(
+            "appliance_policy_last_change_refused",
+            "1 while the latest policy change is refused and an older revision decides",
+            registry=r, multiprocess_mode="livemax")
+
+    def policy(self, status: Mapping[str, object]) -> None:
+        """The policy in force, read at scrape time: bundles loaded and refused (a fleet's
+        signed bundles; the reason is on ``/readyz``), and whether the latest was refused."""
+        self.policy_loads.set(_number(status.get("loads")))
+        self.policy_rejections.set(_number(status.get("rejections")))
+        self.policy_refused.set(1 if status.get("last_error") else 0)
 
     def observe(self, ctx: Context) -> None:
         """Count one finished request from what the stages left on the context."""
@@ -202,3 +221,7 @@ class Metrics:
     def exposition(self) -> bytes:
         """Text format of this process's registry, or of every worker's files summed."""
         return generate_latest(self._exposed)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0

@@ -35,6 +35,11 @@ def nano_to_usd(nano: int) -> float:
     return nano / NANO
 
 
+class CounterStoreUnavailable(Exception):
+    """The shared counter store (Redis) cannot be reached; ``[fleet] redis_outage`` says
+    whether requests are then refused (closed, the default) or admitted uncounted."""
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     """One counter touched by a request.

@@ -21,18 +21,36 @@ class Authenticator:
     """Verifies keys against the control plane, caching verified keys by their digest.
 
     The cache is dropped whenever the control plane changes (another process created or
-    revoked a key), probed at most once a second, so a revocation takes effect within a
-    second on every server process. The control plane is a database: every query runs
-    on a thread, never on the event loop; a cache hit costs no query at all.
+    revoked a key). PostgreSQL pushes changes (LISTEN/NOTIFY), so its version is read on
+    every request at no cost; SQLite is probed at most once a second. Either way a
+    revocation takes effect within a second on every server process. The control plane
+    is a database: every query runs on a thread, never on the event loop; a cache hit
+    costs no query at all.
+
+    While the change feed is lost (the shared database unreachable) the cache cannot be
+    trusted: revocations may be missed. Cached keys then keep working for
+    ``outage_grace_s`` (0 by default: fail closed at once); every other request fails
+    with 503 ``engine_unavailable``.
     """
 
-    def __init__(self, control: ControlPlane) -> None:
+    def __init__(self, control: ControlPlane, outage_grace_s: float = 0.0) -> None:
         self._control = control
+        self._grace_s = outage_grace_s
         self._cache: dict[bytes, KeyRecord] = {}
         self._version = control.data_version()
         self._checked_at = time.monotonic()
 
+    def _trusted_cache(self) -> bool:
+        down = self._control.backend.down_for()
+        return down == 0.0 or down <= self._grace_s
+
     async def _drop_stale(self) -> None:
+        if self._control.pushes_changes:
+            version = self._control.data_version()
+            if version != self._version:
+                self._version = version
+                self._cache.clear()
+            return
         now = time.monotonic()
         if now - self._checked_at <= _RECHECK_S:
             return
@@ -49,7 +67,7 @@ class Authenticator:
             )
         await self._drop_stale()
         digest = hashlib.sha256(key.encode("utf-8", "replace")).digest()
-        record = self._cache.get(digest)
+        record = self._cache.get(digest) if self._trusted_cache() else None
         if record is None:
             record = await asyncio.to_thread(self._control.verify, key)
             if record is None:

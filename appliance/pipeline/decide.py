@@ -11,6 +11,7 @@ from __future__ import annotations
 from appliance.config import Config
 from appliance.core.context import Context
 from appliance.core.findings import Verdict
+from appliance.core.readiness import Readiness
 from appliance.policy.engine import EmbeddedEngine, OpaEngine, make_engine
 from appliance.policy.input import build_input
 
@@ -20,7 +21,7 @@ class DecideStage:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._engine: EmbeddedEngine | OpaEngine = make_engine(config.policy)
+        self._engine: EmbeddedEngine | OpaEngine = make_engine(config.policy, config.storage.data_dir)
 
     @property
     def engine(self) -> EmbeddedEngine | OpaEngine:
@@ -29,6 +30,12 @@ class DecideStage:
     def status(self) -> dict[str, object]:
         """Policy revision in force and the reason the latest edit was refused (if it was)."""
         return self._engine.status()
+
+    async def readiness(self) -> Readiness:
+        """Not ready without a policy (every request would be denied); the revision in force
+        and why the latest change was refused otherwise."""
+        status = self._engine.status()
+        return Readiness("policy", ready=bool(self._engine.revision), detail=status)
 
     async def start(self) -> None:
         await self._engine.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from appliance.config import Config
 from appliance.core.context import Context
 from appliance.core.findings import Verdict
+from appliance.core.readiness import Readiness
 from appliance.metering.meter import Meter
 from appliance.metering.metrics import Metrics
 
@@ -38,6 +39,10 @@ class LimitsStage:
     async def settle(self, ctx: Context) -> None:
         """Book real tokens and cost and notify budgets (every request, once)."""
         await self._meter.settle(ctx)
+
+    async def readiness(self) -> Readiness:
+        """The counter store: reachable, and what happens while it is not."""
+        return await self._meter.readiness()
 
     async def settle_failure(self, ctx: Context) -> None:
         await self._meter.settle_failure(ctx)

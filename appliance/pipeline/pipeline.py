@@ -27,6 +27,7 @@ from appliance.pipeline.stage import (
     Lifecycle,
     Observer,
     Recorder,
+    Reporter,
     RequestStage,
     ResponseStage,
     Settler,
@@ -159,6 +160,7 @@ class Pipeline:
     router: Router
     settlers: tuple[Settler, ...] = ()
     observers: tuple[Observer, ...] = ()
+    reporters: tuple[Reporter, ...] = ()
 
     @property
     def request_stages(self) -> tuple[RequestStage, ...]:
@@ -437,6 +439,7 @@ def build_pipeline(
         router=parts.router,
         settlers=tuple(o for o in everything if isinstance(o, Settler)),
         observers=tuple(o for o in everything if isinstance(o, Observer)),
+        reporters=tuple(o for o in everything if isinstance(o, Reporter)),
     )
     owned: list[object] = [*request, *response, recorder]
     return pipeline, [o for o in owned if isinstance(o, Lifecycle)]

@@ -16,6 +16,7 @@ from appliance.audit.rows import request_row
 from appliance.audit.writer import AuditWriter
 from appliance.config import Config
 from appliance.core.context import Context, Payload
+from appliance.core.readiness import Readiness
 from appliance.errors import StageFailed
 
 _NO_TENANT = "_none"
@@ -44,6 +45,19 @@ class RecordStage:
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.to_thread(writer.close)
+
+    async def readiness(self) -> Readiness:
+        """The audit writer, and in a fleet its archive: a backlog of sealed segments that
+        cannot be shipped is degraded (records stay safe on this replica's disk)."""
+        writer = self._writer
+        if writer is None:
+            return Readiness("audit", ready=not self._config.audit.enabled)
+        detail: dict[str, object] = {"records": writer.stats.records, "errors": writer.stats.errors}
+        degraded = False
+        if writer.shipper is not None:
+            detail["archive"] = writer.shipper.status()
+            degraded = writer.shipper.stats.last_error is not None
+        return Readiness("audit", degraded=degraded, detail=detail)
 
     def _keys(self) -> TenantKeyStore:
         if self._keystore is None:

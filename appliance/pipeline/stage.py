@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from appliance.core.context import Context
 from appliance.core.findings import Verdict
+from appliance.core.readiness import Readiness
 
 Chunk = dict[str, Any]
 
@@ -94,3 +95,10 @@ class Observer(Protocol):
     name: str
 
     def observe(self, ctx: Context) -> None: ...
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Reports its readiness (shared engines, loaded policy, the audit archive)."""
+
+    async def readiness(self) -> Readiness: ...

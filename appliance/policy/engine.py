@@ -194,7 +194,11 @@ class EmbeddedEngine:
     def load(self) -> None:
         """Load and compile now (blocking); raises PolicyLoadError and keeps the old set."""
         sig = signature(self._root)
-        source = load_source(self._root)
+        self.activate(load_source(self._root))
+        self._signature = sig
+
+    def activate(self, source: PolicySource) -> None:
+        """Compile ``source`` and swap it in (blocking); raises PolicyLoadError, keeps the old set."""
         compiled = compile_source(source, self._entrypoint)
         fast, note = None, None
         if self._config.evaluator == "regorus":
@@ -202,7 +206,6 @@ class EmbeddedEngine:
             if note is not None:
                 log.warning("policy revision %s: %s", source.revision, note)
         self._loaded = _Loaded(source, compiled, fast)
-        self._signature = sig
         self.last_error = None
         self.evaluator_note = note
 
@@ -349,5 +352,19 @@ class OpaEngine:
         return from_result(result, self.revision)
 
 
-def make_engine(config: PolicyConfig) -> EmbeddedEngine | OpaEngine:
-    return OpaEngine(config) if config.engine == "opa" else EmbeddedEngine(config)
+def make_engine(config: PolicyConfig, data_dir: Path | None = None) -> EmbeddedEngine | OpaEngine:
+    """The engine the config names; ``bundle_url`` makes it a polled, signed bundle."""
+    if config.engine == "opa":
+        return OpaEngine(config)
+    if config.bundle_url is not None and config.bundle_public_key_file is not None:
+        from appliance.policy.bundle_engine import BundleEngine
+
+        key = config.bundle_public_key_file
+        if not key.is_absolute() and data_dir is not None:
+            key = data_dir / key
+        try:
+            public = key.read_bytes()
+        except OSError as e:
+            raise PolicyLoadError(f"bundle public key {key}: {e.strerror}") from None
+        return BundleEngine(config, public)
+    return EmbeddedEngine(config)

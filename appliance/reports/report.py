@@ -189,12 +189,11 @@ def _controls(config: Config) -> dict[str, Any]:
 
 
 def _load_apps(config: Config, tenant: str | None) -> list[tuple[Any, ...]]:
-    from appliance.keys.store import ControlPlane, control_plane_path
+    from appliance.keys.store import control_plane_path, open_control_plane
 
-    path = control_plane_path(config.storage.data_dir)
-    if not path.exists():
+    if config.state.backend == "sqlite" and not control_plane_path(config.storage.data_dir).exists():
         return []
-    control = ControlPlane.open(path)
+    control = open_control_plane(config)
     try:
         apps = control.list_apps(tenant)
     finally:

@@ -18,6 +18,9 @@ async def metrics_handler(request: web.Request) -> web.Response:
         given = api_key_of(request) or ""
         if not services.admin_key or not hmac.compare_digest(given, services.admin_key):
             raise web.HTTPUnauthorized(text="the admin key is required for /metrics")
+    for stage in services.pipeline.request_stages:
+        if stage.name == "decide" and hasattr(stage, "status"):
+            services.metrics.policy(stage.status())
     return web.Response(
         body=services.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

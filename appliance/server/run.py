@@ -88,14 +88,19 @@ def _run_worker(config: Config, sock: socket.socket, announce: bool = True) -> N
         print(f"appliance listening on {scheme}://{host}:{port} (pid {os.getpid()})",
               file=sys.stderr, flush=True)
 
+    from appliance.server.lifecycle import install_drain
+
+    app = create_app(config)
+    install_drain(app, config)
     try:
         web.run_app(
-            create_app(config),
+            app,
             sock=sock,
             ssl_context=ssl_context(config),
             print=listening,
             access_log=None,
-            handle_signals=True,
+            handle_signals=False,
+            shutdown_timeout=config.fleet.drain_timeout_s,
         )
     finally:
         loading.done()
@@ -122,7 +127,23 @@ class _Loading:
             progress.__exit__(None, None, None)
 
 
+def check_state(config: Config) -> None:
+    """Refuse to start on a control-plane schema this release does not know (a fleet's
+    PostgreSQL is migrated by ``appliance db upgrade``, never by a starting replica)."""
+    from appliance.errors import ConfigError, EngineUnavailable
+    from appliance.keys.migrations import SchemaMismatch
+    from appliance.keys.store import open_control_plane
+
+    try:
+        open_control_plane(config).close()
+    except SchemaMismatch as e:
+        raise ConfigError(f"refusing to start: {e}") from None
+    except EngineUnavailable:
+        raise ConfigError("refusing to start: the control-plane database cannot be reached") from None
+
+
 def serve(config: Config) -> int:
+    check_state(config)
     _prepare_models(config)
     workers = config.server.workers
     sock = _socket(config.server.host, config.server.port, reuse_port=workers > 1)

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from appliance.config import Config, LocalProviderConfig, secret
-from appliance.keys.store import ControlPlane, control_plane_path
+from appliance.keys.store import ControlPlane, open_control_plane
 from appliance.metering.metrics import Metrics
 from appliance.pipeline.authenticate import AuthenticateStage, Authenticator
 from appliance.pipeline.components import Components, open_components
@@ -87,7 +87,7 @@ async def _close_logged(name: str, close: Callable[[], object]) -> None:
 async def open_services(config: Config, stack: AsyncExitStack) -> Services:
     """Open every resource of one server process on ``stack`` (closed in reverse order)."""
     config.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    control = ControlPlane.open(control_plane_path(config.storage.data_dir))
+    control = await asyncio.to_thread(lambda: open_control_plane(config, listen=True))
     stack.push_async_callback(_close_logged, "control plane", control.close)
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
     http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
@@ -98,7 +98,7 @@ async def open_services(config: Config, stack: AsyncExitStack) -> Services:
         if isinstance(provider, Lifecycle):  # a local provider loads its models
             await provider.start()
     parts: Components = await open_components(config, control, Router(config, providers), stack)
-    authenticator = Authenticator(control)
+    authenticator = Authenticator(control, config.state.outage_grace_s)
     pipeline, owned = build_pipeline(config, parts, AuthenticateStage(authenticator))
     for resource in owned:
         stack.push_async_callback(_close_logged, type(resource).__name__, resource.aclose)

@@ -45,7 +45,7 @@ def create_users(config_path: Path | None, data_dir: Path,
 
         control = ControlPlane.open(control_plane_path(data_dir))
         try:
-            store = ConsoleStore(control)
+            store = ConsoleStore(control.backend)
             hashed = hash_password(password)
             for name, (roles, tenant) in users.items():
                 store.create_user(name, roles=roles, password_hash=hashed, tenant=tenant)

@@ -126,8 +126,8 @@ def lines(out: str) -> dict[str, str]:
     return found
 
 
-ALL_CHECKS = ["config", "data_dir", "policy", "audit", "models", "onnxruntime", "pii", "providers", "mcp", "tls",
-              "port"]
+ALL_CHECKS = ["config", "data_dir", "policy", "audit", "state", "counters", "archive", "models", "onnxruntime",
+              "pii", "providers", "mcp", "tls", "port"]
 
 
 def test_a_good_install_is_all_ok(installed: Installed) -> None:

@@ -50,7 +50,7 @@ async def test_edit_test_replay_submit_approve_then_live(console_app: ConsoleApp
         error_line = len(original.splitlines()) + 2  # the line of the unfinished object
         marked = re.search(r'<li class="errline" id="error-line">([^<]*)</li>', html)
         assert marked is not None
-        assert re.search(rf"access\.rego:(\d+)", html).group(1) in {str(error_line), str(error_line + 1), str(error_line + 2)}  # type: ignore[union-attr]
+        assert re.search(r"access\.rego:(\d+)", html).group(1) in {str(error_line), str(error_line + 1), str(error_line + 2)}  # type: ignore[union-attr]
 
         status, html, _ = await author.post(f"/console/policies/changes/{cid}/submit")
         assert status == 409  # failing checks cannot be submitted
@@ -147,3 +147,43 @@ async def test_rollback_is_a_change_that_needs_approval(console_app: ConsoleApp,
         status, html, _ = await approver.post(f"/console/policies/changes/{cid}/approve")
         assert status == 200 and f'id="applied-revision">{first}<' in html
     assert (console_app.policy_dir / "access.rego").read_text() == original
+
+
+async def test_a_fleet_whose_policy_is_a_signed_bundle_changes_it_where_it_is_built(
+    start_appliance, fake_openai, tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """With ``[policy] bundle_url`` every replica runs the signed bundle: the console shows
+    the policy but refuses to write files no replica runs (409, with the reason)."""
+    import subprocess
+    import sys
+
+    from appliance.testing.console import create_users
+    from tests.console.conftest import console_config, copy_policies
+
+    policy_dir = copy_policies(tmp_path)
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "appliance", "policy", "bundle", *args],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+
+    cli("keygen", "--private", str(tmp_path / "bundle.key"), "--public", str(tmp_path / "bundle.pub"))
+    cli("build", "--dir", str(policy_dir), "--signing-key", str(tmp_path / "bundle.key"),
+        "--out", str(tmp_path / "policy.tar.gz"))
+    config = console_config(fake_openai, policy_dir)
+    config["policy"].update({"bundle_url": str(tmp_path / "policy.tar.gz"),
+                             "bundle_public_key_file": str(tmp_path / "bundle.pub")})
+    running = await start_appliance(config)
+    create_users(None, running.data_dir)
+    from appliance.testing.console import ConsoleClient
+
+    async with ConsoleClient(running.url) as author:
+        assert await author.sign_in("pat_author") == 200
+        status, html, _ = await author.get("/console/policies")
+        assert status == 200 and 'id="from-bundle"' in html
+        status, html, _ = await author.post("/console/policies/changes", {"file": "access.rego"})
+        assert status == 409 and "signed bundle" in html
+    async with ConsoleClient(running.url) as approver:
+        assert await approver.sign_in("apu_approver") == 200
+        status, _, _ = await approver.post("/console/policies/changes/chg-none/approve")
+        assert status == 409

@@ -72,7 +72,16 @@ async def policies(page: Page) -> web.StreamResponse:
     history = await asyncio.to_thread(store.revisions)
     listing = [{"path": p, "rules": _rules(p, text), "test": p.endswith("_test.rego")} for p, text in files.items()]
     return page.render("policies.html", files=listing, revision=revision, engine=page.deps.policy_status(),
-                       changes=changes, history=history)
+                       changes=changes, history=history,
+                       bundle_url=page.deps.config.policy.bundle_url)
+
+
+def _not_from_bundle(page: Page) -> None:
+    """A fleet whose policy is a signed bundle changes it where the bundle is built: the
+    files this replica's console would write are not what any replica runs."""
+    url = page.deps.config.policy.bundle_url
+    if url is not None:
+        raise ConsoleError(409, "policies.from_bundle", url=url)
 
 
 def _path(page: Page) -> str:
@@ -92,6 +101,7 @@ async def policy_file(page: Page) -> web.StreamResponse:
 
 
 async def new_change(page: Page) -> web.StreamResponse:
+    _not_from_bundle(page)
     path = _path(page)
     files, revision = await _remember_live(page)
     if path not in files:
@@ -227,6 +237,7 @@ async def _decidable(page: Page) -> Change:
 
 async def approve(page: Page) -> web.StreamResponse:
     """Four eyes: another person approves; the files go live and the revision is recorded."""
+    _not_from_bundle(page)
     change = await _decidable(page)
     deps = page.deps
     store = deps.store
@@ -282,6 +293,7 @@ async def revision_page(page: Page) -> web.StreamResponse:
 
 async def rollback(page: Page) -> web.StreamResponse:
     """Propose going back to an earlier revision: a change like any other (needs approval)."""
+    _not_from_bundle(page)
     rev = page.request.match_info["revision"]
     store = page.deps.store
     target = await asyncio.to_thread(store.revision_files, rev)
