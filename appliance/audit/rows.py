@@ -76,6 +76,14 @@ def _tool(ctx: Context) -> dict[str, object] | None:
                      "open_world": tool.open_world, "is_error": tool.is_error}}
 
 
+def _request_extra(ctx: Context, policy: PolicyFindings | None) -> dict[str, object] | None:
+    """A request record's ``extra``: an MCP call's tool, the value-free policy input."""
+    extra: dict[str, object] = dict(_tool(ctx) or {})
+    if policy is not None and policy.input:
+        extra["policy_input"] = policy.input
+    return extra or None
+
+
 def request_row(ctx: Context) -> dict[str, Any]:
     """The audit row of one finished request (without chain fields or payload)."""
     end = ctx.finished_at if ctx.finished_at is not None else time.time()
@@ -134,10 +142,13 @@ def request_row(ctx: Context) -> dict[str, Any]:
         "status": ctx.status,
         "error": ctx.error,
         "stages": _json(
-            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)}
+            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3),
+              **({"reasons": list(v.reasons)} if v.reasons else {})}
              for v in ctx.verdicts]
         ),
-        "extra": _json(_tool(ctx)),
+        # An MCP call's tool, and the value-free policy input (so a policy change can be
+        # replayed on past traffic: the console's replay reads it).
+        "extra": _json(_request_extra(ctx, policy)),
     }
 
 
