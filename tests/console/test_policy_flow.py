@@ -50,7 +50,7 @@ async def test_edit_test_replay_submit_approve_then_live(console_app: ConsoleApp
         error_line = len(original.splitlines()) + 2  # the line of the unfinished object
         marked = re.search(r'<li class="errline" id="error-line">([^<]*)</li>', html)
         assert marked is not None
-        assert re.search(rf"access\.rego:(\d+)", html).group(1) in {str(error_line), str(error_line + 1), str(error_line + 2)}  # type: ignore[union-attr]
+        assert re.search(r"access\.rego:(\d+)", html).group(1) in {str(error_line), str(error_line + 1), str(error_line + 2)}  # type: ignore[union-attr]
 
         status, html, _ = await author.post(f"/console/policies/changes/{cid}/submit")
         assert status == 409  # failing checks cannot be submitted
