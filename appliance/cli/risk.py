@@ -78,12 +78,19 @@ def cmd_classify(args: argparse.Namespace) -> int:
     risk = clf.classify(text)
     safety = clf.screen(text)
     actions = {c: thresholds[c].action(s) for c, s in safety.scores.items() if c in thresholds}
+    try:
+        attack, attack_action = _prompt_attack(config, text)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
     out = {
         "risk_class": risk.risk_class,
         "areas": risk.facts(),
         "safety": safety.rounded(),
         "safety_flags": sorted(c for c, a in actions.items() if a != "allow"),
         "safety_blocked": sorted(c for c, a in actions.items() if a == "block"),
+        "prompt_attack": {"score": attack.score, "technique": attack.technique,
+                          "rules": list(attack.rules), "action": attack_action},
     }
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
@@ -94,7 +101,33 @@ def cmd_classify(args: argparse.Namespace) -> int:
         print(f"  {a.id:<18} {a.article:<14} {a.score:.2f}  {title}")
     flagged = ", ".join(f"{c} ({safety.scores[c]:.2f}, {actions[c]})" for c in out["safety_flags"])
     print(f"safety: {flagged or 'nothing flagged'}")
+    if attack.score > 0:
+        print(f"prompt attack: {attack.score:.2f} {attack.technique} ({attack_action} as the "
+              f"caller's own words; rules: {', '.join(attack.rules)})")
+    else:
+        print("prompt attack: nothing found")
     return 0
+
+
+def _prompt_attack(config: Config, text: str) -> tuple[Any, str]:
+    """The prompt-attack screen's score of ``text`` as a request, and what the policy data
+    (``<policy.dir>/data/prompt_attacks.yaml``) would do with it: block, flag or allow."""
+    import yaml
+
+    from appliance.risk.attacks import PromptAttackScreen, load_attack_rules
+
+    found = PromptAttackScreen(load_attack_rules(config.risk.prompt_attack_rules)).score(text)
+    path = config.policy.directory / "data" / "prompt_attacks.yaml"
+    try:
+        limits = (yaml.safe_load(path.read_text("utf-8")) or {}).get("prompt_attacks") or {}
+        block = float((limits.get("block") or {}).get("request", 0.9))
+        flag = float(limits.get("flag", 0.5))
+    except FileNotFoundError:
+        block, flag = 0.9, 0.5
+    except (yaml.YAMLError, TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"{path}: not valid prompt-attack thresholds: {e}") from None
+    action = "block" if found.score >= block else "flag" if found.score >= flag else "allow"
+    return found, action
 
 
 def _control(config: Config) -> Any:

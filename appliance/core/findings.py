@@ -50,6 +50,22 @@ class AreaFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptAttackFinding:
+    """classify: the prompt-attack screen (injection, jailbreak) on what the request
+    supplied. Names the technique and the place, never the text."""
+
+    #: The strongest text's score in [0, 1] (0: nothing found).
+    score: float = 0.0
+    #: Where that text arrived: "request", "tool_result" or "retrieved" (None: nothing).
+    where: str | None = None
+    technique: str | None = None
+    #: Ids of the screen's rules that fired on that text.
+    rules: tuple[str, ...] = ()
+    #: The best score per place (every place present).
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RiskFindings:
     """classify: the AI Act risk class and the prompt's safety screen."""
 
@@ -71,6 +87,8 @@ class RiskFindings:
     safety: Mapping[str, float] = field(default_factory=dict)
     safety_flags: tuple[str, ...] = ()
     safety_blocked: tuple[str, ...] = ()
+    #: None where the route is not screened for prompt attacks (embeddings, moderations).
+    prompt_attack: PromptAttackFinding | None = None
 
     @property
     def area_ids(self) -> tuple[str, ...]:

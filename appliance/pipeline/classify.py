@@ -13,9 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 from appliance.config import Config
 from appliance.core.context import Context
-from appliance.core.findings import AreaFinding, RiskFindings, Verdict
+from appliance.core.findings import AreaFinding, PromptAttackFinding, RiskFindings, Verdict
 from appliance.risk.apps import AppDirectory, DeclaredPurpose
-from appliance.risk.classifier import RiskClassifier, RiskResult, SafetyResult
+from appliance.risk.attacks import (
+    SCREENED_ROUTES,
+    AttackResult,
+    PromptAttackScreen,
+    attack_sources,
+    latest_turn_place,
+    load_attack_rules,
+)
+from appliance.risk.attack_head import load_attack_head
+from appliance.risk.classifier import RiskClassifier, RiskResult, Segments, SafetyResult
 from appliance.risk.engine import threshold_store
 from appliance.risk.lexicon import ThresholdStore
 from appliance.risk.purpose import drift
@@ -41,6 +50,10 @@ class ClassifyStage:
         self._apps = apps
         self._pool: ThreadPoolExecutor | None = None
         self._thresholds: ThresholdStore | None = None
+        self.attacks = PromptAttackScreen(
+            load_attack_rules(config.risk.prompt_attack_rules),
+            head=load_attack_head() if config.risk.prompt_attack_head else None,
+        )
 
     async def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="risk")
@@ -56,12 +69,26 @@ class ClassifyStage:
             raise RuntimeError("ClassifyStage.start() has not run")
         loop = asyncio.get_running_loop()
         segments = request_segments(ctx.body)
-        risk, safety = await loop.run_in_executor(self._pool, self.classifier.analyse, segments)
+        screen_attacks = ctx.route in SCREENED_ROUTES
+        risk, safety, attack = await loop.run_in_executor(
+            self._pool, self._analyse, segments, ctx.body if screen_attacks else None
+        )
         declared: DeclaredPurpose | None = None
         app_name = ctx.principal.application if ctx.principal else None
         if ctx.principal is not None and app_name:
             declared = await self._apps.lookup(ctx.principal.tenant, app_name)
-        return self._verdict(ctx, risk, safety, declared, app_name)
+        return self._verdict(ctx, risk, safety, declared, app_name, attack)
+
+    def _analyse(
+        self, segments: Segments, body: dict[str, object] | None
+    ) -> tuple[RiskResult, SafetyResult, PromptAttackFinding | None]:
+        """Risk tags, safety scores and, for routes a model reads as instructions, the
+        prompt-attack screen, in one hop to the worker thread."""
+        risk, safety, vector = self.classifier.analyse_with_vector(segments)
+        if body is None:
+            return risk, safety, None
+        found = self.attacks.scan(attack_sources(body), vector, latest_turn_place(body))
+        return risk, safety, _attack_finding(found)
 
     def _verdict(
         self,
@@ -70,6 +97,7 @@ class ClassifyStage:
         safety: SafetyResult,
         declared: DeclaredPurpose | None,
         app_name: str | None,
+        attack: PromptAttackFinding | None = None,
     ) -> Verdict:
         assert self._thresholds is not None
         drifted: list[str] = []
@@ -108,6 +136,7 @@ class ClassifyStage:
             safety=safety.rounded(),
             safety_flags=flags,
             safety_blocked=blocked,
+            prompt_attack=attack,
         )
         if blocked:
             reasons = tuple(f"safety: {c} content in the request" for c in blocked)
@@ -116,3 +145,14 @@ class ClassifyStage:
         if CLASS_RANK[risk_class] >= CLASS_RANK["high"]:
             reasons = (f"risk class {risk_class}",)
         return Verdict(self.name, reasons=reasons, findings=findings)
+
+
+def _attack_finding(result: AttackResult) -> PromptAttackFinding:
+    top = result.top
+    return PromptAttackFinding(
+        score=top.score,
+        where=top.where,
+        technique=top.technique,
+        rules=top.rules,
+        scores={k: round(v, 3) for k, v in result.by_place.items()},
+    )

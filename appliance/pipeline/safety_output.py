@@ -10,6 +10,7 @@ is withheld and the stream ends with ``finish_reason: "content_filter"``.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 from collections.abc import AsyncIterator
@@ -19,10 +20,13 @@ from appliance.config import Config
 from appliance.core.context import Context
 from appliance.core.findings import AnswerSafetyFindings, Verdict
 from appliance.pipeline.stage import Chunk
+from appliance.risk.attacks import PromptAttackScreen, load_attack_rules, read_attack_limits
 from appliance.risk.classifier import RiskClassifier
 from appliance.risk.screening import SafetyScreen, Screened
 from appliance.risk.text import choice_texts, delta_texts
 
+#: The category a prompt attack in an MCP tool's result is flagged or blocked under.
+TOOL_RESULT_ATTACK = "prompt_attack"
 #: Below this many held characters a sentence end does not yet trigger a screen.
 _MIN_STRETCH = 48
 _SENTENCE_END = re.compile(r"[.!?。\n]\s*$")
@@ -39,6 +43,10 @@ class SafetyOutputStage:
         self._config = config
         self._classifier = classifier
         self._screen = SafetyScreen(config)
+        #: An MCP tool's result goes back to the agent's model: it is read for prompt
+        #: attacks as a tool result, against the policy data's thresholds.
+        self._attacks = PromptAttackScreen(load_attack_rules(config.risk.prompt_attack_rules))
+        self._attack_limits = config.policy.directory / "data" / "prompt_attacks.yaml"
 
     async def start(self) -> None:
         await self._screen.start(self._classifier)
@@ -79,10 +87,24 @@ class SafetyOutputStage:
             if result.blocked:
                 blocked.update(result.blocked)
                 withheld.add(index)
+            if ctx.route == "mcp.tools/call":
+                action = await self._tool_result_attack(text, merged)
+                if action != "allow":
+                    flags.add(TOOL_RESULT_ATTACK)
+                if action == "block":
+                    blocked.add(TOOL_RESULT_ATTACK)
+                    withheld.add(index)
         if withheld:
             response = self._withhold(response, withheld)
         self._record(ctx, merged, flags, blocked)
         return response
+
+    async def _tool_result_attack(self, text: str, merged: dict[str, float]) -> str:
+        """What the policy data says about a prompt attack in an MCP tool's result."""
+        found = await asyncio.to_thread(self._attacks.score, text, "tool_result")
+        merged[TOOL_RESULT_ATTACK] = max(found.score, merged.get(TOOL_RESULT_ATTACK, 0.0))
+        limits = await asyncio.to_thread(read_attack_limits, self._attack_limits)
+        return limits.action(found.score, "tool_result")
 
     def _withhold(self, response: dict[str, Any], indices: set[int]) -> dict[str, Any]:
         out = copy.copy(response)

@@ -55,6 +55,16 @@ def _tool(ctx: Context) -> dict[str, Any] | None:
     }
 
 
+def _prompt_attack(risk: RiskFindings | None) -> dict[str, Any]:
+    """The prompt-attack screen's finding; ``scanned`` false where it did not run."""
+    found = risk.prompt_attack if risk else None
+    if found is None:
+        return {"scanned": False, "score": 0.0, "where": None, "technique": None,
+                "scores": {}}
+    return {"scanned": True, "score": found.score, "where": found.where,
+            "technique": found.technique, "scores": dict(found.scores)}
+
+
 def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, Any]:
     """The policy input for ``ctx`` (see docs/policy-input.md); never holds prompt text."""
     p = ctx.principal
@@ -103,6 +113,7 @@ def build_input(ctx: Context, *, provider_kind: str | None = None) -> dict[str, 
             "safety_flags": list(risk.safety_flags) if risk else [],
             "safety_blocked": list(risk.safety_blocked) if risk else [],
         },
+        "prompt_attack": _prompt_attack(risk),
         "application": {"id": application, "art9_basis": dict(risk.art9_basis) if risk else {}},
         "tool": _tool(ctx),
         "time": {
@@ -152,6 +163,13 @@ def example_input() -> dict[str, Any]:
             "drift": False,
             "safety_flags": [],
             "safety_blocked": [],
+        },
+        "prompt_attack": {
+            "scanned": True,
+            "score": 0.0,
+            "where": None,
+            "technique": None,
+            "scores": {"request": 0.0, "tool_result": 0.0, "retrieved": 0.0},
         },
         "application": {"id": None, "art9_basis": {}},
         "tool": None,

@@ -76,6 +76,28 @@ class RiskIn(_Strict):
     safety_blocked: list[str]
 
 
+class PromptAttackIn(_Strict):
+    """The prompt-attack screen (injection and jailbreak attempts, EN + DE) on what the
+    request supplied: the caller's own words, tool results, retrieved documents."""
+
+    scanned: bool = Field(
+        description="false where the route is not screened (embeddings, moderations, MCP "
+        "tool calls) or the classify stage is off"
+    )
+    score: float = Field(ge=0.0, le=1.0, description="score of the strongest attack text; 0: none")
+    where: Literal["request", "tool_result", "retrieved"] | None = Field(
+        description="where that text arrived: the caller's own turn, a tool result, a "
+        "document pasted after the caller's question; null when nothing was found"
+    )
+    technique: str | None = Field(
+        description="instruction_override, prompt_extraction, persona_jailbreak, "
+        "policy_bypass, delimiter_injection, indirect_injection, exfiltration, encoding, ..."
+    )
+    scores: dict[str, float] = Field(
+        description="the best score per place (request, tool_result, retrieved)"
+    )
+
+
 class ApplicationIn(_Strict):
     id: str | None = Field(description="registered application the key belongs to, if any")
     art9_basis: dict[str, str] = Field(
@@ -116,6 +138,9 @@ class PolicyInput(_Strict):
     request: RequestIn
     pii: PiiIn
     risk: RiskIn
+    prompt_attack: PromptAttackIn | None = Field(
+        default=None, description="the prompt-attack screen's finding"
+    )
     application: ApplicationIn
     tool: ToolIn | None = Field(
         default=None, description="the MCP tool called (mcp.tools/call only), else null"

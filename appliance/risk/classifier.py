@@ -399,6 +399,15 @@ class RiskClassifier:
 
     def analyse(self, seg: Segments) -> tuple[RiskResult, SafetyResult]:
         """Risk tags and safety scores of one request, from one embedding pass."""
+        risk, safety, _ = self.analyse_with_vector(seg)
+        return risk, safety
+
+    def analyse_with_vector(
+        self, seg: Segments
+    ) -> tuple[RiskResult, SafetyResult, Vectors | None]:
+        """``analyse``, and the multilingual encoder's vector of the latest user turn as
+        written (None without that encoder or turn): the prompt-attack head reads it, so
+        it costs no second embedding."""
         original = seg
         seg, german = self._gloss(seg)
         vectors, multi, features = self._embed_all(original, seg)
@@ -406,10 +415,12 @@ class RiskClassifier:
         # system prompt: its vector (the last row, after any context) is the one used.
         safety_rows = multi if self.multilingual is not None else vectors
         supplied = safety_rows[-1:] if safety_rows is not None and seg.content else None
+        content_vector = multi[-1] if multi is not None and seg.content else None
         return (
             self._risk(seg.rules_text, vectors, german, features, original.rules_text,
                        written_german=self._is_german(original), context=original.context),
             self._safety(seg.safety_text, supplied),
+            content_vector,
         )
 
     def classify(self, text: str) -> RiskResult:

@@ -174,6 +174,7 @@ def canonical_to_result(original: Body, screened: Body) -> Body:
             out["structuredContent"] = orjson.loads(call["function"]["arguments"])
     if choice.get("finish_reason") == "content_filter":
         out["isError"] = True
+        out.pop("structuredContent", None)  # withheld: its structured copy goes too
     return out
 
 

@@ -63,9 +63,23 @@ DATA_VARIANTS: list[dict[str, Any]] = [
 ]
 
 
+ATTACKS: list[dict[str, Any] | None] = [
+    None,
+    {"scanned": True, "score": 0.95, "where": "request", "technique": "instruction_override",
+     "scores": {"request": 0.95, "tool_result": 0.0, "retrieved": 0.0}},
+    {"scanned": True, "score": 0.75, "where": "tool_result", "technique": "indirect_injection",
+     "scores": {"request": 0.6, "tool_result": 0.75, "retrieved": 0.0}},
+    {"scanned": True, "score": 0.6, "where": "request", "technique": "persona_jailbreak",
+     "scores": {"request": 0.6, "tool_result": 0.0, "retrieved": 0.0}},
+]
+
+
 def _doc(principal: dict[str, Any], request: dict[str, Any], pii: list[str], risk: dict[str, Any],
-         app: str | None, size: tuple[int, int | None]) -> dict[str, Any]:
+         app: str | None, size: tuple[int, int | None],
+         attack: dict[str, Any] | None = None) -> dict[str, Any]:
     doc = copy.deepcopy(example_input())
+    if attack is not None:
+        doc["prompt_attack"] = attack
     doc["principal"].update(principal)
     doc["request"].update(request, requested_model=request["model"], token_estimate=size[0], max_tokens=size[1])
     doc["pii"].update(types=pii, counts={t: 1 for t in pii})
@@ -83,7 +97,8 @@ def generated_inputs(n: int, seed: int = 5) -> list[dict[str, Any]]:
     ]
     while len(docs) < n:
         docs.append(_doc(rng.choice(PRINCIPALS), rng.choice(REQUESTS), rng.choice(PII_TYPES),
-                         rng.choice(RISKS), rng.choice(APPLICATIONS), rng.choice(SIZES)))
+                         rng.choice(RISKS), rng.choice(APPLICATIONS), rng.choice(SIZES),
+                         rng.choice(ATTACKS)))
     return docs
 
 
