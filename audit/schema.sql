@@ -5,7 +5,7 @@
 --
 -- records columns:
 --   seq               position in the segment, 0-based; the Merkle leaf index
---   kind              request | access | purge | shred | rotate_key | recover
+--   kind              request | access | purge | shred | rotate_key | recover | console
 --   request_id        x-request-id returned to the client
 --   ts_start          request received
 --   ts_end            response finished (or failed)
@@ -44,8 +44,8 @@
 --   safety_blocked    safety categories that blocked
 --   status            HTTP status returned
 --   error             error code/message returned (never content)
---   stages            per stage: outcome and duration
---   extra             details of admin records (access, purge, shred, rotation); an MCP call's tool and annotations
+--   stages            per stage: outcome, duration and its reasons
+--   extra             details of admin records (access, purge, shred, rotation); request records: an MCP call's tool and annotations, the policy input (value-free)
 --   payload_key_id    data key that encrypts the payload (NULL: none stored)
 --   payload_nonce     AES-GCM nonce of the payload
 --   payload_ct        AES-GCM ciphertext of {request, response}

@@ -77,12 +77,16 @@ def _tool(ctx: Context) -> dict[str, object] | None:
                      "open_world": tool.open_world, "is_error": tool.is_error}}
 
 
-def _extra(ctx: Context) -> dict[str, object] | None:
-    """What only some records carry: an MCP tool call, a stream that ended part-way."""
-    extra = _tool(ctx) or {}
+def _request_extra(ctx: Context, policy: PolicyFindings | None) -> dict[str, object] | None:
+    """A request record's ``extra``: an MCP call's tool, a stream that ended part-way, the
+    value-free policy input (so a policy change can be replayed on past traffic: the
+    console's replay reads it)."""
+    extra: dict[str, object] = dict(_tool(ctx) or {})
     progress = ctx.get(STREAMED)
     if progress is not None and progress.partial(ctx.status):
         extra["partial"] = {"chunks": progress.chunks, "usage_estimated": progress.estimated}
+    if policy is not None and policy.input:
+        extra["policy_input"] = policy.input
     return extra or None
 
 
@@ -144,10 +148,11 @@ def request_row(ctx: Context) -> dict[str, Any]:
         "status": ctx.status,
         "error": ctx.error,
         "stages": _json(
-            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3)}
+            [{"stage": v.stage, "outcome": v.outcome, "ms": round(v.duration_s * 1000.0, 3),
+              **({"reasons": list(v.reasons)} if v.reasons else {})}
              for v in ctx.verdicts]
         ),
-        "extra": _json(_extra(ctx)),
+        "extra": _json(_request_extra(ctx, policy)),
     }
 
 

@@ -49,7 +49,7 @@ _ARROW: dict[Kind, pa.DataType] = {
 
 COLUMNS: tuple[Column, ...] = (
     Column("seq", "int", "position in the segment, 0-based; the Merkle leaf index"),
-    Column("kind", "str", "request | access | purge | shred | rotate_key | recover"),
+    Column("kind", "str", "request | access | purge | shred | rotate_key | recover | console"),
     Column("request_id", "str", "x-request-id returned to the client"),
     Column("ts_start", "ts", "request received"),
     Column("ts_end", "ts", "response finished (or failed)"),
@@ -88,8 +88,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("safety_blocked", "json", "safety categories that blocked"),
     Column("status", "int", "HTTP status returned"),
     Column("error", "str", "error code/message returned (never content)"),
-    Column("stages", "json", "per stage: outcome and duration"),
-    Column("extra", "json", "details of admin records (access, purge, shred, rotation); an MCP call's tool and annotations"),
+    Column("stages", "json", "per stage: outcome, duration and its reasons"),
+    Column("extra", "json", "details of admin records (access, purge, shred, rotation); request records: an MCP call's tool and annotations, the policy input (value-free)"),
     Column("payload_key_id", "str", "data key that encrypts the payload (NULL: none stored)"),
     Column("payload_nonce", "blob", "AES-GCM nonce of the payload"),
     Column("payload_ct", "blob", "AES-GCM ciphertext of {request, response}"),

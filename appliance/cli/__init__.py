@@ -1,5 +1,5 @@
 """The command line: ``appliance serve · keys · apps · pii · policy · risk · models · audit ·
-report · usage``.
+report · usage · users``.
 
 Every command that reads or writes stored state takes ``--config FILE`` and
 ``--data-dir DIR``, exactly as ``serve`` does. Each command group is a module of this
@@ -51,6 +51,7 @@ COMMAND_GROUPS: dict[str, Group] = {
     "report": Group("appliance.cli.report", "compliance reports for auditors"),
     "usage": Group("appliance.cli.usage",
                    "usage and cost over a period, grouped, with a forecast"),
+    "users": Group("appliance.cli.users", "console users: create, list, disable"),
     "db": Group("appliance.cli.db", "control-plane schema: upgrade, status"),
     "doctor": Group("appliance.cli.doctor",
                     "check config, data dir, policies, audit log, models, PII, TLS, port"),

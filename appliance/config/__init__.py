@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from appliance.config.audit import AuditConfig
+from appliance.config.console import ConsoleConfig
 from appliance.config.batch import BatchConfig
 from appliance.errors import ConfigError
 from appliance.config.limits import LimitsConfig
@@ -253,6 +254,7 @@ class Config(_Frozen):
     risk: RiskConfig = RiskConfig()
     audit: AuditConfig = AuditConfig()
     limits: LimitsConfig = LimitsConfig()
+    console: ConsoleConfig = ConsoleConfig()
     state: StateConfig = StateConfig()
     fleet: FleetConfig = FleetConfig()
     mcp: McpConfig = McpConfig()

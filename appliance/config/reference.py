@@ -87,6 +87,19 @@ def _table(title: str, model: type[BaseModel], missing: list[str]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _optional_tables(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
+    """Fields that are a table of their own when set (``console.oidc``): documented too."""
+    found = []
+    for name, field in model.model_fields.items():
+        args = typing.get_args(field.annotation)
+        if type(None) not in args:
+            continue  # a map of tables ([limits.users.NAME]) is documented by its section
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                found.append((name, arg))
+    return found
+
+
 def render() -> tuple[str, list[str]]:
     """The reference as Markdown, and the fields that lack a ``#:`` comment."""
     missing: list[str] = []
@@ -95,6 +108,7 @@ def render() -> tuple[str, list[str]]:
         default = field.get_default()
         if isinstance(default, BaseModel):
             out.append(_table(name, type(default), missing))
+            out += [_table(f"{name}.{sub}", table, missing) for sub, table in _optional_tables(type(default))]
     out.append("\n## `providers.NAME`\n\nOne table per provider; `kind` selects the adapter.\n")
     for model in typing.get_args(typing.get_args(ProviderConfig)[0]):
         kind = typing.get_args(model.model_fields["kind"].annotation)[0]

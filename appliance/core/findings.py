@@ -109,6 +109,10 @@ class PolicyFindings:
     rules: tuple[str, ...] = ()
     revision: str = ""
     obligations: Mapping[str, object] = field(default_factory=dict)
+    #: The policy input document the decision was made on: value-free by construction
+    #: (appliance/policy/input.py). The audit record keeps it, so a policy change can be
+    #: replayed against recorded traffic.
+    input: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

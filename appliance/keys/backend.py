@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,7 +56,7 @@ class StateBackend(Protocol):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractContextManager[Tx]:
         """A context manager yielding a :class:`Tx`; commits on success."""
         ...
 
@@ -103,6 +103,8 @@ class SqliteBackend:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        #: Commits through this connection: SQLite's data_version counts other connections'.
+        self._own_commits = 0
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -122,10 +124,15 @@ class SqliteBackend:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._own_commits += 1
 
     def version(self) -> int:
+        """Changes whenever any connection commits. SQLite's ``data_version`` counts the
+        other connections' commits only; this connection's own (a key revoked through the
+        admin API or the console of this very process) are added, so they invalidate this
+        process's caches too."""
         with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._own_commits
 
     def healthy(self) -> bool:
         return True

@@ -89,6 +89,77 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TRIGGER applications_changed AFTER INSERT OR UPDATE OR DELETE ON applications"
         " FOR EACH STATEMENT EXECUTE FUNCTION appliance_control_changed()",
     ), only=frozenset({"postgres"})),
+    Migration(4, "console: users, sessions, sign-in states, policy changes, incidents, revisions", (
+        # The compliance console's tables (its repository: appliance/console/store.py).
+        # Session ids and sign-in states are stored as SHA-256 digests, passwords as argon2.
+        """CREATE TABLE IF NOT EXISTS console_users (
+            username TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL DEFAULT '',
+            roles TEXT NOT NULL DEFAULT '[]',
+            tenant TEXT,
+            password_hash TEXT,
+            source TEXT NOT NULL DEFAULT 'local',
+            disabled BIGINT NOT NULL DEFAULT 0,
+            failed_logins BIGINT NOT NULL DEFAULT 0,
+            locked_until {real},
+            language TEXT,
+            created_at {real} NOT NULL,
+            last_login_at {real}
+        )""",
+        """CREATE TABLE IF NOT EXISTS console_sessions (
+            id_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            tenant TEXT,
+            source TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            last_seen {real} NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS console_logins (
+            state_hash TEXT PRIMARY KEY,
+            nonce TEXT NOT NULL,
+            verifier TEXT NOT NULL,
+            next_path TEXT NOT NULL,
+            created_at {real} NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS console_changes (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            author TEXT NOT NULL,
+            status TEXT NOT NULL,
+            base_revision TEXT NOT NULL,
+            files TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            submitted_at {real},
+            decided_at {real},
+            decided_by TEXT,
+            note TEXT,
+            checks TEXT,
+            replay TEXT,
+            applied_revision TEXT,
+            rollback_to TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS console_incidents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            aware_at {real} NOT NULL,
+            description TEXT NOT NULL,
+            request_ids TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            status TEXT NOT NULL DEFAULT 'draft'
+        )""",
+        """CREATE TABLE IF NOT EXISTS console_revisions (
+            revision TEXT PRIMARY KEY,
+            files TEXT NOT NULL,
+            applied_at {real} NOT NULL,
+            change_id TEXT,
+            applied_by TEXT
+        )""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

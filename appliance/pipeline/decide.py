@@ -55,5 +55,5 @@ class DecideStage:
             self.name,
             outcome="continue" if decision.allow else "deny",
             reasons=decision.reasons,
-            findings=decision.findings(),
+            findings=decision.findings(doc),
         )

@@ -106,3 +106,14 @@ class RecordStage:
                 raise StageFailed(
                     "The request could not be recorded in the audit log."
                 ) from None
+
+    async def record_admin(self, row: dict[str, Any]) -> None:
+        """Chain an administrative row (``audit.rows.admin_row``); durable on return."""
+        writer = self._writer
+        if writer is None:
+            raise StageFailed("The audit log is not running; the act was not recorded.")
+        async with self._in_flight:
+            try:
+                await writer.submit_async(row)
+            except Exception:  # noqa: BLE001 - translated at this boundary
+                raise StageFailed("The act could not be recorded in the audit log.") from None

@@ -67,6 +67,14 @@ class Gate(Protocol):
 
 
 @runtime_checkable
+class AdminRecorder(Protocol):
+    """A recorder that also chains administrative acts (console sign-ins and actions)
+    into this process's audit segment; returns once the row is durable."""
+
+    async def record_admin(self, row: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
 class Lifecycle(Protocol):
     """Owns resources (processes, ONNX sessions, connections): opened before the first
     request, closed after the last, in reverse order."""

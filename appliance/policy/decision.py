@@ -30,14 +30,16 @@ class Decision:
     rules: tuple[str, ...] = ()
     revision: str = ""
 
-    def findings(self) -> PolicyFindings:
-        """What the decide stage's verdict carries (and the audit record keeps)."""
+    def findings(self, input_doc: Mapping[str, object] | None = None) -> PolicyFindings:
+        """What the decide stage's verdict carries (and the audit record keeps), with the
+        input the decision was made on."""
         return PolicyFindings(
             allow=self.allow,
             reasons=self.reasons,
             rules=self.rules,
             revision=self.revision,
             obligations=self.obligations,
+            input=input_doc,
         )
 
     def facts(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from appliance.server import (
     responses_api,
 )
 from appliance.server.access_log import access_log
+from appliance.server.console_mount import add_console
 from appliance.server.middleware import error_boundary
 from appliance.server.services import services_ctx
 from appliance.server.state import state_ctx
@@ -42,4 +43,5 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(state_ctx(config))
     for group in ROUTE_GROUPS:
         group.add_routes(app)
+    add_console(app, config)
     return app
