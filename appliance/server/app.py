@@ -14,6 +14,7 @@ from appliance.server import (
     mcp_gateway,
     metrics,
     openai_api,
+    openapi,
     realtime,
     responses_api,
 )
@@ -25,7 +26,7 @@ from appliance.server.state import state_ctx
 #: Route groups in the order they are matched; each module adds its own routes.
 ROUTE_GROUPS = (
     health, openai_api, responses_api, files_api, batches_api, anthropic_api, realtime, mcp_gateway,
-    admin_api, metrics,
+    admin_api, metrics, openapi,
 )
 
 
