@@ -17,6 +17,7 @@ import importlib
 import json
 import logging
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
             roles=tuple(args.role or ()),
             application=args.application,
             limits=limits,
+            expires_at=None if args.expires_in_days is None
+            else time.time() + args.expires_in_days * 86400,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -196,6 +199,8 @@ def _register_core(sub: Any) -> None:
     create.add_argument("--tpm", type=int, help="tokens per minute")
     create.add_argument("--budget-usd-month", type=float)
     create.add_argument("--budget-usd-day", type=float)
+    create.add_argument("--expires-in-days", type=float,
+                        help="the key is refused after this many days")
     create.add_argument("--json", action="store_true", help='print {"key": ..., "id": ...}')
     create.set_defaults(func=cmd_keys_create)
     lst = ksub.add_parser("list", help="list keys (never their secrets)")
