@@ -70,11 +70,9 @@ def config_of(args: argparse.Namespace) -> Config:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from appliance.core.logline import setup_logging as one_line_logging
+
+    one_line_logging(getattr(logging, level.upper(), logging.INFO))
 
 
 # -- serve ------------------------------------------------------------------------------
