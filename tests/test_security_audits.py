@@ -98,7 +98,7 @@ def test_the_bandit_check_catches_an_unjustified_finding(tmp_path: Path) -> None
     findings = [{**finding, "test_id": "B403", "line_number": 1},
                 {**finding, "test_id": "B101", "line_number": 2},
                 {**finding, "test_id": "B101", "line_number": 3}]
-    entries = [{"test": "B101", "paths": ["appliance/*"], "line": r"^assert \w+ is not None"},
+    entries: list[dict[str, Any]] = [{"test": "B101", "paths": ["appliance/*"], "line": r"^assert \w+ is not None"},
                {"test": "B403", "paths": ["appliance/x.py"], "count": 2}]
     open_findings, stale = unjustified_bandit_findings(findings, entries, tmp_path)
     assert open_findings == ["B101 appliance/x.py:3 'assert check_password(x)': t"]

@@ -11,6 +11,7 @@ JSON is left to its route, which says so precisely.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ def _walk(body: Any, limits: RequestLimits) -> None:
     stack: list[tuple[Any, int, bool]] = [(body, 1, False)]
     while stack:
         node, depth, in_media = stack.pop()
+        children: Iterable[Any]
         if depth > limits.max_json_depth:
             raise InvalidRequest(
                 f"The JSON body nests deeper than {limits.max_json_depth} levels.",
