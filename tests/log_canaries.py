@@ -4,7 +4,8 @@ Every log record of the test process is checked as it is emitted, at every level
 root logger is opened to DEBUG for the session), and the test that emitted a canary
 fails at teardown. Servers and CLIs started as subprocesses write their logs to files
 under the session's temporary directory (``serve_subprocess`` puts them in the data
-directory); those are read at the end of the session, and a canary there fails it.
+directory, at DEBUG through ``APPLIANCE_LOG_LEVEL``); those are read at the end of the
+session, and a canary there fails it.
 
 The canaries are the values the tests plant: upstream and admin secrets, the secret part
 of every API key created in this process (``ControlPlane.create_key`` is wrapped), and
@@ -15,6 +16,7 @@ the leak.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,6 +98,8 @@ def pytest_configure(config: pytest.Config) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    # Servers the tests start as processes log at DEBUG too (read back at the end).
+    os.environ.setdefault("APPLIANCE_LOG_LEVEL", "DEBUG")
     _record_created_keys(canaries)
 
 

@@ -16,6 +16,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -181,7 +182,8 @@ def _register_core(sub: Any) -> None:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=None, help="server processes")
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default=os.environ.get("APPLIANCE_LOG_LEVEL", "INFO"),
+                       help="DEBUG, INFO, WARNING or ERROR (default: $APPLIANCE_LOG_LEVEL or INFO)")
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
