@@ -28,7 +28,6 @@ MEDIA_PARTS = frozenset({
     "image_url", "input_audio", "file", "image", "document", "input_image", "input_file",
     "audio",
 })
-_MEDIA_MARKERS = tuple(f'"{t}"'.encode() for t in MEDIA_PARTS)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -50,7 +49,7 @@ def header_bytes(request: web.BaseRequest) -> int:
     return sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
 
 
-def check_body(body: Any, limits: RequestLimits, raw: bytes | None = None) -> None:
+def check_body(body: Any, limits: RequestLimits) -> None:
     """Raise the error for the first limit ``body`` (parsed JSON) breaks."""
     if isinstance(body, dict):
         for field in ("messages", "input"):
@@ -60,11 +59,7 @@ def check_body(body: Any, limits: RequestLimits, raw: bytes | None = None) -> No
                 raise InvalidRequest(
                     f"'{field}' holds {len(items)} items; at most {limits.max_messages} "
                     "are accepted.", param=field, code="too_many_messages")
-    if raw is not None and raw.count(b"[") + raw.count(b"{") <= limits.max_json_depth and not any(
-        marker in raw for marker in _MEDIA_MARKERS
-    ):
-        return  # too few brackets to nest too deep, and no media part: nothing to walk
-    _walk(body, limits)
+    _walk(body, limits)  # its cost follows the number of JSON values, not the bytes
 
 
 def _walk(body: Any, limits: RequestLimits) -> None:
@@ -114,7 +109,7 @@ def request_limits(server: ServerConfig) -> Middleware:
             except orjson.JSONDecodeError:
                 body = None  # the route answers with what is wrong with it
             if body is not None:
-                check_body(body, limits, raw)
+                check_body(body, limits)
         return await handler(request)
 
     return middleware
