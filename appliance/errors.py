@@ -81,6 +81,13 @@ class PayloadTooLarge(ApplianceError):
     code = "request_too_large"
 
 
+class HeadersTooLarge(ApplianceError):
+    status = 431
+    type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    code = "request_header_fields_too_large"
+
+
 class RateLimited(ApplianceError):
     status = 429
     type = "rate_limit_error"

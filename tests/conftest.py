@@ -25,6 +25,10 @@ from appliance.testing.models import TestModels, ensure_test_models
 
 FAKE_KEY = "sk-upstream-test"
 
+#: Every log line of the session, in this process and in the servers it starts, is
+#: checked for the secrets and PII values the tests plant.
+pytest_plugins = ["tests.log_canaries"]
+
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -159,7 +159,8 @@ def _create_views(conn: duckdb.DuckDBPyConnection, segments: Mapping[str, str]) 
     for table in ("records", "checkpoints"):
         parts = [f"SELECT NULL::VARCHAR AS segment_id, * FROM memory.empty.{table}"]
         for segment_id, alias in segments.items():
-            parts.append(f"SELECT '{segment_id}' AS segment_id, * FROM {alias}.{table}")
+            quoted = segment_id.replace("'", "''")  # a file's name: a literal, never SQL
+            parts.append(f"SELECT '{quoted}' AS segment_id, * FROM {alias}.{table}")
         conn.execute(f"CREATE OR REPLACE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts))
 
 

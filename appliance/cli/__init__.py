@@ -16,7 +16,9 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,11 +73,9 @@ def config_of(args: argparse.Namespace) -> Config:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from appliance.core.logline import setup_logging as one_line_logging
+
+    one_line_logging(getattr(logging, level.upper(), logging.INFO))
 
 
 # -- serve ------------------------------------------------------------------------------
@@ -128,6 +128,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
             roles=tuple(args.role or ()),
             application=args.application,
             limits=limits,
+            expires_at=None if args.expires_in_days is None
+            else time.time() + args.expires_in_days * 86400,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -182,7 +184,8 @@ def _register_core(sub: Any) -> None:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=None, help="server processes")
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default=os.environ.get("APPLIANCE_LOG_LEVEL", "INFO"),
+                       help="DEBUG, INFO, WARNING or ERROR (default: $APPLIANCE_LOG_LEVEL or INFO)")
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
@@ -198,6 +201,8 @@ def _register_core(sub: Any) -> None:
     create.add_argument("--tpm", type=int, help="tokens per minute")
     create.add_argument("--budget-usd-month", type=float)
     create.add_argument("--budget-usd-day", type=float)
+    create.add_argument("--expires-in-days", type=float,
+                        help="the key is refused after this many days")
     create.add_argument("--json", action="store_true", help='print {"key": ..., "id": ...}')
     create.set_defaults(func=cmd_keys_create)
     lst = ksub.add_parser("list", help="list keys (never their secrets)")

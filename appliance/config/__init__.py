@@ -46,6 +46,15 @@ class ServerConfig(_Frozen):
     tls_client_ca: Path | None = None
     #: Largest accepted request body, in bytes (larger gets HTTP 413).
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    #: Largest accepted request head (all header names and values), in bytes (HTTP 431).
+    max_header_bytes: int = Field(32 * 1024, ge=1024)
+    #: Deepest accepted nesting of a JSON request body, arrays and objects (HTTP 400).
+    max_json_depth: int = Field(64, ge=4, le=1000)
+    #: Most messages (chat, Anthropic) or input items (Responses) in one request (HTTP 400).
+    max_messages: int = Field(2048, ge=1)
+    #: Largest total of inline media in one request (images, audio, files as base64 or
+    #: data URLs in content parts), in characters (HTTP 413).
+    max_multimodal_bytes: int = Field(6 * 1024 * 1024, ge=0)
     #: Environment variable holding the admin API key; unset variable disables the admin API.
     admin_key_env: str = "APPLIANCE_ADMIN_KEY"
     #: Server processes sharing the port (one per core is the usual choice).

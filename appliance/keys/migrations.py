@@ -44,6 +44,22 @@ def _art9_basis(tx: Tx, dialect: Dialect) -> None:
         tx.execute("ALTER TABLE applications ADD COLUMN IF NOT EXISTS art9_basis TEXT NOT NULL DEFAULT '{}'")
 
 
+def _add_column(table: str, column: str, definition: str) -> Callable[[Tx, Dialect], None]:
+    """A step that adds ``column`` to ``table`` unless it is there (SQLite has no IF NOT
+    EXISTS for columns)."""
+
+    def step(tx: Tx, dialect: Dialect) -> None:
+        if dialect.name == "sqlite":
+            have = {r["name"] for r in tx.query(f"PRAGMA table_info({table})")}
+            if column not in have:
+                tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {dialect.render(definition)}")
+        else:
+            tx.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} "
+                       f"{dialect.render(definition)}")
+
+    return step
+
+
 _NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION appliance_control_changed() RETURNS trigger AS $$
 BEGIN
@@ -160,6 +176,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             applied_by TEXT
         )""",
     )),
+    Migration(5, "keys that expire", step=_add_column("api_keys", "expires_at", "{real}")),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -40,6 +40,11 @@ class KeyRecord:
     created_at: float
     revoked_at: float | None
     limits: dict[str, Any]
+    #: Unix time from which the key is refused (None: it does not expire).
+    expires_at: float | None = None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or time.time())
 
     def public(self) -> dict[str, Any]:
         """The record as shown by `keys list` and the admin API (no secret material)."""
@@ -54,6 +59,7 @@ class KeyRecord:
             "revoked": self.revoked_at is not None,
             "revoked_at": self.revoked_at,
             "limits": self.limits,
+            "expires_at": self.expires_at,
         }
 
 
@@ -115,6 +121,7 @@ class ControlPlane:
         roles: tuple[str, ...] = (),
         application: str | None = None,
         limits: dict[str, Any] | None = None,
+        expires_at: float | None = None,
     ) -> tuple[str, KeyRecord]:
         """Create a key; returns (the full key, shown once, its stored record)."""
         for label, value in (("tenant", tenant), ("user", user)):
@@ -129,7 +136,7 @@ class ControlPlane:
         with self.backend.transaction() as tx:
             tx.execute(
                 'INSERT INTO api_keys (id, tenant, "user", department, roles, application, salt,'
-                " hash, created_at, limits) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " hash, created_at, limits, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key_id,
                     tenant,
@@ -141,10 +148,12 @@ class ControlPlane:
                     _digest(salt, secret),
                     now,
                     json.dumps(limits or {}),
+                    expires_at,
                 ),
             )
         record = KeyRecord(
-            key_id, tenant, user, department, tuple(roles), application, now, None, limits or {}
+            key_id, tenant, user, department, tuple(roles), application, now, None, limits or {},
+            expires_at,
         )
         return f"{KEY_PREFIX}{key_id}-{secret}", record
 
@@ -160,7 +169,8 @@ class ControlPlane:
         row = rows[0]
         if not hmac.compare_digest(_digest(bytes(row["salt"]), secret), bytes(row["hash"])):
             return None
-        return _key_record(row)
+        record = _key_record(row)
+        return None if record.expired() else record
 
     def list_keys(self, tenant: str | None = None) -> list[KeyRecord]:
         sql, args = "SELECT * FROM api_keys", tuple[str, ...]()
@@ -245,6 +255,7 @@ def _key_record(row: Mapping[str, Any]) -> KeyRecord:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         limits=json.loads(row["limits"]),
+        expires_at=row["expires_at"],
     )
 
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from appliance.core.logline import setup_logging
 from appliance.models.build_cache import build_once, exit_with_parent
 from appliance.progress import Report, child_report, log_report, nice_if_asked, run_child
 
@@ -53,8 +54,7 @@ def child_main(build: Callable[[Path, Report], object], argv: Sequence[str]) -> 
     """
     exit_with_parent(os.getppid())
     nice_if_asked()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    setup_logging(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
     out = Path(argv[-1])
     out.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("appliance.build")

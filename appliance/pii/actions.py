@@ -84,6 +84,7 @@ def apply_actions(
     finding that starts inside an earlier replacement is replaced only for the part that
     sticks out of it, so no character of it survives.
     """
+    vault.reserve_literals(text)
     pieces: list[str] = []
     pos = 0
     for f in sorted(findings, key=lambda f: f.start):

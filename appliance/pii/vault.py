@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,6 +24,23 @@ class Vault:
     _by_value: dict[tuple[str, str], str] = field(default_factory=dict)
     _by_placeholder: dict[str, str] = field(default_factory=dict)
     _counters: dict[str, int] = field(default_factory=dict)
+    #: Placeholder-shaped text the caller wrote itself: never handed out, or restoring
+    #: the answer would turn the caller's literal ``<PERSON_1>`` into a value.
+    _reserved: set[str] = field(default_factory=set)
+
+    @classmethod
+    def reserving(cls, texts: Iterable[str]) -> Vault:
+        """A vault that will not hand out any placeholder written literally in ``texts``
+        (all of one request's texts: a literal in its last message must not collide
+        with a placeholder made for its first)."""
+        vault = cls()
+        for text in texts:
+            vault.reserve_literals(text)
+        return vault
+
+    def reserve_literals(self, text: str) -> None:
+        if "<" in text:
+            self._reserved.update(m.group(0) for m in PLACEHOLDER.finditer(text))
 
     def placeholder(self, entity_type: str, value: str) -> str:
         """The placeholder for ``value``; the same value always gets the same one."""
@@ -31,6 +49,8 @@ class Vault:
         if found is not None:
             return found
         n = self._counters.get(entity_type, 0) + 1
+        while f"<{entity_type}_{n}>" in self._reserved:
+            n += 1
         self._counters[entity_type] = n
         ph = f"<{entity_type}_{n}>"
         self._by_value[key] = ph

@@ -41,6 +41,8 @@ import sys
 import time
 from typing import Any
 
+from appliance.core.logline import setup_logging
+
 log = logging.getLogger("appliance.pii.worker")
 
 READY = b"ready"
@@ -219,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     """Template main: read the configuration, load, then serve control messages until EOF."""
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server shuts its pool down itself
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING)
     _block_heavy_imports()
     ctl = socket.socket(fileno=int(args[0]))
     config_json = ctl.recv(CONTROL_BYTES).decode()

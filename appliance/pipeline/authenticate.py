@@ -68,6 +68,9 @@ class Authenticator:
         await self._drop_stale()
         digest = hashlib.sha256(key.encode("utf-8", "replace")).digest()
         record = self._cache.get(digest) if self._trusted_cache() else None
+        if record is not None and record.expired():
+            del self._cache[digest]
+            raise AuthenticationFailed("Invalid or revoked API key.")
         if record is None:
             record = await asyncio.to_thread(self._control.verify, key)
             if record is None:

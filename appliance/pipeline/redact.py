@@ -68,7 +68,7 @@ class Redact:
         slots = request_slots(ctx.route, ctx.body)
         if tuple(slots.texts) != detected.texts:
             raise StageFailed("request changed between pii_detect and redact")
-        state = RedactState(Vault(), actions, self._salt())
+        state = RedactState(Vault.reserving(slots.texts), actions, self._salt())
         outcome = Outcome()
         rewritten = [
             apply_actions(slot.text, found, actions, state.vault, state.salt, outcome)

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from appliance.config import ServerConfig
+from appliance.core.logline import escape_controls
 from appliance.core.decision import decision_of
 from appliance.server.exchange import CONTEXT, REQUEST_ID
 
@@ -32,8 +33,9 @@ def _logfmt_value(value: object) -> str:
     text = str(value)[:_MAX_VALUE]
     if text and all(c.isprintable() and c not in ' "=\\' for c in text):
         return text
-    # JSON string escaping covers quotes, backslashes and every control character.
-    return orjson.dumps(text).decode()
+    # JSON string escaping covers quotes, backslashes and C0 controls; orjson leaves C1
+    # controls and U+2028/U+2029 as they are, and those break lines too.
+    return escape_controls(orjson.dumps(text).decode())
 
 
 def logfmt(fields: Mapping[str, object]) -> str:
@@ -41,10 +43,10 @@ def logfmt(fields: Mapping[str, object]) -> str:
 
 
 def json_line(fields: Mapping[str, object]) -> str:
-    return orjson.dumps(
+    return escape_controls(orjson.dumps(
         {k: (v if isinstance(v, (int, float, bool)) else str(v)[:_MAX_VALUE])
          for k, v in fields.items() if v is not None}
-    ).decode()
+    ).decode())
 
 
 def access_fields(request: web.Request, status: int, duration_s: float) -> dict[str, object]:

@@ -57,6 +57,10 @@ async def create_key(request: web.Request) -> web.Response:
     limits = body.get("limits") or {}
     if not isinstance(limits, dict):
         raise InvalidRequest("'limits' must be an object.", param="limits")
+    expires_at = body.get("expires_at")
+    if expires_at is not None and (isinstance(expires_at, bool)
+                                   or not isinstance(expires_at, int | float)):
+        raise InvalidRequest("'expires_at' must be a Unix time in seconds.", param="expires_at")
     try:
         key, record = await asyncio.to_thread(
             services.control.create_key,
@@ -66,6 +70,7 @@ async def create_key(request: web.Request) -> web.Response:
             roles=tuple(roles),
             application=_str(body, "application", required=False),
             limits=limits,
+            expires_at=expires_at,
         )
     except ValueError as e:
         raise InvalidRequest(str(e)) from None

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from appliance.audit.sealed_store import BlobInfo, SealedStore, new_id
 from appliance.errors import ApplianceError, InvalidRequest, NotFound, PayloadTooLarge
@@ -62,9 +63,16 @@ def _json(body: Body, status: int = 200) -> web.Response:
 
 
 async def _upload(request: web.Request) -> tuple[bytes, str, str]:
-    limit = request.app[SERVICES].config.batch.max_file_bytes
     if not request.content_type.startswith("multipart/"):
         raise InvalidRequest("upload the file as multipart/form-data with fields file and purpose")
+    try:
+        return await _read_upload(request)
+    except (HttpProcessingError, ValueError) as e:  # a part's malformed headers (fuzzing found it)
+        raise InvalidRequest(f"The multipart body could not be read ({type(e).__name__}).") from None
+
+
+async def _read_upload(request: web.Request) -> tuple[bytes, str, str]:
+    limit = request.app[SERVICES].config.batch.max_file_bytes
     reader = await request.multipart()
     content: bytes | None = None
     filename, purpose = "upload", ""

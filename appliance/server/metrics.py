@@ -8,6 +8,7 @@ import hmac
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from appliance.errors import AuthenticationFailed
 from appliance.server.exchange import api_key_of
 from appliance.server.services import SERVICES
 
@@ -17,7 +18,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     if services.config.limits.metrics_require_admin_key:
         given = api_key_of(request) or ""
         if not services.admin_key or not hmac.compare_digest(given, services.admin_key):
-            raise web.HTTPUnauthorized(text="the admin key is required for /metrics")
+            raise AuthenticationFailed("The admin key is required for /metrics.")
     for stage in services.pipeline.request_stages:
         if stage.name == "decide" and hasattr(stage, "status"):
             services.metrics.policy(stage.status())

@@ -17,6 +17,7 @@ from aiohttp import web
 from appliance.errors import ApplianceError, InvalidRequest
 from appliance.server.errors import error_body
 from appliance.server.exchange import finish, new_context, response_headers, unexpected
+from appliance.server.request_limits import RequestLimits, check_body
 from appliance.server.services import SERVICES
 from appliance.server.validate import parse_json, validate_chat
 
@@ -34,6 +35,7 @@ async def realtime_chat(request: web.Request) -> web.StreamResponse:
             raise InvalidRequest("Expected a chat request as the first WebSocket message.")
         raw = msg.data.encode() if isinstance(msg.data, str) else msg.data
         body = parse_json(raw)
+        check_body(body, RequestLimits.of(services.config.server))  # no middleware sees it
         ctx.requested_model = validate_chat(body)
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -104,3 +104,23 @@ def test_serve_subprocess_with_openai_sdk(tmp_path: Path, monkeypatch: pytest.Mo
             assert getattr(e.value, "status_code", None) == 401
         assert "sk-up" not in server.log()
         assert key not in server.log()
+
+
+def test_keys_expire(tmp_path: Path) -> None:
+    from appliance.keys.store import ControlPlane, control_plane_path
+
+    keys = {}
+    for name, days in (("past", "-0.001"), ("future", "30")):
+        created = run("keys", "create", "--tenant", "acme", "--user", name,
+                      "--expires-in-days", days, "--json", data_dir=tmp_path)
+        assert created.returncode == 0, created.stderr
+        keys[name] = json.loads(created.stdout)["key"]
+    rows = {r["user"]: r for r in map(json.loads, run("keys", "list", "--json",
+                                                      data_dir=tmp_path).stdout.splitlines())}
+    assert rows["past"]["expires_at"] < time.time() < rows["future"]["expires_at"]
+    control = ControlPlane.open(control_plane_path(tmp_path))
+    try:
+        assert control.verify(keys["past"]) is None
+        assert control.verify(keys["future"]) is not None
+    finally:
+        control.close()

@@ -126,7 +126,7 @@ class FakeAnthropic(FakeProvider):
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             return self.error_response(400, "the request body is not a valid Messages API request")
         a = answer(prompt, call_id="toolu_fake_1")
-        ident = "msg_fake" + hashlib.sha1(raw).hexdigest()[:20]
+        ident = "msg_fake" + hashlib.sha1(raw, usedforsecurity=False).hexdigest()[:20]
         usage = {"input_tokens": a.prompt_tokens, "output_tokens": a.completion_tokens}
         if not body.get("stream"):
             return web.json_response(

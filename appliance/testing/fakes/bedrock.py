@@ -248,7 +248,7 @@ class FakeBedrock(FakeProvider):
                 },
                 "metrics": {"latencyMs": 1},
             },
-            headers={"x-amzn-RequestId": hashlib.sha1(raw).hexdigest()},
+            headers={"x-amzn-RequestId": hashlib.sha1(raw, usedforsecurity=False).hexdigest()},
         )
 
     async def _converse_stream(self, request: web.Request) -> web.StreamResponse:

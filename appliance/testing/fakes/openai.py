@@ -275,7 +275,7 @@ class FakeOpenAI(FakeProvider):
             "json_object",
             "json_schema",
         )
-        ident = "chatcmpl-fake" + hashlib.sha1(orjson.dumps(body)).hexdigest()[:20]
+        ident = "chatcmpl-fake" + hashlib.sha1(orjson.dumps(body), usedforsecurity=False).hexdigest()[:20]
         if not body.get("stream"):
             return orjson.dumps(
                 {
@@ -376,7 +376,7 @@ class FakeOpenAI(FakeProvider):
             "completion_tokens": sum(a.completion_tokens for a in answers),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        ident = "cmpl-fake" + hashlib.sha1(orjson.dumps(body)).hexdigest()[:20]
+        ident = "cmpl-fake" + hashlib.sha1(orjson.dumps(body), usedforsecurity=False).hexdigest()[:20]
         base = {"id": ident, "object": "text_completion", "created": CREATED, "model": model}
         if not body.get("stream"):
             choices = [

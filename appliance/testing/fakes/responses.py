@@ -121,7 +121,7 @@ def build_responses(model: str, body: dict[str, Any]) -> bytes | list[bytes]:
     if body.get("previous_response_id"):
         raise ValueError("previous_response_id")
     a = answer(responses_prompt(body))
-    digest = hashlib.sha1(orjson.dumps(body)).hexdigest()[:20]
+    digest = hashlib.sha1(orjson.dumps(body), usedforsecurity=False).hexdigest()[:20]
     ident = "resp_fake" + digest
     shell = _shell(ident, model, body)
     if a.tool_call is not None:

@@ -195,7 +195,7 @@ class FakeVertex(FakeProvider):
             return self.error_response(400, "Invalid JSON payload received.")
         a = answer(prompt)
         n = int((body.get("generationConfig") or {}).get("candidateCount") or 1)
-        response_id = hashlib.sha1(raw).hexdigest()[:16]
+        response_id = hashlib.sha1(raw, usedforsecurity=False).hexdigest()[:16]
         if method == "generateContent":
             return web.json_response(self._response(a, model, response_id, n, [a.text], final=True))
         if request.query.get("alt") != "sse":
