@@ -79,6 +79,11 @@ async def test_limits_are_4xx_through_the_server(start_appliance, local_models) 
         assert info.value.status_code == 400
         with pytest.raises(openai.BadRequestError):
             await client.embeddings.create(model="local-chat", input="hi")
+        # The test model has no beginning-of-text token: an empty prompt has nothing to
+        # continue (found by Schemathesis as a 502).
+        with pytest.raises(openai.BadRequestError) as empty:
+            await client.completions.create(model="local-chat", prompt=["Once", ""])
+        assert "prompt 1 is empty" in str(empty.value)
     finally:
         await client.close()
 

@@ -282,6 +282,11 @@ class LocalProvider:
         ids = await loop.run_in_executor(
             self._pool, lambda: [model.completion_prompt(p) for p in prompts]
         )
+        empty = [i for i, p in enumerate(ids) if not p]
+        if empty:  # a model without a beginning-of-text token has nothing to continue
+            raise InvalidRequest(
+                f"prompt {empty[0]} is empty; model {model.manifest.name} needs at least "
+                "one token to continue", param="prompt")
         return _jobs(model, [p for p in ids for _ in range(n)], body, param="prompt",
                      per_prompt=n)
 
