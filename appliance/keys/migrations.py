@@ -35,15 +35,6 @@ class Migration:
     only: frozenset[str] = field(default_factory=frozenset)
 
 
-def _art9_basis(tx: Tx, dialect: Dialect) -> None:
-    if dialect.name == "sqlite":
-        have = {r["name"] for r in tx.query("PRAGMA table_info(applications)")}
-        if "art9_basis" not in have:
-            tx.execute("ALTER TABLE applications ADD COLUMN art9_basis TEXT NOT NULL DEFAULT '{}'")
-    else:
-        tx.execute("ALTER TABLE applications ADD COLUMN IF NOT EXISTS art9_basis TEXT NOT NULL DEFAULT '{}'")
-
-
 def _add_column(table: str, column: str, definition: str) -> Callable[[Tx, Dialect], None]:
     """A step that adds ``column`` to ``table`` unless it is there (SQLite has no IF NOT
     EXISTS for columns)."""
@@ -95,7 +86,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (tenant, name)
         )""",
     )),
-    Migration(2, "GDPR Art. 9(2) bases of applications", step=_art9_basis),
+    Migration(2, "GDPR Art. 9(2) bases of applications",
+              step=_add_column("applications", "art9_basis", "TEXT NOT NULL DEFAULT '{}'")),
     Migration(3, "push every change to the replicas (LISTEN/NOTIFY)", (
         _NOTIFY_FUNCTION,
         "DROP TRIGGER IF EXISTS api_keys_changed ON api_keys",
