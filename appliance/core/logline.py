@@ -40,9 +40,17 @@ class OneLineFormatter(logging.Formatter):
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+#: Client libraries whose DEBUG lines are wire dumps: request headers (a signed
+#: ``Authorization``), bodies, and a full traceback for every retried connection. The
+#: appliance's own DEBUG lines say what it decided; these would say what it sent, so they
+#: stay at INFO whatever level the operator asks for.
+WIRE_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "redis", "psycopg", "hpack", "httpcore", "httpx")
+
 
 def setup_logging(level: int, fmt: str = DEFAULT_FORMAT, stream: TextIO | None = None) -> None:
     """``logging.basicConfig`` with one handler that formats through OneLineFormatter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(OneLineFormatter(fmt))
     logging.basicConfig(level=level, handlers=[handler])
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
