@@ -133,10 +133,11 @@ class Featurizer:
 
     The cache holds at most ``cache_words`` words (about 1 kB each) and starts afresh
     when full: a serving worker sees an unbounded stream of new words (numbers, codes,
-    names), a build a known set.
+    names), a build a known set. A serving worker's bound is small (8 MB) because the
+    allocator keeps what the cache once held: the bound is the worker's memory growth.
     """
 
-    def __init__(self, lex: Lexicon, cache_words: int = 50_000) -> None:
+    def __init__(self, lex: Lexicon, cache_words: int = 8_000) -> None:
         self._lex = lex
         self._freq = frequency_buckets()
         self._words: dict[str, _Word] = {}
