@@ -38,7 +38,8 @@ def make_ctx(i: int, payload: bool) -> Context:
     ctx.provider, ctx.provider_region = "openai", "eu"
     ctx.verdicts += [
         Verdict("pii_detect", findings=PiiFindings(
-            True, {"PERSON": 1, "EMAIL_ADDRESS": 1}, {"PERSON": ("SpacyRecognizer",)}, ("en",))),
+            True, {"PERSON": 1, "EMAIL_ADDRESS": 1}, recognizers={"PERSON": ("SpacyRecognizer",)},
+            languages=("en",))),
         Verdict("classify", findings=RiskFindings("minimal", "minimal")),
         Verdict("decide", findings=PolicyFindings(allow=True, revision="rev-1")),
     ]

@@ -167,10 +167,20 @@ def _supervise(config: Config, sock: socket.socket, run_dir: Path) -> int:
 
     procs: list[Any] = []
     mp = multiprocessing.get_context("fork")
-    for _ in range(config.server.workers):
+    host, port = sock.getsockname()[:2]
+    for n in range(config.server.workers):
+        # A listening socket of its own per worker, on the same port (SO_REUSEPORT): the
+        # kernel spreads new connections over them. With one shared socket, whichever
+        # worker was idle took a burst of keep-alive connections whole (32 clients all
+        # on one of two workers in the soak) and kept them. Only its own worker holds
+        # a socket (the parent closes its copy before the next fork): a worker that
+        # dies takes its socket along, and the kernel sends new connections to the
+        # others instead of to a queue nobody accepts from.
+        own = sock if n == 0 else _socket(host, port, reuse_port=True)
         # One worker announces its loading; N progress bars on one terminal would garble.
-        p = mp.Process(target=_run_worker, args=(config, sock, not procs), daemon=False)
+        p = mp.Process(target=_run_worker, args=(config, own, not procs), daemon=False)
         p.start()
+        own.close()
         procs.append(p)
 
     def stop(*_: Any) -> None:
