@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as prometheus_values
@@ -105,6 +106,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        #: Labelled children by (metric, label values); as many as prometheus_client keeps.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         run_dir = multiprocess_dir()
         if run_dir is None:
             self._exposed = r
@@ -186,25 +189,35 @@ class Metrics:
         self.policy_rejections.set(_number(status.get("rejections")))
         self.policy_refused.set(1 if status.get("last_error") else 0)
 
+    def _at(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once: prometheus_client validates the
+        labels and takes a lock on every call (about 2.5 µs, five or more a request)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe(self, ctx: Context) -> None:
         """Count one finished request from what the stages left on the context."""
         model = ctx.model or ""
-        self.requests.labels(ctx.route, model, str(ctx.status), decision_of(ctx)).inc()
+        at = self._at
+        at(self.requests, ctx.route, model, str(ctx.status), decision_of(ctx)).inc()
         if ctx.finished_at is not None:
-            self.latency.labels(ctx.route).observe(max(0.0, ctx.finished_at - ctx.started_at))
+            at(self.latency, ctx.route).observe(max(0.0, ctx.finished_at - ctx.started_at))
         for v in ctx.verdicts:
-            self.stage_latency.labels(v.stage).observe(v.duration_s)
+            at(self.stage_latency, v.stage).observe(v.duration_s)
         tenant = ctx.principal.tenant if ctx.principal else ""
         if ctx.usage.prompt_tokens:
-            self.tokens.labels(tenant, model, "prompt").inc(ctx.usage.prompt_tokens)
+            at(self.tokens, tenant, model, "prompt").inc(ctx.usage.prompt_tokens)
         if ctx.usage.completion_tokens:
-            self.tokens.labels(tenant, model, "completion").inc(ctx.usage.completion_tokens)
+            at(self.tokens, tenant, model, "completion").inc(ctx.usage.completion_tokens)
         if ctx.cost_usd:
-            self.cost.labels(tenant, model).inc(ctx.cost_usd)
+            at(self.cost, tenant, model).inc(ctx.cost_usd)
         pii = ctx.findings(PiiFindings)
         for entity, n in (pii.counts.items() if pii else ()):
             if n > 0:
-                self.pii.labels(entity).inc(n)
+                at(self.pii, entity).inc(n)
         policy = ctx.findings(PolicyFindings)
         if policy is not None and not policy.allow:
             for rule in policy.rules or ("unspecified",):

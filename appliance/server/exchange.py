@@ -57,16 +57,24 @@ def api_key_of(request: web.Request) -> str | None:
     return request.headers.get("x-api-key") or request.headers.get("api-key")
 
 
+#: The body once read (the request limits read it before the route does).
+RAW_BODY = web.RequestKey("raw_body", bytes)
+
+
 async def read_body(request: web.Request) -> bytes:
+    if RAW_BODY in request:
+        return request[RAW_BODY]
     try:
         async with asyncio.timeout(request.app[SERVICES].config.server.client_timeout_s):
-            return await request.read()
+            raw: bytes = await request.read()
     except TimeoutError:
         raise RequestTimeout("The request body did not arrive in time.") from None
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(
             f"The request body exceeds the limit of {request.app[SERVICES].config.server.max_body_bytes} bytes."
         ) from None
+    request[RAW_BODY] = raw
+    return raw
 
 
 def new_context(request: web.Request, route: Route, api: Api) -> Context:
