@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from appliance.testing.engines import free_port  # noqa: E402
 from appliance.testing.harness import (  # noqa: E402
     PASS_THROUGH,
     UPSTREAM_KEY_ENV,
@@ -80,12 +81,6 @@ ROUTES = {
                   "params": {"name": "lookup_customer", "arguments": {"email": "jane.roe@example.com"}}},
                  (("Accept", "application/json, text/event-stream"),)),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 120.0) -> None:

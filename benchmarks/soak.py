@@ -53,6 +53,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from appliance.testing.engines import free_port  # noqa: E402
 from appliance.testing.harness import (  # noqa: E402
     UPSTREAM_KEY_ENV,
     create_key,
@@ -155,12 +156,6 @@ MIX: tuple[Kind, ...] = (
 
 
 # ----------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

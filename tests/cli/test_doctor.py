@@ -35,6 +35,7 @@ from appliance.testing.harness import (
     to_toml,
 )
 from appliance.testing.models import TestModels
+from appliance.testing.engines import free_port
 
 UPSTREAM_KEY = "sk-upstream-doctor-0123456789"
 DB_KEY_ENV, MASTER_KEY_ENV = "APPLIANCE_AUDIT_DB_KEY", "APPLIANCE_AUDIT_MASTER_KEY"
@@ -45,12 +46,6 @@ ENV_KEYS_ONLY = {
         "master_key": {"env": MASTER_KEY_ENV, "generate_if_missing": False},
     }
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,13 @@ nothing of it on the API port."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from appliance.testing.console import ConsoleClient, create_users
 from appliance.testing.fakes import FakeOpenAI
 from tests.conftest import StartAppliance
 from tests.console.conftest import console_config, copy_policies
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from appliance.testing.engines import free_port
 
 
 async def test_the_console_on_its_own_listener(start_appliance: StartAppliance, fake_openai: FakeOpenAI,

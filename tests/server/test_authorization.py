@@ -11,7 +11,6 @@ test. A tenant reaching another tenant's stored responses, files or batches gets
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from appliance.keys.store import ControlPlane, control_plane_path
 from appliance.testing.harness import merge
 from tests.conftest import Running, StartAppliance
 from tests.server.test_openapi import router_operations
+from appliance.testing.engines import free_port as _free_port
 
 ADMIN = "admin-matrix-secret"
 MSG = [{"role": "user", "content": "hello"}]
@@ -76,12 +76,6 @@ REFUSED = {
     "revoked": None,
     "expired": None,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

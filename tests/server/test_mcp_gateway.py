@@ -3,7 +3,6 @@ gets something wrong (or right) is answered, with the upstream a FastMCP server.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,18 +12,13 @@ import pytest
 from appliance.testing.fakes.mcp_server import FakeMcpServer
 from appliance.testing.harness import PASS_THROUGH, merge
 from tests.conftest import Running, StartAppliance
+from appliance.testing.engines import free_port as _free_port
 
 
 @pytest.fixture
 def crm() -> Iterator[FakeMcpServer]:
     with FakeMcpServer("crm").running() as server:
         yield server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

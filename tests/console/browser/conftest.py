@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from appliance.testing.harness import (
     serve_subprocess,
     to_toml,
 )
+from appliance.testing.engines import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,12 +42,6 @@ SHOTS = REPO / "docs" / "console"
 UPSTREAM_KEY = "sk-console-upstream"
 OIDC_SECRET = "console-test-secret"
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
