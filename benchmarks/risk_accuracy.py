@@ -27,6 +27,13 @@ unseen6 (tests/risk/eval_unseen6.yaml, prohibited/high only) = written after the
 of unseen4/unseen5 had shown a recall loss and BEFORE its fix, FROZEN, run once after the
 fix (the figures of unseen4/unseen5 after the fix are no longer held out).
 
+unseen7 (tests/risk/eval_unseen7.yaml) = documents with an instruction: Annex III(4)
+requests stated inside or after a longer text, and ordinary business documents that use
+the same words in their everyday sense ("Dear colleagues", "terminate this agreement",
+German "Rate", "Gewährleistung"). Written after the real-prompt benchmark found such
+documents classed high-risk and BEFORE the workers'-management rule was changed, FROZEN,
+run once after the change.
+
 `--splits` limits the run to some splits; by default unseen4-6 are left out, so
 development runs never look at them (name them explicitly for the final figures).
 """
@@ -57,11 +64,12 @@ CLASSES = tuple(reversed(RISK_CLASSES))  # prohibited, high, limited, minimal
 EVAL_SET = ROOT / "tests" / "risk" / "eval_set.yaml"
 UNSEEN5 = ROOT / "tests" / "risk" / "eval_unseen5.yaml"
 UNSEEN6 = ROOT / "tests" / "risk" / "eval_unseen6.yaml"
+UNSEEN7 = ROOT / "tests" / "risk" / "eval_unseen7.yaml"
 RECALL_BAR = 0.95
 SPLITS = ("tune", "holdout", "fresh", "unseen", "unseen2", "unseen3", "unseen4", "unseen5",
-          "unseen6")
+          "unseen6", "unseen7")
 #: The splits the recall bar is judged on (never trained on, never run during development).
-HELD_OUT_SPLITS = ("unseen4", "unseen5", "unseen6")
+HELD_OUT_SPLITS = ("unseen4", "unseen5", "unseen6", "unseen7")
 #: USE cosine to the nearest training sentence from which a held-out item counts as
 #: decontaminated (the bar tests/risk/test_multilingual.py keeps the corpus under).
 CONTAMINATION_COSINE = 0.7
@@ -82,7 +90,7 @@ def load_items(path: Path = EVAL_SET) -> list[dict[str, Any]]:
     for split in ("unseen2", "unseen3", "unseen4"):
         for it in raw.get(split) or ():
             items.append({**it, "split": split})
-    for split, path in (("unseen5", UNSEEN5), ("unseen6", UNSEEN6)):
+    for split, path in (("unseen5", UNSEEN5), ("unseen6", UNSEEN6), ("unseen7", UNSEEN7)):
         for it in yaml.safe_load(path.read_text("utf-8"))[split]:
             items.append({**it, "split": split})
     return items

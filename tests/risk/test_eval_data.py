@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ORDINARY = ROOT / "benchmarks" / "data" / "ordinary_prompts"
 UNSEEN5 = ROOT / "tests" / "risk" / "eval_unseen5.yaml"
 UNSEEN6 = ROOT / "tests" / "risk" / "eval_unseen6.yaml"
+UNSEEN7 = ROOT / "tests" / "risk" / "eval_unseen7.yaml"
 
 FROZEN = {
     ORDINARY / "heldout.yaml": "60234cbd40a83f0e8736d0fa8236c5cf625620195dc534c732eec7ca8348a20e",
     UNSEEN5: "20f600e3180d4d99986dd5d014d9d10e6c3facfa0ae6831c968c0945f26c93f3",
     UNSEEN6: "8e3d18a34bbd0408f12e9fcde3ce710630001d529bfe2de7aeb5b4cd5c11b7c1",
+    UNSEEN7: "dcc0eedaf674d1349b155ffae36320a0daaaf3767401213101a4880ce804a30d",
 }
 
 CATEGORIES = {
