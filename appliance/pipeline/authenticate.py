@@ -44,17 +44,20 @@ class Authenticator:
         down = self._control.backend.down_for()
         return down == 0.0 or down <= self._grace_s
 
-    async def _drop_stale(self) -> None:
+    def _stale_maybe(self) -> bool:
+        """Whether the key cache may be stale: checked in place when the control plane
+        pushes its changes, otherwise at most every ``_RECHECK_S`` (by :meth:`_drop_stale`,
+        off the event loop)."""
         if self._control.pushes_changes:
             version = self._control.data_version()
             if version != self._version:
                 self._version = version
                 self._cache.clear()
-            return
-        now = time.monotonic()
-        if now - self._checked_at <= _RECHECK_S:
-            return
-        self._checked_at = now
+            return False
+        return time.monotonic() - self._checked_at > _RECHECK_S
+
+    async def _drop_stale(self) -> None:
+        self._checked_at = time.monotonic()
         version = await asyncio.to_thread(self._control.data_version)
         if version != self._version:
             self._version = version
@@ -65,7 +68,8 @@ class Authenticator:
             raise AuthenticationFailed(
                 "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'."
             )
-        await self._drop_stale()
+        if self._stale_maybe():
+            await self._drop_stale()
         digest = hashlib.sha256(key.encode("utf-8", "replace")).digest()
         record = self._cache.get(digest) if self._trusted_cache() else None
         if record is not None and record.expired():

@@ -213,6 +213,10 @@ async def _send(
 ) -> aiohttp.ClientResponse:
     """POST and wait for the response headers, at most ``first_byte_s`` (an upstream that
     accepted the connection and then stalls is given up on)."""
+    if timeout.total is not None and timeout.total <= up.first_byte_s:
+        # aiohttp's bound on the whole call ends the wait first (a plain call without a
+        # shorter first-byte timeout): no second timer on the hot path.
+        return await http.post(url, data=payload, headers=headers, timeout=timeout)
     try:
         async with asyncio.timeout(up.first_byte_s):
             return await http.post(url, data=payload, headers=headers, timeout=timeout)

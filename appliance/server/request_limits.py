@@ -3,15 +3,17 @@
 Header size (HTTP 431), JSON nesting depth and message count (400), inline media in
 content parts (413); the body's byte size is aiohttp's ``client_max_size`` (413). Each
 limit is a ``[server]`` setting and each refusal is an ordinary error, rendered by the
-error boundary in the caller's API format (OpenAI or Anthropic). The body is parsed
-here once more than the route parses it: orjson takes microseconds for a usual request,
-and checking in one place covers every route, new ones included. A body that is not
-JSON is left to its route, which says so precisely.
+error boundary in the caller's API format (OpenAI or Anthropic). Checking in one place
+covers every route, new ones included. A body that is not JSON is left to its route,
+which says so precisely. Most bodies are too small to break any limit, which counting
+their bytes shows (:func:`may_break`); only the others are parsed here, once more than
+the route parses them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +48,21 @@ class RequestLimits:
 
 def header_bytes(request: web.BaseRequest) -> int:
     """Bytes of the request head as sent: names, values and each line's ": " and CRLF."""
-    return sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+    raw = request.raw_headers
+    return sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
+
+
+def may_break(raw: bytes, limits: RequestLimits) -> bool:
+    """Whether the body ``raw`` could break a JSON limit, by counting bytes (C speed, no
+    parse). Nesting ``max_json_depth + 1`` deep takes that many brackets, more than
+    ``max_messages`` items take that many commas, and inline media over the limit take
+    more bytes than it. Brackets and commas inside strings count too, so the answer errs
+    towards parsing."""
+    return (
+        len(raw) > limits.max_multimodal_bytes
+        or raw.count(b"{") + raw.count(b"[") > limits.max_json_depth
+        or raw.count(b",") >= limits.max_messages
+    )
 
 
 def check_body(body: Any, limits: RequestLimits) -> None:
@@ -73,7 +89,8 @@ def _walk(body: Any, limits: RequestLimits) -> None:
                 f"The JSON body nests deeper than {limits.max_json_depth} levels.",
                 code="json_too_deep")
         if isinstance(node, dict):
-            in_media = in_media or node.get("type") in MEDIA_PARTS
+            kind = node.get("type")  # any JSON value: {"type": []} is not a media part
+            in_media = in_media or (isinstance(kind, str) and kind in MEDIA_PARTS)
             children = node.values()
         elif isinstance(node, list):
             children = node
@@ -103,13 +120,14 @@ def request_limits(server: ServerConfig) -> Middleware:
         if request.method in _BODY_METHODS and request.body_exists and not (
             request.content_type.startswith("multipart/")
         ):
-            raw = await read_body(request)  # kept by aiohttp: the route reads it again
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                body = None  # the route answers with what is wrong with it
-            if body is not None:
-                check_body(body, limits)
+            raw = await read_body(request)  # kept for the route
+            if may_break(raw, limits):
+                try:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    body = None  # the route answers with what is wrong with it
+                if body is not None:
+                    check_body(body, limits)
         return await handler(request)
 
     return middleware

@@ -10,7 +10,11 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from appliance.errors import InvalidRequest, PayloadTooLarge
+from appliance.server.request_limits import MEDIA_PARTS, RequestLimits, check_body, may_break
 from appliance.testing.harness import merge
 from tests.conftest import Running, StartAppliance
 
@@ -153,3 +157,32 @@ async def test_a_multipart_part_with_malformed_headers_is_a_400(running: Running
             "Content-Type": f"multipart/form-data; boundary={boundary}"}) as r:
             assert r.status == 400, await r.text()
             assert (await r.json())["error"]["type"] == "invalid_request_error"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=8)
+    | st.dictionaries(st.sampled_from(["type", "messages", "input", "url", "x"]), inner,
+                      max_size=4)
+    | st.fixed_dictionaries({"type": st.sampled_from(sorted(MEDIA_PARTS)), "data": inner}),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@example(body={"messages": [0] * 5}, depth=4, messages=4, media=999)  # a comma per item
+@example(body=[[[[[0]]]]], depth=4, messages=1, media=999)  # a bracket per level
+@example(body={"type": "image", "d": "x" * 30}, depth=4, messages=9, media=33)
+@given(body=_JSON, depth=st.integers(4, 12), messages=st.integers(1, 8),
+       media=st.integers(0, 2000))
+def test_a_body_the_byte_count_lets_through_breaks_no_limit(
+    body: Any, depth: int, messages: int, media: int
+) -> None:
+    """The shortcut that skips parsing (``may_break``) never skips a body a limit
+    refuses: whatever ``check_body`` refuses, ``may_break`` sends to it."""
+    limits = RequestLimits(max_header_bytes=8192, max_json_depth=depth, max_messages=messages,
+                           max_multimodal_bytes=media)
+    try:
+        check_body(body, limits)
+    except (InvalidRequest, PayloadTooLarge):
+        assert may_break(orjson.dumps(body), limits)
