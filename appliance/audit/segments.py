@@ -360,6 +360,10 @@ class SegmentFile:
             [cp.tree_size, cp.root_hash, cp.time_us, cp.sealed, cp.key_id, cp.signature],
         )
         append_external(directories, cp)
+        # DuckDB keeps appended rows in memory until its own checkpoint (when the WAL
+        # reaches 16 MB); checkpointing with every signed checkpoint moves them to the
+        # file, so a live segment's memory does not grow with its records for an hour.
+        self.conn.execute("CHECKPOINT seg")
         self.last_checkpoint_size = self.size
         self.last_checkpoint_at = time.monotonic()
         return cp

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from appliance.audit.reader import open_reader
-from appliance.audit.segments import AuditPaths
+from appliance.audit.rows import admin_row
+from appliance.audit.segments import AuditPaths, SegmentFile, db_key, signer
 from tests.audit._tamper import cli_verify, run_sql, writer_segment
 from tests.audit.conftest import audit_config, make_ctx, record_all
 
@@ -87,3 +88,34 @@ def test_segments_rotate_by_size_and_the_log_still_verifies(tmp_path: Path) -> N
     rc, out = cli_verify(config, paths, "--config", str(cfg), "--strict")
     assert rc == 0, out
     assert sum(s["records"] for s in out["segments"]) == 100
+
+
+def test_a_signed_checkpoint_moves_the_segments_rows_out_of_memory(tmp_path: Path) -> None:
+    """A live segment lives for up to an hour: its appended rows must not stay in the
+    writer's memory until then. After a signed checkpoint DuckDB holds none of them as
+    in-memory table data and its write-ahead log is empty (the rows are in the file)."""
+    config = audit_config(tmp_path / "data")
+    paths = AuditPaths.from_config(config)
+    key, sign = db_key(config), signer(config, paths)
+    seg = SegmentFile.create(paths, key, "seg-host-1-20260101T000000000000Z")
+    try:
+        for start in range(0, 3000, 50):
+            seg.append([admin_row("recover", "t", {"i": i, "pad": "x" * 200})
+                        for i in range(start, start + 50)])
+
+        def in_memory_bytes() -> int:
+            cur = seg.conn.cursor()
+            try:
+                rows = cur.execute("SELECT memory_usage_bytes FROM duckdb_memory()"
+                                   " WHERE tag = 'IN_MEMORY_TABLE'").fetchall()
+            finally:
+                cur.close()
+            return sum(r[0] for r in rows)
+
+        assert in_memory_bytes() > 0  # appended, not yet checkpointed
+        seg.checkpoint(sign, paths.checkpoint_dirs())
+        assert in_memory_bytes() == 0
+        wal = seg.path.with_name(seg.path.name + ".wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+    finally:
+        seg.close()
