@@ -261,6 +261,7 @@ def main() -> int:
             "unseen4": "HELD OUT",
             "unseen5": "HELD OUT",
             "unseen6": "HELD OUT after the fix",
+            "unseen7": "HELD OUT: documents with an instruction",
             "all": "the splits scored",
         }.get(split, "seen in training")
         recalls = report(f"{split} ({label})", [items[i] for i in idx], [predicted[i] for i in idx])
