@@ -65,8 +65,11 @@ async def read_body(request: web.Request) -> bytes:
     if RAW_BODY in request:
         return request[RAW_BODY]
     try:
-        async with asyncio.timeout(request.app[SERVICES].config.server.client_timeout_s):
+        if request.content.is_eof():  # all of it arrived with the head: no wait to bound
             raw: bytes = await request.read()
+        else:
+            async with asyncio.timeout(request.app[SERVICES].config.server.client_timeout_s):
+                raw = await request.read()
     except TimeoutError:
         raise RequestTimeout("The request body did not arrive in time.") from None
     except web.HTTPRequestEntityTooLarge:

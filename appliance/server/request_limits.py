@@ -13,8 +13,8 @@ the route parses them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
