@@ -36,7 +36,7 @@ from typing import Any
 
 from appliance.audit.checkpoints import external_path, load_external
 from appliance.audit.journal import journal_path
-from appliance.audit.segments import AuditPaths, replica_name, segment_start
+from appliance.audit.segments import AuditPaths, lock_path, replica_name, segment_start
 from appliance.config import Config
 from appliance.objstore.store import ObjectStore, StoreError, open_store, sha256_hex
 
@@ -129,6 +129,7 @@ def ship_segment(store: ObjectStore, paths: AuditPaths, replica: str, path: Path
     # Confirmed: the archive holds the segment, its checkpoints and its manifest.
     path.unlink()
     journal_path(path).unlink(missing_ok=True)
+    lock_path(path).unlink(missing_ok=True)
     cps_path.unlink(missing_ok=True)
 
 

@@ -121,7 +121,7 @@ def apply_purge(config: Config, plan: PurgePlan) -> None:
     key = db_key(config)
     cleared = ", ".join(f"{c} = NULL" for c in COLUMN_NAMES if c not in KEPT_BY_PURGE)
     for seg_id in plan.dropped:
-        for suffix in (".duckdb", ".duckdb.wal"):
+        for suffix in (".duckdb", ".duckdb.wal", ".duckdb.lock"):
             (paths.segments / f"{seg_id}{suffix}").unlink(missing_ok=True)
     for seg_id, spans in plan.segments.items():
         conn = _open(paths.segments / f"{seg_id}.duckdb", key, paths.tmp, read_only=False)

@@ -2,6 +2,9 @@
 
 One process writes one segment at a time (DuckDB lets one process write a file). A
 segment file is created lazily with its first record, so an idle writer holds no file.
+Its writer also holds an flock on a ``.lock`` file beside it for the segment's whole life
+(:class:`WriterLock`): DuckDB's own file lock lapses while the writer re-opens the file to
+let go of its memory, and every attach checks the flock first.
 Sealing signs a final checkpoint and closes the file; from then on any process may read
 it. Appending assigns ``seq``, ``prev_hash`` and ``leaf_hash`` and extends the Merkle
 frontier; a failed commit rolls the chain state back with the transaction. A writer's
@@ -11,14 +14,16 @@ DuckDB in batches; a checkpoint or close inserts whatever is still pending first
 
 from __future__ import annotations
 
-import functools
-
 import datetime as dt
+import errno
+import fcntl
+import functools
 import os
 import re
 import socket
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -166,38 +171,103 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def attach(conn: duckdb.DuckDBPyConnection, path: Path, alias: str, key: str, *, read_only: bool) -> None:
-    """Attach an encrypted segment; raises :class:`SegmentLocked` if another process writes it."""
-    mode = ", READ_ONLY" if read_only else ""
+def lock_path(segment: Path) -> Path:
+    """The writer's flock file beside a segment (see :class:`WriterLock`)."""
+    return segment.with_name(segment.name + ".lock")
+
+
+class WriterLock:
+    """An exclusive flock that a segment's writer holds from creation until it closes.
+
+    DuckDB's file lock is what first kept other processes out of a live segment, but it
+    is let go whenever the writer re-opens the file (:meth:`SegmentFile.release_memory`);
+    in that moment a reader could attach, and the writer could not get its file back, or
+    crash recovery could seal a live segment. This flock is never let go while the segment
+    is live; :func:`attach` checks it before DuckDB's. An flock (unlike DuckDB's fcntl
+    lock) belongs to an open file, so a reader in the writer's own process is kept out too.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, segment: Path, *, wait_s: float = 0.0) -> WriterLock:
+        """Raises :class:`SegmentLocked` if another writer still holds it after ``wait_s``."""
+        fd = os.open(lock_path(segment), os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return cls(fd)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise SegmentLocked(segment.name) from None
+                time.sleep(0.05)
+            except BaseException:
+                os.close(fd)
+                raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file lets the flock go
+            self._fd = None
+
+
+@contextmanager
+def _no_writer(segment: Path, *, shared: bool) -> Iterator[None]:
+    """While this holds, no writer holds the segment's flock (see :class:`WriterLock`)."""
     try:
-        conn.execute(f"ATTACH '{_quote(str(path))}' AS {alias} (ENCRYPTION_KEY '{_quote(key)}'{mode})")
+        fd = os.open(lock_path(segment), os.O_RDONLY)
+    except FileNotFoundError:
+        yield  # never written since locks came in: DuckDB's lock is the only one
+        return
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise SegmentLocked(segment.name) from None
+        raise
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def attach(
+    conn: duckdb.DuckDBPyConnection, path: Path, alias: str, key: str, *, read_only: bool,
+    held: WriterLock | None = None,
+) -> None:
+    """Attach an encrypted segment; raises :class:`SegmentLocked` if another process writes it.
+
+    ``held``: the caller holds the segment's :class:`WriterLock` (its own writer).
+    """
+    mode = ", READ_ONLY" if read_only else ""
+    sql = f"ATTACH '{_quote(str(path))}' AS {alias} (ENCRYPTION_KEY '{_quote(key)}'{mode})"
+    try:
+        if held is not None:
+            conn.execute(sql)
+        else:
+            with _no_writer(path, shared=read_only):
+                conn.execute(sql)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise SegmentLocked(str(path.name)) from None
         raise
 
 
-def wait_attach(
-    conn: duckdb.DuckDBPyConnection, path: Path, alias: str, key: str, *, read_only: bool, wait_s: float
-) -> None:
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            attach(conn, path, alias, key, read_only=read_only)
-            return
-        except SegmentLocked:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
-
-
 class SegmentFile:
     """One open, writable segment: the chain state plus the DuckDB attachment."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path, segment_id: str) -> None:
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, path: Path, segment_id: str, lock: WriterLock, key: str
+    ) -> None:
         self.conn = conn
         self.path = path
         self.segment_id = segment_id
+        self._lock = lock
+        self._key = key
         self.frontier = MerkleFrontier()
         self.prev = genesis_hash(segment_id)
         # the time in the name: readers compare it with their rotation request
@@ -219,9 +289,15 @@ class SegmentFile:
         path = paths.segments / f"{segment_id}.duckdb"
         if path.exists():
             raise FileExistsError(path.name)
+        lock = WriterLock.acquire(path)
         conn = connect(paths.tmp)
-        attach(conn, path, "seg", key, read_only=False)
-        seg = cls(conn, path, segment_id)
+        try:
+            attach(conn, path, "seg", key, read_only=False, held=lock)
+        except BaseException:
+            conn.close()
+            lock.release()
+            raise
+        seg = cls(conn, path, segment_id, lock, key)
         conn.execute("USE seg")
         conn.execute("SET threads = 1")  # small batches: extra threads only cost CPU
         conn.execute(render_schema_sql())
@@ -235,18 +311,28 @@ class SegmentFile:
     @classmethod
     def open_existing(cls, paths: AuditPaths, key: str, path: Path, *, wait_s: float = 0.0) -> SegmentFile:
         """Open a segment another process left (admin segment, crash recovery)."""
+        deadline = time.monotonic() + wait_s
+        lock = WriterLock.acquire(path, wait_s=wait_s)
         conn = connect(paths.tmp)
         try:
-            wait_attach(conn, path, "seg", key, read_only=False, wait_s=wait_s)
+            while True:  # a reader may hold DuckDB's lock for a moment
+                try:
+                    attach(conn, path, "seg", key, read_only=False, held=lock)
+                    break
+                except SegmentLocked:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.05)
+            conn.execute("USE seg")
+            conn.execute("SET threads = 1")
+            row = conn.execute("SELECT segment_id FROM segment_info").fetchone()
+            if row is None:
+                raise ValueError(f"{path.name}: no segment_info")
         except BaseException:
             conn.close()
+            lock.release()
             raise
-        conn.execute("USE seg")
-        conn.execute("SET threads = 1")
-        row = conn.execute("SELECT segment_id FROM segment_info").fetchone()
-        if row is None:
-            raise ValueError(f"{path.name}: no segment_info")
-        seg = cls(conn, path, str(row[0]))
+        seg = cls(conn, path, str(row[0]), lock, key)
         for (h,) in conn.execute("SELECT leaf_hash FROM records ORDER BY seq").fetchall():
             seg.frontier.append(bytes(h))
             seg.prev = bytes(h)
@@ -368,6 +454,20 @@ class SegmentFile:
         self.last_checkpoint_at = time.monotonic()
         return cp
 
+    def release_memory(self) -> None:
+        """Detach and re-attach the file (about 2 ms), under the writer's flock.
+
+        Even after a checkpoint DuckDB keeps the table data of a segment it has written in
+        memory, pinned (a 48 MB memory limit makes the checkpoint itself fail), while the
+        file stays attached: about 0.5-1.5 MiB per 1,000 records, for up to an hour. Detaching
+        is what lets it go.
+        """
+        self.flush()
+        self.conn.execute("USE memory")
+        self.conn.execute("DETACH seg")
+        attach(self.conn, self.path, "seg", self._key, read_only=False, held=self._lock)
+        self.conn.execute("USE seg")
+
     def close(self) -> None:
         """Insert what is pending and close; the journal is removed only once it is empty."""
         flushed = False
@@ -382,6 +482,7 @@ class SegmentFile:
                 self.conn.execute("DETACH seg")
             finally:
                 self.conn.close()
+                self._lock.release()
 
 
 def iter_rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Iterator[dict[str, Any]]:

@@ -369,10 +369,24 @@ class AuditWriter:
             ):
                 seg.checkpoint(self._signer, self.paths.checkpoint_dirs())
                 self.stats.checkpoints += 1
+                self._release_memory(seg)
         except Exception as e:  # noqa: BLE001 - retried at the next interval
             self.stats.errors += 1
             self.stats.last_error = type(e).__name__
             log.error("audit checkpoint failed: %s", type(e).__name__)
+
+    def _release_memory(self, seg: SegmentFile) -> None:
+        """Let go of what DuckDB holds of the live segment (see
+        :meth:`SegmentFile.release_memory`). Should the file not re-attach, the segment is
+        given up like one whose commit failed: its journal holds every record since the
+        checkpoint, and it is recovered and sealed in the background."""
+        try:
+            seg.release_memory()
+        except Exception as e:  # noqa: BLE001 - recovered like a failed commit
+            self.stats.errors += 1
+            self.stats.last_error = type(e).__name__
+            log.error("re-opening the audit segment failed: %s", type(e).__name__)
+            self._abandon_segment()
 
     def _rotation_requested(self, now: float) -> bool:
         if now - self._last_rotate_check < 0.05:

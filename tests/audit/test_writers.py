@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from appliance.audit.reader import open_reader
 from appliance.audit.rows import admin_row
@@ -16,6 +19,8 @@ from tests.audit.conftest import audit_config, make_ctx, record_all
 WRITER = """
 import sys
 from pathlib import Path
+
+import pytest
 from tests.audit.conftest import audit_config, make_ctx, record_all
 record_all(audit_config(Path(sys.argv[1])), [make_ctx(i, tenant=sys.argv[2]) for i in range(150)])
 """
@@ -119,3 +124,91 @@ def test_a_signed_checkpoint_moves_the_segments_rows_out_of_memory(tmp_path: Pat
         assert not wal.exists() or wal.stat().st_size == 0
     finally:
         seg.close()
+
+
+def _base_table_bytes(seg: SegmentFile) -> int:
+    cur = seg.conn.cursor()
+    try:
+        rows = cur.execute("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchall()
+    finally:
+        cur.close()
+    return sum(r[0] for r in rows)
+
+
+def test_a_live_segment_lets_go_of_its_table_data_and_its_chain_goes_on(tmp_path: Path) -> None:
+    """What a checkpoint leaves in memory (DuckDB holds the written table data while the
+    file is attached) is let go by re-opening the file, and appending goes on where it was:
+    the sealed segment verifies with every record."""
+    config = audit_config(tmp_path / "data")
+    paths = AuditPaths.from_config(config)
+    key, sign = db_key(config), signer(config, paths)
+    seg = SegmentFile.create(paths, key, "seg-host-1-20260101T000000000000Z")
+    try:
+        for start in range(0, 3000, 50):
+            seg.append([admin_row("recover", "t", {"i": i, "pad": "x" * 200}) for i in range(start, start + 50)])
+        seg.checkpoint(sign, paths.checkpoint_dirs())
+        held = _base_table_bytes(seg)
+        seg.release_memory()
+        assert held >= 1 << 20 and _base_table_bytes(seg) <= 256 * 1024  # at most one block, read back
+        seg.append([admin_row("recover", "t", {"i": 3000})])
+        seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)
+    finally:
+        seg.close()
+    rc, out = cli_verify(config, paths, "--strict")
+    assert rc == 0, out
+    assert [s["records"] for s in out["segments"]] == [3001]
+
+
+IN_THE_WINDOW = """
+import json, sys
+from pathlib import Path
+
+import pytest
+from appliance.audit.reader import open_reader
+from appliance.audit.segments import AuditPaths, db_key, signer
+from appliance.audit.writer import recover_orphans
+from tests.audit.conftest import audit_config
+config = audit_config(Path(sys.argv[1]))
+paths = AuditPaths.from_config(config)
+with open_reader(config, fresh=False) as reader:
+    skipped = reader.skipped
+recovered = recover_orphans(config, paths, db_key(config), signer(config, paths))
+print(json.dumps({"skipped": skipped, "recovered": recovered}))
+"""
+
+
+def test_while_the_writer_reopens_its_segment_no_other_process_gets_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between detaching and re-attaching, DuckDB's own lock is gone. In that moment a
+    reader must still find the segment being written (else the writer could not get its
+    file back) and crash recovery must not take it for a dead writer's and seal it."""
+    import appliance.audit.segments as segments
+
+    config = audit_config(tmp_path / "data")
+    paths = AuditPaths.from_config(config)
+    key, sign = db_key(config), signer(config, paths)
+    seg = SegmentFile.create(paths, key, "seg-host-1-20260101T000000000000Z")
+    seen: list[dict[str, object]] = []
+    real_attach = segments.attach
+
+    def attach_after_a_look(*args: object, **kwargs: object) -> None:
+        if kwargs.get("held") is not None and not seen:  # detached, about to re-attach
+            out = subprocess.run([sys.executable, "-c", IN_THE_WINDOW, str(tmp_path / "data")],
+                                 cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            seen.append(json.loads(out.stdout))
+        real_attach(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segments, "attach", attach_after_a_look)
+    try:
+        seg.append([admin_row("recover", "t", {"i": 0})])
+        seg.checkpoint(sign, paths.checkpoint_dirs())
+        seg.release_memory()
+        seg.append([admin_row("recover", "t", {"i": 1})])  # the writer has its file back
+        seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)
+    finally:
+        seg.close()
+    assert seen == [{"skipped": {seg.segment_id: "being written"}, "recovered": []}]
+    rc, out = cli_verify(config, paths, "--strict")
+    assert rc == 0 and [s["records"] for s in out["segments"]] == [2], out
