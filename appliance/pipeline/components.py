@@ -77,6 +77,7 @@ async def open_components(
     """
     analyzer, classifier = await asyncio.gather(_analyzer(config, stack), _classifier(config))
     metrics = Metrics()
+    stack.enter_context(metrics.publishing())
     observers: list[Observer] = [metrics]
     if config.limits.otel_traces:
         tracer = Tracer.open()

@@ -96,6 +96,17 @@ def per_worker_requests(run_dir: Path, scratch: Path) -> dict[str, float]:
     return counts
 
 
+async def published(run_dir: Path, scratch: Path, sent: int) -> dict[str, float]:
+    """Each worker's counts once all ``sent`` are in the files: a worker publishes what it
+    counted every second (and at each scrape it answers itself), so wait up to 5 s."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        per_worker = per_worker_requests(run_dir, scratch / str(time.monotonic_ns()))
+        if sum(per_worker.values()) >= sent or time.monotonic() > deadline:
+            return per_worker
+        await asyncio.sleep(0.1)
+
+
 async def send(http: aiohttp.ClientSession, url: str, key: str, n: int) -> list[int]:
     async def one() -> int:
         async with http.post(
@@ -126,7 +137,7 @@ async def test_metrics_sum_over_worker_processes(tmp_path: Path, fake: FakeOpenA
         async with aiohttp.ClientSession(connector=connector) as http:
             for _ in range(20):
                 sent += await send(http, server.url, key, 50)
-                per_worker = per_worker_requests(run_dir, tmp_path / f"scratch{len(sent)}")
+                per_worker = await published(run_dir, tmp_path / f"scratch{len(sent)}", len(sent))
                 if len(per_worker) == 2 and all(per_worker.values()):
                     break
             assert set(sent) == {200}

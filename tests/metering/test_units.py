@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.config.limits import LimitsConfig, LimitSpec
 from appliance.metering.meter import format_reset
@@ -13,6 +15,7 @@ from appliance.metering.plans import Plans
 from appliance.metering.scopes import scopes_of
 from appliance.core.tokens import estimate_prompt, requested_output
 from appliance.core.context import Context, Principal, Usage
+from appliance.core.decision import decision_of
 from appliance.core.findings import (
     AreaFinding,
     PiiFindings,
@@ -142,3 +145,38 @@ def test_metrics_from_the_context(ctx: Context, expected: list[str], absent: lis
     for text in absent:
         assert text not in body
     assert "abcdef0123456789" not in body
+
+
+_BUCKET_EDGES = (0.0, 0.0001, 0.001, 0.0025, 0.005, 0.01, 0.5, 1.0, 5.0, 120.0, 121.0)
+
+
+@given(st.lists(st.tuples(st.sampled_from(_BUCKET_EDGES) | st.floats(0, 200), st.sampled_from(("a", "b"))),
+                max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_counted_requests_publish_what_prometheus_would_have_counted(timings: list[tuple[float, str]]) -> None:
+    """Requests are added up in plain dicts and handed to prometheus_client at the scrape:
+    the exposition must be the one that observing each request directly gives, bucket
+    bounds included (a value on a bound belongs to that bucket)."""
+    batched = Metrics()
+    direct = Metrics()
+    for i, (seconds, stage) in enumerate(timings):
+        ctx = _ctx(verdicts=[Verdict(stage, duration_s=seconds)], usage=Usage(i, 1), status=200 + i % 2)
+        ctx.finished_at = ctx.started_at + seconds
+        batched.observe(ctx)
+        if i == len(timings) // 2:
+            batched.publish()  # what is published twice adds up
+        direct.requests.labels(ctx.route, "gpt-4o", str(ctx.status), decision_of(ctx)).inc()
+        direct.latency.labels(ctx.route).observe(ctx.finished_at - ctx.started_at)
+        direct.stage_latency.labels(stage).observe(seconds)
+        if i:
+            direct.tokens.labels("acme", "gpt-4o", "prompt").inc(i)
+        direct.tokens.labels("acme", "gpt-4o", "completion").inc(1)
+
+    def values(m: Metrics) -> list[tuple[str, object, float]]:
+        return sorted((s.name, sorted(s.labels.items()), s.value)
+                      for f in m.registry.collect() for s in f.samples if not s.name.endswith("_created"))
+
+    batched.publish()
+    got, want = values(batched), values(direct)
+    assert [v[:2] for v in got] == [v[:2] for v in want]
+    assert [v[2] for v in got] == pytest.approx([v[2] for v in want])  # sums added in another order
