@@ -468,8 +468,12 @@ class SegmentFile:
         attach(self.conn, self.path, "seg", self._key, read_only=False, held=self._lock)
         self.conn.execute("USE seg")
 
-    def close(self) -> None:
-        """Insert what is pending and close; the journal is removed only once it is empty."""
+    def close(self, *, sealed: bool = False) -> None:
+        """Insert what is pending and close; the journal is removed only once it is empty.
+
+        ``sealed``: nobody writes the segment again, so its lock file goes too (removed
+        while still held: whoever opens it afterwards finds no writer either way).
+        """
         flushed = False
         try:
             self.flush()
@@ -482,6 +486,8 @@ class SegmentFile:
                 self.conn.execute("DETACH seg")
             finally:
                 self.conn.close()
+                if sealed:
+                    lock_path(self.path).unlink(missing_ok=True)
                 self._lock.release()
 
 

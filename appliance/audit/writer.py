@@ -407,11 +407,13 @@ class AuditWriter:
         if seg is None:
             return
         assert self._signer is not None
+        sealed = False
         try:
             seg.checkpoint(self._signer, self.paths.checkpoint_dirs(), sealed=True)
+            sealed = True
             self.stats.segments_sealed += 1
         finally:
-            seg.close()
+            seg.close(sealed=sealed)
         if self.shipper is not None:
             self.shipper.wake()
 
@@ -459,6 +461,6 @@ def recover_orphans(config: Config, paths: AuditPaths, key: str, sign: SigningKe
             recovered.append(seg.segment_id)
             log.warning("audit segment %s recovered and sealed", seg.segment_id)
         finally:
-            seg.close()
+            seg.close(sealed=seg.segment_id in recovered)
         journal_path(path).unlink(missing_ok=True)
     return recovered

@@ -12,7 +12,7 @@ import pytest
 
 from appliance.audit.reader import open_reader
 from appliance.audit.rows import admin_row
-from appliance.audit.segments import AuditPaths, SegmentFile, db_key, signer
+from appliance.audit.segments import AuditPaths, SegmentFile, db_key, lock_path, signer
 from tests.audit._tamper import cli_verify, run_sql, writer_segment
 from tests.audit.conftest import audit_config, make_ctx, record_all
 
@@ -37,6 +37,7 @@ def test_concurrent_writer_processes_each_write_a_segment(tmp_path: Path) -> Non
     config = audit_config(data)
     paths = AuditPaths.from_config(config)
     assert len([p for p in paths.segment_files() if p.stem.startswith("seg-")]) == 4
+    assert not list(paths.segments.glob("seg-*.lock"))  # sealed segments keep no lock file
     rc, out = cli_verify(config, paths)
     assert rc == 0, out
     with open_reader(config) as reader:
@@ -153,7 +154,8 @@ def test_a_live_segment_lets_go_of_its_table_data_and_its_chain_goes_on(tmp_path
         seg.append([admin_row("recover", "t", {"i": 3000})])
         seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)
     finally:
-        seg.close()
+        seg.close(sealed=True)
+    assert not lock_path(seg.path).exists()  # sealed: nobody writes it again
     rc, out = cli_verify(config, paths, "--strict")
     assert rc == 0, out
     assert [s["records"] for s in out["segments"]] == [3001]
@@ -210,5 +212,6 @@ def test_while_the_writer_reopens_its_segment_no_other_process_gets_in(
     finally:
         seg.close()
     assert seen == [{"skipped": {seg.segment_id: "being written"}, "recovered": []}]
+    assert lock_path(seg.path).exists()  # close() without sealed=True (the admin segment's way) keeps it
     rc, out = cli_verify(config, paths, "--strict")
     assert rc == 0 and [s["records"] for s in out["segments"]] == [2], out
