@@ -14,9 +14,9 @@ data dir, and whichever worker answers ``GET /metrics`` sums all of them. One pr
 
 A request's counts are first added up in plain dicts and handed to prometheus_client
 (:meth:`Metrics.publish`) at each scrape and, with several workers, every second:
-prometheus_client takes a lock, and in multiprocess mode writes a memory-mapped file, for
-each of the dozen values a request changes, which on a bare pass-through was a tenth of
-a request's cost.
+prometheus_client validates, takes a lock, and in multiprocess mode writes a memory-mapped
+file, for each of the dozen values a request changes (a few percent of a bare pass-through
+request's instructions).
 """
 
 from __future__ import annotations
