@@ -96,6 +96,21 @@ def test_segments_rotate_by_size_and_the_log_still_verifies(tmp_path: Path) -> N
     assert sum(s["records"] for s in out["segments"]) == 100
 
 
+def _duckdb_memory(seg: SegmentFile, tag: str) -> int:
+    """Bytes DuckDB holds under ``tag`` (``duckdb_memory()``) for the segment's connection."""
+    cur = seg.conn.cursor()
+    try:
+        rows = cur.execute("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = ?", [tag]).fetchall()
+    finally:
+        cur.close()
+    return sum(r[0] for r in rows)
+
+
+def _append_padded(seg: SegmentFile, n: int = 3000) -> None:
+    for start in range(0, n, 50):
+        seg.append([admin_row("recover", "t", {"i": i, "pad": "x" * 200}) for i in range(start, start + 50)])
+
+
 def test_a_signed_checkpoint_moves_the_segments_rows_out_of_memory(tmp_path: Path) -> None:
     """A live segment lives for up to an hour: its appended rows must not stay in the
     writer's memory until then. After a signed checkpoint DuckDB holds none of them as
@@ -105,35 +120,14 @@ def test_a_signed_checkpoint_moves_the_segments_rows_out_of_memory(tmp_path: Pat
     key, sign = db_key(config), signer(config, paths)
     seg = SegmentFile.create(paths, key, "seg-host-1-20260101T000000000000Z")
     try:
-        for start in range(0, 3000, 50):
-            seg.append([admin_row("recover", "t", {"i": i, "pad": "x" * 200})
-                        for i in range(start, start + 50)])
-
-        def in_memory_bytes() -> int:
-            cur = seg.conn.cursor()
-            try:
-                rows = cur.execute("SELECT memory_usage_bytes FROM duckdb_memory()"
-                                   " WHERE tag = 'IN_MEMORY_TABLE'").fetchall()
-            finally:
-                cur.close()
-            return sum(r[0] for r in rows)
-
-        assert in_memory_bytes() > 0  # appended, not yet checkpointed
+        _append_padded(seg)
+        assert _duckdb_memory(seg, "IN_MEMORY_TABLE") > 0  # appended, not yet checkpointed
         seg.checkpoint(sign, paths.checkpoint_dirs())
-        assert in_memory_bytes() == 0
+        assert _duckdb_memory(seg, "IN_MEMORY_TABLE") == 0
         wal = seg.path.with_name(seg.path.name + ".wal")
         assert not wal.exists() or wal.stat().st_size == 0
     finally:
         seg.close()
-
-
-def _base_table_bytes(seg: SegmentFile) -> int:
-    cur = seg.conn.cursor()
-    try:
-        rows = cur.execute("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchall()
-    finally:
-        cur.close()
-    return sum(r[0] for r in rows)
 
 
 def test_a_live_segment_lets_go_of_its_table_data_and_its_chain_goes_on(tmp_path: Path) -> None:
@@ -145,12 +139,11 @@ def test_a_live_segment_lets_go_of_its_table_data_and_its_chain_goes_on(tmp_path
     key, sign = db_key(config), signer(config, paths)
     seg = SegmentFile.create(paths, key, "seg-host-1-20260101T000000000000Z")
     try:
-        for start in range(0, 3000, 50):
-            seg.append([admin_row("recover", "t", {"i": i, "pad": "x" * 200}) for i in range(start, start + 50)])
+        _append_padded(seg)
         seg.checkpoint(sign, paths.checkpoint_dirs())
-        held = _base_table_bytes(seg)
+        held = _duckdb_memory(seg, "BASE_TABLE")
         seg.release_memory()
-        assert held >= 1 << 20 and _base_table_bytes(seg) <= 256 * 1024  # at most one block, read back
+        assert held >= 1 << 20 and _duckdb_memory(seg, "BASE_TABLE") <= 256 * 1024  # at most one block, read back
         seg.append([admin_row("recover", "t", {"i": 3000})])
         seg.checkpoint(sign, paths.checkpoint_dirs(), sealed=True)
     finally:
