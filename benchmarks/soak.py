@@ -234,12 +234,23 @@ def process_tree(root: int) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+
+
 def _role(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        cmd = _cmdline(pid)
         with open(f"/proc/{pid}/comm") as f:
             comm = f.read().strip()
+        if "appliance.pii.worker" in cmd:
+            # The template is started by a server worker; the PII workers are its forks
+            # (same command line), and are replaced by fresh forks now and then.
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            return "pii-worker" if "appliance.pii.worker" in _cmdline(ppid) else "pii-template"
     except OSError:
         return "?"
     if "appliance serve" in cmd or "appliance.cli" in cmd and "serve" in cmd:
@@ -417,9 +428,23 @@ def memory(run: Run, warmup: int) -> dict[str, Any]:
             "files_min": min(files_seen) if files_seen else None,
             "files_max": max(files_seen) if files_seen else None,
         }
+    # Per role (every PII worker together, ...): a recycled PII worker is a new pid, so
+    # only the role's sum says what its replacements hold against what it held.
+    roles: dict[str, dict[str, Any]] = {}
+    for name, procs in (("warm", first), ("end", last)):
+        for key, proc in procs.items():
+            role = roles.setdefault(key.split("[")[0], {"warm_kib": 0, "end_kib": 0,
+                                                         "warm_count": 0, "end_count": 0})
+            role[f"{name}_kib"] += proc["rss_kib"]
+            role[f"{name}_count"] += 1
+    for role in roles.values():
+        role["growth_pct"] = (round(100.0 * (role["end_kib"] - role["warm_kib"]) / role["warm_kib"], 2)
+                              if role["warm_kib"] and role["warm_count"] == role["end_count"]
+                              else None)
     total_a = sum(p["rss_kib"] for p in first.values())
     total_b = sum(p["rss_kib"] for p in last.values())
-    return {"per_process": rows, "total_warm_kib": total_a, "total_end_kib": total_b,
+    return {"per_process": rows, "per_role": dict(sorted(roles.items())),
+            "total_warm_kib": total_a, "total_end_kib": total_b,
             "total_growth_pct": round(100.0 * (total_b - total_a) / total_a, 2) if total_a else None,
             "processes_warm": len(first), "processes_end": len(last)}
 
@@ -434,14 +459,17 @@ def report(run: Run, mem: dict[str, Any], wins: list[dict[str, Any]], missing: l
                 default=0.0) if base_p99 else None
     growth = [r["rss_growth_pct"] for r in mem["per_process"].values()
               if r["rss_growth_pct"] is not None]
+    role_growth = [r["growth_pct"] for r in mem.get("per_role", {}).values()
+                   if r["growth_pct"] is not None]
     fd_spread = [r["files_max"] - r["files_min"] for r in mem["per_process"].values()
                  if r["files_max"] is not None]
     socket_max = max((r["fds_max"] - r["files_min"] for r in mem["per_process"].values()
                       if r["fds_max"] is not None), default=0)
     targets = {
         "rss_growth_lt_5pct": {"worst_process_pct": max(growth, default=None),
+                               "worst_role_pct": max(role_growth, default=None),
                                "total_pct": mem["total_growth_pct"],
-                               "met": bool(growth) and max(growth) < 5.0},
+                               "met": bool(growth) and max(growth + role_growth) < 5.0},
         # Files and pipes flat; sockets bounded by the clients' and upstream connections.
         "fds_flat": {"largest_non_socket_spread": max(fd_spread, default=None),
                      "most_sockets_in_one_process": socket_max,
@@ -487,8 +515,16 @@ def markdown(r: dict[str, Any]) -> str:
                      f"| {p['files_min']}-{p['files_max']} |")
     m = r["memory"]
     lines += [f"| all | {m['total_warm_kib'] / 1024:.1f} | {m['total_end_kib'] / 1024:.1f} | "
-              f"{m['total_growth_pct']}% | | |", "",
-              "| kind | statuses |", "| --- | --- |"]
+              f"{m['total_growth_pct']}% | | |", ""]
+    if m.get("per_role"):
+        lines += ["| role | processes after warm-up / at end | RSS after warm-up (MiB) "
+                  "| RSS at end (MiB) | growth |", "| --- | --- | ---: | ---: | ---: |"]
+        for name, role in m["per_role"].items():
+            growth = f"{role['growth_pct']}%" if role["growth_pct"] is not None else "-"
+            lines.append(f"| {name} | {role['warm_count']} / {role['end_count']} "
+                         f"| {role['warm_kib'] / 1024:.1f} | {role['end_kib'] / 1024:.1f} | {growth} |")
+        lines.append("")
+    lines += ["| kind | statuses |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in r["status_by_kind"].items()]
     lines += ["", f"errors: {r['errors'] or 'none'}", f"audit verify: {r['audit']['verify']}", "",
               "| target | figures | met |", "| --- | --- | --- |"]
@@ -508,13 +544,17 @@ def timeline(r: dict[str, Any], rows: int = 12) -> str:
     picked = samples[::step]
     if picked[-1] is not samples[-1]:
         picked.append(samples[-1])
-    names = sorted({n for s in picked for n in by_role(s["procs"])})
-    head = "| t (s) | requests | " + " | ".join(names) + " | all RSS |"
-    lines = [head, "| " + " | ".join(["---:"] * (len(names) + 3)) + " |"]
+    # PII workers are recycled (new pids): one column for all of them, the rest by pid.
+    names = sorted({n for s in picked for n in by_role(s["procs"])
+                    if not n.startswith("pii-worker[")})
+    head = "| t (s) | requests | " + " | ".join(names) + " | pii-workers | all RSS |"
+    lines = [head, "| " + " | ".join(["---:"] * (len(names) + 4)) + " |"]
     for smp in picked:
         procs = by_role(smp["procs"])
         cells = [f"{procs[n]['rss_kib'] / 1024:.0f} MiB / {procs[n]['fds']} fd" if n in procs
                  else "-" for n in names]
+        pii = [p["rss_kib"] for n, p in procs.items() if n.startswith("pii-worker[")]
+        cells.append(f"{len(pii)}: {sum(pii) / 1024:.0f} MiB" if pii else "-")
         total = sum(p["rss_kib"] for p in procs.values()) / 1024
         lines.append(f"| {smp['t_s']:.0f} | {smp['requests']} | " + " | ".join(cells)
                      + f" | {total:.0f} MiB |")

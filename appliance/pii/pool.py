@@ -102,6 +102,8 @@ class PoolStats:
     cache_misses: int
     skipped_chars: int
     workers_replaced: int
+    #: Workers swapped for a fresh fork after ``recycle_after_words`` new words.
+    workers_recycled: int
     #: Worker processes that analysed at least one batch.
     workers_used: int
 
@@ -222,6 +224,10 @@ class _Worker:
         self._waiter: asyncio.Future[bytes] | None = None
         self._reading: asyncio.AbstractEventLoop | None = None  # the loop watching the socket
         self.dead = False
+        #: A fresh fork is being made to take this worker's place.
+        self.renewing = False
+        #: Its replacement is ready: the worker leaves once its batch (if any) is done.
+        self.retired = False
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._reading is not loop:
@@ -380,7 +386,8 @@ class AnalyzerPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cache = FindingsCache(config.cache_entries_per_tenant, config.cache_tenants)
         self._counts = {"texts": 0, "pieces": 0, "pieces_analysed": 0, "chars_analysed": 0,
-                        "batches": 0, "skipped_chars": 0, "workers_replaced": 0}
+                        "batches": 0, "skipped_chars": 0, "workers_replaced": 0,
+                        "workers_recycled": 0}
         self._used: set[int] = set()
 
     @property
@@ -404,7 +411,8 @@ class AnalyzerPool:
                          pieces_analysed=c["pieces_analysed"], chars_analysed=c["chars_analysed"],
                          batches=c["batches"], cache_hits=self._cache.stats.hits,
                          cache_misses=self._cache.stats.misses, skipped_chars=c["skipped_chars"],
-                         workers_replaced=c["workers_replaced"], workers_used=len(self._used))
+                         workers_replaced=c["workers_replaced"],
+                         workers_recycled=c["workers_recycled"], workers_used=len(self._used))
 
     # -- processes ---------------------------------------------------------------------
 
@@ -651,6 +659,7 @@ class AnalyzerPool:
         limit = self.time_limit(chars)
         what = f"a batch of {len(batch)} text{'s' if len(batch) != 1 else ''}, {chars} characters"
         healthy = False
+        spent = False
         overran = False
         reason = ""
         error: BaseException | None = None
@@ -658,8 +667,9 @@ class AnalyzerPool:
         try:
             data = await self._call_within(worker, payload, limit)
             healthy = True
-            status, value = pickle.loads(data)
+            status, value, *more = pickle.loads(data)
             if status == "ok":
+                spent = bool(more and more[0])
                 replies = [[Finding(*t) for t in per_text] for per_text in value]
                 self._used.add(worker.pid)
                 self._counts["pieces_analysed"] += len(batch)
@@ -684,8 +694,12 @@ class AnalyzerPool:
             for k, job in enumerate(batch):
                 self._forget(job)
                 job.settle(replies[k] if error is None else None, error)
-            if healthy:
+            if healthy and worker.retired:
+                self._dismiss(worker)
+            elif healthy:
                 self._return(worker)
+                if spent:
+                    self._renew(worker)
             else:
                 self._retire(worker, reason, overran)
             if self._started:
@@ -726,6 +740,52 @@ class AnalyzerPool:
             self._dispatch()
         else:
             worker.close()
+
+    def _renew(self, worker: _Worker) -> None:
+        """Fork a fresh worker to take ``worker``'s place; ``worker`` serves until it is ready."""
+        if worker.renewing or not self._started:
+            return
+        worker.renewing = True
+        task = asyncio.get_running_loop().create_task(self._swap(worker))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _swap(self, old: _Worker) -> None:
+        try:
+            new = await self._spawn()
+        except Exception as e:  # noqa: BLE001 - the old worker serves on; its next batch asks again
+            log.error("PII analyzer worker %d could not be recycled: %s", old.pid, type(e).__name__)
+            old.renewing = False
+            return
+        if not self._started or old not in self._all:
+            # Closed meanwhile, or the old worker died or hung and was replaced meanwhile.
+            self._dismiss(new)
+            return
+        self._counts["workers_recycled"] += 1
+        log.info("PII analyzer worker %d recycled after %d new words; worker %d takes over",
+                 old.pid, self._config.recycle_after_words, new.pid)
+        old.retired = True
+        if old in self._idle:
+            self._idle.remove(old)
+            self._dismiss(old)
+        self._idle.append(new)
+        self._dispatch()
+
+    def _dismiss(self, worker: _Worker) -> None:
+        """Let a healthy worker go: end of file on its socket (it exits), then collect it."""
+        self._all.discard(worker)
+        worker.close()
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._collect, worker.pid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _collect(self, pid: int) -> None:
+        template = self._template
+        if template is None or not template.alive:
+            return
+        with contextlib.suppress(Exception):
+            if template.reap(pid) is None:  # still running two seconds after its end of file
+                template.kill(pid)
 
     async def aclose(self) -> None:
         if not self._started:

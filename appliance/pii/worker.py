@@ -24,8 +24,9 @@ pid it has not collected cannot be reused: the pool kills workers through it.
 
 Worker messages (a ``SOCK_STREAM`` pair, 8-byte length + pickle): the worker sends
 ``b"ready"`` once warm, then answers each list of ``(text, language)`` with
-``("ok", [[finding tuple, ...], ...])`` or ``("error", exception type name)`` (never a
-text or a value).
+``("ok", [[finding tuple, ...], ...], spent)`` or ``("error", exception type name)``
+(never a text or a value). ``spent``: the worker has read ``recycle_after_words`` new
+words and asks to be replaced by a fresh fork (see :class:`appliance.config.pii.PiiConfig`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Template:
         config = PiiConfig.model_validate_json(config_json)
         self.languages = tuple(config.languages)
         self.ignore = frozenset(config.ignore_entities)
+        self.recycle_words = config.recycle_after_words
         self.analyzer = build_analyzer(config)
         self.special = build_special_detector(config)
         # Loads what the first analysis loads lazily, so that the workers share it. German
@@ -154,6 +156,7 @@ class Template:
 
         if "de" in self.languages:
             analyze_texts(self.analyzer, ["Warm up, Herr Müller."], ["de"])
+        words_at_start = self._words_added()
         send_frame(sock, READY)
         while True:
             data = recv_frame(sock)
@@ -163,13 +166,20 @@ class Template:
             try:
                 found = analyze_texts(self.analyzer, [t for t, _ in jobs], [lang for _, lang in jobs],
                                       self.ignore, resolve=False, special=self.special)
-                reply: tuple[str, Any] = ("ok", [
+                spent = bool(self.recycle_words) and (
+                    self._words_added() - words_at_start >= self.recycle_words)
+                reply: tuple[Any, ...] = ("ok", [
                     [(f.entity_type, f.start, f.end, f.score, f.recognizer, f.person)
                      for f in per_text]
-                    for per_text in found])
+                    for per_text in found], spent)
             except Exception as e:  # noqa: BLE001 - reported to the pool by type only (no content)
                 reply = ("error", type(e).__name__)
             send_frame(sock, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _words_added(self) -> int:
+        """Words spaCy has ever added to this process's vocabularies (the count never goes
+        down: a memory zone frees a word, its hash slot stays marked until the table grows)."""
+        return sum(nlp.vocab.length for nlp in self.analyzer.nlp_engine.nlp.values())
 
     def reap(self, pid: int, wait_s: float) -> int | None:
         """The wait status of ``pid`` once it has exited (None: still running, or unknown)."""

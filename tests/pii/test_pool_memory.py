@@ -55,3 +55,33 @@ def test_unseen_words_leave_nothing_behind_in_the_analyzer(analyzer: AnalyzerEng
             ["en", "de"])
         assert any(f.entity_type == "EMAIL_ADDRESS" for f in found[0])
     assert sizes() == before
+
+
+def test_a_worker_that_read_many_new_words_is_swapped_for_a_fresh_fork_without_failing_a_request() -> None:
+    """The memory zones free each batch's new words, but spaCy's hash table keeps their
+    slots until it doubles (the soak's workers stepped up 15 MiB after ~3,600 English
+    analyses): a worker past ``recycle_after_words`` is replaced by a fresh fork of the
+    template. Requests keep coming meanwhile; none may fail or wait on a missing worker."""
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=2, recycle_after_words=400))
+        await pool.start()
+        try:
+            first = set(pool.pids())
+            for round_ in range(12):
+                texts = [f"Mail Qorvath{round_}x{n} Blenkinsop{n} at q{round_}x{n}@zy{n}x-mail.com "
+                         f"about order ZX-{round_}-{n}-Q and invoice {round_}{n}77."
+                         for n in range(8)]
+                found = await asyncio.gather(*(pool.analyze([t], ["en"]) for t in texts))
+                for (per_text,) in found:
+                    assert "EMAIL_ADDRESS" in {f.entity_type for f in per_text}
+            await asyncio.sleep(0.5)  # the last swap, if one was under way
+            stats, last = pool.stats(), set(pool.pids())
+        finally:
+            await pool.aclose()
+        assert stats.workers_recycled >= 2
+        assert stats.workers_replaced == 0  # recycled, not replaced after a failure
+        assert len(last) == 2 and last.isdisjoint(first)
+        for pid in first:  # collected by the template, not left as zombies
+            assert not Path(f"/proc/{pid}").exists()
+
+    asyncio.run(main())
