@@ -23,15 +23,21 @@ class Decision(StrEnum):
 
 def decision_of(ctx: Context) -> Decision:
     """What became of the request, from its status and the verdicts of its stages."""
-    if ctx.status == 429:
+    status = ctx.status
+    if status == 429:
         return Decision.RATE_LIMITED
-    policy = ctx.findings(PolicyFindings)
-    if (
-        ctx.status in (401, 403)
-        or (policy is not None and not policy.allow)
-        or any(v.outcome == "deny" for v in ctx.verdicts)
-    ):
+    if status in (401, 403):
         return Decision.DENY
-    if ctx.status >= 400:
+    # One pass, newest first: a stage that denied, or the latest policy decision a deny.
+    # (Asked two or three times for every request: the header, the metrics, the log.)
+    policy_seen = False
+    for v in reversed(ctx.verdicts):
+        if v.outcome == "deny":
+            return Decision.DENY
+        if not policy_seen and isinstance(v.findings, PolicyFindings):
+            policy_seen = True
+            if not v.findings.allow:
+                return Decision.DENY
+    if status >= 400:
         return Decision.ERROR
     return Decision.ALLOW

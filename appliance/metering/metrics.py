@@ -241,8 +241,20 @@ class Metrics:
         count(self.requests, (ctx.route, model, str(ctx.status), decision_of(ctx)))
         if ctx.finished_at is not None:
             self._time(self.latency, (ctx.route,), max(0.0, ctx.finished_at - ctx.started_at))
+        # One pass over the verdicts: each stage's time, and the latest findings of the
+        # three kinds counted below (``ctx.findings`` would walk them once per kind).
+        pii = policy = risk = None
         for v in ctx.verdicts:
             self._time(self.stage_latency, (v.stage,), v.duration_s)
+            found = v.findings
+            if found is None:
+                continue
+            if isinstance(found, PiiFindings):
+                pii = found
+            elif isinstance(found, PolicyFindings):
+                policy = found
+            elif isinstance(found, RiskFindings):
+                risk = found
         tenant = ctx.principal.tenant if ctx.principal else ""
         if ctx.usage.prompt_tokens:
             count(self.tokens, (tenant, model, "prompt"), ctx.usage.prompt_tokens)
@@ -250,15 +262,12 @@ class Metrics:
             count(self.tokens, (tenant, model, "completion"), ctx.usage.completion_tokens)
         if ctx.cost_usd:
             count(self.cost, (tenant, model), ctx.cost_usd)
-        pii = ctx.findings(PiiFindings)
         for entity, n in (pii.counts.items() if pii else ()):
             if n > 0:
                 count(self.pii, (entity,), n)
-        policy = ctx.findings(PolicyFindings)
         if policy is not None and not policy.allow:
             for rule in policy.rules or ("unspecified",):
                 count(self.denials, (rule[:80],))
-        risk = ctx.findings(RiskFindings)
         if risk is not None:
             count(self.risk, (risk.risk_class,))
         if ctx.obligations.get("registration_needed") is True:

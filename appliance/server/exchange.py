@@ -57,13 +57,10 @@ def api_key_of(request: web.Request) -> str | None:
     return request.headers.get("x-api-key") or request.headers.get("api-key")
 
 
-#: The body once read (the request limits read it before the route does).
-RAW_BODY = web.RequestKey("raw_body", bytes)
-
-
 async def read_body(request: web.Request) -> bytes:
-    if RAW_BODY in request:
-        return request[RAW_BODY]
+    """The request's body, read within ``server.client_timeout_s``. The request limits
+    read it before the route does; aiohttp keeps what ``read`` returned, so the second
+    call finds the stream at its end and gets the same bytes at once."""
     try:
         if request.content.is_eof():  # all of it arrived with the head: no wait to bound
             raw: bytes = await request.read()
@@ -76,7 +73,6 @@ async def read_body(request: web.Request) -> bytes:
         raise PayloadTooLarge(
             f"The request body exceeds the limit of {request.app[SERVICES].config.server.max_body_bytes} bytes."
         ) from None
-    request[RAW_BODY] = raw
     return raw
 
 
@@ -146,7 +142,7 @@ async def exchange_json(
     try:
         await services.pipeline.authenticate_caller(ctx)
         parsed = parse(await read_body(request))
-        if inspect.isawaitable(parsed):
+        if parsed is not None:  # a coroutine function's coroutine
             await parsed
         if ctx.stream:
             return await exchange_stream(request, ctx, op, encoder or openai_sse, done)

@@ -18,7 +18,7 @@ from itertools import chain
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from appliance.config import ServerConfig
@@ -118,7 +118,7 @@ def request_limits(server: ServerConfig) -> Middleware:
                 f"The request headers ({size} bytes) exceed the limit of "
                 f"{limits.max_header_bytes} bytes.")
         if request.method in _BODY_METHODS and request.body_exists and not (
-            request.content_type.startswith("multipart/")
+            request.headers.get(hdrs.CONTENT_TYPE, "").lstrip().lower().startswith("multipart/")
         ):
             raw = await read_body(request)  # kept for the route
             if may_break(raw, limits):
