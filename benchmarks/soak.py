@@ -19,7 +19,9 @@ Reported (printed as Markdown, and written whole to ``--out`` as JSON):
   an ``x-request-id`` (whatever its status) is looked up in the audit log after the run
   (``appliance audit search``), and the log's chain is verified (``appliance audit verify``).
 
-Targets (issue 23): RSS grows less than 5% after warm-up (``--warmup`` requests), open
+Targets (issue 23): RSS grows less than 5% after warm-up (the median over the first
+10,000 requests after ``--warmup`` against the median over the last 10,000; per process,
+and per role, since recycled PII workers are new processes), open
 descriptors flat, P99 drifts less than 20% (each later 10,000-request window against the
 first one after warm-up), no 5xx, not one acknowledged request missing from the log.
 

@@ -179,7 +179,8 @@ class Template:
     def _words_added(self) -> int:
         """Words spaCy has ever added to this process's vocabularies (the count never goes
         down: a memory zone frees a word, its hash slot stays marked until the table grows)."""
-        return sum(nlp.vocab.length for nlp in self.analyzer.nlp_engine.nlp.values())
+        pipelines = self.analyzer.nlp_engine.nlp  # type: ignore[attr-defined]
+        return sum(nlp.vocab.length for nlp in pipelines.values())
 
     def reap(self, pid: int, wait_s: float) -> int | None:
         """The wait status of ``pid`` once it has exited (None: still running, or unknown)."""
