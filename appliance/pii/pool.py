@@ -717,6 +717,10 @@ class AnalyzerPool:
         worker.close()
         if not self._started:
             return
+        if worker.retired:  # recycled: its replacement already serves, so fork none
+            log.warning("PII analyzer worker %d %s after it was recycled", worker.pid, reason)
+            self._dismiss(worker)
+            return
         task = asyncio.get_running_loop().create_task(self._replace(worker.pid, reason, overran))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

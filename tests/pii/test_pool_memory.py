@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
+
+import pytest
 
 from presidio_analyzer import AnalyzerEngine
 
 from appliance.config.pii import PiiConfig
+from appliance.errors import StageFailed
 from appliance.pii.engine import analyze_texts
 from appliance.pii.pool import AnalyzerPool
 
@@ -83,5 +88,44 @@ def test_a_worker_that_read_many_new_words_is_swapped_for_a_fresh_fork_without_f
         assert len(last) == 2 and last.isdisjoint(first)
         for pid in first:  # collected by the template, not left as zombies
             assert not Path(f"/proc/{pid}").exists()
+
+    asyncio.run(main())
+
+
+def test_a_recycled_worker_that_dies_in_its_last_batch_is_not_replaced_twice() -> None:
+    """The fresh fork already serves in its place: the pool must not fork another one
+    when the old worker then fails its last batch (the pool would grow by one)."""
+    async def main() -> None:
+        pool = AnalyzerPool(PiiConfig(workers=1, recycle_after_words=1))
+        await pool.start()
+        try:
+            (old,) = pool.pids()
+            long_text = " ".join(f"Write to Qorvath{n} at q{n}@zy{n}x-mail.com about order ZX-{n}."
+                                 for n in range(1500))
+            # The short text's answer says "spent"; the long one is queued behind it, so the
+            # old worker takes it while its replacement is forked.
+            first = asyncio.ensure_future(pool.analyze(["Mail Blenkinsop at b@zy-mail.com."], ["en"]))
+            second = asyncio.ensure_future(pool.analyze([long_text], ["en"]))
+            await first
+            for _ in range(200):  # until the replacement serves and the old one is retired
+                if len(pool.pids()) == 2 and pool.stats().workers_recycled == 1:
+                    break
+                await asyncio.sleep(0.01)
+            os.kill(old, signal.SIGKILL)
+            with pytest.raises(StageFailed):
+                await second
+            # Every worker here is recycled after each batch, so swaps may still be under
+            # way: wait for them. A second replacement would stay for good (two workers).
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                if len(pool.pids()) == 1:
+                    break
+            await asyncio.sleep(0.5)
+            pids = pool.pids()
+            found = await pool.analyze(["Mail Blenkinsop at b@zy-mail.com."], ["en"])
+        finally:
+            await pool.aclose()
+        assert len(pids) == 1 and old not in pids
+        assert "EMAIL_ADDRESS" in {f.entity_type for f in found[0]}
 
     asyncio.run(main())
