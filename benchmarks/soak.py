@@ -213,18 +213,21 @@ def config(openai_url: str, anthropic_url: str, workers: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ sampling
 
 
+def _ppid(pid: int | str) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[1])  # after the command's ")"
+
+
 def _children() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
+            kids[_ppid(entry)].append(int(entry))
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        kids[ppid].append(int(entry))
     return kids
 
 
@@ -250,10 +253,7 @@ def _role(pid: int) -> str:
         if "appliance.pii.worker" in cmd:
             # The template is started by a server worker; the PII workers are its forks
             # (same command line), and are replaced by fresh forks now and then.
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            return "pii-worker" if "appliance.pii.worker" in _cmdline(ppid) else "pii-template"
+            return "pii-worker" if "appliance.pii.worker" in _cmdline(_ppid(pid)) else "pii-template"
     except OSError:
         return "?"
     if "appliance serve" in cmd or "appliance.cli" in cmd and "serve" in cmd:

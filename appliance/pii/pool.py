@@ -776,20 +776,17 @@ class AnalyzerPool:
         self._dispatch()
 
     def _dismiss(self, worker: _Worker) -> None:
-        """Let a healthy worker go: end of file on its socket (it exits), then collect it."""
+        """Let a worker go that is not replaced: close its socket, and have the template
+        end and collect it (it holds no state, so it is killed rather than waited for)."""
         self._all.discard(worker)
         worker.close()
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._collect, worker.pid))
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._kill_quietly, worker.pid))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _collect(self, pid: int) -> None:
-        template = self._template
-        if template is None or not template.alive:
-            return
-        with contextlib.suppress(Exception):
-            if template.reap(pid) is None:  # still running two seconds after its end of file
-                template.kill(pid)
+    def _kill_quietly(self, pid: int) -> None:
+        with contextlib.suppress(Exception):  # a template that is gone took its workers along
+            self._kill(pid)
 
     async def aclose(self) -> None:
         if not self._started:
