@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import phonenumbers
 import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -84,11 +85,41 @@ class _PhoneRecognizer(PhoneRecognizer):
         """
         results: list[RecognizerResult] = []
         for start, end in _digit_zones(text):
-            for r in super().analyze(text[start:end], entities, nlp_artifacts):
+            for r in self._analyze_zone(text[start:end], nlp_artifacts):
                 r.start += start
                 r.end += start
                 results.append(r)
         return EntityRecognizer.remove_duplicates(results)
+
+    def _analyze_zone(self, zone: str, nlp_artifacts: Any) -> list[RecognizerResult]:
+        """Presidio's matching, region by region, ending early when the first region's
+        matches are international numbers that hold every digit of the zone.
+
+        A number written with "+" and its country code parses and validates the same
+        whatever region the matcher assumes, and a region can only match where there
+        are digits: the other fifteen regions would find exactly those numbers again
+        (three quarters of a long document's phone matching, where a signature's
+        "+49 30 ..." repeats). Each match's number is the one the matcher parsed
+        (Presidio parses it a second time, raising for every national number).
+        """
+        results: list[RecognizerResult] = []
+        for k, region in enumerate(self.supported_regions):
+            matches = list(phonenumbers.PhoneNumberMatcher(zone, region, leniency=self.leniency))
+            for match in matches:
+                found = phonenumbers.region_code_for_number(match.number) or region
+                results.append(self._get_recognizer_result(match, zone, found, nlp_artifacts))
+            if k == 0 and matches and _only_international(zone, matches):
+                break
+        return results
+
+
+def _only_international(zone: str, matches: list[Any]) -> bool:
+    """Whether every match is written with a leading "+" and every digit of ``zone``
+    lies inside one of them."""
+    if any(not m.raw_string.startswith("+") for m in matches):
+        return False
+    covered = sum(sum(c.isdigit() for c in m.raw_string) for m in matches)
+    return covered == sum(c.isdigit() for c in zone)
 
 
 #: How far from a digit the phone number matcher reads (see :class:`_PhoneRecognizer`).
@@ -109,6 +140,20 @@ def _digit_zones(text: str) -> list[tuple[int, int]]:
 
 #: en_core_web_sm components Presidio never reads (see :class:`_OfflineSpacyEngine`).
 _UNUSED_COMPONENTS = ["tok2vec", "parser", "tagger", "attribute_ruler", "lemmatizer"]
+
+
+class _Artifacts(NlpArtifacts):
+    """Presidio's NLP artifacts of a document, its keywords given rather than derived."""
+
+    def __init__(self, doc: Any, lemmas: list[str], keywords: list[str], entities: list[Any],
+                 scores: list[float], nlp_engine: SpacyNlpEngine) -> None:
+        self.entities = entities
+        self.tokens = doc
+        self.tokens_indices = [token.idx for token in doc]
+        self.lemmas = lemmas
+        self.keywords = keywords
+        self.nlp_engine = nlp_engine
+        self.scores = scores
 
 
 class _OfflineSpacyEngine(SpacyNlpEngine):
@@ -136,12 +181,29 @@ class _OfflineSpacyEngine(SpacyNlpEngine):
         self._en_model = en_model
 
     def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
-        # A blank pipeline has no lemmatizer; Presidio's context words match lemmas, so
-        # the lower-cased word stands in ("Telefon:" near a number still counts).
-        if not doc.has_annotation("LEMMA"):
-            for token in doc:
-                token.lemma_ = token.lower_
-        return super()._doc_to_nlp_artifact(doc, language)
+        """Presidio's artifacts, with the lower-cased word standing in for the lemma.
+
+        Neither pipeline has a lemmatizer, and Presidio's context words match lemmas, so
+        the lower-cased word stands in ("Telefon:" near a number still counts). Presidio
+        would read each token's lemma and then look every lemma up in the vocabulary
+        twice (stop word? punctuation?), adding a lexeme for each lower-cased form it
+        had not seen: a fifth of a long German text's analysis. The token's own lexeme
+        answers both (spaCy decides both on the lower-cased text), so the keywords are
+        the same list.
+        """
+        if doc.has_annotation("LEMMA"):
+            return super()._doc_to_nlp_artifact(doc, language)
+        lemmas = [token.lower_ for token in doc]
+        keywords = [
+            part
+            for token, lemma in zip(doc, lemmas, strict=True)
+            if not token.is_stop and not token.is_punct and lemma != "be"
+            for part in lemma.split(":")
+        ]
+        entities, scores = self._get_updated_entities(
+            self._get_entities(doc), self._get_scores_for_entities(doc)
+        )
+        return _Artifacts(doc, lemmas, keywords, entities, scores, self)
 
     def load(self) -> None:
         nlp: dict[str, Any] = {}

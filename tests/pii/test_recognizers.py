@@ -113,6 +113,14 @@ def test_validators(fn: validators.Validator, value: str, expected: bool | None)
     "x" * 45 + " (+49) 30 12345678" + "y" * 60 + "\n+1 (415) 555-2671, Telefon 0221/9876543",
     "Kein Anruf heute. " * 10 + "Tel.: 089 / 2190 - 4711" + " Ende." * 20,
     "Numbers far apart: 12 " + "word " * 30 + "0171 2345678 " + "word " * 30 + "2024.",
+    # International numbers alone in their zone (the other regions are skipped) ...
+    "Tel. +49 30 1234567, Fax +49 30 1234568. Mobil +49 171 2345678.",
+    "Kind regards, Jane Doe, +44 20 7946 0958 ext. 12",
+    # ... and beside digits that other regions read differently.
+    "Tel. +49 30 1234567 or 030 1234568",
+    "+1 415 555 2671 / 0044 20 7946 0958 / 001 415 555 2672",
+    "Call +49 30 1234567 on 12.03.2026 about invoice 4711.",
+    "(+49) 30 12345678 and +33 1 42 68 53 00",
 ])
 def test_the_phone_recognizer_reads_only_around_digits_and_finds_the_same(text: str) -> None:
     """Scanning zones around digits finds exactly what Presidio's scan of the whole text
@@ -129,3 +137,59 @@ def test_the_phone_recognizer_reads_only_around_digits_and_finds_the_same(text: 
 
     expected = spans(whole.analyze(text, ["PHONE_NUMBER"]))
     assert expected and spans(zoned.analyze(text, ["PHONE_NUMBER"])) == expected
+
+
+def test_the_phone_recognizer_finds_what_presidio_finds_in_generated_mixes() -> None:
+    """Seeded mixes of international, national and 00-prefixed numbers with dates,
+    invoice numbers and extensions between them: the same spans as Presidio's scan."""
+    import random
+
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from appliance.pii.engine import _PhoneRecognizer
+
+    zoned = _PhoneRecognizer("en")
+    whole = PhoneRecognizer(supported_language="en", supported_regions=zoned.supported_regions)
+    numbers = ["+49 30 {7}", "030 {7}", "(030) {7}", "+44 20 7946 {4}", "020 7946 {4}",
+               "0049 30 {7}", "+1 (415) 555-{4}", "415-555-{4}", "+33 1 42 68 {2} {2}",
+               "+49 (0)30 {7}", "+41 44 668 {2} {2}", "+43 1 {7}", "+91 98765 {5}"]
+    between = [" ", ", ", " or ", " / ", " am 12.03.2026 ", " Rechnung 4711 ", "\n", " ext. 12 "]
+    rng = random.Random(7)
+
+    def digits(n: int) -> str:
+        return str(rng.randint(10 ** (n - 1), 10**n - 1))
+
+    for _ in range(150):
+        parts = []
+        for _ in range(rng.randint(1, 3)):
+            parts.append(rng.choice(numbers).replace("{7}", digits(7)).replace("{5}", digits(5))
+                         .replace("{4}", digits(4)).replace("{2}", digits(2)))
+            parts.append(rng.choice(between))
+        text = "Call " + "".join(parts)
+        expected = sorted((r.start, r.end) for r in whole.analyze(text, ["PHONE_NUMBER"]))
+        assert sorted((r.start, r.end) for r in zoned.analyze(text, ["PHONE_NUMBER"])) == expected, text
+
+
+@pytest.mark.parametrize("lang, text", [
+    ("en", "Hi, this is Jane Doe (jane.doe@example.com): call me at +44 20 7946 0958, the Tel: line."),
+    ("de", "Bitte rufen Sie Herrn Müller unter Telefon: 030 1234567 an; die Rechnung ist über "
+           "Tel.-Nr. und E-Mail zu klären. Wir sind die GmbH aus Köln!"),
+])
+def test_nlp_artifacts_hold_the_lemmas_and_keywords_presidio_derives(
+    analyzer: AnalyzerEngine, lang: str, text: str
+) -> None:
+    """The artifacts built from the tokens' own lexemes equal Presidio's derivation with
+    the lower-cased word as lemma (what context words are matched against)."""
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = analyzer.nlp_engine
+    ours = engine._doc_to_nlp_artifact(engine.nlp[lang](text), lang)  # type: ignore[attr-defined]
+    doc = engine.nlp[lang](text)  # type: ignore[attr-defined]
+    for token in doc:
+        token.lemma_ = token.lower_
+    theirs = SpacyNlpEngine._doc_to_nlp_artifact(engine, doc, lang)  # type: ignore[arg-type]
+    assert ours.keywords and ours.keywords == theirs.keywords
+    assert (ours.lemmas, ours.tokens_indices, ours.scores) == (
+        theirs.lemmas, theirs.tokens_indices, theirs.scores)
+    assert [(e.start, e.end, e.label_) for e in ours.entities] == [
+        (e.start, e.end, e.label_) for e in theirs.entities]
