@@ -24,6 +24,14 @@ class RiskConfig(BaseModel):
     area_model: bool = True
     #: Its weights (JSON written by ``python -m appliance.risk.training``); None: built-in.
     area_model_path: Path | None = None
+    #: Skip all-MiniLM for a request the minimal gate (a logistic head over the
+    #: multilingual vector) reads as clearly ordinary work and no rule touches: nothing
+    #: could be tagged (on every evaluation split the tags are unchanged or a false flag
+    #: fewer; docs/benchmarks.md).
+    minimal_gate: bool = True
+    #: Its weights (JSON written by ``python -m appliance.risk.training --gate``); None:
+    #: built-in.
+    minimal_gate_path: Path | None = None
     #: Prompt-attack rules YAML (injection and jailbreak, EN + DE); None: the built-in one.
     prompt_attack_rules: Path | None = None
     #: Add the learned prompt-attack head (a logistic head over the multilingual vector of

@@ -184,6 +184,35 @@ class AreaModel:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class MinimalGate:
+    """Whether a text is clearly ordinary work, from its multilingual vector alone.
+
+    A logistic regression (``training.py``) over USE-multilingual's vector, fitted to say
+    whether the full classifier (rules, all-MiniLM's similarity, the trained head) tags a
+    text. The multilingual vector is computed for every request anyway (the head, the
+    safety screen and the prompt-attack screen read it); all-MiniLM costs twice as much
+    again (8 of 14 ms on a 40-word prompt). When no rule fires and every segment's
+    probability is below ``threshold``, all-MiniLM is not run and nothing is tagged:
+    the threshold lies at half the lowest probability any training text the full
+    classifier tags (with no rule firing) gets, so the gate only skips work whose result
+    is known.
+    """
+
+    weights: Vectors  # (dimensions,)
+    bias: float
+    threshold: float
+
+    def probabilities(self, vectors: Vectors) -> Vectors:
+        out: Vectors = (1.0 / (1.0 + np.exp(-(vectors @ self.weights + self.bias)))).astype(
+            np.float32
+        )
+        return out
+
+    def clears(self, vectors: Vectors) -> bool:
+        return bool((self.probabilities(vectors) < self.threshold).all())
+
+
 class _Lru(Generic[V]):
     """A bounded cache keyed by the SHA-256 of a text (never the text): embeddings of a
     repeated context, or which rule patterns match in it."""
@@ -221,6 +250,7 @@ class RiskClassifier:
         glossary: Glossary | None = None,
         area_model: AreaModel | None = None,
         multilingual: Embedder | None = None,
+        gate: MinimalGate | None = None,
         context_cache_size: int = 1024,
     ) -> None:
         self.taxonomy = taxonomy
@@ -230,6 +260,7 @@ class RiskClassifier:
         self.glossary = glossary
         self.multilingual = multilingual if embedder is not None else None
         self.area_model = area_model if self._can_feed(area_model) else None
+        self.gate = gate if self.multilingual is not None else None
         self._cache: _Lru[Vectors] = _Lru(context_cache_size)
         self._multi_cache: _Lru[Vectors] = _Lru(context_cache_size)
         self._context_rules: _Lru[dict[re.Pattern[str], bool]] = _Lru(context_cache_size)
@@ -329,19 +360,27 @@ class RiskClassifier:
         return text[: limit - tail] + (" … " + text[-tail:] if tail else "")
 
     def _embed_all(
-        self, original: Segments, seg: Segments
+        self, original: Segments, seg: Segments, rules_silent: bool = False
     ) -> tuple[Vectors | None, Vectors | None, Vectors | None]:
         """all-MiniLM's rows of the glossed segments, the multilingual encoder's rows of
         the segments as written, and the trained head's features.
 
-        Sequential on purpose: running the multilingual encoder in a second thread was
-        slower on the shared 2-core machine (thread start-up and contention outweigh the
-        1-2 ms it overlaps).
+        The multilingual rows come first: with ``rules_silent`` (no rule fires) and the
+        gate reading them as ordinary work, all-MiniLM is not run and there are no
+        features (nothing can be tagged). Sequential on purpose: running the encoders in
+        two threads was slower on the shared 2-core machine (thread start-up and
+        contention outweigh the 1-2 ms it overlaps).
         """
-        vectors = self._embed_segments(seg)
+        if self.embedder is None or self._matrix is None:
+            return None, None, None
         multi = None
-        if self.multilingual is not None and vectors is not None:
+        if self.multilingual is not None:
             multi = self._rows(self.multilingual, self._multi_cache, original)
+        if rules_silent and self.gate is not None and multi is not None and self.gate.clears(multi):
+            return None, multi, None
+        vectors = self._embed_segments(seg)
+        if vectors is None:
+            multi = None
         return vectors, multi, self._head_features(vectors, multi)
 
     def _head_features(self, vectors: Vectors | None, multi: Vectors | None) -> Vectors | None:
@@ -410,7 +449,8 @@ class RiskClassifier:
         it costs no second embedding."""
         original = seg
         seg, german = self._gloss(seg)
-        vectors, multi, features = self._embed_all(original, seg)
+        rules = self._rule_scores(seg.rules_text, original.context)
+        vectors, multi, features = self._embed_all(original, seg, _silent(rules[1]))
         # The safety screen looks at what the caller supplied, never at the operator's
         # system prompt: its vector (the last row, after any context) is the one used.
         safety_rows = multi if self.multilingual is not None else vectors
@@ -418,7 +458,8 @@ class RiskClassifier:
         content_vector = multi[-1] if multi is not None and seg.content else None
         return (
             self._risk(seg.rules_text, vectors, german, features, original.rules_text,
-                       written_german=self._is_german(original), context=original.context),
+                       written_german=self._is_german(original), context=original.context,
+                       rules=rules),
             self._safety(seg.safety_text, supplied),
             content_vector,
         )
@@ -427,9 +468,10 @@ class RiskClassifier:
         """Tags of a single text (a declared purpose, a CLI input, an eval item)."""
         original = Segments(rules_text=text, content=text)
         seg, german = self._gloss(original)
-        vectors, _, features = self._embed_all(original, seg)
+        rules = self._rule_scores(seg.rules_text)
+        vectors, _, features = self._embed_all(original, seg, _silent(rules[1]))
         return self._risk(seg.rules_text, vectors, german, features, text,
-                          written_german=self._is_german(original))
+                          written_german=self._is_german(original), rules=rules)
 
     def screen(self, text: str) -> SafetyResult:
         """Safety scores of a single text (an answer, a moderation input): the rules read
@@ -452,15 +494,19 @@ class RiskClassifier:
         *,
         written_german: bool = False,
         context: str = "",
+        rules: tuple[RuleText, list[float]] | None = None,
     ) -> RiskResult:
         """``as_written`` (the text before glossing) decides whether the request talks
         about a practice: a gloss turns German nouns into English verbs ("Erkennung" into
         "detect") that would read as doing it. ``context``: the request's repeated head
-        (system prompt, tool descriptions), whose rule matches are remembered."""
+        (system prompt, tool descriptions), whose rule matches are remembered. ``rules``:
+        what ``_rule_scores`` gave for ``text`` and ``context``, when already known."""
         cal = self.calibration
-        text = text[: cal.rules_max_chars]
-        written = text if as_written is None else as_written[: cal.rules_max_chars]
-        rule_text, written_text = self._headed(text, context), self._headed(written, context)
+        rule_text, scores = self._rule_scores(text, context) if rules is None else rules
+        written_text = (
+            rule_text if as_written is None
+            else self._headed(as_written[: cal.rules_max_chars], context)
+        )
         cosines = self._best_cosines(vectors, self._area_rows)
         (negative,) = self._best_cosines(vectors, [self._negative_rows])
         floor, ceiling = (
@@ -469,18 +515,17 @@ class RiskClassifier:
             else (cal.area_floor, cal.area_ceiling)
         )
         best = max(cosines, default=0.0)
-        rules = [a.rule_score(rule_text) if text else 0.0 for a in self.taxonomy.areas]
         # Rules are conjunctions written for precision: when any fires, similarity only
         # adds to areas a rule supports. Otherwise similarity decides, like a nearest-
         # neighbour vote: only the nearest areas count, and only when an everyday task
         # (the taxonomy's minimal exemplars) is not nearer still.
-        any_rule = max(rules, default=0.0) >= cal.tag_threshold
+        any_rule = max(scores, default=0.0) >= cal.tag_threshold
         embedding_counts = best > negative
         damping = self.taxonomy.damping(written_text)
         learned = self._learned(features)
         head_threshold = cal.head_threshold_de if written_german else cal.head_threshold
         candidates: list[AreaScore] = []
-        for area, cos, rule in zip(self.taxonomy.areas, cosines, rules, strict=True):
+        for area, cos, rule in zip(self.taxonomy.areas, cosines, scores, strict=True):
             near = cos >= best - cal.embed_margin and (rule > 0.0 or not any_rule)
             emb = self._rescale(cos, floor, ceiling) if near and embedding_counts else 0.0
             emb = max(emb, self._head_score(learned.get(area.id, 0.0), head_threshold))
@@ -501,6 +546,13 @@ class RiskClassifier:
             ]
         tagged.sort(key=lambda a: (-CLASS_RANK[a.risk_class], -a.score))
         return RiskResult(strongest([a.risk_class for a in tagged]), tuple(tagged))
+
+    def _rule_scores(self, text: str, context: str = "") -> tuple[RuleText, list[float]]:
+        """The text the rules read (cut to ``rules_max_chars``, its repeated head's
+        matches remembered) and each area's rule score on it."""
+        text = text[: self.calibration.rules_max_chars]
+        rule_text = self._headed(text, context)
+        return rule_text, [a.rule_score(rule_text) if text else 0.0 for a in self.taxonomy.areas]
 
     def _headed(self, text: str, head: str) -> RuleText:
         """``text`` with its head's rule matches remembered, when it starts with ``head``
@@ -555,3 +607,8 @@ class RiskClassifier:
     def in_force(self, area_id: str, today: dt.date | None = None) -> bool:
         area: Area = self.taxonomy.area(area_id)
         return area.in_force(today or dt.date.today())
+
+
+def _silent(rule_scores: list[float]) -> bool:
+    """Whether no rule fired at all (not even below the tag threshold)."""
+    return max(rule_scores, default=0.0) == 0.0

@@ -16,6 +16,7 @@ from appliance.risk.classifier import (
     AreaModel,
     Calibration,
     Embedder,
+    MinimalGate,
     RiskClassifier,
 )
 from appliance.risk.glossary import load_glossary
@@ -105,6 +106,7 @@ def build_classifier(config: Config, *, embedder: Embedder | None = None) -> Ris
         glossary=load_glossary(r.glossary) if r.glossary_enabled else None,
         area_model=area_model,
         multilingual=multilingual,
+        gate=load_minimal_gate(r.minimal_gate_path) if r.minimal_gate and multilingual else None,
     )
 
 
@@ -123,6 +125,23 @@ def load_area_model(path: Path | None = None) -> AreaModel | None:
         weights=np.asarray(raw["weights"], dtype=np.float32),
         bias=np.asarray(raw["bias"], dtype=np.float32),
         features=tuple(raw.get("features") or (MINILM_FEATURES,)),
+    )
+
+
+def load_minimal_gate(path: Path | None = None) -> MinimalGate | None:
+    """The trained minimal gate, or None when none has been trained."""
+    if path is None:
+        ref = resources.files("appliance.risk").joinpath("data", "minimal_gate.json")
+        if not ref.is_file():
+            return None
+        text = ref.read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    raw = json.loads(text)
+    return MinimalGate(
+        weights=np.asarray(raw["weights"], dtype=np.float32),
+        bias=float(raw["bias"]),
+        threshold=float(raw["threshold"]),
     )
 
 

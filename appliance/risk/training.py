@@ -153,6 +153,63 @@ def train(
     }
 
 
+GATE_PATH = Path(__file__).with_name("data") / "minimal_gate.json"
+#: Ordinary enterprise prompts of the development part (the held-out part is never read).
+ORDINARY_DEV = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "ordinary_prompts" / "dev.yaml"
+
+
+def gate_training_set(clf: RiskClassifier) -> tuple[list[str], list[bool]]:
+    """Texts and whether each is labelled risky: the head's training texts, the corpus's
+    ``ordinary_work`` negatives and the development part of the ordinary prompts."""
+    texts, labels = training_set(clf)
+    written: dict[str, Any] = yaml.safe_load(CORPUS.read_text("utf-8"))
+    ordinary = [str(t) for t in written.get("ordinary_work") or ()]
+    ordinary += [str(it["text"]) for it in yaml.safe_load(ORDINARY_DEV.read_text("utf-8"))["items"]]
+    return texts + ordinary, [lab != "minimal" for lab in labels] + [False] * len(ordinary)
+
+
+def train_gate(clf: RiskClassifier) -> dict[str, Any]:
+    """The minimal gate (``classifier.MinimalGate``): logistic regression over the
+    multilingual vector, risky against minimal, the two classes weighted equally.
+
+    Its threshold is half the lowest probability of a risky text that the full
+    classifier tags while no rule touches it: the tags the gate would take away. (A
+    minimal text the full classifier tags is a false flag; skipping it is no loss.)
+    ``clf`` must be built without a gate: it says what the full classifier tags.
+    """
+    if clf.multilingual is None or clf.gate is not None:
+        raise ValueError("train the gate on a classifier with the multilingual encoder and no gate")
+    texts, risky = gate_training_set(clf)
+    vectors = clf.multilingual.embed([clf._clip(t) for t in texts])
+    y = np.asarray(risky, dtype=np.int64)
+    share = np.bincount(y, minlength=2) / len(y)
+    w, b = fit(vectors, y, 2, (1.0 / (2.0 * share))[y])
+    weights, bias = w[:, 1] - w[:, 0], float(b[1] - b[0])
+    p = 1.0 / (1.0 + np.exp(-(vectors @ weights + bias)))
+    kept = [k for k, t in enumerate(texts) if risky[k] and _only_embeddings_tag(clf, t)]
+    lowest = float(p[kept].min())
+    return {
+        "weights": np.round(weights, 5).tolist(),
+        "bias": round(bias, 5),
+        "threshold": round(lowest / 2, 4),
+        "lowest_kept": round(lowest, 4),
+        "trained_on": ["taxonomy exemplars", "training_corpus.yaml (with ordinary_work)",
+                       *TRAIN_SPLITS, "ordinary_prompts/dev.yaml"],
+        "examples": len(texts),
+        "risky": int(y.sum()),
+        "tagged_without_rules": len(kept),
+    }
+
+
+def _only_embeddings_tag(clf: RiskClassifier, text: str) -> bool:
+    """Whether the full classifier tags ``text`` while no rule fires on it."""
+    from appliance.risk.classifier import Segments
+
+    seg, _ = clf._gloss(Segments(rules_text=text, content=text))
+    silent = max(clf._rule_scores(seg.rules_text)[1], default=0.0) == 0.0
+    return silent and bool(clf.classify(text).areas)
+
+
 def main() -> int:
     from appliance.config import load_config
     from appliance.risk.engine import build_classifier
@@ -165,7 +222,18 @@ def main() -> int:
     ap.add_argument("--with-ordinary-work", action="store_true",
                     help="also train on the corpus's ordinary_work negatives (measured to cost "
                     "prohibited recall on three held-out splits: see docs/benchmarks.md)")
+    ap.add_argument("--gate", action="store_true",
+                    help="train the minimal gate instead (written to minimal_gate.json)")
     args = ap.parse_args()
+    if args.gate:
+        config = load_config(None, data_dir=args.data_dir, overrides={"risk": {"minimal_gate": False}})
+        gate = train_gate(build_classifier(config))
+        out = GATE_PATH if args.out == MODEL_PATH else args.out
+        out.write_text(json.dumps(gate, separators=(",", ":")) + "\n", "utf-8")
+        print(f"wrote {out}: {gate['examples']} examples ({gate['risky']} risky, "
+              f"{gate['tagged_without_rules']} of them tagged with no rule firing), threshold "
+              f"{gate['threshold']} (half the lowest of those, {gate['lowest_kept']})")
+        return 0
     config = load_config(None, data_dir=args.data_dir, overrides={"risk": {"area_model": False}})
     clf = build_classifier(config)
     model = train(clf, tuple(args.splits), ordinary_work=args.with_ordinary_work)
