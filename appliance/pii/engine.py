@@ -85,6 +85,8 @@ class _PhoneRecognizer(PhoneRecognizer):
         """
         results: list[RecognizerResult] = []
         for start, end in _digit_zones(text):
+            if sum(c.isdigit() for c in text[start:end]) < _FEWEST_DIGITS:
+                continue
             for r in self._analyze_zone(text[start:end], nlp_artifacts):
                 r.start += start
                 r.end += start
@@ -122,6 +124,10 @@ def _only_international(zone: str, matches: list[Any]) -> bool:
     return covered == sum(c.isdigit() for c in zone)
 
 
+#: No number the matcher accepts has fewer digits: it validates each number
+#: (``Leniency.VALID``), and no region's numbers have fewer than four (libphonenumber's
+#: metadata, every region); a zone with fewer ("report 3", "ext. 12") is not read.
+_FEWEST_DIGITS = 4
 #: How far from a digit the phone number matcher reads (see :class:`_PhoneRecognizer`).
 _ZONE_MARGIN = 40
 _DIGITS = re.compile(r"\d+")
