@@ -1,6 +1,7 @@
 """Where one request's time goes with every compliance stage on, stage by stage, per shape.
 
 Usage: .venv/bin/python benchmarks/pipeline_profile.py [--requests N] [--shapes S,M,L,XL,R]
+                                                       [--stream]
 
 Runs the appliance in-process on its default configuration (every stage on) in front of
 the fake OpenAI upstream, sends N sequential chat requests of each shape (one client:
@@ -17,6 +18,10 @@ tools repeated under a changing user turn (R0: the user turns alone). Only R's r
 part can be answered from the findings cache. The fake upstream answers "echo: <last user
 message>" as redacted, so answers are as large as the prompts' last turn; the answer
 screen reads them too.
+
+``--stream`` streams every request (and the direct call): end to end is then the time
+to the stream's end, and the time to its first bytes is printed beside it; the answer
+screen runs on the stream, outside the stage timers.
 
 Requests the policy denies (the risk classifier reads some generated contracts as
 high-risk, and only registered applications may send those) and requests that fail are
@@ -93,12 +98,12 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-async def run(n: int, warmup: int, shapes: list[str]) -> None:
+async def run(n: int, warmup: int, shapes: list[str], stream: bool = False) -> None:
     fake = FakeOpenAI(api_key="sk-up", record=False)
     await fake.start(port=0)
     os.environ[UPSTREAM_KEY_ENV] = "sk-up"
     print(f"cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; {n} requests per "
-          f"shape after {warmup} to warm up, 1 client")
+          f"shape after {warmup} to warm up, 1 client" + (", streamed" if stream else ""))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "appliance.toml"
         cfg.write_text(to_toml(merge(openai_upstream("up", fake.base_url, max_retries=0))))
@@ -111,14 +116,29 @@ async def run(n: int, warmup: int, shapes: list[str]) -> None:
         pid = os.getpid()
         async with ClientSession() as s:
             for shape in shapes:
-                await _shape(s, url, headers, fake.base_url, shape, n, warmup, pid)
+                await _shape(s, url, headers, fake.base_url, shape, n, warmup, pid, stream)
         await server.close()
     await fake.stop()
 
 
+async def _timed_post(s: ClientSession, url: str, b: dict[str, Any], headers: dict[str, str]
+                      ) -> tuple[int, float, float, bytes]:
+    """Status, seconds to the first bytes and to the end of the body, and the body."""
+    began = time.perf_counter()
+    first = None
+    parts = []
+    async with s.post(url, json=b, headers=headers) as r:
+        async for data in r.content.iter_any():
+            first = first if first is not None else time.perf_counter() - began
+            parts.append(data)
+        end = time.perf_counter() - began
+        return r.status, end if first is None else first, end, b"".join(parts)
+
+
 async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: str, shape: str,
-                 n: int, warmup: int, pid: int) -> None:
+                 n: int, warmup: int, pid: int, stream: bool) -> None:
     latencies: list[float] = []
+    firsts: list[float] = []
     denied = 0
     failed: list[str] = []
     sizes = []
@@ -127,28 +147,27 @@ async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: 
         if i == warmup:
             TIMES.clear()
             cpu0 = (_cpu_s(pid), _tree_cpu(pid))
-        b = body(shape, i)
+        b = body(shape, i, stream=stream)
         sizes.append(sum(len(m["content"]) for m in b["messages"]))
-        began = time.perf_counter()
-        async with s.post(url, json=b, headers=headers) as r:
-            await r.read()
-            if r.status == 403:
-                denied += 1
-                continue
-            if r.status != 200:
-                failed.append(f"{r.status} {(await r.json())['error']['message']}")
-                continue
+        status, first, end, data = await _timed_post(s, url, b, headers)
+        if status == 403:
+            denied += 1
+            continue
+        if status != 200:
+            failed.append(f"{status} {data[:200]!r}")
+            continue
         if i >= warmup:
-            latencies.append(time.perf_counter() - began)
+            latencies.append(end)
+            firsts.append(first)
     cpu1 = (_cpu_s(pid), _tree_cpu(pid))
     direct: list[float] = []
+    direct_firsts: list[float] = []
     for i in range(warmup, n + warmup):
-        b = body(shape, i)
-        began = time.perf_counter()
-        async with s.post(upstream + "/chat/completions", json=b,
-                          headers={"Authorization": "Bearer sk-up"}) as r:
-            await r.read()
-        direct.append(time.perf_counter() - began)
+        _, first, end, _ = await _timed_post(s, upstream + "/chat/completions",
+                                             body(shape, i, stream=stream),
+                                             {"Authorization": "Bearer sk-up"})
+        direct.append(end)
+        direct_firsts.append(first)
     done = len(latencies)
     if failed:
         print(f"\n== {shape}: {len(failed)} requests failed (first: {failed[0]})")
@@ -160,6 +179,10 @@ async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: 
           + (f" ({denied} denied by policy, left out)" if denied else ""))
     print(f"end to end P50 {e2e * 1e3:.2f} ms; upstream called directly (baseline) "
           f"{base * 1e3:.2f} ms; added P50 {(e2e - base) * 1e3:.2f} ms")
+    if stream:
+        f, fb = statistics.median(firsts), statistics.median(direct_firsts)
+        print(f"first bytes P50 {f * 1e3:.2f} ms; directly {fb * 1e3:.2f} ms; added "
+              f"{(f - fb) * 1e3:.2f} ms")
     print(f"CPU per request: server process {(cpu1[0] - cpu0[0]) / done * 1e3:.2f} ms (client "
           f"and upstream included), PII processes {(cpu1[1] - cpu0[1]) / done * 1e3:.2f} ms")
     for name, values in TIMES.items():
@@ -172,10 +195,11 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--shapes", default="S,M,L,XL,R,R0")
+    ap.add_argument("--stream", action="store_true", help="stream every request")
     args = ap.parse_args()
     one_blas_thread()  # as every server process does (appliance.server.run)
     _instrument()
-    asyncio.run(run(args.requests, args.warmup, args.shapes.split(",")))
+    asyncio.run(run(args.requests, args.warmup, args.shapes.split(","), args.stream))
 
 
 if __name__ == "__main__":

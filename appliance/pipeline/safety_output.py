@@ -2,15 +2,19 @@
 
 A streamed answer is held back only in bounded stretches: chunks are released as soon
 as the text they carry has been screened, at a sentence end or after
-``[risk].stream_hold_chars`` characters, whichever comes first. Each stretch is screened
-together with the tail of what was already released, so a phrase split across two
-stretches is still seen whole. When a block threshold is reached the rest of the answer
+``[risk].stream_hold_chars`` characters, whichever comes first. A sentence end does not
+end a stretch while the next chunk has already arrived (the provider is ahead of the
+screen, so releasing now would not reach the caller sooner): a long answer is screened
+in stretches of up to ``stream_hold_chars``, not sentence by sentence. Each stretch is
+screened together with the tail of what was already released, so a phrase split across
+two stretches is still seen whole. When a block threshold is reached the rest of the answer
 is withheld and the stream ends with ``finish_reason: "content_filter"``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import re
 from collections.abc import AsyncIterator
@@ -159,7 +163,7 @@ class SafetyOutputStage:
             return hit
 
         try:
-            async for chunk in chunks:
+            async for chunk, more in _read_ahead(chunks):
                 if blocked:
                     # The answer is withheld; still pass the usage so metering stays right.
                     if chunk.get("usage"):
@@ -173,7 +177,7 @@ class SafetyOutputStage:
                     for c in chunk.get("choices") or ()
                 )
                 longest = max((len(t) for t in pending.values()), default=0)
-                sentence = any(
+                sentence = not more and any(
                     len(t) >= _MIN_STRETCH and _SENTENCE_END.search(t) for t in pending.values()
                 )
                 if not (finishing or longest >= hold_max or sentence or chunk.get("usage")):
@@ -214,6 +218,48 @@ class SafetyOutputStage:
         out = {k: v for k, v in template.items() if k not in ("choices", "usage")}
         out["choices"] = choices
         return out
+
+
+#: Chunks read ahead of the screen at most (the provider is paused beyond).
+_READ_AHEAD = 64
+_END = object()
+
+
+async def _read_ahead(chunks: AsyncIterator[Chunk]) -> AsyncIterator[tuple[Chunk, bool]]:
+    """Each chunk, and whether the next one has already arrived.
+
+    A task reads up to :data:`_READ_AHEAD` chunks ahead while the screen works; the
+    provider's failure is raised here, after the chunks that came before it.
+    """
+    queue: asyncio.Queue[object] = asyncio.Queue(_READ_AHEAD)
+
+    async def read() -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put(chunk)
+        except Exception as exc:  # noqa: BLE001 - raised to the reader below, in order
+            await queue.put(_Failed(exc))
+            return
+        await queue.put(_END)
+
+    task = asyncio.get_running_loop().create_task(read())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item, not queue.empty()  # type: ignore[misc]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 def _merge(into: dict[str, float], result: Screened) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from appliance.core.findings import AnswerSafetyFindings, RiskFindings, Verdict
 from appliance.keys.store import ControlPlane, control_plane_path
 from appliance.pipeline.classify import ClassifyStage
 from appliance.pipeline.disclosure import DisclosureStage
-from appliance.pipeline.safety_output import SafetyOutputStage
+from appliance.pipeline.safety_output import _READ_AHEAD, SafetyOutputStage
 from appliance.risk.apps import AppDirectory
 from appliance.risk.classifier import RiskClassifier
 from appliance.risk.moderation import OPENAI_CATEGORIES, Moderator
@@ -247,7 +248,66 @@ async def test_stream_hold_back_is_bounded(data_dir: Path, classifier: RiskClass
         async for _ in stage.screen_stream(ctx, source()):
             released.append(sent)
         pulled_ahead = [s - i - 1 for i, s in enumerate(released)]
-        assert max(pulled_ahead) <= 64 // 5 + 1  # never more than one stretch held
+        # One stretch held for the screen, and the chunks read ahead of it.
+        assert max(pulled_ahead) <= 64 // 5 + 1 + _READ_AHEAD + 1
+    finally:
+        await stage.aclose()
+
+
+async def test_a_provider_ahead_of_the_screen_is_screened_in_whole_stretches(
+    data_dir: Path, classifier: RiskClassifier
+) -> None:
+    """Sentences that have all arrived are screened together, up to the hold limit, not
+    one by one; every stretch stays within the limit."""
+    stage = SafetyOutputStage(make_config(data_dir, stream_hold_chars=400), classifier)
+    await stage.start()
+    screened: list[str] = []
+    screen = stage._screen.screen
+
+    async def counting(text: str, kind: str) -> Any:
+        screened.append(text)
+        return await screen(text, kind)
+
+    stage._screen.screen = counting  # type: ignore[method-assign]
+    try:
+        text = "The quarterly figures are in the attached table for review. " * 40
+        chunks = chunks_of(text, 7)
+        ctx = context(chat(("user", "hi")), stream=True)
+        out = [c async for c in stage.screen_stream(ctx, aiter(chunks))]
+        assert out == chunks
+        assert len(screened) <= len(text) // 400 + 2  # 40 sentences, about 6 stretches
+        overlap = stage._config.risk.stream_overlap_chars
+        assert max(len(t) for t in screened) <= overlap + 400 + 7
+    finally:
+        await stage.aclose()
+
+
+async def test_a_sentence_end_is_released_when_nothing_more_has_arrived(
+    data_dir: Path, classifier: RiskClassifier
+) -> None:
+    """A provider that waits after a sentence gets it through the screen before it goes
+    on (the caller is not kept waiting for text the provider has not sent)."""
+    stage = SafetyOutputStage(make_config(data_dir, stream_hold_chars=400), classifier)
+    await stage.start()
+    released = asyncio.Event()
+    try:
+        first = chunks_of("The quarterly figures are in the attached table for review. ", 7,
+                          usage=False)
+
+        async def source() -> AsyncIterator[dict[str, Any]]:
+            for c in first:
+                yield c
+            await asyncio.wait_for(released.wait(), 10)  # the sentence must come out first
+            for c in chunks_of("And the rest follows.", 7)[1:]:
+                yield c
+
+        ctx = context(chat(("user", "hi")), stream=True)
+        out = []
+        async for c in stage.screen_stream(ctx, source()):
+            out.append(c)
+            if len(out) == len(first):
+                released.set()
+        assert len(out) > len(first)
     finally:
         await stage.aclose()
 
