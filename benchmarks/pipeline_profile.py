@@ -183,8 +183,9 @@ async def _shape(s: ClientSession, url: str, headers: dict[str, str], upstream: 
         f, fb = statistics.median(firsts), statistics.median(direct_firsts)
         print(f"first bytes P50 {f * 1e3:.2f} ms; directly {fb * 1e3:.2f} ms; added "
               f"{(f - fb) * 1e3:.2f} ms")
-    print(f"CPU per request: server process {(cpu1[0] - cpu0[0]) / done * 1e3:.2f} ms (client "
-          f"and upstream included), PII processes {(cpu1[1] - cpu0[1]) / done * 1e3:.2f} ms")
+    # Over every request sent after the warm-up: a denied one was analysed too.
+    print(f"CPU per request: server process {(cpu1[0] - cpu0[0]) / n * 1e3:.2f} ms (client "
+          f"and upstream included), PII processes {(cpu1[1] - cpu0[1]) / n * 1e3:.2f} ms")
     for name, values in TIMES.items():
         print(f"  {name:32s} P50 {statistics.median(values) * 1e3:8.2f} ms   "
               f"mean {statistics.mean(values) * 1e3:8.2f} ms")
