@@ -188,15 +188,14 @@ class AreaModel:
 class MinimalGate:
     """Whether a text is clearly ordinary work, from its multilingual vector alone.
 
-    A logistic regression (``training.py``) over USE-multilingual's vector, fitted to say
-    whether the full classifier (rules, all-MiniLM's similarity, the trained head) tags a
-    text. The multilingual vector is computed for every request anyway (the head, the
-    safety screen and the prompt-attack screen read it); all-MiniLM costs twice as much
-    again (8 of 14 ms on a 40-word prompt). When no rule fires and every segment's
-    probability is below ``threshold``, all-MiniLM is not run and nothing is tagged:
-    the threshold lies at half the lowest probability any training text the full
-    classifier tags (with no rule firing) gets, so the gate only skips work whose result
-    is known.
+    A logistic regression over USE-multilingual's vector (``training.py --gate``: texts
+    labelled risky against minimal ones and ordinary prompts). The multilingual vector is
+    computed for every request anyway (the head, the safety screen and the prompt-attack
+    screen read it); all-MiniLM costs twice as much again (8 of 14 ms on a 40-word
+    prompt). When no rule fires and every segment's probability is below ``threshold``,
+    all-MiniLM is not run and nothing is tagged. The threshold is half the lowest
+    probability of any risky training text that the full classifier tags with no rule
+    firing: the tags the gate could take away.
     """
 
     weights: Vectors  # (dimensions,)
