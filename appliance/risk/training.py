@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from appliance.risk.classifier import MINILM_FEATURES, MULTILINGUAL_FEATURES, RiskClassifier
+from appliance.risk.classifier import MINILM_FEATURES, MULTILINGUAL_FEATURES, RiskClassifier, Segments
 
 EVAL_SET = Path(__file__).resolve().parents[2] / "tests" / "risk" / "eval_set.yaml"
 MODEL_PATH = Path(__file__).with_name("data") / "area_model.json"
@@ -203,8 +203,6 @@ def train_gate(clf: RiskClassifier) -> dict[str, Any]:
 
 def _only_embeddings_tag(clf: RiskClassifier, text: str) -> bool:
     """Whether the full classifier tags ``text`` while no rule fires on it."""
-    from appliance.risk.classifier import Segments
-
     seg, _ = clf._gloss(Segments(rules_text=text, content=text))
     silent = max(clf._rule_scores(seg.rules_text)[1], default=0.0) == 0.0
     return silent and bool(clf.classify(text).areas)
