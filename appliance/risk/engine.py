@@ -6,6 +6,7 @@ import json
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,14 +113,9 @@ def build_classifier(config: Config, *, embedder: Embedder | None = None) -> Ris
 
 def load_area_model(path: Path | None = None) -> AreaModel | None:
     """The trained area model, or None when none has been trained (rules + similarity)."""
-    if path is None:
-        ref = resources.files("appliance.risk").joinpath("data", "area_model.json")
-        if not ref.is_file():
-            return None
-        text = ref.read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    raw = json.loads(text)
+    raw = _trained("area_model.json", path)
+    if raw is None:
+        return None
     return AreaModel(
         labels=tuple(raw["labels"]),
         weights=np.asarray(raw["weights"], dtype=np.float32),
@@ -130,19 +126,23 @@ def load_area_model(path: Path | None = None) -> AreaModel | None:
 
 def load_minimal_gate(path: Path | None = None) -> MinimalGate | None:
     """The trained minimal gate, or None when none has been trained."""
-    if path is None:
-        ref = resources.files("appliance.risk").joinpath("data", "minimal_gate.json")
-        if not ref.is_file():
-            return None
-        text = ref.read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    raw = json.loads(text)
+    raw = _trained("minimal_gate.json", path)
+    if raw is None:
+        return None
     return MinimalGate(
         weights=np.asarray(raw["weights"], dtype=np.float32),
         bias=float(raw["bias"]),
         threshold=float(raw["threshold"]),
     )
+
+
+def _trained(name: str, path: Path | None) -> dict[str, Any] | None:
+    """A trained model's JSON: from ``path``, else the packaged ``data/name`` (None when
+    it has not been trained)."""
+    if path is not None:
+        return dict(json.loads(Path(path).read_text("utf-8")))
+    ref = resources.files("appliance.risk").joinpath("data", name)
+    return dict(json.loads(ref.read_text("utf-8"))) if ref.is_file() else None
 
 
 def thresholds_path(config: Config) -> Path:
