@@ -28,7 +28,6 @@ import base64
 import binascii
 import codecs
 import re
-import re._parser as sre_parse  # the stdlib's own parse of a pattern, for its literals
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +41,7 @@ import yaml
 
 from appliance.errors import ConfigError
 from appliance.risk.attack_head import AttackHead
+from appliance.risk.literals import literal_prefixes, lowered, search_from
 from appliance.risk.taxonomy import read_yaml
 from appliance.risk.text import content_text
 
@@ -101,50 +101,15 @@ class AttackRule:
     #: literals (lower case). A cheap substring test that skips most regex searches.
     gates: tuple[frozenset[str], ...] = ()
 
-    def fires(self, text: str, where: Where, lowered: str | None = None) -> bool:
+    def fires(self, text: str, where: Where, low: str | None = None) -> bool:
+        """``low``: :func:`appliance.risk.literals.lowered` of ``text`` (None: no gates)."""
         if where not in self.places:
             return False
-        if lowered is not None and not all(any(g in lowered for g in gate) for gate in self.gates):
+        if low is not None and not all(any(g in low for g in gate) for gate in self.gates):
             return False
-        return all(p.search(text) for p in self.all) and not any(
-            p.search(text) for p in self.unless
+        return all(search_from(p, text, low) for p in self.all) and not any(
+            search_from(p, text, low) for p in self.unless
         )
-
-
-def _literal_prefixes(items: Any) -> set[str] | None:
-    """Literals one of which every match of the parsed sequence ``items`` contains, or
-    None when the sequence does not start with such literals."""
-    text = ""
-    for op, arg in items:
-        if op is sre_parse.AT:  # \b, ^: zero width
-            if text:
-                break
-            continue
-        if op is sre_parse.LITERAL:
-            text += chr(arg)
-            continue
-        if text:
-            break
-        if op is sre_parse.SUBPATTERN:
-            return _literal_prefixes(arg[-1])
-        if op is sre_parse.BRANCH:
-            out: set[str] = set()
-            for branch in arg[1]:
-                found = _literal_prefixes(branch)
-                if not found:
-                    return None
-                out |= found
-            return out
-        return None
-    return {text.lower()} if text else None
-
-
-def _gate(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    try:
-        found = _literal_prefixes(sre_parse.parse(pattern.pattern, pattern.flags))
-    except (re.error, TypeError, ValueError):
-        return None
-    return frozenset(found) if found and all(len(x) >= 2 for x in found) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +244,8 @@ class PromptAttackScreen:
         return self._combine(fired, where)
 
     def _fired(self, text: str, where: Where) -> list[AttackRule]:
-        lowered = text.lower()
-        return [r for r in self.rules if r.fires(text, where, lowered)]
+        low = lowered(text)
+        return [r for r in self.rules if r.fires(text, where, low)]
 
     @staticmethod
     def _combine(fired: Iterable[AttackRule], where: Where) -> AttackScore:
@@ -404,7 +369,7 @@ def load_attack_rules(path: Path | None = None) -> tuple[AttackRule, ...]:
         groups = _patterns(r.get("all"), where + ".all")
         if not groups:
             raise ConfigError(f"{where}: all needs at least one pattern")
-        gates = tuple(g for g in map(_gate, groups) if g is not None)
+        gates = tuple(g for g in map(literal_prefixes, groups) if g is not None)
         literals = r.get("any")
         if literals is not None:
             if not isinstance(literals, list) or not literals:

@@ -30,7 +30,9 @@ import numpy.typing as npt
 
 from appliance.risk.glossary import Glossary
 from appliance.risk.lexicon import SafetyCategory
-from appliance.risk.taxonomy import CLASS_RANK, Area, HeadedText, RuleText, Taxonomy, strongest
+from appliance.risk.taxonomy import (
+    CLASS_RANK, Area, HeadedText, RuleText, ScanText, Taxonomy, strongest,
+)
 
 Vectors = npt.NDArray[np.float32]
 V = TypeVar("V")
@@ -557,7 +559,7 @@ class RiskClassifier:
         """``text`` with its head's rule matches remembered, when it starts with ``head``
         (the context, then a line break) and goes on after it."""
         if not head or len(head) + 1 >= len(text) or not text.startswith(head + "\n"):
-            return text
+            return ScanText(text)
         key = hashlib.sha256(head.encode("utf-8", "replace")).digest()
         memo = self._context_rules.get(key)
         if memo is None:
@@ -598,8 +600,9 @@ class RiskClassifier:
         cosines = self._best_cosines(vectors, self._safety_rows, self._safety_matrix)
         floor, ceiling = self._safety_scale
         scores: dict[str, float] = {}
+        scan = ScanText(text)
         for cat, cos in zip(self.categories, cosines, strict=True):
-            rule = cat.rule_score(text) if text else 0.0
+            rule = cat.rule_score(scan) if text else 0.0
             scores[cat.id] = max(rule, self._rescale(cos, floor, ceiling))
         return SafetyResult(scores)
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from appliance.errors import ConfigError
-from appliance.risk.taxonomy import Rule, compile_rules, read_yaml
+from appliance.risk.taxonomy import Rule, RuleText, compile_rules, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class SafetyCategory:
     exemplars: tuple[str, ...]
     rules: tuple[Rule, ...]
 
-    def rule_score(self, text: str) -> float:
+    def rule_score(self, text: RuleText) -> float:
         return max((r.weight for r in self.rules if r.fires(text)), default=0.0)
 
 

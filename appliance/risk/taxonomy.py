@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from appliance.errors import ConfigError
+from appliance.risk.literals import lowered, search_from
 
 RISK_CLASSES: tuple[str, ...] = ("minimal", "limited", "high", "prohibited")
 #: Strength of a class: a request's class is the strongest class among its areas.
@@ -31,7 +32,24 @@ CLASS_RANK: Mapping[str, int] = {c: i for i, c in enumerate(RISK_CLASSES)}
 JOINT_CHARS = 500
 
 
-class HeadedText:
+class ScanText:
+    """A text the rules read, with its lower-cased form made once for every pattern's
+    literal skip (:func:`appliance.risk.literals.search_from`)."""
+
+    __slots__ = ("text", "_low")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._low = lowered(text)
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def search(self, pattern: re.Pattern[str]) -> bool:
+        return search_from(pattern, self.text, self._low)
+
+
+class HeadedText(ScanText):
     """A text whose head (a system prompt, tool descriptions) repeats across requests while
     the rest changes: which patterns match the head alone is remembered in ``head_memo``
     (shared by every request with the same head), so each request searches only the
@@ -41,15 +59,12 @@ class HeadedText:
     pattern's match stays a match when more text follows (none is anchored at the end).
     """
 
-    __slots__ = ("text", "_head_len", "_head_memo")
+    __slots__ = ("_head_len", "_head_memo")
 
     def __init__(self, text: str, head_len: int, head_memo: dict[re.Pattern[str], bool]) -> None:
-        self.text = text
+        super().__init__(text)
         self._head_len = head_len
         self._head_memo = head_memo
-
-    def __bool__(self) -> bool:
-        return bool(self.text)
 
     def search(self, pattern: re.Pattern[str]) -> bool:
         in_head = self._head_memo.get(pattern)
@@ -57,11 +72,11 @@ class HeadedText:
             in_head = pattern.search(self.text, 0, self._head_len) is not None
             self._head_memo[pattern] = in_head
         start = max(0, self._head_len - JOINT_CHARS)
-        return in_head or pattern.search(self.text, start) is not None
+        return in_head or search_from(pattern, self.text, self._low, start)
 
 
-#: What rules read: a plain text, or one with a remembered head.
-RuleText = str | HeadedText
+#: What rules read: a plain text, or one prepared for many patterns.
+RuleText = str | ScanText
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +87,7 @@ class Rule:
     groups: tuple[re.Pattern[str], ...]
 
     def fires(self, text: RuleText) -> bool:
-        if isinstance(text, HeadedText):
+        if isinstance(text, ScanText):
             return all(text.search(g) for g in self.groups)
         return all(g.search(text) for g in self.groups)
 
