@@ -8,6 +8,7 @@ dataclasses so that they cross process boundaries cheaply and carry no text.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from bisect import bisect_right
@@ -277,12 +278,19 @@ def build_analyzer(config: PiiConfig) -> AnalyzerEngine:
 
 
 class _IndexedContextEnhancer(LemmaContextAwareEnhancer):
-    """Presidio's context enhancer, finding each result's token by bisection.
+    """Presidio's context enhancer, finding each result's token by bisection and copying
+    only what it changes.
 
     Presidio looks up the token at a result's start by walking the document's tokens
     from the first one, once per result: quadratic in the text's length, and half of
     the whole analysis on a 4,000-character piece (2.3 of 5.8 s under the profiler).
     The token chosen is the same: the first whose end lies beyond the start.
+
+    It also deep-copies every raw result before raising scores, which walks each
+    result's explanation and metadata: 86% of the enhancer's time on a 20 KB context
+    (0.59 of 0.69 s for three, 2,773 results). Only a result's score and explanation
+    change, so each copy gets its own explanation and metadata and shares the rest;
+    the raw results stay as they were, as with the deep copy. The loop is Presidio's.
     """
 
     def __init__(self) -> None:
@@ -292,15 +300,37 @@ class _IndexedContextEnhancer(LemmaContextAwareEnhancer):
     def enhance_using_context(self, text: str, raw_results: list[RecognizerResult],
                               nlp_artifacts: Any, recognizers: list[Any],
                               context: list[str] | None = None) -> list[RecognizerResult]:
+        results = [_copied(r) for r in raw_results]
+        if nlp_artifacts is None:
+            return results
         tokens = getattr(nlp_artifacts, "tokens", None)
         self._ends = ([] if tokens is None else
                       [int(idx) + len(tok) for tok, idx in zip(tokens, nlp_artifacts.tokens_indices,
                                                                strict=True)])
+        by_id = {recognizer.id: recognizer for recognizer in recognizers}
+        given = [word.lower() for word in context or ()]
         try:
-            return super().enhance_using_context(text, raw_results, nlp_artifacts, recognizers,
-                                                 context)
+            for result in results:
+                meta = result.recognition_metadata or {}
+                recognizer = by_id.get(meta.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
+                if (recognizer is None or not recognizer.context
+                        or meta.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY)):
+                    continue
+                surrounding = self._extract_surrounding_words(
+                    nlp_artifacts=nlp_artifacts, word=text[result.start:result.end],
+                    start=result.start)
+                surrounding.extend(given)
+                word = self._find_supportive_word_in_context(
+                    surrounding, recognizer.context, self.context_matching_mode)
+                if word != "":
+                    score = max(result.score + self.context_similarity_factor,
+                                self.min_score_with_context_similarity)
+                    result.score = min(score, self.MAX_SCORE)
+                    result.analysis_explanation.set_supportive_context_word(word)
+                    result.analysis_explanation.set_improved_score(result.score)
         finally:
             self._ends = []
+        return results
 
     def _find_index_of_match_token(  # type: ignore[override]
         self, word: str, start: int, tokens: Any, tokens_indices: list[int]
@@ -309,6 +339,15 @@ class _IndexedContextEnhancer(LemmaContextAwareEnhancer):
         if i == len(self._ends):
             raise ValueError("the result's start lies beyond the last token")
         return i
+
+
+def _copied(result: RecognizerResult) -> RecognizerResult:
+    """``result`` with its own explanation and metadata (what context enhancement changes)."""
+    out = copy.copy(result)
+    out.analysis_explanation = copy.copy(result.analysis_explanation)
+    if result.recognition_metadata is not None:
+        out.recognition_metadata = dict(result.recognition_metadata)
+    return out
 
 
 def _quiet_presidio() -> None:
