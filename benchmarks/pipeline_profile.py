@@ -23,9 +23,10 @@ screen reads them too.
 to the stream's end, and the time to its first bytes is printed beside it; the answer
 screen runs on the stream, outside the stage timers.
 
-Requests the policy denies (the risk classifier reads some generated contracts as
-high-risk, and only registered applications may send those) and requests that fail are
-counted and left out of the figures.
+The key belongs to an application with an Art. 9 basis and the fake provider is in the
+EU (as in proxy_overhead.py), so the shipped policy serves documents that mention a
+diagnosis or a religion. Requests it still denies and requests that fail are counted
+and left out of the figures.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from appliance.pipeline import pipeline as P
 from appliance.server.app import create_app
 from appliance.testing.prompt_shapes import body
 from appliance.testing.fakes import FakeOpenAI
-from appliance.testing.harness import UPSTREAM_KEY_ENV, create_key, merge, openai_upstream, to_toml
+from appliance.testing.harness import UPSTREAM_KEY_ENV, benchmark_key, merge, openai_upstream, to_toml
 
 TIMES: dict[str, list[float]] = defaultdict(list)
 
@@ -106,10 +107,15 @@ async def run(n: int, warmup: int, shapes: list[str], stream: bool = False) -> N
           f"shape after {warmup} to warm up, 1 client" + (", streamed" if stream else ""))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "appliance.toml"
-        cfg.write_text(to_toml(merge(openai_upstream("up", fake.base_url, max_retries=0))))
+        # An EU provider and an application with an Art. 9 basis, as in proxy_overhead.py:
+        # generated documents that mention a diagnosis are then served, not refused.
+        cfg.write_text(to_toml(merge(openai_upstream("up", fake.base_url, max_retries=0,
+                                                     region="eu"))))
         data = Path(tmp) / "data"
-        key = create_key(data, tenant="bench", user="load")
-        server = TestServer(create_app(load_config(cfg, data_dir=data)), port=0)
+        config = load_config(cfg, data_dir=data)
+        data.mkdir(parents=True, exist_ok=True)
+        key = benchmark_key(data, "bench")
+        server = TestServer(create_app(config), port=0)
         await server.start_server()
         url = str(server.make_url("/v1/chat/completions"))
         headers = {"Authorization": f"Bearer {key}"}

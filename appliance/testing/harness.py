@@ -108,6 +108,25 @@ def create_key(data_dir: Path, tenant: str = "acme", user: str = "alice", **kw: 
     return key
 
 
+def benchmark_key(data_dir: Path, tenant: str) -> str:
+    """A key of ``tenant``'s application "bench", registered with an Art. 9(2) basis for
+    every special category: the generated benchmark documents mention a religion, a
+    party or a diagnosis now and then, which the shipped policy keeps from an external
+    provider otherwise (right, but then the request measured would not be the one
+    served). Pair it with a provider in an allowed region (``region="eu"``)."""
+    from appliance.risk.apps import register_application
+
+    control = ControlPlane.open(control_plane_path(data_dir))
+    try:
+        register_application(control, tenant=tenant, name="bench",
+                             purpose="Answers staff questions about contracts and invoices",
+                             annex_iii=None, art9_basis={"*": "explicit_consent"})
+        key, _ = control.create_key(tenant=tenant, user="load", application="bench")
+    finally:
+        control.close()
+    return key
+
+
 @dataclass
 class ServerProcess:
     process: subprocess.Popen[bytes]
