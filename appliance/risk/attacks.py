@@ -102,10 +102,12 @@ class AttackRule:
     gates: tuple[frozenset[str], ...] = ()
 
     def fires(self, text: str, where: Where, low: str | None = None) -> bool:
-        """``low``: :func:`appliance.risk.literals.lowered` of ``text`` (None: no gates)."""
+        """``low``: :func:`appliance.risk.literals.lowered` of ``text`` (None: searched
+        whole, gated on ``text.lower()``)."""
         if where not in self.places:
             return False
-        if low is not None and not all(any(g in low for g in gate) for gate in self.gates):
+        gated = low if low is not None else text.lower()
+        if not all(any(g in gated for g in gate) for gate in self.gates):
             return False
         return all(search_from(p, text, low) for p in self.all) and not any(
             search_from(p, text, low) for p in self.unless
