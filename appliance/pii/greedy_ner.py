@@ -73,9 +73,9 @@ class GreedyNer:
             self._labels[index] = label
         self._begin_cols = np.array(sorted(begin.values()), dtype=np.intp)
         self._unit_cols = np.array(sorted(unit.values()), dtype=np.intp)
-        self._open_cols = np.array(sorted([*inside.values(), *last.values(), *never]),
+        self._invalid_closed = np.array(sorted([*inside.values(), *last.values(), *never]),
                                    dtype=np.intp)
-        self._is_begin = {index: True for index in begin.values()}
+        self._begins = frozenset(begin.values())
         # For an entity opened by Begin-<label>: the columns of In-<label> and Last-<label>.
         self._continue = {begin[label]: (inside[label], last[label]) for label in begin}
 
@@ -146,8 +146,9 @@ class GreedyNer:
         rows = cached[offset + 1: offset + 1 + n]
         pad = cached[0]
         closed = self._scores(((rows[:, 0] + pad[1]) + pad[2]) + self._bias)
-        # What may happen at a token while no entity is open (spaCy's Begin/Unit/Out).
-        closed[:, self._open_cols] = -np.inf
+        # What may happen at a token while no entity is open (Begin, Unit, Out; In, Last and
+        # the unlabelled Unit never).
+        closed[:, self._invalid_closed] = -np.inf
         no_begin = space.copy()
         no_begin[-1] = True  # the last token cannot begin an entity
         no_begin |= next_starts
@@ -162,7 +163,7 @@ class GreedyNer:
                 continue
             action = int(choice[start])
             label = self._labels[action]
-            if action not in self._is_begin:  # Unit
+            if action not in self._begins:  # Unit
                 spans.append((start, start + 1, label))
                 t = start + 1
                 continue
