@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.children import child_env, module_command
 from appliance.config import Config
 from appliance.reports.request import IncidentDetails, Period, ReportRequest
 
@@ -85,7 +86,7 @@ async def export_report(config: Config, request: ReportRequest, fmt: str, out_di
         "out": str(out),
     }).encode()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "appliance.console.report_jobs",
+        *module_command("appliance.console.report_jobs"), env=child_env(),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from appliance.children import child_env, module_command
 from appliance.core.logline import setup_logging
 from appliance.models.build_cache import build_once, exit_with_parent
 from appliance.progress import Report, child_report, log_report, nice_if_asked, run_child
@@ -37,7 +37,7 @@ def build_in_child(
     """
 
     def build(tmp: Path) -> None:
-        run_child([sys.executable, "-m", module, *args, str(tmp)], report, nice=nice)
+        run_child(module_command(module, *args, str(tmp)), report, nice=nice, env=child_env())
 
     def waiting() -> None:
         report("another process is building it; waiting for that build")

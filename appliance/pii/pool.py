@@ -47,7 +47,6 @@ import pickle
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -58,6 +57,7 @@ from appliance.errors import StageFailed
 from appliance.pii.cache import FindingsCache
 from appliance.config.pii import PiiConfig
 from appliance.pii.findings import Finding
+from appliance.children import child_env, module_command
 from appliance.pii.pieces import Piece, known_spans, merge, plan_text
 from appliance.pii.worker import CONTROL_BYTES, HEADER, ONE_THREAD_ENV, READY
 
@@ -114,9 +114,9 @@ class _Template:
 
     def __init__(self, config_json: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**os.environ, **ONE_THREAD_ENV}
+        env = child_env({**os.environ, **ONE_THREAD_ENV})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "appliance.pii.worker", str(theirs.fileno())],
+            module_command("appliance.pii.worker", str(theirs.fileno())),
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
         )
         theirs.close()
