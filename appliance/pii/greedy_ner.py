@@ -86,8 +86,7 @@ class GreedyNer:
             model = ner.model
             lower = model.get_ref("lower")
             names = _action_names(ner)
-            labelled = [name for name in names if name != "O" and name[2:]]
-            labels = {name[2:] for name in labelled}
+            labels = {name[2:] for name in names if name != "O" and name[2:]}
             return (
                 model.attrs.get("has_upper") is True
                 and int(ner.cfg.get("beam_width", 1)) == 1
@@ -104,7 +103,7 @@ class GreedyNer:
             return False
 
     def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
+        return next(self.pipe([doc]))
 
     def pipe(self, stream: Iterable[Doc], batch_size: int = _BATCH) -> Iterator[Doc]:
         docs = iter(stream)

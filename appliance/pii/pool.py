@@ -53,11 +53,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.children import child_env, module_command
 from appliance.errors import StageFailed
 from appliance.pii.cache import FindingsCache
 from appliance.config.pii import PiiConfig
 from appliance.pii.findings import Finding
-from appliance.children import child_env, module_command
 from appliance.pii.pieces import Piece, known_spans, merge, plan_text
 from appliance.pii.worker import CONTROL_BYTES, HEADER, ONE_THREAD_ENV, READY
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import re._parser as sre_parse  # the stdlib's own parse of a pattern, for its literals
-from functools import lru_cache
 from typing import Any
 
 
@@ -64,15 +63,28 @@ def _prefixes(items: Any) -> set[str] | None:
     return {text.lower()} if text else None
 
 
-@lru_cache(maxsize=4096)
+#: Prefixes by the pattern object's identity (it holds the pattern, so the id stays its
+#: own): hashing a compiled pattern walks its whole program, 4 µs for a large one, and a
+#: request is read by a few hundred.
+_KNOWN: dict[int, tuple[re.Pattern[str], frozenset[str] | None]] = {}
+_KNOWN_MAX = 4096
+
+
 def literal_prefixes(pattern: re.Pattern[str]) -> frozenset[str] | None:
     """The lower-cased literals every match of ``pattern`` starts with, or None (no such
     literals, or one shorter than two characters: not worth a substring search)."""
+    known = _KNOWN.get(id(pattern))
+    if known is not None and known[0] is pattern:
+        return known[1]
     try:
         found = _prefixes(sre_parse.parse(pattern.pattern, pattern.flags))
     except (re.error, TypeError, ValueError):
-        return None
-    return frozenset(found) if found and all(len(x) >= 2 for x in found) else None
+        found = None
+    prefixes = frozenset(found) if found and all(len(x) >= 2 for x in found) else None
+    if len(_KNOWN) >= _KNOWN_MAX:  # patterns of reloaded rule files: start afresh
+        _KNOWN.clear()
+    _KNOWN[id(pattern)] = (pattern, prefixes)
+    return prefixes
 
 
 def lowered(text: str) -> str | None:
